@@ -1,0 +1,3 @@
+module github.com/actorrtmfp/actorrtmfp
+
+go 1.26
