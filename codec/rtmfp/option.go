@@ -56,11 +56,12 @@ func AppendOptionVLU(b []byte, typ, v uint64) []byte {
 //	}
 //	if err := it.Err(); err != nil { ... }
 type OptionIterator struct {
-	b      []byte
-	off    int
-	cur    Option
-	err    error
-	marker bool
+	b        []byte
+	off      int
+	markerAt int // offset of the marker once marker is true
+	cur      Option
+	err      error
+	marker   bool
 }
 
 // NewOptionIterator returns an iterator over the option list in b.
@@ -72,6 +73,7 @@ func (it *OptionIterator) Next() bool {
 	if it.err != nil || it.marker || it.off >= len(it.b) {
 		return false
 	}
+	start := it.off
 	body, n, err := readVLUField(it.b[it.off:])
 	if err != nil {
 		it.err = err
@@ -79,7 +81,10 @@ func (it *OptionIterator) Next() bool {
 	}
 	it.off += n
 	if len(body) == 0 {
+		// A zero length ends a terminated list. It is normally the single byte 0x00, but a
+		// redundant VLU encoding of zero (80 00) is a marker too, so remember where it began.
 		it.marker = true
+		it.markerAt = start
 		return false
 	}
 	typ, tn, err := ReadVLU(body)
@@ -127,5 +132,5 @@ func SplitTerminatedOptions(b []byte) (list, rest []byte, err error) {
 	if !it.Terminated() {
 		return nil, nil, ErrShort
 	}
-	return b[: it.off-1 : it.off-1], it.Rest(), nil
+	return b[:it.markerAt:it.markerAt], it.Rest(), nil
 }
