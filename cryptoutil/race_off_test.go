@@ -1,0 +1,5 @@
+//go:build !race
+
+package cryptoutil
+
+const raceEnabled = false
