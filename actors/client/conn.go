@@ -1,0 +1,242 @@
+package client
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+type callRequest struct {
+	method string
+	args   []any
+	reply  chan callReply // nil: no answer wanted
+}
+
+type callReply struct {
+	values []any
+	err    error
+}
+
+const connectTxn = 1
+
+// connActor is the Flash layer of a client session: it sends connect, matches replies to
+// calls, hands the server's calls to the handler and reports the end of the session.
+type connActor struct {
+	c          *Conn
+	ncKey      session.FlowKey
+	returnFlow uint64
+	haveReturn bool
+	connected  bool
+	ended      bool
+	nextTxn    float64
+	calls      map[float64]chan callReply
+	dec        amf.Decoder
+}
+
+func newConnActor(c *Conn) actor.Actor {
+	return &connActor{c: c, ncKey: session.FlowKey{Metadata: "TC\x04\x00"}, nextTxn: connectTxn + 1, calls: map[float64]chan callReply{}}
+}
+
+func (a *connActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.c.conn = ctx.Self()
+		a.sendConnect(ctx)
+	case *session.FlowOpened:
+		a.onFlowOpened(ctx, m)
+	case *session.FlowMessage:
+		if a.haveReturn && m.FlowID == a.returnFlow {
+			a.onMessage(ctx, m.Data)
+		}
+	case *callRequest:
+		a.onCallRequest(ctx, m)
+	case *session.Closing:
+		a.end(m.Reason)
+	case *actor.Stopping:
+		a.end(session.ReasonNone)
+	}
+}
+
+func (a *connActor) sendConnect(ctx actor.Context) {
+	enc := 3.0
+	if a.c.opts.Dialect == RFC7425 {
+		enc = 0
+	}
+	path, _ := splitPath(a.c.url)
+	obj := amf.NewObject(
+		amf.Property{Key: "app", Value: path},
+		amf.Property{Key: "flashVer", Value: "GO 1,0,0,0"},
+		amf.Property{Key: "swfUrl", Value: amf.Undefined{}},
+		amf.Property{Key: "tcUrl", Value: a.c.url},
+		amf.Property{Key: "fpad", Value: false},
+		amf.Property{Key: "capabilities", Value: 235.0},
+		amf.Property{Key: "audioCodecs", Value: 3575.0},
+		amf.Property{Key: "videoCodecs", Value: 252.0},
+		amf.Property{Key: "videoFunction", Value: 1.0},
+		amf.Property{Key: "pageUrl", Value: amf.Undefined{}},
+		amf.Property{Key: "objectEncoding", Value: enc},
+	)
+	for _, p := range a.c.opts.ConnectObject {
+		obj.Set(p.Key, p.Value)
+	}
+	a.write(ctx, flash.Command{Name: flash.CommandConnect, TransactionID: connectTxn, Object: obj, Args: a.c.opts.Args})
+}
+
+func (a *connActor) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
+	md, err := flash.ParseMetadata(m.Metadata)
+	if err != nil || md.Kind != flash.KindNetConnection || a.haveReturn {
+		ctx.Send(ctx.Parent(), &session.RejectFlow{FlowID: m.FlowID})
+		return
+	}
+	a.returnFlow, a.haveReturn = m.FlowID, true
+}
+
+func (a *connActor) onMessage(ctx actor.Context, data []byte) {
+	msg, err := flash.ParseMessage(data)
+	if err != nil {
+		return
+	}
+	switch msg.Type {
+	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
+		cmd, err := flash.ParseCommand(msg, &a.dec)
+		if err != nil {
+			return
+		}
+		a.onCommand(ctx, cmd)
+	case flash.TypeUserControl:
+		uc, err := flash.ParseUserControl(msg)
+		if err != nil {
+			return
+		}
+		if server, peer, ok := uc.Keepalive(); ok {
+			select {
+			case a.c.keepalive <- [2]uint32{server, peer}:
+			default:
+			}
+			ctx.Send(ctx.Parent(), &session.SetKeepalive{Period: time.Duration(server) * time.Millisecond})
+		}
+	}
+}
+
+func (a *connActor) onCommand(ctx actor.Context, cmd flash.Command) {
+	switch cmd.Name {
+	case flash.CommandResult, flash.CommandError:
+		a.onReply(ctx, cmd)
+	case flash.CommandClose:
+		ctx.Send(ctx.Parent(), &session.Close{Reason: session.ReasonRemote})
+	case flash.CommandOnStatus:
+		// NetConnection status events (e.g. Connect.Closed); the close itself ends us.
+	default:
+		if h := a.c.opts.Handler; h != nil && a.connected {
+			h(cmd.Name, cmd.Args)
+		}
+	}
+}
+
+func (a *connActor) onReply(ctx actor.Context, cmd flash.Command) {
+	var info any
+	if len(cmd.Args) > 0 {
+		info = cmd.Args[0]
+	}
+	if cmd.TransactionID == connectTxn && !a.connected {
+		st, err := flash.ParseStatus(info)
+		switch {
+		case err != nil:
+			a.c.connected <- err
+		case cmd.Name == flash.CommandResult && st.Code == flash.CodeConnectSuccess:
+			a.connected = true
+			a.c.mu.Lock()
+			a.c.result = st
+			a.c.mu.Unlock()
+			a.sendPeerInfo(ctx)
+			a.c.connected <- nil
+		default:
+			a.c.connected <- &ConnectError{Status: st}
+		}
+		return
+	}
+	reply := a.calls[cmd.TransactionID]
+	if reply == nil {
+		return
+	}
+	delete(a.calls, cmd.TransactionID)
+	if cmd.Name == flash.CommandResult {
+		reply <- callReply{values: cmd.Args}
+		return
+	}
+	st, err := flash.ParseStatus(info)
+	if err != nil {
+		reply <- callReply{err: errors.New("call failed without a status object")}
+		return
+	}
+	reply <- callReply{err: &CallError{Status: st}}
+}
+
+func (a *connActor) sendPeerInfo(ctx actor.Context) {
+	if a.c.opts.SkipPeerInfo {
+		return
+	}
+	args := make([]any, 0, len(a.c.opts.PeerInfo))
+	for _, ap := range a.c.opts.PeerInfo {
+		args = append(args, ap.String())
+	}
+	// Newer Flash Players send setPeerInfo as an AMF3 command (0x11), rtmfp-cpp as 0x14.
+	a.write(ctx, flash.Command{Name: flash.CommandSetPeerInfo, Args: args, AMF3: a.c.opts.Dialect == Flash})
+}
+
+func (a *connActor) onCallRequest(ctx actor.Context, m *callRequest) {
+	if !a.connected || a.ended {
+		if m.reply != nil {
+			m.reply <- callReply{err: ErrClosed}
+		}
+		return
+	}
+	cmd := flash.Command{Name: m.method, Args: m.args}
+	if m.reply != nil {
+		cmd.TransactionID = a.nextTxn
+		a.nextTxn++
+		a.calls[cmd.TransactionID] = m.reply
+	}
+	a.write(ctx, cmd)
+}
+
+func (a *connActor) write(ctx actor.Context, cmd flash.Command) {
+	b, err := flash.AppendCommand(nil, cmd)
+	if err != nil {
+		if r := a.calls[cmd.TransactionID]; r != nil {
+			delete(a.calls, cmd.TransactionID)
+			r <- callReply{err: err}
+		}
+		return
+	}
+	ctx.Send(ctx.Parent(), &session.Write{Key: a.ncKey, Data: b, Priority: session.PriorityControl})
+}
+
+// end fails everything pending and marks the connection done (once).
+func (a *connActor) end(reason session.CloseReason) {
+	if a.ended {
+		return
+	}
+	a.ended = true
+	for txn, r := range a.calls {
+		r <- callReply{err: ErrClosed}
+		delete(a.calls, txn)
+	}
+	if !a.connected {
+		select {
+		case a.c.connected <- ErrClosed:
+		default:
+		}
+	}
+	a.c.mu.Lock()
+	if a.c.closeBy == session.ReasonNone {
+		a.c.closeBy = reason
+	}
+	a.c.mu.Unlock()
+	close(a.c.done)
+}

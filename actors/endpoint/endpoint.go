@@ -1,0 +1,400 @@
+// Package endpoint is an RTMFP endpoint: one UDP socket, its reader and shard goroutines
+// that decrypt and parse datagrams off the actors, the table of sessions, the handshake
+// actor (both roles: a server accepts sessions, a client opens them, a P2P peer does both)
+// and the supervisor of the session actors.
+//
+// The path of a datagram: the reader goroutine reads it and picks a shard by session ID
+// (startup packets by source address); the shard decrypts it with the session's key,
+// verifies checksum or HMAC and sequence number, parses header and chunks, and sends one
+// message to the session actor. Nothing on that path blocks on another actor.
+package endpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
+)
+
+// readBufferSize holds the largest startup packet (rtmfp-cpp sends up to 4,260 bytes)
+// with room to spare.
+const readBufferSize = 4608
+
+// Config configures an endpoint. Zero values take defaults.
+type Config struct {
+	// Listen is the UDP address to bind ("host:port"; ":1935" for every interface, IPv4
+	// and IPv6; ":0" for an ephemeral port).
+	Listen string
+	// Shards is the number of decrypt-and-parse goroutines (default 2).
+	Shards int
+	// ShardQueue is the datagrams each shard may have waiting (default 2048); more are
+	// dropped and counted.
+	ShardQueue int
+	// UDPBuffer sets the socket's receive and send buffers in bytes (0: OS default).
+	UDPBuffer int
+	// Dump logs packets in hex at debug level: DumpNone, DumpStartup or DumpAll.
+	Dump DumpMode
+	// Session tunes the sessions of the endpoint.
+	Session session.Config
+	// MaxSessions bounds the sessions of the endpoint (default 100,000); handshakes
+	// beyond it are refused and counted.
+	MaxSessions int
+	// CookieTTL is how long a cookie stays valid (default 95 s, RFC 7016 §3.5.1.1.2).
+	CookieTTL time.Duration
+	// Accept, if set, makes the endpoint a responder: it answers IHellos and accepts
+	// sessions. A pure client leaves it nil.
+	Accept *Accept
+	// Log receives the endpoint's logs.
+	Log *zap.Logger
+}
+
+// Accept configures the responder side of an endpoint.
+type Accept struct {
+	// Upper returns the props of the Flash-layer actor of an accepted session, spawned as
+	// the session's child.
+	Upper func(info SessionInfo) *actor.Props
+	// Policy is the responder's HMAC / sequence-number policy. The zero value requires
+	// nothing and declines with the classic prefix unless the initiator requires them.
+	Policy cryptoutil.Policy
+	// Hello, if set, is consulted for IHellos before the RHello (redirects, rendezvous).
+	Hello HelloHandler
+	// Certificate is the responder's certificate; nil generates the 77-byte server
+	// certificate (groups 2, 5 and 14).
+	Certificate []byte
+}
+
+// SessionInfo describes a session to the Flash layer.
+type SessionInfo struct {
+	Role    cryptoutil.Role
+	LocalID uint32
+	PeerID  cryptoutil.PeerID // the far end's peer ID
+	Addr    netip.AddrPort    // the far end's address when the session opened
+	// EPD is the endpoint discriminator the initiator used (for a dialled session, ours).
+	EPD []byte
+}
+
+// DumpMode selects packet dumps.
+type DumpMode uint8
+
+const (
+	DumpNone    DumpMode = iota
+	DumpStartup          // handshake packets only
+	DumpAll              // every packet, decrypted
+)
+
+// ParseDumpMode parses "none", "startup" or "all".
+func ParseDumpMode(s string) (DumpMode, error) {
+	switch s {
+	case "", "none":
+		return DumpNone, nil
+	case "startup":
+		return DumpStartup, nil
+	case "all":
+		return DumpAll, nil
+	}
+	return DumpNone, fmt.Errorf("unknown dump mode %q (none, startup or all)", s)
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = ":1935"
+	}
+	if c.Shards <= 0 {
+		c.Shards = 2
+	}
+	if c.ShardQueue <= 0 {
+		c.ShardQueue = 2048
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 100000
+	}
+	if c.CookieTTL <= 0 {
+		c.CookieTTL = 95 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+}
+
+// Endpoint is a running RTMFP endpoint.
+type Endpoint struct {
+	cfg    Config
+	sys    *actor.ActorSystem
+	log    *zap.Logger
+	conn   *net.UDPConn
+	addr   netip.AddrPort
+	epoch  time.Time
+	shards []*shard
+	seed   maphash.Seed
+	pool   *session.InboundPool
+
+	handshake  *actor.PID
+	supervisor *actor.PID
+
+	cert    []byte
+	certID  cryptoutil.PeerID
+	cookies *cryptoutil.CookieService
+
+	live     atomic.Int64 // sessions in the table (open or lingering after a close)
+	open     atomic.Int64 // open sessions
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+	closed   chan struct{}
+
+	Stats        Stats
+	SessionStats session.Stats
+}
+
+// Now returns the endpoint clock (monotonic time since the endpoint started).
+func (e *Endpoint) Now() time.Duration { return time.Since(e.epoch) }
+
+// Start binds the socket and starts the endpoint's goroutines and actors.
+func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
+	cfg.defaults()
+	laddr, err := net.ResolveUDPAddr("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	conn, err := net.ListenUDP("udp", laddr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.UDPBuffer > 0 {
+		_ = conn.SetReadBuffer(cfg.UDPBuffer)
+		_ = conn.SetWriteBuffer(cfg.UDPBuffer)
+	}
+	e := &Endpoint{
+		cfg: cfg, sys: sys, log: cfg.Log, conn: conn, epoch: time.Now(),
+		seed: maphash.MakeSeed(), pool: session.NewInboundPool(readBufferSize), closed: make(chan struct{}),
+	}
+	e.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if e.cookies, err = cryptoutil.NewCookieService(secret, cfg.CookieTTL); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if cfg.Accept != nil {
+		e.cert = cfg.Accept.Certificate
+		if e.cert == nil {
+			if e.cert, err = cryptoutil.NewServerCertificate(rand.Reader); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
+		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
+	}
+	e.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &sessionsSupervisor{} },
+		actor.WithSupervisor(supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures, nil))))
+	e.handshake = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newHandshake(e) },
+		actor.WithReceiverMiddleware(supervision.Middleware)))
+	e.shards = make([]*shard, cfg.Shards)
+	for i := range e.shards {
+		e.shards[i] = newShard(e, i)
+		e.wg.Add(1)
+		go e.shards[i].run()
+	}
+	e.wg.Add(1)
+	go e.readLoop()
+	e.log.Info("endpoint listening", zap.Stringer("addr", e.addr), zap.Int("shards", cfg.Shards), zap.Bool("accepts", cfg.Accept != nil))
+	return e, nil
+}
+
+// Addr returns the bound address.
+func (e *Endpoint) Addr() netip.AddrPort { return e.addr }
+
+// PeerID returns the endpoint's own peer ID (fingerprint of its responder certificate).
+func (e *Endpoint) PeerID() cryptoutil.PeerID { return e.certID }
+
+// Sessions returns the number of open sessions.
+func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
+
+// TableSize returns the number of sessions whose actors still exist: the open ones and
+// the closed ones lingering to answer their far end's close (RFC 7016 §3.5.5).
+func (e *Endpoint) TableSize() int { return int(e.live.Load()) }
+
+// WriteDatagram sends one datagram (session.Writer).
+func (e *Endpoint) WriteDatagram(b []byte, to netip.AddrPort) error {
+	_, err := e.conn.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// readLoop reads datagrams and hands each to its shard.
+func (e *Endpoint) readLoop() {
+	defer e.wg.Done()
+	n := uint32(len(e.shards))
+	for {
+		in := e.pool.Get()
+		buf := in.Buffer()
+		size, from, err := e.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			in.Release()
+			if errors.Is(err, net.ErrClosed) {
+				for _, s := range e.shards {
+					close(s.in)
+				}
+				return
+			}
+			e.Stats.ReadErrors.Add(1)
+			continue
+		}
+		e.Stats.DatagramsIn.Add(1)
+		in.SetBuffer(buf[:size])
+		in.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		in.At = e.Now()
+		ssid, ok := cryptoutil.SessionID(buf[:size])
+		if !ok || size < 20 {
+			e.Stats.DropShort.Add(1)
+			in.Release()
+			continue
+		}
+		var k uint32
+		if ssid == 0 {
+			k = uint32(maphash.Comparable(e.seed, in.From)) % n
+		} else {
+			k = ssid % n
+		}
+		select {
+		case e.shards[k].in <- in:
+		default:
+			e.Stats.DropOverload.Add(1)
+			in.Release()
+		}
+	}
+}
+
+// register adds a session to the table. It fails if the ID is taken.
+func (e *Endpoint) register(id uint32, ent *entry) bool {
+	s := e.shards[id%uint32(len(e.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.table[id]; taken {
+		return false
+	}
+	s.table[id] = ent
+	if !ent.startup {
+		e.live.Add(1)
+		e.open.Add(1)
+	}
+	return true
+}
+
+// activate turns a pending (startup) entry into a live session entry.
+func (e *Endpoint) activate(id uint32, dec *cryptoutil.Decrypter, pid *actor.PID) {
+	s := e.shards[id%uint32(len(e.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ent := s.table[id]; ent != nil && ent.startup {
+		s.table[id] = &entry{pid: pid, dec: dec}
+		e.live.Add(1)
+		e.open.Add(1)
+	}
+}
+
+// unregister removes a session (or a pending startup entry) from the table.
+func (e *Endpoint) unregister(id uint32) {
+	s := e.shards[id%uint32(len(e.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ent, ok := s.table[id]; ok {
+		delete(s.table, id)
+		if !ent.startup {
+			e.live.Add(-1)
+		}
+	}
+}
+
+// newSessionID picks a random unused non-zero session ID and reserves it with ent.
+func (e *Endpoint) newSessionID(ent *entry) uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		id := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if id != 0 && e.register(id, ent) {
+			return id
+		}
+	}
+}
+
+// forEachSession calls f with every live session's PID.
+func (e *Endpoint) forEachSession(f func(*actor.PID)) {
+	for _, s := range e.shards {
+		s.mu.Lock()
+		pids := make([]*actor.PID, 0, len(s.table))
+		for _, ent := range s.table {
+			if !ent.startup && ent.pid != nil {
+				pids = append(pids, ent.pid)
+			}
+		}
+		s.mu.Unlock()
+		for _, p := range pids {
+			f(p)
+		}
+	}
+}
+
+// Stop closes every session (Session Close Request to each far end), waits for them
+// to end or for ctx, then stops the actors and closes the socket.
+func (e *Endpoint) Stop(ctx context.Context) error {
+	if !e.stopping.CompareAndSwap(false, true) {
+		<-e.closed
+		return nil
+	}
+	e.forEachSession(func(pid *actor.PID) { e.sys.Root.Send(pid, &session.Close{Reason: session.ReasonShutdown}) })
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for e.live.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		case <-tick.C:
+		}
+	}
+	_ = e.sys.Root.StopFuture(e.supervisor).Wait()
+	_ = e.sys.Root.StopFuture(e.handshake).Wait()
+	e.conn.Close()
+	e.wg.Wait()
+	close(e.closed)
+	e.log.Info("endpoint stopped", zap.Stringer("addr", e.addr))
+	return err
+}
+
+// sessionsSupervisor is the parent of the endpoint's session actors. Its strategy stops a
+// session that panics; the session's Stopping handler tells the far end and unregisters.
+type sessionsSupervisor struct{}
+
+type spawnSession struct {
+	props   *actor.Props
+	started func(*actor.PID)
+}
+
+func (s *sessionsSupervisor) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*spawnSession); ok {
+		m.started(ctx.Spawn(m.props))
+	}
+}
+
+// spawn starts a session actor under the supervisor and then calls started with its PID
+// (on the supervisor's goroutine, before the session can receive anything from the far end).
+func (e *Endpoint) spawn(props *actor.Props, started func(*actor.PID)) {
+	e.sys.Root.Send(e.supervisor, &spawnSession{props: props, started: started})
+}

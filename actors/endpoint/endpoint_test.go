@@ -1,0 +1,164 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+)
+
+// echoUpper answers every message of every receive flow on a return flow.
+type echoUpper struct{}
+
+func (echoUpper) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*session.FlowMessage); ok {
+		ctx.Send(ctx.Parent(), &session.Write{
+			Key:      session.FlowKey{Metadata: "echo", Assoc: m.FlowID, HasAssoc: true},
+			Data:     m.Data,
+			Priority: session.PriorityControl,
+		})
+	}
+}
+
+// collector forwards what its session delivers to a channel.
+type collector struct{ out chan any }
+
+func (c *collector) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *session.FlowMessage, *session.FlowOpened, *session.Closing:
+		c.out <- m
+	}
+}
+
+func testLogger(t *testing.T) *zap.Logger {
+	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+}
+
+func startServer(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpoint {
+	t.Helper()
+	cfg := Config{
+		Listen: "127.0.0.1:0",
+		Log:    testLogger(t),
+		Accept: &Accept{Upper: func(SessionInfo) *actor.Props {
+			return actor.PropsFromProducer(func() actor.Actor { return echoUpper{} })
+		}},
+	}
+	if mut != nil {
+		mut(&cfg)
+	}
+	e, err := Start(sys, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	return e
+}
+
+func startClient(t *testing.T, sys *actor.ActorSystem) *Endpoint {
+	t.Helper()
+	e, err := Start(sys, Config{Listen: "127.0.0.1:0", Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	return e
+}
+
+type dialect struct {
+	name   string
+	groups []cryptoutil.DHGroup
+	policy cryptoutil.Policy
+	want   cryptoutil.Mode // the client's encrypt mode after negotiation
+}
+
+var dialects = []dialect{
+	{"flash", []cryptoutil.DHGroup{cryptoutil.Group2}, cryptoutil.FlashInitiatorPolicy(), cryptoutil.Mode{}},
+	{"rfc7425", []cryptoutil.DHGroup{cryptoutil.Group14, cryptoutil.Group2}, cryptoutil.StrictPolicy(), cryptoutil.Mode{SequenceNumbers: true, HMACLength: 16}},
+}
+
+func dialOnce(t *testing.T, client, server *Endpoint, d dialect, out chan any) DialResult {
+	t.Helper()
+	var keys []*cryptoutil.DHKey
+	for _, g := range d.groups {
+		k, err := cryptoutil.GenerateDHKey(g, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	res := make(chan DialResult, 1)
+	client.Dial(DialOptions{
+		URL: fmt.Sprintf("rtmfp://%s/app", server.Addr()), Addrs: []netip.AddrPort{server.Addr()},
+		Keys: keys, Policy: d.policy, Timeout: 10 * time.Second,
+		Upper: func(SessionInfo) *actor.Props {
+			return actor.PropsFromProducer(func() actor.Actor { return &collector{out: out} })
+		},
+	}, func(r DialResult) { res <- r })
+	select {
+	case r := <-res:
+		if r.Err != nil {
+			t.Fatalf("dial: %v", r.Err)
+		}
+		return r
+	case <-time.After(15 * time.Second):
+		t.Fatal("dial never finished")
+	}
+	return DialResult{}
+}
+
+func TestEchoOverLoopbackBothDialects(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	server := startServer(t, sys, nil)
+	client := startClient(t, sys)
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			out := make(chan any, 64)
+			r := dialOnce(t, client, server, d, out)
+			if r.Info.PeerID != server.PeerID() {
+				t.Fatalf("server peer ID %s, want %s", r.Info.PeerID, server.PeerID())
+			}
+			// One small and one fragmented message.
+			big := bytes.Repeat([]byte("0123456789"), 1000)
+			for _, msg := range [][]byte{[]byte("ping"), big} {
+				sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
+				deadline := time.After(5 * time.Second)
+			wait:
+				for {
+					select {
+					case m := <-out:
+						if fm, ok := m.(*session.FlowMessage); ok {
+							if !bytes.Equal(fm.Data, msg) {
+								t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
+							}
+							break wait
+						}
+					case <-deadline:
+						t.Fatalf("no echo of the %d-byte message", len(msg))
+					}
+				}
+			}
+			if server.Sessions() < 1 {
+				t.Fatalf("server has %d sessions", server.Sessions())
+			}
+		})
+	}
+}

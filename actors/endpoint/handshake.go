@@ -1,0 +1,376 @@
+package endpoint
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+)
+
+// HelloHandler lets the layer above an accepting endpoint act on IHellos before the
+// endpoint answers with its RHello. Both methods run on the handshake actor and must not
+// block.
+type HelloHandler interface {
+	// OnHello is called for an IHello whose EPD carries a URL. Returning addresses
+	// redirects the initiator there (Responder Redirect) instead of accepting it.
+	OnHello(from netip.AddrPort, url string, tag []byte, attempt int) (redirect []netip.AddrPort)
+	// OnRendezvous is called for an IHello whose EPD names another endpoint's peer ID
+	// (P2P introduction). The handler answers through Endpoint.Redirect and the target
+	// session's SendFIHello, or not at all.
+	OnRendezvous(from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte)
+}
+
+// keyedEntry remembers the answer to one IIKeying, so that a retransmission gets the
+// same RIKeying and a replay with another session ID or address gets nothing.
+type keyedEntry struct {
+	from        netip.AddrPort
+	initiatorID uint32
+	skic        [16]byte
+	rikeying    []byte // the whole datagram
+	at          time.Duration
+}
+
+const (
+	maxKeyed      = 1 << 16
+	helloAttempts = 1 << 14 // tags whose IHello count is remembered (for OnHello's attempt)
+	tickPeriod    = 100 * time.Millisecond
+)
+
+// handshake is the endpoint's handshake actor: it answers IHello and IIKeying (responder)
+// and runs the dials of the endpoint (initiator). It is the only user of its startup
+// encrypter and of its caches.
+type handshake struct {
+	e      *Endpoint
+	log    *zap.Logger
+	boot   *cryptoutil.Encrypter
+	keyed  map[[16]byte]*keyedEntry
+	order  [][16]byte // insertion order of keyed, for eviction
+	hellos map[string]int
+	hOrder []string
+
+	dials   map[string]*dial // by tag
+	pending map[uint32]*dial // by our initiator session ID once IIKeying was sent
+	ticker  *time.Ticker
+	stop    chan struct{}
+	buf     []byte
+	out     []byte
+}
+
+type tick struct{}
+
+func newHandshake(e *Endpoint) *handshake {
+	return &handshake{
+		e: e, log: e.log.Named("handshake"), boot: cryptoutil.NewStartupEncrypter(),
+		keyed: map[[16]byte]*keyedEntry{}, hellos: map[string]int{},
+		dials: map[string]*dial{}, pending: map[uint32]*dial{},
+	}
+}
+
+func (h *handshake) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *startupMsg:
+		h.onStartup(ctx, m)
+	case *dialRequest:
+		h.startDial(ctx, m)
+	case *redirectRequest:
+		h.sendRedirect(m.to, m.tag, m.addrs)
+	case *tick:
+		h.onTick(ctx)
+	case *actor.Started:
+		h.ticker = time.NewTicker(tickPeriod)
+		h.stop = make(chan struct{})
+		self, root, t, stop := ctx.Self(), ctx.ActorSystem().Root, h.ticker, h.stop
+		go func() {
+			for {
+				select {
+				case <-t.C:
+					root.Send(self, &tick{})
+				case <-stop:
+					return
+				}
+			}
+		}()
+	case *actor.Stopping:
+		h.ticker.Stop()
+		close(h.stop)
+		for _, d := range h.dials {
+			h.failDial(d, errors.New("endpoint stopped"))
+		}
+	}
+}
+
+func (h *handshake) onStartup(ctx actor.Context, m *startupMsg) {
+	switch m.typ {
+	case rtmfp.ChunkIHello:
+		h.onIHello(m)
+	case rtmfp.ChunkIIKeying:
+		h.onIIKeying(m)
+	case rtmfp.ChunkRHello:
+		h.onRHello(m)
+	case rtmfp.ChunkRedirect:
+		h.onRedirect(m)
+	case rtmfp.ChunkRIKeying:
+		h.onRIKeying(ctx, m)
+	case rtmfp.ChunkCookieChange:
+		h.onCookieChange(m)
+	}
+}
+
+// sendStartup sends one handshake chunk in a startup packet (default key, flags 0x0B).
+func (h *handshake) sendStartup(to netip.AddrPort, farID uint32, c rtmfp.ChunkEncoder) {
+	if err := h.e.WriteDatagram(h.prepare(to, farID, c), to); err != nil {
+		h.log.Debug("startup write failed", zap.Error(err))
+	}
+}
+
+// onIHello answers an IHello with an RHello (cookie and certificate), a redirect, or a
+// rendezvous.
+func (h *handshake) onIHello(m *startupMsg) {
+	acc := h.e.cfg.Accept
+	if acc == nil {
+		h.e.Stats.DropMalformed.Add(1)
+		return
+	}
+	ih, err := rtmfp.ParseIHello(m.payload)
+	if err != nil {
+		h.e.Stats.DropMalformed.Add(1)
+		return
+	}
+	epd, err := rtmfp.ParseEPD(ih.EPD)
+	if err != nil {
+		h.e.Stats.DropMalformed.Add(1)
+		return
+	}
+	from := m.from.From
+	switch {
+	case len(epd.Fingerprint) == cryptoutil.PeerIDLen:
+		target, _ := cryptoutil.PeerIDFromBytes(epd.Fingerprint)
+		if target != h.e.certID {
+			if acc.Hello != nil {
+				acc.Hello.OnRendezvous(from, target, ih.EPD, ih.Tag)
+			} else {
+				h.e.Stats.UnknownPeer.Add(1)
+			}
+			return
+		}
+		// A fingerprint EPD naming us selects us whatever else it holds.
+	case epd.HasURL:
+		if acc.Hello != nil {
+			if addrs := acc.Hello.OnHello(from, string(epd.URL), ih.Tag, h.attempt(ih.Tag)); len(addrs) > 0 {
+				h.sendRedirect(from, ih.Tag, addrs)
+				return
+			}
+		}
+	default:
+		h.e.Stats.DropMalformed.Add(1)
+		return
+	}
+	cookie := h.e.cookies.Mint(ih.Tag, from, time.Now())
+	h.sendStartup(from, 0, rtmfp.RHello{Tag: ih.Tag, Cookie: cookie[:], Certificate: h.e.cert})
+}
+
+// attempt counts the IHellos seen for a tag (1 for the first), bounded.
+func (h *handshake) attempt(tag []byte) int {
+	k := string(tag)
+	n := h.hellos[k] + 1
+	if n == 1 {
+		if len(h.hOrder) >= helloAttempts {
+			delete(h.hellos, h.hOrder[0])
+			h.hOrder = h.hOrder[1:]
+		}
+		h.hOrder = append(h.hOrder, k)
+	}
+	h.hellos[k] = n
+	return n
+}
+
+// redirectRequest asks the handshake actor to send a Responder Redirect.
+type redirectRequest struct {
+	to    netip.AddrPort
+	tag   []byte
+	addrs []netip.AddrPort
+}
+
+// Redirect sends a Responder Redirect for tag to an initiator (e.g. from a rendezvous
+// handler, listing the target's addresses). Addresses are sent as given; the first is
+// marked public, the others private (as Cumulus does), unless Origins gives them.
+func (e *Endpoint) Redirect(to netip.AddrPort, tag []byte, addrs []netip.AddrPort) {
+	e.sys.Root.Send(e.handshake, &redirectRequest{to: to, tag: append([]byte(nil), tag...), addrs: addrs})
+}
+
+func (h *handshake) sendRedirect(to netip.AddrPort, tag []byte, addrs []netip.AddrPort) {
+	r := rtmfp.Redirect{Tag: tag}
+	for i, a := range addrs {
+		origin := byte(rtmfp.OriginLocal)
+		if i == 0 {
+			origin = rtmfp.OriginPublic
+		}
+		r.Addresses = append(r.Addresses, rtmfp.Address{AddrPort: a, Origin: origin})
+	}
+	h.sendStartup(to, 0, r)
+}
+
+// onIIKeying validates the cookie, negotiates, computes the keys and opens the session.
+func (h *handshake) onIIKeying(m *startupMsg) {
+	acc := h.e.cfg.Accept
+	st := &h.e.Stats
+	if acc == nil {
+		st.DropMalformed.Add(1)
+		return
+	}
+	ik, err := rtmfp.ParseIIKeying(m.payload)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	from := m.from.From
+	switch err := h.e.cookies.Check(ik.Cookie, from, time.Now()); {
+	case err == nil:
+	case errors.Is(err, cryptoutil.ErrCookieAddress):
+		// Genuine cookie, but the initiator's address changed since IHello (NAT rebinding):
+		// RFC 7016 §3.5.1.2 — hand it a cookie for its new address.
+		st.CookieAddress.Add(1)
+		fresh := h.e.cookies.Mint(ik.Cookie[:min(16, len(ik.Cookie))], from, time.Now())
+		h.sendStartup(from, ik.InitiatorSessionID, rtmfp.CookieChange{OldCookie: ik.Cookie, NewCookie: fresh[:]})
+		return
+	case errors.Is(err, cryptoutil.ErrCookieExpired):
+		st.StaleCookie.Add(1)
+		return
+	default:
+		st.BadCookie.Add(1)
+		return
+	}
+	key := sha256.Sum256(ik.Cookie)
+	var ck [16]byte
+	copy(ck[:], key[:16])
+	skicSum := sha256.Sum256(ik.SKIC)
+	var skic [16]byte
+	copy(skic[:], skicSum[:16])
+	if ke := h.keyed[ck]; ke != nil {
+		if ke.from == from && ke.initiatorID == ik.InitiatorSessionID && ke.skic == skic {
+			_ = h.e.WriteDatagram(ke.rikeying, from) // retransmitted IIKeying: same answer
+		} else {
+			st.CookieReused.Add(1)
+		}
+		return
+	}
+	if h.e.live.Load() >= int64(h.e.cfg.MaxSessions) {
+		st.SessionLimit.Add(1)
+		return
+	}
+	ic, err := cryptoutil.ParseInitiatorComponent(ik.SKIC)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	agreement, err := cryptoutil.NegotiateResponder(ic, acc.Policy)
+	if err != nil {
+		st.BadKeying.Add(1)
+		h.log.Debug("negotiation failed", zap.Stringer("addr", from), zap.Error(err))
+		return
+	}
+	ours, err := cryptoutil.ParseCertificate(h.e.cert)
+	if err != nil || !ours.SupportsEphemeral(ic.Group) {
+		st.BadKeying.Add(1)
+		return
+	}
+	cert, err := cryptoutil.ParseCertificate(ik.Certificate)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	peerKey, err := ic.PeerPublicKey(&cert)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	dh, err := cryptoutil.GenerateDHKey(ic.Group, rand.Reader)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	secret, err := dh.SharedSecret(peerKey)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	skrc := cryptoutil.AppendResponderComponent(nil, agreement, dh)
+	enc, dec, err := cryptoutil.NewSessionCrypto(cryptoutil.Responder, secret, ik.SKIC, skrc, agreement)
+	if err != nil {
+		st.BadKeying.Add(1)
+		return
+	}
+	localID := h.e.newSessionID(&entry{startup: true})
+	rik := append([]byte(nil), h.prepare(from, ik.InitiatorSessionID, rtmfp.RIKeying{ResponderSessionID: localID, SKRC: skrc, Signature: []byte{'X'}})...)
+	h.remember(ck, &keyedEntry{from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik, at: h.e.Now()})
+	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from}
+	props := session.New(h.e.sessionParams(info, ik.InitiatorSessionID, enc, acc.Upper(info), m))
+	h.e.spawn(props, func(pid *actor.PID) {
+		h.e.activate(localID, dec, pid)
+		_ = h.e.WriteDatagram(rik, from)
+	})
+}
+
+// prepare builds a startup datagram without sending it.
+func (h *handshake) prepare(to netip.AddrPort, farID uint32, c rtmfp.ChunkEncoder) []byte {
+	now := h.e.Now()
+	pw := rtmfp.NewPacketWriter(h.buf[:0], rtmfp.Header{Flags: rtmfp.ModeStartup}.WithTimestamp(uint16(now/(4*time.Millisecond))), rtmfp.MaxStartupPacketSize)
+	if !pw.WriteChunk(c) {
+		h.log.Error("handshake chunk does not fit a startup packet")
+	}
+	h.buf = pw.Bytes()
+	if h.e.cfg.Dump != DumpNone {
+		h.log.Debug("packet", zap.String("dir", "out"), zap.Stringer("addr", to), zap.Binary("packet", pw.Packet()))
+	}
+	h.out = h.boot.Seal(h.out[:0], farID, pw.Packet())
+	return h.out
+}
+
+func (h *handshake) remember(k [16]byte, ke *keyedEntry) {
+	if len(h.order) >= maxKeyed {
+		delete(h.keyed, h.order[0])
+		h.order = h.order[1:]
+	}
+	h.keyed[k] = ke
+	h.order = append(h.order, k)
+}
+
+// onTick expires remembered IIKeying answers and drives the dials' retransmissions.
+func (h *handshake) onTick(ctx actor.Context) {
+	now := h.e.Now()
+	ttl := h.e.cfg.CookieTTL + 10*time.Second
+	n := 0
+	for n < len(h.order) {
+		ke := h.keyed[h.order[n]]
+		if ke != nil && now-ke.at < ttl {
+			break
+		}
+		delete(h.keyed, h.order[n])
+		n++
+	}
+	if n > 0 {
+		h.order = append(h.order[:0], h.order[n:]...)
+	}
+	for _, d := range h.dials {
+		h.dialTick(d, now)
+	}
+}
+
+// sessionParams assembles a session actor's parameters.
+func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil.Encrypter, upper *actor.Props, m *startupMsg) session.Params {
+	return session.Params{
+		Role: info.Role, LocalID: info.LocalID, FarID: farID, Addr: info.Addr, PeerID: info.PeerID,
+		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
+		Upper: upper, OnClosing: func(uint32) { e.open.Add(-1) }, OnClosed: func(id uint32, _ session.CloseReason) { e.unregister(id) },
+		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
+		Dump: e.cfg.Dump == DumpAll,
+	}
+}

@@ -1,0 +1,199 @@
+package endpoint
+
+import (
+	"encoding/hex"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
+)
+
+// entry is one session (or a handshake waiting for RIKeying) in a shard's table.
+type entry struct {
+	pid *actor.PID
+	dec *cryptoutil.Decrypter // used only by the owning shard's goroutine
+	// startup marks an initiator's session ID that is still handshaking: the far end's
+	// RIKeying or Cookie Change arrives with it, encrypted with the default key.
+	startup bool
+}
+
+// shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
+// startup packets of the addresses that hash to it.
+type shard struct {
+	e     *Endpoint
+	index int
+	in    chan *session.Inbound
+	mu    sync.Mutex
+	table map[uint32]*entry
+	boot  *cryptoutil.Decrypter // default key, for startup packets
+}
+
+func newShard(e *Endpoint, index int) *shard {
+	return &shard{
+		e: e, index: index, in: make(chan *session.Inbound, e.cfg.ShardQueue),
+		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(),
+	}
+}
+
+func (s *shard) run() {
+	defer s.e.wg.Done()
+	for in := range s.in {
+		s.handle(in)
+	}
+}
+
+func (s *shard) lookup(id uint32) *entry {
+	s.mu.Lock()
+	ent := s.table[id]
+	s.mu.Unlock()
+	return ent
+}
+
+func (s *shard) handle(in *session.Inbound) {
+	st := &s.e.Stats
+	data := in.Buffer()
+	id, _ := cryptoutil.SessionID(data)
+	if id == 0 {
+		s.startup(in, 0)
+		return
+	}
+	ent := s.lookup(id)
+	switch {
+	case ent == nil:
+		st.DropUnknownSession.Add(1)
+		in.Release()
+		return
+	case ent.startup:
+		s.startup(in, id)
+		return
+	}
+	packet, _, err := ent.dec.OpenInPlace(data)
+	if err != nil {
+		st.countDecrypt(err)
+		in.Release()
+		return
+	}
+	if s.e.cfg.Dump == DumpAll {
+		s.dump("in", in, packet)
+	}
+	r, err := rtmfp.NewPacketReader(packet)
+	if err != nil || r.Header().Mode() == rtmfp.ModeStartup {
+		st.DropMalformed.Add(1)
+		in.Release()
+		return
+	}
+	in.Header = r.Header()
+	for r.Next() {
+		c := r.Chunk()
+		ic := session.InChunk{Type: c.Type, Payload: c.Payload}
+		if c.Type == rtmfp.ChunkUserData || c.Type == rtmfp.ChunkNextUserData {
+			ud, err := r.UserData()
+			if err != nil {
+				st.DropMalformedChunk.Add(1)
+				continue
+			}
+			ic.UD = ud
+		}
+		in.Chunks = append(in.Chunks, ic)
+	}
+	if r.Err() != nil {
+		st.DropMalformedChunk.Add(1)
+	}
+	st.PacketsIn.Add(1)
+	s.e.sys.Root.Send(ent.pid, in)
+}
+
+// startupMsg is a handshake chunk for the handshake actor; Payload is its own copy.
+type startupMsg struct {
+	from    session.Inbound // only From and At are set
+	ssid    uint32          // the session ID the packet was addressed to (0, or our pending ID)
+	ts      uint16
+	hasTS   bool
+	typ     byte
+	payload []byte
+}
+
+// startup decrypts a startup packet with the default key and hands its first handshake
+// chunk to the handshake actor.
+func (s *shard) startup(in *session.Inbound, ssid uint32) {
+	defer in.Release()
+	st := &s.e.Stats
+	packet, _, err := s.boot.OpenInPlace(in.Buffer())
+	if err != nil {
+		st.countDecrypt(err)
+		return
+	}
+	if s.e.cfg.Dump != DumpNone {
+		s.dump("in", in, packet)
+	}
+	r, err := rtmfp.NewPacketReader(packet)
+	if err != nil || r.Header().Mode() != rtmfp.ModeStartup {
+		st.DropMalformed.Add(1)
+		return
+	}
+	for r.Next() {
+		c := r.Chunk()
+		switch c.Type {
+		case rtmfp.ChunkIHello, rtmfp.ChunkIIKeying, rtmfp.ChunkRHello, rtmfp.ChunkRedirect,
+			rtmfp.ChunkRIKeying, rtmfp.ChunkCookieChange:
+			m := &startupMsg{ssid: ssid, ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
+				payload: append([]byte(nil), c.Payload...)}
+			m.from.From, m.from.At = in.From, in.At
+			st.Handshakes.Add(1)
+			s.e.sys.Root.Send(s.e.handshake, m)
+			return // one handshake chunk per packet, as every implementation does
+		}
+	}
+	st.DropMalformed.Add(1)
+}
+
+func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
+	s.e.log.Debug("packet", zap.String("dir", dir), zap.Stringer("addr", in.From), zap.String("hex", hex.EncodeToString(packet)))
+}
+
+// Stats counts what an endpoint received and why it dropped what it dropped.
+type Stats struct {
+	DatagramsIn, PacketsIn atomic.Uint64
+	Handshakes             atomic.Uint64 // handshake chunks passed to the handshake actor
+	ReadErrors             atomic.Uint64
+	DropShort              atomic.Uint64 // shorter than a minimal packet
+	DropOverload           atomic.Uint64 // shard queue full
+	DropUnknownSession     atomic.Uint64
+	DropBadLength          atomic.Uint64 // ciphertext not a multiple of 16
+	DropBadChecksum        atomic.Uint64
+	DropBadHMAC            atomic.Uint64
+	DropReplay             atomic.Uint64 // session sequence number already seen
+	DropBadSequence        atomic.Uint64
+	DropMalformed          atomic.Uint64 // undecodable header, wrong mode, no usable chunk
+	DropMalformedChunk     atomic.Uint64
+	// Handshake refusals.
+	BadCookie, StaleCookie, CookieAddress, CookieReused atomic.Uint64
+	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate
+	SessionLimit                                        atomic.Uint64
+	UnknownPeer                                         atomic.Uint64 // rendezvous for a peer ID not here
+	SessionFailures                                     supervision.Counter
+}
+
+func (st *Stats) countDecrypt(err error) {
+	switch {
+	case errors.Is(err, cryptoutil.ErrBadChecksum):
+		st.DropBadChecksum.Add(1)
+	case errors.Is(err, cryptoutil.ErrBadHMAC):
+		st.DropBadHMAC.Add(1)
+	case errors.Is(err, cryptoutil.ErrReplay):
+		st.DropReplay.Add(1)
+	case errors.Is(err, cryptoutil.ErrBadSequence):
+		st.DropBadSequence.Add(1)
+	case errors.Is(err, cryptoutil.ErrBadLength):
+		st.DropBadLength.Add(1)
+	default:
+		st.DropShort.Add(1)
+	}
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
+)
+
+// appHost runs one actor per application path ("apps/<path>"), created when its first
+// client connects. Every call into an application goes through its actor, one at a time.
+type appHost struct {
+	sys      *actor.ActorSystem
+	registry app.Registry
+	log      *zap.Logger
+	panics   atomic.Uint64
+
+	mu   sync.Mutex
+	pids map[string]*actor.PID
+}
+
+func newAppHost(sys *actor.ActorSystem, reg app.Registry, log *zap.Logger) *appHost {
+	return &appHost{sys: sys, registry: reg, log: log, pids: map[string]*actor.PID{}}
+}
+
+// lookup returns the actor of the application serving path, or nil if there is none.
+func (h *appHost) lookup(path string) *actor.PID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pid := h.pids[path]; pid != nil {
+		return pid
+	}
+	a, ok := h.registry.Lookup(path)
+	if !ok || a == nil {
+		return nil
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return &appActor{app: a, path: path, host: h} },
+		actor.WithReceiverMiddleware(supervision.Middleware))
+	pid, err := h.sys.Root.SpawnNamed(props, "apps/"+escapeName(path))
+	if err != nil {
+		pid = h.sys.Root.Spawn(props)
+	}
+	h.pids[path] = pid
+	return pid
+}
+
+// stop stops every application actor.
+func (h *appHost) stop() {
+	h.mu.Lock()
+	pids := h.pids
+	h.pids = map[string]*actor.PID{}
+	h.mu.Unlock()
+	for _, pid := range pids {
+		_ = h.sys.Root.StopFuture(pid).Wait()
+	}
+}
+
+func escapeName(path string) string {
+	if path == "" {
+		return "(root)"
+	}
+	return path
+}
+
+// Messages to an application actor; each reply goes to the asking connection.
+type appConnect struct {
+	client *client
+	args   []any
+}
+
+type appConnectResult struct {
+	props []amf.Property
+	err   error
+}
+
+type appCall struct {
+	client *client
+	txn    float64
+	amf3   bool
+	method string
+	args   []any
+}
+
+type appCallResult struct {
+	txn     float64
+	amf3    bool
+	method  string
+	results []any
+	err     error
+}
+
+type appDisconnect struct{ client *client }
+
+// errInternal is what a client is told when an application handler panicked.
+var errInternal = errors.New("internal server error")
+
+// appActor calls one application, one event at a time. A handler's panic is recovered
+// here: the client gets an error, the application keeps serving everyone else.
+type appActor struct {
+	app  app.Application
+	path string
+	host *appHost
+}
+
+func (a *appActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *appConnect:
+		var r appConnectResult
+		a.guard("OnConnect", func() { r.props, r.err = a.app.OnConnect(m.client, m.args) }, &r.err)
+		ctx.Send(m.client.conn, &r)
+	case *appCall:
+		r := appCallResult{txn: m.txn, amf3: m.amf3, method: m.method}
+		a.guard("OnCall", func() { r.results, r.err = a.app.OnCall(m.client, m.method, m.args) }, &r.err)
+		ctx.Send(m.client.conn, &r)
+	case *appDisconnect:
+		if d, ok := a.app.(app.Disconnecter); ok {
+			var err error
+			a.guard("OnDisconnect", func() { d.OnDisconnect(m.client) }, &err)
+		}
+	}
+}
+
+// guard runs an application handler; a panic becomes errInternal in *err and a log line.
+func (a *appActor) guard(handler string, f func(), err *error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.host.panics.Add(1)
+			a.host.log.Error("application handler panicked", zap.String("app", a.path), zap.String("handler", handler),
+				zap.String("panic", fmt.Sprint(r)), zap.Stack("stack"))
+			*err = errInternal
+		}
+	}()
+	f()
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+)
+
+// client implements app.Client for one connection. Fixed fields are set before the
+// client is handed to an application; the addresses change under mu.
+type client struct {
+	root      *actor.RootContext
+	conn      *actor.PID // the connection actor
+	sessionID uint32
+	peerID    cryptoutil.PeerID
+	path      string
+	query     url.Values
+	object    *amf.Object
+
+	mu      sync.Mutex
+	addr    netip.AddrPort
+	private []netip.AddrPort
+}
+
+func (c *client) SessionID() uint32          { return c.sessionID }
+func (c *client) PeerID() cryptoutil.PeerID  { return c.peerID }
+func (c *client) Path() string               { return c.path }
+func (c *client) Query() map[string][]string { return c.query }
+func (c *client) ConnectObject() *amf.Object { return c.object }
+
+func (c *client) Address() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}
+
+func (c *client) PrivateAddresses() []netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]netip.AddrPort(nil), c.private...)
+}
+
+func (c *client) setAddress(a netip.AddrPort) {
+	c.mu.Lock()
+	c.addr = a
+	c.mu.Unlock()
+}
+
+func (c *client) setPrivate(a []netip.AddrPort) {
+	c.mu.Lock()
+	c.private = a
+	c.mu.Unlock()
+}
+
+// callClient asks the connection actor to invoke a method on the client.
+type callClient struct {
+	method string
+	args   []any
+}
+
+// closeClient asks the connection actor to end the session.
+type closeClient struct{}
+
+func (c *client) Call(method string, args ...any) error {
+	c.root.Send(c.conn, &callClient{method: method, args: args})
+	return nil
+}
+
+func (c *client) Close() { c.root.Send(c.conn, &closeClient{}) }
+
+// splitURL derives the application path and query from a connection URL
+// ("rtmfp://host:port/app/inst?k=v") or a bare path ("app/inst", as librtmfp sends in
+// its EPD). The path has no leading or trailing slash; "" is the root application.
+func splitURL(raw string) (path string, query url.Values) {
+	query = url.Values{}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		query, _ = url.ParseQuery(raw[i+1:])
+		raw = raw[:i]
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		raw = raw[i+3:]
+		if j := strings.IndexByte(raw, '/'); j >= 0 {
+			raw = raw[j+1:]
+		} else {
+			raw = ""
+		}
+	}
+	return strings.Trim(raw, "/"), query
+}

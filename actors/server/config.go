@@ -1,0 +1,103 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+)
+
+// Config is the server's configuration. cmd/actorrtmfp fills it from environment
+// variables (prefix ACTORRTMFP_, caarlos0/env tags below); an embedding program may fill
+// it by hand. The zero value of a field means its envDefault. Validate names the
+// variable of a bad value.
+type Config struct {
+	Listen          []string      `env:"LISTEN" envDefault:":1935" envSeparator:"," desc:"UDP addresses to serve, host:port, comma-separated (:1935 is every interface, IPv4 and IPv6)"`
+	KeepaliveServer time.Duration `env:"KEEPALIVE_SERVER" envDefault:"15s" desc:"how often clients ping the server when idle, told to them with Set Keepalive (5s-255s)"`
+	KeepalivePeer   time.Duration `env:"KEEPALIVE_PEER" envDefault:"10s" desc:"how often clients ping their P2P peers when idle (5s-255s)"`
+	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"90s" desc:"a session silent this long is closed and freed (10s-1h)"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error"`
+	Dump            string        `env:"DUMP" envDefault:"none" desc:"packet dumps at debug level: none, startup (handshakes) or all (every packet, decrypted)"`
+	Shards          int           `env:"SHARDS" envDefault:"0" desc:"decrypt-and-parse goroutines per socket, 1-256 (0: one per CPU)"`
+	UDPBuffer       int           `env:"UDP_BUFFER" envDefault:"4194304" desc:"socket send and receive buffer, bytes (0: the OS default)"`
+	PublicAddress   string        `env:"PUBLIC_ADDRESS" envDefault:"" desc:"host:port this server announces to others in redirects (empty: none)"`
+	MaxSessions     int           `env:"MAX_SESSIONS" envDefault:"100000" desc:"sessions per socket, beyond which handshakes are refused (1-10000000)"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"5s" desc:"how long a graceful stop waits for clients to acknowledge the close (0s-1m)"`
+}
+
+// Defaults returns the configuration with every default.
+func Defaults() Config {
+	return Config{
+		Listen: []string{":1935"}, KeepaliveServer: 15 * time.Second, KeepalivePeer: 10 * time.Second,
+		IdleTimeout: 90 * time.Second, LogLevel: "info", Dump: "none", UDPBuffer: 4 << 20,
+		MaxSessions: 100000, ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+// ConfigError is a configuration value out of range; Var is the environment variable.
+type ConfigError struct {
+	Var, Value, Want string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("ACTORRTMFP_%s=%q is invalid: %s", e.Var, e.Value, e.Want)
+}
+
+// Validate checks every value and reports the first bad one, naming its variable.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return &ConfigError{"LISTEN", "", "want at least one host:port"}
+	}
+	for _, l := range c.Listen {
+		if _, port, err := net.SplitHostPort(l); err != nil {
+			return &ConfigError{"LISTEN", l, "want host:port, e.g. :1935 or 127.0.0.1:1935"}
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return &ConfigError{"LISTEN", l, "port must be 0-65535"}
+		}
+	}
+	if err := durationIn("KEEPALIVE_SERVER", c.KeepaliveServer, 5*time.Second, 255*time.Second); err != nil {
+		return err
+	}
+	if err := durationIn("KEEPALIVE_PEER", c.KeepalivePeer, 5*time.Second, 255*time.Second); err != nil {
+		return err
+	}
+	if err := durationIn("IDLE_TIMEOUT", c.IdleTimeout, 10*time.Second, time.Hour); err != nil {
+		return err
+	}
+	if err := durationIn("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, time.Minute); err != nil {
+		return err
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &ConfigError{"LOG_LEVEL", c.LogLevel, "want debug, info, warn or error"}
+	}
+	if _, err := endpoint.ParseDumpMode(c.Dump); err != nil {
+		return &ConfigError{"DUMP", c.Dump, "want none, startup or all"}
+	}
+	if c.Shards < 0 || c.Shards > 256 {
+		return &ConfigError{"SHARDS", strconv.Itoa(c.Shards), "want 1-256, or 0 for one per CPU"}
+	}
+	if c.UDPBuffer < 0 || c.UDPBuffer > 1<<30 {
+		return &ConfigError{"UDP_BUFFER", strconv.Itoa(c.UDPBuffer), "want 0-1073741824 bytes"}
+	}
+	if c.PublicAddress != "" {
+		if _, err := netip.ParseAddrPort(c.PublicAddress); err != nil {
+			return &ConfigError{"PUBLIC_ADDRESS", c.PublicAddress, "want ip:port"}
+		}
+	}
+	if c.MaxSessions < 1 || c.MaxSessions > 10000000 {
+		return &ConfigError{"MAX_SESSIONS", strconv.Itoa(c.MaxSessions), "want 1-10000000"}
+	}
+	return nil
+}
+
+func durationIn(name string, d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return &ConfigError{name, d.String(), fmt.Sprintf("want %s-%s", lo, hi)}
+	}
+	return nil
+}

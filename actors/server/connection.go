@@ -1,0 +1,403 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/messages"
+)
+
+// connState is where a NetConnection stands.
+type connState uint8
+
+const (
+	connIdle       connState = iota // no connect yet
+	connConnecting                  // connect sent to the application, waiting for its answer
+	connConnected
+	connRefused // rejected: waiting for the client to close
+)
+
+// connection is the Flash layer of one server session (its "upper" actor): the
+// NetConnection — connect, setPeerInfo, createStream/deleteStream, calls in both
+// directions, close — and, as children, the actors of its streams and groups.
+type connection struct {
+	sh      *shared
+	info    endpoint.SessionInfo
+	session *actor.PID
+	self    *actor.PID
+	client  *client
+
+	state    connState
+	ncFlow   uint64
+	haveNC   bool
+	ncKey    session.FlowKey
+	encoding float64 // the client's objectEncoding, echoed in the connect result
+	// The connect being decided: its transaction and message type, for the answer.
+	connectTxn  float64
+	connectAMF3 bool
+	appPID      *actor.PID
+	pending     []flash.Command // calls received while the application decides on connect
+	streams     map[uint32]bool
+	dec         amf.Decoder
+	closing     bool
+}
+
+func newConnection(sh *shared, info endpoint.SessionInfo) actor.Actor {
+	return &connection{sh: sh, info: info, streams: map[uint32]bool{}}
+}
+
+// refusedLinger is how long a refused client gets to read its _error before the server
+// closes the session itself.
+const refusedLinger = 3 * time.Second
+
+type closeRefused struct{}
+
+func (c *connection) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.self, c.session = ctx.Self(), ctx.Parent()
+		c.sh.stats.Connections.Add(1)
+	case *session.FlowOpened:
+		c.onFlowOpened(ctx, m)
+	case *session.FlowMessage:
+		if c.haveNC && m.FlowID == c.ncFlow {
+			c.onNetConnectionMessage(ctx, m.Data)
+		}
+	case *session.FlowFinished:
+		if c.haveNC && m.FlowID == c.ncFlow {
+			// The client closed its NetConnection flow: the connection is over.
+			c.closeSession(ctx)
+		}
+	case *session.AddressChanged:
+		c.onAddressChanged(ctx, m.To)
+	case *appConnectResult:
+		c.onConnectResult(ctx, m)
+	case *appCallResult:
+		c.onCallResult(ctx, m)
+	case *callClient:
+		if c.state == connConnected {
+			c.send(ctx, flash.Command{Name: m.method, Object: nil, Args: m.args})
+		}
+	case *closeClient:
+		c.closeSession(ctx)
+	case *closeRefused:
+		c.closeSession(ctx)
+	case *session.Closing:
+		c.leave(ctx)
+	case *actor.Stopping:
+		c.leave(ctx)
+	}
+}
+
+func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
+	md, err := flash.ParseMetadata(m.Metadata)
+	if err != nil {
+		c.reject(ctx, m.FlowID)
+		return
+	}
+	switch md.Kind {
+	case flash.KindNetConnection:
+		if c.haveNC {
+			c.reject(ctx, m.FlowID) // one NetConnection per session
+			return
+		}
+		c.ncFlow, c.haveNC = m.FlowID, true
+		c.ncKey = session.FlowKey{Metadata: string(m.Metadata), Assoc: m.FlowID, HasAssoc: true}
+	case flash.KindNetStream:
+		if c.state != connConnected || md.StreamID > 1<<24 || !c.streams[uint32(md.StreamID)] {
+			c.reject(ctx, m.FlowID) // a stream that was never created (Mona, zenomt)
+			return
+		}
+	default:
+		c.reject(ctx, m.FlowID)
+	}
+}
+
+func (c *connection) reject(ctx actor.Context, flowID uint64) {
+	c.sh.stats.RejectedFlows.Add(1)
+	ctx.Send(c.session, &session.RejectFlow{FlowID: flowID})
+}
+
+// onNetConnectionMessage handles one message of the NetConnection flow.
+func (c *connection) onNetConnectionMessage(ctx actor.Context, data []byte) {
+	msg, err := flash.ParseMessage(data)
+	if err != nil {
+		c.sh.stats.BadMessages.Add(1)
+		return
+	}
+	switch msg.Type {
+	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
+		cmd, err := flash.ParseCommand(msg, &c.dec)
+		if err != nil {
+			c.sh.stats.BadMessages.Add(1)
+			return
+		}
+		c.onCommand(ctx, cmd)
+	case flash.TypeUserControl:
+		// Set Buffer Length and the like from the client: nothing to do for a live server.
+	default:
+		c.sh.stats.BadMessages.Add(1)
+	}
+}
+
+func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
+	switch cmd.Name {
+	case flash.CommandConnect:
+		c.onConnect(ctx, cmd)
+		return
+	}
+	switch c.state {
+	case connConnecting:
+		if len(c.pending) < 64 {
+			c.pending = append(c.pending, cmd)
+		}
+		return
+	case connIdle:
+		c.replyError(ctx, cmd, flash.CallFailed("Client must be connected before remote procedure calling"))
+		return
+	case connRefused:
+		return
+	}
+	switch cmd.Name {
+	case flash.CommandSetPeerInfo:
+		c.onSetPeerInfo(ctx, cmd)
+	case flash.CommandCreateStream:
+		c.onCreateStream(ctx, cmd)
+	case flash.CommandDeleteStream:
+		if len(cmd.Args) > 0 {
+			if id, ok := number(cmd.Args[0]); ok {
+				delete(c.streams, uint32(id))
+			}
+		}
+	case flash.CommandClose:
+		c.closeSession(ctx)
+	case flash.CommandInitStream:
+		// Sent by Flash before multicast publishing; nothing to answer (Cumulus ignores it).
+	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength":
+		// RTMP encoder habits: acknowledge so that such clients proceed.
+		if cmd.TransactionID != 0 {
+			c.reply(ctx, cmd, flash.CommandResult, nil)
+		}
+	default:
+		c.sh.stats.Calls.Add(1)
+		ctx.Send(c.appPID, &appCall{client: c.client, txn: cmd.TransactionID, amf3: cmd.AMF3, method: cmd.Name, args: cmd.Args})
+	}
+}
+
+// onConnect starts a connect: the application decides.
+func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
+	if c.state != connIdle {
+		c.replyError(ctx, cmd, flash.CallFailed("already connected"))
+		return
+	}
+	obj, _ := cmd.Object.(*amf.Object)
+	if obj == nil {
+		obj = amf.NewObject()
+	}
+	c.encoding = 0
+	if enc, ok := obj.GetNumber("objectEncoding"); ok && enc == 3 {
+		c.encoding = 3
+	}
+	tcURL, _ := obj.GetString("tcUrl")
+	var path string
+	var query map[string][]string
+	if tcURL != "" {
+		path, query = splitURL(tcURL)
+	} else {
+		appName, _ := obj.GetString("app")
+		path, query = splitURL(appName)
+	}
+	c.client = &client{
+		root: ctx.ActorSystem().Root, conn: c.self, sessionID: c.info.LocalID, peerID: c.info.PeerID,
+		path: path, query: query, object: obj, addr: c.info.Addr,
+	}
+	c.appPID = c.sh.apps.lookup(path)
+	c.connectTxn, c.connectAMF3 = cmd.TransactionID, cmd.AMF3
+	if c.appPID == nil {
+		c.sh.stats.ConnectsRejected.Add(1)
+		c.state = connRefused
+		c.replyError(ctx, cmd, flash.ConnectInvalidApp(fmt.Sprintf("Application '%s' doesn't exist", path)))
+		c.refuse(ctx)
+		return
+	}
+	c.state = connConnecting
+	ctx.Send(c.appPID, &appConnect{client: c.client, args: cmd.Args})
+}
+
+func (c *connection) onConnectResult(ctx actor.Context, r *appConnectResult) {
+	if c.state != connConnecting {
+		return
+	}
+	reply := flash.Command{TransactionID: c.connectTxn, AMF3: c.connectAMF3}
+	if r.err != nil {
+		c.sh.stats.ConnectsRejected.Add(1)
+		c.state = connRefused
+		c.pending = nil
+		c.replyError(ctx, reply, flash.ConnectRejected(r.err.Error()))
+		c.refuse(ctx)
+		return
+	}
+	c.state = connConnected
+	c.sh.stats.ConnectsAccepted.Add(1)
+	status := flash.ConnectSuccess(c.encoding)
+	status.Extra = append(status.Extra, r.props...)
+	c.reply(ctx, reply, flash.CommandResult, status)
+	ctx.Send(c.sh.directory, &messages.RegisterPeer{Peer: &messages.Peer{
+		PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, Session: c.session, Connection: c.self,
+		PublicAddress: c.client.Address().String(), Node: c.sh.node,
+	}})
+	pending := c.pending
+	c.pending = nil
+	for _, cmd := range pending {
+		c.onCommand(ctx, cmd)
+	}
+}
+
+// refuse sends the `close` invocation that follows a refused connect and makes sure the
+// session ends even if the client does not close it.
+func (c *connection) refuse(ctx actor.Context) {
+	c.send(ctx, flash.Command{Name: flash.CommandClose})
+	self, root := c.self, ctx.ActorSystem().Root
+	time.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
+}
+
+func (c *connection) onCallResult(ctx actor.Context, r *appCallResult) {
+	if r.txn == 0 {
+		return // the client expects no answer
+	}
+	cmd := flash.Command{TransactionID: r.txn, AMF3: r.amf3}
+	switch {
+	case r.err == nil:
+		c.reply(ctx, cmd, flash.CommandResult, r.results...)
+	case errors.Is(r.err, app.ErrMethodNotFound):
+		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("Method '%s' not found", r.method)))
+	default:
+		c.replyError(ctx, cmd, flash.CallFailed(r.err.Error()))
+	}
+}
+
+// onSetPeerInfo stores the client's private addresses and answers with Set Keepalive.
+func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
+	var addrs []netip.AddrPort
+	var strs []string
+	for _, a := range cmd.Args {
+		s, ok := a.(string)
+		if !ok {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || len(addrs) >= 16 {
+			continue
+		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		addrs = append(addrs, ap)
+		strs = append(strs, ap.String())
+	}
+	c.client.setPrivate(addrs)
+	ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{
+		PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, PrivateAddresses: strs, SetPrivate: true,
+	})
+	ka := flash.SetKeepalive(uint32(c.sh.cfg.KeepaliveServer/time.Millisecond), uint32(c.sh.cfg.KeepalivePeer/time.Millisecond))
+	c.write(ctx, ka.Append(nil))
+}
+
+// onCreateStream allocates the lowest free stream ID (Mona's rule; IDs are per session).
+func (c *connection) onCreateStream(ctx actor.Context, cmd flash.Command) {
+	if len(c.streams) >= maxStreams {
+		c.replyError(ctx, cmd, flash.CallFailed("too many streams"))
+		return
+	}
+	id := uint32(1)
+	for c.streams[id] {
+		id++
+	}
+	c.streams[id] = true
+	c.reply(ctx, cmd, flash.CommandResult, float64(id))
+}
+
+const maxStreams = 256
+
+func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
+	if c.client == nil {
+		return
+	}
+	c.client.setAddress(to)
+	if c.state == connConnected {
+		ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, PublicAddress: to.String()})
+	}
+}
+
+// leave tells the application and the directory that the client is gone (once).
+func (c *connection) leave(ctx actor.Context) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	if c.state == connConnected {
+		ctx.Send(c.sh.directory, &messages.UnregisterPeer{PeerId: c.info.PeerID[:], SessionId: c.info.LocalID})
+		ctx.Send(c.appPID, &appDisconnect{client: c.client})
+		c.sh.stats.Disconnections.Add(1)
+	}
+	c.state = connRefused
+}
+
+func (c *connection) closeSession(ctx actor.Context) {
+	c.leave(ctx)
+	ctx.Send(c.session, &session.Close{Reason: session.ReasonLocal})
+}
+
+// reply sends _result or _error for cmd's transaction, with values after the null object.
+func (c *connection) reply(ctx actor.Context, cmd flash.Command, name string, values ...any) {
+	c.send(ctx, flash.Command{Name: name, TransactionID: cmd.TransactionID, AMF3: cmd.AMF3, Args: values})
+}
+
+func (c *connection) replyError(ctx actor.Context, cmd flash.Command, s flash.Status) {
+	if cmd.TransactionID == 0 && cmd.Name != flash.CommandConnect && cmd.Name != "" {
+		return // a call that wants no answer gets none, even an error
+	}
+	c.reply(ctx, cmd, flash.CommandError, s)
+}
+
+// send writes a command on the server's NetConnection flow.
+func (c *connection) send(ctx actor.Context, cmd flash.Command) {
+	b, err := flash.AppendCommand(nil, cmd)
+	if err != nil {
+		c.sh.log.Warn("cannot encode command", zap.String("name", cmd.Name), zap.Error(err))
+		c.sh.stats.EncodeErrors.Add(1)
+		if cmd.Name == flash.CommandResult {
+			b, _ = flash.AppendCommand(nil, flash.Command{Name: flash.CommandError, TransactionID: cmd.TransactionID, AMF3: cmd.AMF3,
+				Args: []any{flash.CallFailed("result cannot be encoded")}})
+		} else {
+			return
+		}
+	}
+	c.write(ctx, b)
+}
+
+func (c *connection) write(ctx actor.Context, b []byte) {
+	if !c.haveNC {
+		return
+	}
+	ctx.Send(c.session, &session.Write{Key: c.ncKey, Data: b, Priority: session.PriorityControl})
+}
+
+// number reads an AMF number or integer.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case amf.Integer:
+		return float64(x), true
+	}
+	return 0, false
+}

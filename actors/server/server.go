@@ -1,0 +1,212 @@
+// Package server is the RTMFP server: Flash-profile sessions (NetConnection, calls in
+// both directions), the directory of peers, the applications, and one endpoint per
+// listening address.
+//
+// The actor tree of one node:
+//
+//	server                    root: owns the directory, restarts it if it crashes
+//	├── directory             peer ID → session (protobuf messages: the cluster seam)
+//	apps/<path>               one actor per application, called one event at a time
+//	endpoint (per address)    socket, reader shards, handshake actor, sessions supervisor
+//	└── sessions/<id>         session actor (transport)
+//	    └── connection        Flash layer: NetConnection, and its streams and groups
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/messages"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
+)
+
+// Stats counts what the Flash layer of the server did.
+type Stats struct {
+	Connections      atomic.Uint64 // sessions whose Flash layer started
+	ConnectsAccepted atomic.Uint64
+	ConnectsRejected atomic.Uint64
+	Disconnections   atomic.Uint64 // connected clients that left
+	Calls            atomic.Uint64 // client → server calls passed to applications
+	RejectedFlows    atomic.Uint64
+	BadMessages      atomic.Uint64 // undecodable Flash messages
+	EncodeErrors     atomic.Uint64
+}
+
+// shared is what every connection actor of the server uses.
+type shared struct {
+	cfg       Config
+	log       *zap.Logger
+	apps      *appHost
+	directory *actor.PID
+	stats     *Stats
+	node      string
+}
+
+// Server is a running RTMFP server.
+type Server struct {
+	cfg       Config
+	sys       *actor.ActorSystem
+	log       *zap.Logger
+	sh        *shared
+	root      *actor.PID
+	endpoints []*endpoint.Endpoint
+	stats     Stats
+}
+
+// Options are what an embedding program passes besides the configuration.
+type Options struct {
+	// Apps maps application paths to applications; nil serves every path with
+	// app.Default (accept everyone).
+	Apps app.Registry
+	// Log receives the server's logs; nil discards them.
+	Log *zap.Logger
+	// Session overrides session tunables (tests shorten timers); zero fields keep the
+	// values derived from the configuration.
+	Session session.Config
+}
+
+// Start validates cfg, binds every listen address and starts the actor tree.
+func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Apps == nil {
+		opts.Apps = app.Everyone()
+	}
+	s := &Server{cfg: cfg, sys: sys, log: opts.Log}
+	host, _ := os.Hostname()
+	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host}
+	s.sh.apps = newAppHost(sys, opts.Apps, opts.Log)
+
+	dirReady := make(chan *actor.PID, 1)
+	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady} },
+		actor.WithSupervisor(supervision.RestartOnPanic(opts.Log, "directory", 10, nil)))
+	s.root = sys.Root.Spawn(rootProps)
+	s.sh.directory = <-dirReady
+
+	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
+	shards := cfg.Shards
+	if shards == 0 {
+		shards = runtime.NumCPU()
+	}
+	sc := opts.Session
+	if sc.Keepalive == 0 {
+		sc.Keepalive = cfg.KeepaliveServer
+	}
+	if sc.IdleTimeout == 0 {
+		sc.IdleTimeout = cfg.IdleTimeout
+	}
+	for _, l := range cfg.Listen {
+		e, err := endpoint.Start(sys, endpoint.Config{
+			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
+			MaxSessions: cfg.MaxSessions, Log: opts.Log,
+			Accept: &endpoint.Accept{Upper: func(info endpoint.SessionInfo) *actor.Props {
+				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
+					actor.WithReceiverMiddleware(supervision.Middleware))
+			}},
+		})
+		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.Stop(ctx)
+			cancel()
+			return nil, fmt.Errorf("listen on %s: %w", l, err)
+		}
+		s.endpoints = append(s.endpoints, e)
+	}
+	return s, nil
+}
+
+// serverRoot is the root actor of the node; the directory is its child.
+type serverRoot struct {
+	ready chan *actor.PID
+}
+
+func (r *serverRoot) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); ok && r.ready != nil {
+		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)), "directory")
+		if err != nil {
+			pid = ctx.Spawn(actor.PropsFromProducer(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)))
+		}
+		r.ready <- pid
+		r.ready = nil
+	}
+}
+
+// Addrs returns the bound addresses.
+func (s *Server) Addrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(s.endpoints))
+	for i, e := range s.endpoints {
+		out[i] = e.Addr()
+	}
+	return out
+}
+
+// Endpoints returns the server's endpoints (one per listen address).
+func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
+
+// Stats returns the Flash-layer counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// ApplicationPanics returns how many application handler calls panicked.
+func (s *Server) ApplicationPanics() uint64 { return s.sh.apps.panics.Load() }
+
+// Sessions returns the number of live sessions on every endpoint.
+func (s *Server) Sessions() int {
+	n := 0
+	for _, e := range s.endpoints {
+		n += e.Sessions()
+	}
+	return n
+}
+
+// Peers asks the directory how many peers it holds.
+func (s *Server) Peers() (int, error) {
+	r, err := s.sys.Root.RequestFuture(s.sh.directory, &messages.CountPeers{}, 5*time.Second).Result()
+	if err != nil {
+		return 0, err
+	}
+	c, ok := r.(*messages.PeerCount)
+	if !ok {
+		return 0, errors.New("unexpected directory answer")
+	}
+	return int(c.Count), nil
+}
+
+// Directory returns the directory actor.
+func (s *Server) Directory() *actor.PID { return s.sh.directory }
+
+// Stop closes every session (each client is sent a close), waits up to the shutdown
+// timeout or ctx for the clients to acknowledge, and stops the actors.
+func (s *Server) Stop(ctx context.Context) error {
+	if s.cfg.ShutdownTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	var first error
+	for _, e := range s.endpoints {
+		if err := e.Stop(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.sh.apps.stop()
+	if s.root != nil {
+		_ = s.sys.Root.StopFuture(s.root).Wait()
+	}
+	return first
+}

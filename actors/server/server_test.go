@@ -1,0 +1,236 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+// testApp accepts everyone except clients whose first connect argument is "reject", and
+// offers a few methods.
+type testApp struct {
+	mu           sync.Mutex
+	disconnected int
+	connected    map[string]app.Client
+}
+
+func (a *testApp) OnConnect(c app.Client, args []any) ([]amf.Property, error) {
+	if len(args) > 0 && args[0] == "reject" {
+		return nil, errors.New("go away")
+	}
+	a.mu.Lock()
+	if a.connected == nil {
+		a.connected = map[string]app.Client{}
+	}
+	a.connected[c.PeerID().String()] = c
+	a.mu.Unlock()
+	return []amf.Property{{Key: "greeting", Value: "hello " + c.Path()}}, nil
+}
+
+func (a *testApp) OnCall(c app.Client, method string, args []any) ([]any, error) {
+	switch method {
+	case "echo":
+		return args, nil
+	case "fail":
+		return nil, errors.New("as asked")
+	case "panic":
+		panic("handler bug")
+	case "callMe":
+		return nil, c.Call("ping", args...)
+	}
+	return nil, app.ErrMethodNotFound
+}
+
+func (a *testApp) OnDisconnect(c app.Client) {
+	a.mu.Lock()
+	a.disconnected++
+	delete(a.connected, c.PeerID().String())
+	a.mu.Unlock()
+}
+
+func (a *testApp) counts() (connected, disconnected int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.connected), a.disconnected
+}
+
+func logger(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
+
+type fixture struct {
+	sys *actor.ActorSystem
+	srv *server.Server
+	app *testApp
+	url string
+}
+
+func newFixture(t *testing.T, sc session.Config) *fixture {
+	t.Helper()
+	sys := actors.NewActorSystem(logger(t))
+	cfg := server.Defaults()
+	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.Shards = 2
+	ta := &testApp{}
+	srv, err := server.Start(sys, cfg, server.Options{
+		Apps: app.Static{Apps: map[string]app.Application{"live": ta}}, Log: logger(t), Session: sc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+		sys.Shutdown()
+	})
+	return &fixture{sys: sys, srv: srv, app: ta, url: fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConnectCallAndCloseInBothDialects(t *testing.T) {
+	f := newFixture(t, session.Config{})
+	for _, d := range []client.Dialect{client.Flash, client.RFC7425} {
+		t.Run(d.String(), func(t *testing.T) {
+			calls := make(chan []any, 1)
+			conn, err := client.Dial(ctxT(t, 15*time.Second), f.sys, f.url, client.Options{
+				Dialect: d,
+				Handler: func(method string, args []any) {
+					if method == "ping" {
+						calls <- args
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := conn.Result()
+			if res.Code != flash.CodeConnectSuccess {
+				t.Fatalf("connect result %+v", res)
+			}
+			wantEnc := 3.0
+			if d == client.RFC7425 {
+				wantEnc = 0
+			}
+			extra := amf.NewObject(res.Extra...)
+			if enc, _ := extra.GetNumber("objectEncoding"); enc != wantEnc {
+				t.Errorf("objectEncoding %v, want %v (answer in kind)", enc, wantEnc)
+			}
+			if g, _ := extra.GetString("greeting"); g != "hello live" {
+				t.Errorf("application property greeting = %q", g)
+			}
+			srvKA, peerKA, err := conn.Keepalive(ctxT(t, 5*time.Second))
+			if err != nil || srvKA != 15000 || peerKA != 10000 {
+				t.Errorf("keepalive %d/%d %v, want 15000/10000", srvKA, peerKA, err)
+			}
+
+			got, err := conn.Call(ctxT(t, 5*time.Second), "echo", "abc", 42.0, true)
+			if err != nil || len(got) != 3 || got[0] != "abc" || got[1] != 42.0 || got[2] != true {
+				t.Fatalf("echo = %v, %v", got, err)
+			}
+			var ce *client.CallError
+			if _, err := conn.Call(ctxT(t, 5*time.Second), "fail"); !errors.As(err, &ce) || ce.Status.Code != flash.CodeCallFailed || ce.Status.Description != "as asked" {
+				t.Fatalf("fail = %v", err)
+			}
+			if _, err := conn.Call(ctxT(t, 5*time.Second), "nope"); !errors.As(err, &ce) || ce.Status.Description != "Method 'nope' not found" {
+				t.Fatalf("unknown method = %v", err)
+			}
+			if _, err := conn.Call(ctxT(t, 5*time.Second), "callMe", "x", 7.0); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case args := <-calls:
+				if len(args) != 2 || args[0] != "x" || args[1] != 7.0 {
+					t.Fatalf("server call args %v", args)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("server → client call never arrived")
+			}
+
+			before, _ := f.app.counts()
+			conn.Close()
+			select {
+			case <-conn.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("close never completed")
+			}
+			waitUntil(t, "the application to see the disconnection", 5*time.Second, func() bool {
+				c, _ := f.app.counts()
+				return c == before-1
+			})
+		})
+	}
+	waitUntil(t, "sessions to drain", 10*time.Second, func() bool { return f.srv.Sessions() == 0 })
+	if n, err := f.srv.Peers(); err != nil || n != 0 {
+		t.Fatalf("directory holds %d peers (%v) after every client left", n, err)
+	}
+}
+
+func TestRejectedAndInvalidApp(t *testing.T) {
+	f := newFixture(t, session.Config{})
+	_, err := client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{Args: []any{"reject"}})
+	var ce *client.ConnectError
+	if !errors.As(err, &ce) || ce.Status.Code != flash.CodeConnectRejected || ce.Status.Description != "go away" {
+		t.Fatalf("rejected connect = %v", err)
+	}
+	_, err = client.Dial(ctxT(t, 10*time.Second), f.sys, fmt.Sprintf("rtmfp://%s/elsewhere", f.srv.Addrs()[0]), client.Options{})
+	if !errors.As(err, &ce) || ce.Status.Code != "NetConnection.Connect.InvalidApp" {
+		t.Fatalf("unknown app = %v", err)
+	}
+	waitUntil(t, "refused sessions to end", 10*time.Second, func() bool { return f.srv.Sessions() == 0 })
+}
+
+func TestApplicationPanicAnswersOnlyThatClient(t *testing.T) {
+	f := newFixture(t, session.Config{})
+	a, err := client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{Dialect: client.RFC7425})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var ce *client.CallError
+	if _, err := a.Call(ctxT(t, 5*time.Second), "panic"); !errors.As(err, &ce) || ce.Status.Code != flash.CodeCallFailed {
+		t.Fatalf("panicking handler answered %v", err)
+	}
+	if f.srv.ApplicationPanics() != 1 {
+		t.Fatalf("panics counted: %d", f.srv.ApplicationPanics())
+	}
+	for _, c := range []*client.Conn{a, b} {
+		if got, err := c.Call(ctxT(t, 5*time.Second), "echo", "still here"); err != nil || got[0] != "still here" {
+			t.Fatalf("after the panic: %v %v", got, err)
+		}
+	}
+}

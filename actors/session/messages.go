@@ -1,0 +1,184 @@
+package session
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
+)
+
+// Inbound is one decrypted and parsed datagram for a session, built by an endpoint reader
+// shard. Its chunks refer into a pooled buffer: the session calls Release when done and
+// copies whatever it keeps.
+type Inbound struct {
+	From   netip.AddrPort
+	At     time.Duration // receive time on the endpoint clock
+	Header rtmfp.Header
+	Chunks []InChunk
+
+	buf  []byte
+	pool *InboundPool
+}
+
+// InChunk is one chunk of an Inbound packet. For User Data and Next User Data chunks UD is
+// the chunk resolved against the one before it (flow, sequence number, FSN).
+type InChunk struct {
+	Type    byte
+	Payload []byte
+	UD      rtmfp.UserData
+}
+
+// Buffer returns the inbound's buffer, for the reader that fills it.
+func (in *Inbound) Buffer() []byte { return in.buf }
+
+// SetBuffer keeps b (the datagram buffer the chunks refer into) with the inbound.
+func (in *Inbound) SetBuffer(b []byte) { in.buf = b }
+
+// Release returns the inbound and its buffer to their pool.
+func (in *Inbound) Release() {
+	if in.pool != nil {
+		in.pool.put(in)
+	}
+}
+
+// InboundPool recycles Inbound values and their datagram buffers.
+type InboundPool struct {
+	p       sync.Pool
+	bufSize int
+}
+
+// NewInboundPool returns a pool whose buffers hold bufSize bytes.
+func NewInboundPool(bufSize int) *InboundPool {
+	ip := &InboundPool{bufSize: bufSize}
+	ip.p.New = func() any {
+		return &Inbound{buf: make([]byte, bufSize), Chunks: make([]InChunk, 0, 16), pool: ip}
+	}
+	return ip
+}
+
+// Get returns an Inbound with a full-size buffer and no chunks.
+func (ip *InboundPool) Get() *Inbound {
+	in := ip.p.Get().(*Inbound)
+	in.buf = in.buf[:cap(in.buf)]
+	return in
+}
+
+func (ip *InboundPool) put(in *Inbound) {
+	for i := range in.Chunks {
+		in.Chunks[i] = InChunk{}
+	}
+	in.Chunks = in.Chunks[:0]
+	in.From = netip.AddrPort{}
+	ip.p.Put(in)
+}
+
+// Messages from a session to its upper actor (the Flash layer: a server connection or a
+// client). They arrive in the order the session produced them.
+
+// FlowOpened announces a new receive flow. Messages of the flow follow as FlowMessage.
+// The upper actor rejects flows it does not want with RejectFlow.
+type FlowOpened struct {
+	FlowID   uint64
+	Metadata []byte
+	Assoc    uint64 // the send flow (ours) this flow answers, if HasAssoc
+	HasAssoc bool
+}
+
+// FlowMessage is one complete message of a receive flow, delivered in order (or as soon
+// as complete, for flows that asked for network order).
+type FlowMessage struct {
+	FlowID uint64
+	Data   []byte
+}
+
+// FlowFinished says the far end closed a receive flow and every message was delivered.
+type FlowFinished struct {
+	FlowID uint64
+}
+
+// SendFlowRejected says the far end refused one of our send flows with a Flow Exception
+// Report (e.g. a player closed its stream).
+type SendFlowRejected struct {
+	Key  FlowKey
+	Code uint64
+}
+
+// AddressChanged says the session's far address moved (RFC 7016 §3.5.4 mobility).
+type AddressChanged struct {
+	From, To netip.AddrPort
+}
+
+// Closing says the session is ending; the upper actor is stopped right after.
+type Closing struct {
+	Reason CloseReason
+}
+
+// Messages from the upper actor (or any actor holding the session's PID) to the session.
+
+// Write sends one message on the send flow named by Key, opening the flow if needed.
+type Write struct {
+	Key      FlowKey
+	Data     []byte   // not modified by the session; may be shared between sessions
+	Priority Priority // of the flow, fixed by its first write
+	// Lifetime, if non-zero, is how long the message may take to be delivered before it is
+	// abandoned (partial reliability for live media). Zero means fully reliable.
+	Lifetime time.Duration
+	// NoRetransmit abandons lost fragments instead of resending them.
+	NoRetransmit bool
+}
+
+// CloseFlow ends the send flow named by Key once its queued messages are delivered.
+type CloseFlow struct{ Key FlowKey }
+
+// AbandonQueued gives up the messages of a send flow that have not started to leave
+// (and, with InFlight, those not yet acknowledged).
+type AbandonQueued struct {
+	Key      FlowKey
+	InFlight bool
+}
+
+// RejectFlow refuses a receive flow: its data is discarded and the far end is sent a Flow
+// Exception Report with Code.
+type RejectFlow struct {
+	FlowID uint64
+	Code   uint64
+}
+
+// Close ends the session in an orderly way (Session Close Request to the far end).
+type Close struct{ Reason CloseReason }
+
+// SetKeepalive changes the session's keepalive period (a client learns it from the
+// server's Set Keepalive Timers event).
+type SetKeepalive struct{ Period time.Duration }
+
+// SendFIHello forwards an initiator's IHello to the far end of this session (RFC 7016
+// §3.5.1.5): the P2P introduction of a rendezvous server.
+type SendFIHello struct {
+	EPD   []byte
+	Reply rtmfp.Address
+	Tag   []byte
+}
+
+// CloseReason says why a session ended.
+type CloseReason uint8
+
+const (
+	ReasonNone          CloseReason = iota
+	ReasonLocal                     // closed by this side's application or upper layer
+	ReasonRemote                    // the far end sent a Session Close Request or Ack
+	ReasonIdle                      // nothing received for the idle timeout
+	ReasonRetransmit                // data unacknowledged for the retransmit limit
+	ReasonShutdown                  // the endpoint is stopping
+	ReasonFailure                   // this session's actor (or its upper actor) crashed
+	ReasonFlowViolation             // the far end broke flow rules beyond tolerance
+)
+
+var reasonNames = [...]string{"none", "local", "remote", "idle", "retransmit-limit", "shutdown", "failure", "flow-violation"}
+
+func (r CloseReason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}

@@ -1,0 +1,260 @@
+package session
+
+// Priority orders send flows when the congestion window is short: control messages
+// first, then audio, then video, then bulk data (RFC 7016 §3.6.2.2 leaves the scheduling
+// to the implementation; RFC 7425 asks that time-critical media not wait behind bulk data).
+type Priority uint8
+
+const (
+	PriorityData Priority = iota
+	PriorityVideo
+	PriorityAudio
+	PriorityControl
+	numPriorities
+)
+
+// timeCritical reports whether packets carrying this priority set the TC header flag.
+func (p Priority) timeCritical() bool { return p == PriorityAudio || p == PriorityVideo }
+
+// sendMsg is one message written to a send flow.
+type sendMsg struct {
+	deadline   int64 // session clock (ns) after which the message is abandoned; 0 = never
+	retransmit bool  // lost fragments are resent; if false they are abandoned instead
+	abandoned  bool
+}
+
+// expired reports whether the message should be given up at time now.
+func (m *sendMsg) expired(now int64) bool {
+	if !m.abandoned && m.deadline != 0 && now >= m.deadline {
+		m.abandoned = true
+	}
+	return m.abandoned
+}
+
+// sendFrag is one fragment of a message, with its fixed sequence number.
+type sendFrag struct {
+	flow *sendFlow
+	msg  *sendMsg
+	seq  uint64
+	fra  byte
+	data []byte
+
+	inFlight      bool // sent and neither acknowledged nor declared lost
+	everSent      bool
+	sentAbandoned bool // the last transmission carried the abandon flag
+	acked         bool
+	nakCount      uint8
+	tsn           uint64 // session transmission sequence number of the last transmission
+	wireSize      int    // bytes the last transmission occupied
+}
+
+// sendFlowState is the life cycle of the send side of a flow.
+type sendFlowState uint8
+
+const (
+	sfOpen     sendFlowState = iota
+	sfClosing                // final sequence number chosen; waiting for it to be acknowledged
+	sfComplete               // everything acknowledged after close
+)
+
+// sendFlow is the send side of one flow (RFC 7016 §3.6.2): messages cut into fragments
+// with consecutive sequence numbers, the queue of fragments not yet acknowledged, the
+// forward sequence number, the flow's startup options (metadata, return association)
+// repeated until the first acknowledgement, and the receiver's advertised window.
+type sendFlow struct {
+	id       uint64
+	key      FlowKey
+	priority Priority
+	options  []byte // startup options incl. the end marker; nil once acknowledged
+
+	queue       []*sendFrag // unacknowledged fragments, in sequence order
+	nextSN      uint64
+	finalSN     uint64
+	state       sendFlowState
+	exception   bool
+	rxWindow    int // receiver's free buffer, bytes
+	outstanding int // bytes in flight
+	queued      int // bytes of data in queue
+	maxQueued   int
+
+	// Statistics.
+	written, abandonedMsgs uint64
+}
+
+// maxFragment is the largest data fragment, chosen so that a fragment with its chunk
+// header, three VLUs and startup options fits a 1,200-byte packet after the packet
+// header, a session sequence number and the checksum.
+const maxFragment = 1200 - 16 - 5 - 3 - 1 - 3*5 - 64
+
+func newSendFlow(id uint64, key FlowKey, prio Priority, maxQueued int) *sendFlow {
+	f := &sendFlow{id: id, key: key, priority: prio, nextSN: 1, rxWindow: 64 << 10, maxQueued: maxQueued}
+	f.options = key.appendOptions(nil)
+	return f
+}
+
+// write cuts a message into fragments and queues them. It returns false, queuing nothing,
+// when the flow is closed or its queue is full.
+func (f *sendFlow) write(data []byte, deadline int64, retransmit bool) bool {
+	if f.state != sfOpen || f.exception {
+		return false
+	}
+	if f.queued+len(data) > f.maxQueued && f.queued > 0 {
+		return false
+	}
+	f.written++
+	m := &sendMsg{deadline: deadline, retransmit: retransmit}
+	size := maxFragment - len(f.options)
+	fra := byte(fraWhole)
+	for first := true; first || len(data) > 0; first = false {
+		n := len(data)
+		if n > size {
+			n = size
+			if fra == fraWhole {
+				fra = fraBegin
+			} else {
+				fra = fraMiddle
+			}
+		} else if fra != fraWhole {
+			fra = fraEnd
+		}
+		f.queue = append(f.queue, &sendFrag{flow: f, msg: m, seq: f.nextSN, fra: fra, data: data[:n:n]})
+		f.queued += n
+		f.nextSN++
+		data = data[n:]
+	}
+	return true
+}
+
+// close ends the flow: its last fragment carries the final flag. A flow that never wrote
+// anything completes at once.
+func (f *sendFlow) close() {
+	if f.state != sfOpen {
+		return
+	}
+	if f.nextSN == 1 || f.exception {
+		f.state = sfComplete
+		return
+	}
+	if n := len(f.queue); n == 0 || f.queue[n-1].everSent || f.queue[n-1].seq != f.nextSN-1 {
+		// The last fragment already left without the flag: send an empty message to carry it.
+		f.queue = append(f.queue, &sendFrag{flow: f, msg: &sendMsg{retransmit: true}, seq: f.nextSN, fra: fraWhole})
+		f.nextSN++
+	}
+	f.finalSN = f.nextSN - 1
+	f.state = sfClosing
+}
+
+// abandonQueued gives up every queued message that has not started to leave (and, with
+// inFlightToo, every unacknowledged one), e.g. stale video when a new key frame arrives.
+func (f *sendFlow) abandonQueued(inFlightToo bool) {
+	for _, fr := range f.queue {
+		if !fr.msg.abandoned && (inFlightToo || !fr.everSent) {
+			fr.msg.abandoned = true
+			f.abandonedMsgs++
+		}
+	}
+}
+
+// onException handles the receiver's Flow Exception Report: the flow is dead.
+func (f *sendFlow) onException() {
+	f.exception = true
+	for _, fr := range f.queue {
+		fr.msg.abandoned = true
+	}
+	f.state = sfComplete
+}
+
+// forwardSN is the forward sequence number to advertise: everything at or below it has
+// been acknowledged or abandoned.
+func (f *sendFlow) forwardSN(now int64) uint64 {
+	if len(f.queue) == 0 {
+		return f.nextSN - 1
+	}
+	first := f.queue[0]
+	if first.msg.expired(now) && (!first.inFlight || first.sentAbandoned) {
+		return first.seq
+	}
+	return first.seq - 1
+}
+
+// trim drops abandoned fragments from the head of the queue that are not in flight,
+// keeping the last one so that the receiver can still learn the forward sequence number.
+func (f *sendFlow) trim(now int64) {
+	n := 0
+	for n < len(f.queue)-1 {
+		fr := f.queue[n]
+		if fr.inFlight || !fr.msg.expired(now) {
+			break
+		}
+		f.queued -= len(fr.data)
+		fr.acked = true // no longer tracked
+		f.queue[n] = nil
+		n++
+	}
+	if n > 0 {
+		f.queue = f.queue[n:]
+	}
+}
+
+// ready reports whether the flow has something it may send now.
+func (f *sendFlow) ready() bool {
+	if f.exception || f.state == sfComplete {
+		return false
+	}
+	for _, fr := range f.queue {
+		if !fr.inFlight {
+			return f.outstanding < f.rxWindow || fr.msg.abandoned
+		}
+	}
+	return false
+}
+
+// onAckRange removes the fragments in [from, to] from the queue and returns the bytes that
+// were in flight and the highest transmission sequence number among them.
+func (f *sendFlow) onAckRange(from, to uint64) (ackedBytes int, maxTSN uint64) {
+	for _, fr := range f.queue {
+		if fr.seq < from || fr.acked {
+			continue
+		}
+		if fr.seq > to {
+			break
+		}
+		fr.acked = true
+		if fr.inFlight {
+			fr.inFlight = false
+			f.outstanding -= fr.wireSize
+			ackedBytes += fr.wireSize
+			maxTSN = max(maxTSN, fr.tsn)
+		}
+		f.queued -= len(fr.data)
+	}
+	return ackedBytes, maxTSN
+}
+
+// compact removes acknowledged fragments from the queue and completes a closing flow
+// whose queue has drained.
+func (f *sendFlow) compact() {
+	j := 0
+	for _, fr := range f.queue {
+		if !fr.acked {
+			f.queue[j] = fr
+			j++
+		}
+	}
+	for k := j; k < len(f.queue); k++ {
+		f.queue[k] = nil
+	}
+	f.queue = f.queue[:j]
+	if f.state == sfClosing && len(f.queue) == 0 {
+		f.state = sfComplete
+	}
+}
+
+// onLoss returns a fragment declared lost to the queue of things to (re)send.
+func (fr *sendFrag) onLoss() {
+	fr.inFlight = false
+	fr.flow.outstanding -= fr.wireSize
+	if !fr.msg.retransmit {
+		fr.msg.abandoned = true
+	}
+}

@@ -1,0 +1,848 @@
+// Package session is the RTMFP session actor: one actor per session, holding everything
+// that has to be decided per packet — timestamps and echo, acknowledgements, the receive
+// flows (reassembly, ordering), the send flows (fragmentation, retransmission,
+// abandonment), round-trip estimation, congestion control and pacing, keepalive, address
+// mobility, close — and the encryption of outgoing packets.
+//
+// Datagrams reach it already decrypted and parsed (Inbound, built by an endpoint reader
+// shard). Complete messages leave it to its upper actor — the Flash layer, a child of the
+// session — and messages to send arrive from the upper actor or from any other actor
+// (publications write straight to their subscribers' sessions) as Write.
+//
+// Transport state stays in the session rather than in one actor per flow: congestion
+// control and packet assembly span every flow of the session and must see all send queues
+// synchronously. The Flash meaning of flows lives in the upper actor and its children.
+package session
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
+)
+
+// Writer sends datagrams; an endpoint's socket implements it.
+type Writer interface {
+	WriteDatagram(b []byte, to netip.AddrPort) error
+}
+
+// Clock is the endpoint's monotonic clock, shared by its sessions.
+type Clock interface {
+	Now() time.Duration
+}
+
+// Config holds a session's tunables. Zero values take defaults.
+type Config struct {
+	// Keepalive is how long the session may be silent in both directions before it
+	// pings the far end (default 15 s).
+	Keepalive time.Duration
+	// IdleTimeout ends a session from which nothing was received for this long
+	// (default 120 s).
+	IdleTimeout time.Duration
+	// RetransmitLimit ends a session whose data stays unacknowledged this long (default 60 s).
+	RetransmitLimit time.Duration
+	// CloseLinger is how long a session answers a far close before it is forgotten
+	// (RFC 7016 uses 19 s; default 19 s).
+	CloseLinger time.Duration
+	// NearCloseTimeout bounds how long a session waits for its close to be acknowledged
+	// (default 5 s; RFC 7016 allows 90 s).
+	NearCloseTimeout time.Duration
+	// FlowBuffer is each receive flow's buffer (advertised window), default 256 KiB.
+	FlowBuffer int
+	// SendQueue bounds the bytes queued on one send flow, default 4 MiB.
+	SendQueue int
+	// MaxRecvFlows bounds the receive flows of a session, default 64.
+	MaxRecvFlows int
+}
+
+func (c *Config) defaults() {
+	if c.Keepalive <= 0 {
+		c.Keepalive = 15 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.RetransmitLimit <= 0 {
+		c.RetransmitLimit = 60 * time.Second
+	}
+	if c.CloseLinger <= 0 {
+		c.CloseLinger = 19 * time.Second
+	}
+	if c.NearCloseTimeout <= 0 {
+		c.NearCloseTimeout = 5 * time.Second
+	}
+	if c.FlowBuffer <= 0 {
+		c.FlowBuffer = 256 << 10
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 4 << 20
+	}
+	if c.MaxRecvFlows <= 0 {
+		c.MaxRecvFlows = 64
+	}
+}
+
+// Params is everything a session actor is created with.
+type Params struct {
+	Role     cryptoutil.Role // Responder for sessions a server accepted
+	LocalID  uint32          // our session ID (what the far end puts in its packets)
+	FarID    uint32          // the far end's session ID (what we put in ours)
+	Addr     netip.AddrPort
+	PeerID   cryptoutil.PeerID // the far end's peer ID
+	Encrypt  *cryptoutil.Encrypter
+	Writer   Writer
+	Clock    Clock
+	Config   Config
+	Log      *zap.Logger
+	Stats    *Stats
+	Upper    *actor.Props // the Flash layer, spawned as the session's child
+	// OnClosing is called once when the session stops being open (it may linger, closed,
+	// to answer the far end's close); OnClosed when its actor stops.
+	OnClosing func(localID uint32)
+	OnClosed  func(localID uint32, reason CloseReason)
+	// FirstTimestamp, if HasFirstTimestamp, is the far end's last handshake timestamp,
+	// so the first packets already carry an echo.
+	FirstTimestamp    uint16
+	HasFirstTimestamp bool
+	FirstTimestampAt  time.Duration
+	// Dump logs every packet sent, in hex, at debug level.
+	Dump bool
+}
+
+type state uint8
+
+const (
+	stOpen state = iota
+	stNearClose
+	stFarCloseLinger
+	stClosed
+)
+
+// Session is the session actor.
+type Session struct {
+	p     Params
+	cfg   Config
+	log   *zap.Logger
+	self  *actor.PID
+	upper *actor.PID
+	st    state
+	why   CloseReason
+
+	addr        netip.AddrPort
+	mobility    netip.AddrPort // address being checked
+	mobilityTag [9]byte
+	mobilityAt  time.Duration
+
+	// Timestamps.
+	tsRx, tsEchoRx          uint16
+	tsRxAt                  time.Duration
+	haveTsRx, haveEchoRx    bool
+	lastRecv, lastSend      time.Duration
+	tcrRecvAt, tcSentAt     time.Duration
+	pingOutstanding         bool
+	lastKeepalivePing       time.Duration
+	pendingPings            [][]byte // ping payloads to answer
+	pendingMobilityPing     bool
+	closeSentAt, closeFrom  time.Duration
+	sendClose, sendCloseAck bool
+
+	// Flows.
+	recv        map[uint64]*recvFlow
+	send        map[uint64]*sendFlow
+	sendByKey   map[FlowKey]*sendFlow
+	byPrio      [numPriorities][]*sendFlow // send flows by priority, in creation order
+	nextFlowID  uint64
+	rr          [numPriorities]int // round-robin cursors
+	ackDeadline time.Duration      // delayed-ack deadline, 0 if none
+	dataPackets int                // data packets received since the last ack
+	fihellos    []SendFIHello
+
+	// Loss detection and congestion.
+	rtt          rttEstimator
+	cc           congestion
+	pace         pacer
+	flight       []*sendFrag // fragments in flight, transmission order
+	outstanding  int
+	nextTSN      uint64
+	rtoDeadline  time.Duration
+	unackedSince time.Duration // when the oldest unacknowledged data was first sent, 0 if none
+	persistAt    time.Duration
+
+	timer      *time.Timer
+	timerAt    time.Duration
+	plain      []byte
+	out        []byte
+	ackScratch []rtmfp.AckRange
+	msgs       [][]byte
+}
+
+// New returns the props of a session actor. Panics in the session (or its upper actor)
+// are captured by supervision.Middleware for the supervisor's log.
+func New(p Params) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return newSession(p) },
+		actor.WithReceiverMiddleware(supervision.Middleware),
+		actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
+}
+
+func newSession(p Params) *Session {
+	p.Config.defaults()
+	if p.Stats == nil {
+		p.Stats = &Stats{}
+	}
+	s := &Session{
+		p: p, cfg: p.Config, log: p.Log, addr: p.Addr,
+		recv: map[uint64]*recvFlow{}, send: map[uint64]*sendFlow{}, sendByKey: map[FlowKey]*sendFlow{},
+		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
+		plain: make([]byte, 0, rtmfp.MaxPacketSize+16), out: make([]byte, 0, 1500),
+		ackScratch: make([]rtmfp.AckRange, 0, 64),
+	}
+	if p.HasFirstTimestamp {
+		s.tsRx, s.tsRxAt, s.haveTsRx = p.FirstTimestamp, p.FirstTimestampAt, true
+	}
+	return s
+}
+
+// timerFired is sent by the session's timer.
+type timerFired struct{}
+
+// Receive implements actor.Actor.
+func (s *Session) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Inbound:
+		s.onInbound(ctx, m)
+		m.Release()
+	case *Write:
+		s.onWrite(ctx, m)
+	case *timerFired:
+		s.timerAt = 0
+		s.onTimer(ctx)
+	case *CloseFlow:
+		if f := s.sendByKey[m.Key]; f != nil {
+			f.close()
+			delete(s.sendByKey, m.Key)
+			s.flush(ctx)
+		}
+	case *AbandonQueued:
+		if f := s.sendByKey[m.Key]; f != nil {
+			f.abandonQueued(m.InFlight)
+			s.flush(ctx)
+		}
+	case *RejectFlow:
+		if f := s.recv[m.FlowID]; f != nil {
+			f.reject(m.Code)
+			s.flush(ctx)
+		}
+	case *Close:
+		s.beginClose(ctx, m.Reason)
+	case *SetKeepalive:
+		if m.Period > 0 {
+			s.cfg.Keepalive = m.Period
+			s.schedule(ctx)
+		}
+	case *SendFIHello:
+		s.fihellos = append(s.fihellos, *m)
+		s.flush(ctx)
+	case *actor.Started:
+		s.self = ctx.Self()
+		now := s.now()
+		s.lastRecv, s.lastSend = now, now
+		if s.p.Upper != nil {
+			s.upper = ctx.Spawn(s.p.Upper)
+		}
+		s.p.Stats.Opened.Add(1)
+		s.flush(ctx)
+	case *actor.Terminated:
+		if s.upper != nil && m.Who.Equal(s.upper) && s.st == stOpen {
+			// The Flash layer crashed or stopped: the session has no purpose left.
+			s.upper = nil
+			s.beginClose(ctx, ReasonFailure)
+		}
+	case *actor.Stopping:
+		s.onStopping(ctx)
+	case *actor.Restarting:
+		// A session is never restarted (its strategy stops it); nothing to keep.
+	}
+}
+
+func (s *Session) now() time.Duration { return s.p.Clock.Now() }
+
+// ticks converts the session clock to RTMFP's 4-ms timestamp.
+func ticks(d time.Duration) uint16 { return uint16(d / timestampTick) }
+
+// onInbound processes one packet.
+func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
+	if s.st == stClosed {
+		return
+	}
+	now := s.now()
+	h := in.Header
+	mode := h.Mode()
+	if mode == rtmfp.ModeStartup || mode == byte(s.ownMode()) {
+		s.p.Stats.DropBadMode.Add(1)
+		return
+	}
+	s.lastRecv = now
+	s.pingOutstanding = false
+	if h.HasTimestamp() && (!s.haveTsRx || h.Timestamp != s.tsRx) {
+		s.tsRx, s.tsRxAt, s.haveTsRx = h.Timestamp, in.At, true
+	}
+	if h.HasEcho() && (!s.haveEchoRx || h.TimestampEcho != s.tsEchoRx) {
+		s.tsEchoRx, s.haveEchoRx = h.TimestampEcho, true
+		if d := ticks(now) - h.TimestampEcho; d < 32768 {
+			s.rtt.sample(time.Duration(d) * timestampTick)
+		}
+	}
+	if h.Flags&rtmfp.FlagTC != 0 {
+		s.tcrRecvAt = now
+	}
+	if in.From != s.addr && s.st == stOpen {
+		s.checkMobility(in.From, now)
+	}
+
+	preOutstanding := s.outstanding
+	var maxTSN uint64
+	ackedBytes, anyAck, seenData := 0, false, false
+	for i := range in.Chunks {
+		c := &in.Chunks[i]
+		if s.st == stFarCloseLinger && c.Type != rtmfp.ChunkClose {
+			continue
+		}
+		switch c.Type {
+		case rtmfp.ChunkUserData, rtmfp.ChunkNextUserData:
+			seenData = true
+			s.onUserData(ctx, &c.UD)
+		case rtmfp.ChunkAckRanges:
+			a, err := rtmfp.ParseAckRanges(c.Payload, s.ackScratch)
+			if err != nil {
+				s.p.Stats.DropMalformedChunk.Add(1)
+				continue
+			}
+			b, t := s.onAck(a, now)
+			ackedBytes += b
+			maxTSN = max(maxTSN, t)
+			anyAck = true
+		case rtmfp.ChunkAckBitmap:
+			bm, err := rtmfp.ParseAckBitmap(c.Payload)
+			if err != nil {
+				s.p.Stats.DropMalformedChunk.Add(1)
+				continue
+			}
+			b, t := s.onAck(bm.AsRanges(s.ackScratch), now)
+			ackedBytes += b
+			maxTSN = max(maxTSN, t)
+			anyAck = true
+		case rtmfp.ChunkPing:
+			if len(s.pendingPings) < 4 {
+				s.pendingPings = append(s.pendingPings, append([]byte(nil), c.Payload...))
+			}
+		case rtmfp.ChunkPingReply:
+			s.onPingReply(ctx, c.Payload, in.From, now)
+		case rtmfp.ChunkBufferProbe:
+			if p, err := rtmfp.ParseBufferProbe(c.Payload); err == nil {
+				if f := s.recv[p.FlowID]; f != nil {
+					f.needAck, f.ackNow = true, true
+				}
+			}
+		case rtmfp.ChunkFlowException:
+			if x, err := rtmfp.ParseFlowException(c.Payload); err == nil {
+				s.onFlowException(ctx, x)
+			}
+		case rtmfp.ChunkClose:
+			s.onCloseRequest(ctx, now)
+		case rtmfp.ChunkCloseAck:
+			s.onCloseAck(ctx)
+			return
+		default:
+			// 0xEC ECN reports and unknown chunk types are ignored (RFC 7016 §2.3).
+		}
+	}
+	if seenData {
+		s.dataPackets++
+	}
+	if anyAck {
+		s.afterAcks(ackedBytes, maxTSN, preOutstanding, now)
+	}
+	if s.st == stClosed {
+		return
+	}
+	s.flush(ctx)
+}
+
+func (s *Session) ownMode() int {
+	if s.p.Role == cryptoutil.Responder {
+		return rtmfp.ModeResponder
+	}
+	return rtmfp.ModeInitiator
+}
+
+// onUserData feeds one fragment to its receive flow, creating the flow on first sight.
+func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
+	if ud.FlowID == 0 && ud.Flags == 0 && ud.SequenceNumber == 0 && ud.Data == nil {
+		// Malformed chunk: the shard left UD zero.
+		s.p.Stats.DropMalformedChunk.Add(1)
+		return
+	}
+	f := s.recv[ud.FlowID]
+	if f == nil {
+		f = s.openRecvFlow(ctx, ud)
+		if f == nil {
+			return
+		}
+	}
+	var err error
+	s.msgs, err = f.onData(ud.Flags, ud.SequenceNumber, ud.FSN(), ud.Data, s.msgs[:0])
+	if err != nil {
+		s.p.Stats.DropFragment.Add(1)
+	}
+	for i, m := range s.msgs {
+		if s.upper != nil {
+			ctx.Send(s.upper, &FlowMessage{FlowID: f.id, Data: m})
+		}
+		s.msgs[i] = nil
+	}
+	if f.ackNow {
+		s.ackDeadline = s.now()
+	} else if f.needAck && s.ackDeadline == 0 {
+		s.ackDeadline = s.now() + delayedAckTime
+	}
+	if f.state == rfComplete && f.completeAt == 0 {
+		f.completeAt = s.now()
+		if s.upper != nil {
+			ctx.Send(s.upper, &FlowFinished{FlowID: f.id})
+		}
+	}
+}
+
+// openRecvFlow creates the receive flow of a fragment with an unknown flow ID. A flow
+// whose first fragment we see has no options, has unknown mandatory options or would
+// exceed the flow limit is rejected at once (RFC 7016 §3.6.3.1).
+func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow {
+	limits := defaultRecvLimits
+	limits.capacity = s.cfg.FlowBuffer
+	var opts rtmfp.FlowOptions
+	var err error
+	if ud.HasOptions() {
+		opts, err = rtmfp.ParseFlowOptions(ud.Options)
+	}
+	if len(s.recv) >= s.cfg.MaxRecvFlows {
+		s.p.Stats.RejectedFlows.Add(1)
+		if len(s.recv) >= 2*s.cfg.MaxRecvFlows {
+			return nil // not even worth remembering: no ack, no exception
+		}
+		f := newRecvFlow(ud.FlowID, nil, 0, false, limits)
+		f.reject(0)
+		s.recv[ud.FlowID] = f
+		return f
+	}
+	f := newRecvFlow(ud.FlowID, append([]byte(nil), opts.Metadata...), opts.ReturnFlowID, opts.HasReturnFlow, limits)
+	s.recv[ud.FlowID] = f
+	if !ud.HasOptions() || err != nil || !opts.Acceptable() || (opts.HasReturnFlow && s.send[opts.ReturnFlowID] == nil) {
+		s.p.Stats.RejectedFlows.Add(1)
+		f.reject(0)
+		return f
+	}
+	if len(opts.Metadata) >= 3 && opts.Metadata[0] == 'T' && opts.Metadata[1] == 'C' && opts.Metadata[2]&0x01 != 0 {
+		f.networkOrder = true // TC metadata receive intent: network order (RFC 7425 §5.1.1)
+	}
+	if s.upper != nil {
+		ctx.Send(s.upper, &FlowOpened{FlowID: f.id, Metadata: f.meta, Assoc: f.assoc, HasAssoc: f.hasAssoc})
+	} else {
+		f.reject(0)
+	}
+	return f
+}
+
+// onAck applies an Ack Ranges chunk to its send flow.
+func (s *Session) onAck(a rtmfp.AckRanges, now time.Duration) (int, uint64) {
+	f := s.send[a.FlowID]
+	if f == nil {
+		return 0, 0
+	}
+	f.options = nil // the far end knows the flow now
+	f.rxWindow = int(min(a.BufferBytes(), 1<<30))
+	ackedBytes, maxTSN := f.onAckRange(0, a.CumulativeAck)
+	cursor := a.CumulativeAck
+	for _, r := range a.Ranges {
+		sr, ok := r.Absolute(cursor)
+		if !ok {
+			break
+		}
+		b, t := f.onAckRange(sr.From, sr.To)
+		ackedBytes += b
+		maxTSN = max(maxTSN, t)
+		cursor = sr.To
+	}
+	s.afterFlowAck(f, ackedBytes, now)
+	return ackedBytes, maxTSN
+}
+
+func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, now time.Duration) {
+	s.outstanding -= ackedBytes
+	f.compact()
+	if f.rxWindow > 0 {
+		s.persistAt = 0
+	}
+	if f.state == sfComplete {
+		s.removeSendFlow(f)
+	}
+}
+
+// removeSendFlow forgets a send flow.
+func (s *Session) removeSendFlow(f *sendFlow) {
+	delete(s.send, f.id)
+	if s.sendByKey[f.key] == f {
+		delete(s.sendByKey, f.key)
+	}
+	list := s.byPrio[f.priority]
+	for i, g := range list {
+		if g == f {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			s.byPrio[f.priority] = list[:len(list)-1]
+			break
+		}
+	}
+}
+
+// afterAcks runs loss detection (three negative acknowledgements, RFC 7016 §3.6.2.4) and
+// updates the congestion window once per packet.
+func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, now time.Duration) {
+	lost, anyLoss, anyNAK := 0, false, false
+	j := 0
+	for _, fr := range s.flight {
+		if !fr.inFlight {
+			continue // acknowledged or already lost
+		}
+		if fr.tsn < maxTSN {
+			fr.nakCount++
+			if !fr.sentAbandoned {
+				anyNAK = true
+			}
+			if fr.nakCount >= 3 {
+				if !fr.sentAbandoned {
+					anyLoss = true
+				}
+				lost += fr.wireSize
+				s.outstanding -= fr.wireSize
+				fr.onLoss()
+				s.p.Stats.Retransmissions.Add(1)
+				continue
+			}
+		}
+		s.flight[j] = fr
+		j++
+	}
+	clear(s.flight[j:])
+	s.flight = s.flight[:j]
+	if lost > 0 || ackedBytes > 0 {
+		s.cc.onAck(ackedBytes, lost, anyLoss, anyNAK, preOutstanding, s.outstanding)
+	}
+	if s.outstanding == 0 {
+		s.rtoDeadline, s.unackedSince = 0, 0
+	} else if ackedBytes > 0 {
+		s.rtoDeadline = now + s.rtt.erto
+		s.unackedSince = now
+	}
+}
+
+func (s *Session) onFlowException(ctx actor.Context, x rtmfp.FlowException) {
+	f := s.send[x.FlowID]
+	if f == nil {
+		return
+	}
+	for _, fr := range f.queue {
+		if fr.inFlight {
+			fr.inFlight = false
+			s.outstanding -= fr.wireSize
+			f.outstanding -= fr.wireSize
+		}
+	}
+	f.onException()
+	f.queue = nil
+	s.removeSendFlow(f)
+	if s.upper != nil {
+		ctx.Send(s.upper, &SendFlowRejected{Key: f.key, Code: x.Code})
+	}
+}
+
+// checkMobility starts verifying a new far address (RFC 7016 §3.5.4): a ping with a
+// fresh payload is sent there, and the session moves when the reply comes back from it.
+func (s *Session) checkMobility(from netip.AddrPort, now time.Duration) {
+	if from == s.mobility && now-s.mobilityAt < time.Second {
+		return
+	}
+	s.mobility, s.mobilityAt = from, now
+	s.mobilityTag[0] = 'M'
+	putUint64(s.mobilityTag[1:], uint64(now)^uint64(s.p.LocalID)<<32)
+	s.pendingMobilityPing = true
+}
+
+func (s *Session) onPingReply(ctx actor.Context, payload []byte, from netip.AddrPort, now time.Duration) {
+	if len(payload) == len(s.mobilityTag) && string(payload) == string(s.mobilityTag[:]) && from == s.mobility && s.mobility.IsValid() {
+		old := s.addr
+		s.addr, s.mobility = from, netip.AddrPort{}
+		s.p.Stats.AddressChanges.Add(1)
+		s.log.Debug("session address changed", zap.Uint32("session", s.p.LocalID), zap.Stringer("from", old), zap.Stringer("to", from))
+		if s.upper != nil {
+			ctx.Send(s.upper, &AddressChanged{From: old, To: from})
+		}
+	}
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+// onWrite queues a message on its send flow.
+func (s *Session) onWrite(ctx actor.Context, w *Write) {
+	if s.st != stOpen {
+		s.p.Stats.WritesRefused.Add(1)
+		return
+	}
+	f := s.sendByKey[w.Key]
+	if f == nil {
+		if w.Priority >= numPriorities {
+			w.Priority = PriorityData
+		}
+		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.cfg.SendQueue)
+		s.nextFlowID++
+		s.send[f.id] = f
+		s.sendByKey[w.Key] = f
+		s.byPrio[f.priority] = append(s.byPrio[f.priority], f)
+	}
+	var deadline int64
+	if w.Lifetime > 0 {
+		deadline = int64(s.now() + w.Lifetime)
+	}
+	if !f.write(w.Data, deadline, !w.NoRetransmit) {
+		s.p.Stats.WritesRefused.Add(1)
+		return
+	}
+	s.flush(ctx)
+}
+
+func (s *Session) onCloseRequest(ctx actor.Context, now time.Duration) {
+	switch s.st {
+	case stOpen, stNearClose:
+		s.why = ReasonRemote
+		s.setState(stFarCloseLinger)
+		s.closeFrom = now
+		s.abortFlows(ctx)
+	}
+	s.sendCloseAck = true
+}
+
+func (s *Session) onCloseAck(ctx actor.Context) {
+	if s.why == ReasonNone {
+		s.why = ReasonRemote
+	}
+	if s.st == stOpen {
+		// An abrupt close from the far end (rtmfp-cpp on interrupt): acknowledge it.
+		s.sendCloseAck = true
+		s.flush(ctx)
+	}
+	s.finish(ctx)
+}
+
+// beginClose sends a Session Close Request and waits (bounded) for its acknowledgement.
+func (s *Session) beginClose(ctx actor.Context, why CloseReason) {
+	if s.st != stOpen {
+		if why == ReasonShutdown && s.st == stFarCloseLinger {
+			s.finish(ctx)
+		}
+		return
+	}
+	s.why = why
+	s.setState(stNearClose)
+	s.closeFrom = s.now()
+	s.sendClose = true
+	s.abortFlows(ctx)
+	s.flush(ctx)
+}
+
+// abortFlows drops every flow: nothing more is delivered or sent.
+func (s *Session) abortFlows(ctx actor.Context) {
+	if s.upper != nil {
+		ctx.Send(s.upper, &Closing{Reason: s.why})
+	}
+	for _, f := range s.recv {
+		f.dropBuffered()
+		f.state = rfComplete
+		f.needAck, f.ackNow = false, false
+	}
+	clear(s.send)
+	clear(s.sendByKey)
+	for p := range s.byPrio {
+		clear(s.byPrio[p])
+		s.byPrio[p] = s.byPrio[p][:0]
+	}
+	clear(s.flight)
+	s.flight = s.flight[:0]
+	s.outstanding, s.rtoDeadline, s.unackedSince = 0, 0, 0
+	s.fihellos = nil
+}
+
+// setState moves the session on; leaving the open state is reported once (OnClosing).
+func (s *Session) setState(st state) {
+	if s.st == stOpen && st != stOpen && s.p.OnClosing != nil {
+		s.p.OnClosing(s.p.LocalID)
+	}
+	s.st = st
+}
+
+// finish stops the actor; onStopping does the bookkeeping.
+func (s *Session) finish(ctx actor.Context) {
+	if s.st == stClosed {
+		return
+	}
+	s.setState(stClosed)
+	ctx.Stop(ctx.Self())
+}
+
+func (s *Session) onStopping(ctx actor.Context) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.st != stClosed {
+		// Stopped from outside: by our supervisor after a crash, or by a shutdown.
+		if s.why == ReasonNone {
+			s.why = ReasonFailure
+		}
+		if s.st == stOpen {
+			s.sendClose = true
+			s.flushControlOnly()
+		}
+		s.setState(stClosed)
+	}
+	s.p.Stats.Closed.Add(1)
+	if s.p.OnClosed != nil {
+		s.p.OnClosed(s.p.LocalID, s.why)
+	}
+	s.log.Debug("session closed", zap.Uint32("session", s.p.LocalID), zap.Stringer("reason", s.why))
+}
+
+// onTimer handles every deadline: retransmission timeout, delayed ack, keepalive, idle,
+// close timers, zero-window probe, pacing.
+func (s *Session) onTimer(ctx actor.Context) {
+	now := s.now()
+	switch s.st {
+	case stFarCloseLinger:
+		if now-s.closeFrom >= s.cfg.CloseLinger {
+			s.finish(ctx)
+			return
+		}
+	case stNearClose:
+		if now-s.closeFrom >= s.cfg.NearCloseTimeout {
+			s.finish(ctx)
+			return
+		}
+		if now-s.closeSentAt >= time.Second {
+			s.sendClose = true
+		}
+	case stOpen:
+		if now-s.lastRecv >= s.cfg.IdleTimeout {
+			s.p.Stats.IdleTimeouts.Add(1)
+			s.why = ReasonIdle
+			s.setState(stNearClose)
+			s.closeFrom = now
+			s.sendClose = true
+			s.abortFlows(ctx)
+			break
+		}
+		if s.rtoDeadline != 0 && now >= s.rtoDeadline {
+			s.onRTO(ctx, now)
+			if s.st != stOpen {
+				return
+			}
+		}
+		if now-max(s.lastRecv, s.lastKeepalivePing) >= s.cfg.Keepalive {
+			s.lastKeepalivePing = now
+			s.pingOutstanding = true
+		}
+		if s.persistAt != 0 && now >= s.persistAt {
+			s.persistAt = 0 // flush sends the probe
+		}
+	}
+	s.flush(ctx)
+}
+
+// onRTO handles a retransmission timeout: everything in flight is presumed lost.
+func (s *Session) onRTO(ctx actor.Context, now time.Duration) {
+	if s.unackedSince != 0 && now-s.unackedSince >= s.cfg.RetransmitLimit {
+		s.p.Stats.RetransmitTimeouts.Add(1)
+		s.why = ReasonRetransmit
+		s.setState(stNearClose)
+		s.closeFrom = now
+		s.sendClose = true
+		s.abortFlows(ctx)
+		return
+	}
+	idle := s.outstanding == 0
+	s.cc.onTimeout(idle, s.outstanding)
+	for _, fr := range s.flight {
+		if fr.inFlight {
+			s.outstanding -= fr.wireSize
+			fr.onLoss()
+			s.p.Stats.Retransmissions.Add(1)
+		}
+	}
+	clear(s.flight)
+	s.flight = s.flight[:0]
+	s.rtt.backoff()
+	s.rtoDeadline = 0
+	if s.outstanding != 0 {
+		s.log.Warn("outstanding bytes out of balance after timeout", zap.Int("outstanding", s.outstanding))
+		s.outstanding = 0
+	}
+}
+
+// schedule arms the timer for the earliest deadline.
+func (s *Session) schedule(ctx actor.Context) {
+	if s.st == stClosed {
+		return
+	}
+	now := s.now()
+	next := s.lastRecv + s.cfg.IdleTimeout
+	switch s.st {
+	case stOpen:
+		next = min(next, max(s.lastRecv, s.lastKeepalivePing)+s.cfg.Keepalive)
+		if s.rtoDeadline != 0 {
+			next = min(next, s.rtoDeadline)
+		}
+		if s.ackDeadline != 0 {
+			next = min(next, s.ackDeadline)
+		}
+		if s.persistAt != 0 {
+			next = min(next, s.persistAt)
+		}
+	case stNearClose:
+		next = min(s.closeFrom+s.cfg.NearCloseTimeout, s.closeSentAt+time.Second)
+	case stFarCloseLinger:
+		next = s.closeFrom + s.cfg.CloseLinger
+	}
+	if w := s.paceWait(); w > 0 {
+		next = min(next, now+w)
+	}
+	if next < now {
+		next = now
+	}
+	if s.timerAt != 0 && s.timerAt <= next {
+		return // an earlier firing will reschedule
+	}
+	s.timerAt = next
+	d := next - now
+	if s.timer == nil {
+		self, root := s.self, ctx.ActorSystem().Root
+		s.timer = time.AfterFunc(d, func() { root.Send(self, &timerFired{}) })
+	} else {
+		s.timer.Reset(d)
+	}
+}

@@ -1,0 +1,22 @@
+package session
+
+import "sync/atomic"
+
+// Stats counts what the sessions of an endpoint did and refused. One Stats is shared by
+// all sessions of an endpoint; every field is updated atomically.
+type Stats struct {
+	Opened, Closed     atomic.Uint64
+	PacketsOut         atomic.Uint64
+	WriteErrors        atomic.Uint64
+	Retransmissions    atomic.Uint64 // fragments declared lost (by NAKs or timeout)
+	FragmentsResent    atomic.Uint64
+	KeepalivePings     atomic.Uint64
+	IdleTimeouts       atomic.Uint64
+	RetransmitTimeouts atomic.Uint64
+	AddressChanges     atomic.Uint64
+	RejectedFlows      atomic.Uint64
+	WritesRefused      atomic.Uint64 // writes to a full or closed send flow
+	DropBadMode        atomic.Uint64 // packets with a mode a session must not receive
+	DropMalformedChunk atomic.Uint64
+	DropFragment       atomic.Uint64 // fragments refused by a receive flow (window, limits)
+}
