@@ -59,6 +59,8 @@ type Config struct {
 	Accept *Accept
 	// Log receives the endpoint's logs.
 	Log *zap.Logger
+	// SessionMiddleware wraps every session actor's receive function.
+	SessionMiddleware []actor.ReceiverMiddleware
 }
 
 // Accept configures the responder side of an endpoint.

@@ -20,6 +20,7 @@ type Config struct {
 	KeepalivePeer   time.Duration `env:"KEEPALIVE_PEER" envDefault:"10s" desc:"how often clients ping their P2P peers when idle (5s-255s)"`
 	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"90s" desc:"a session silent this long is closed and freed (10s-1h)"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" desc:"debug, info, warn or error"`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"console" desc:"console (human-readable) or json"`
 	Dump            string        `env:"DUMP" envDefault:"none" desc:"packet dumps at debug level: none, startup (handshakes) or all (every packet, decrypted)"`
 	Shards          int           `env:"SHARDS" envDefault:"0" desc:"decrypt-and-parse goroutines per socket, 1-256 (0: one per CPU)"`
 	UDPBuffer       int           `env:"UDP_BUFFER" envDefault:"4194304" desc:"socket send and receive buffer, bytes (0: the OS default)"`
@@ -32,7 +33,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Listen: []string{":1935"}, KeepaliveServer: 15 * time.Second, KeepalivePeer: 10 * time.Second,
-		IdleTimeout: 90 * time.Second, LogLevel: "info", Dump: "none", UDPBuffer: 4 << 20,
+		IdleTimeout: 90 * time.Second, LogLevel: "info", LogFormat: "console", Dump: "none", UDPBuffer: 4 << 20,
 		MaxSessions: 100000, ShutdownTimeout: 5 * time.Second,
 	}
 }
@@ -75,6 +76,11 @@ func (c *Config) Validate() error {
 	default:
 		return &ConfigError{"LOG_LEVEL", c.LogLevel, "want debug, info, warn or error"}
 	}
+	switch c.LogFormat {
+	case "console", "json":
+	default:
+		return &ConfigError{"LOG_FORMAT", c.LogFormat, "want console or json"}
+	}
 	if _, err := endpoint.ParseDumpMode(c.Dump); err != nil {
 		return &ConfigError{"DUMP", c.Dump, "want none, startup or all"}
 	}
@@ -97,7 +103,15 @@ func (c *Config) Validate() error {
 
 func durationIn(name string, d, lo, hi time.Duration) error {
 	if d < lo || d > hi {
-		return &ConfigError{name, d.String(), fmt.Sprintf("want %s-%s", lo, hi)}
+		return &ConfigError{name, d.String(), fmt.Sprintf("want %s-%s", seconds(lo), seconds(hi))}
 	}
 	return nil
+}
+
+// seconds prints whole-second durations as "255s" rather than "4m15s".
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }

@@ -75,6 +75,11 @@ type Options struct {
 	// Session overrides session tunables (tests shorten timers); zero fields keep the
 	// values derived from the configuration.
 	Session session.Config
+	// SessionMiddleware wraps every session actor's receive function (instrumentation;
+	// tests inject faults with it).
+	SessionMiddleware []actor.ReceiverMiddleware
+	// CookieTTL overrides the cookie lifetime (default 95 s).
+	CookieTTL time.Duration
 }
 
 // Start validates cfg, binds every listen address and starts the actor tree.
@@ -114,7 +119,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	for _, l := range cfg.Listen {
 		e, err := endpoint.Start(sys, endpoint.Config{
 			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
-			MaxSessions: cfg.MaxSessions, Log: opts.Log,
+			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Accept: &endpoint.Accept{Upper: func(info endpoint.SessionInfo) *actor.Props {
 				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
 					actor.WithReceiverMiddleware(supervision.Middleware))

@@ -89,18 +89,18 @@ func (c *Config) defaults() {
 
 // Params is everything a session actor is created with.
 type Params struct {
-	Role     cryptoutil.Role // Responder for sessions a server accepted
-	LocalID  uint32          // our session ID (what the far end puts in its packets)
-	FarID    uint32          // the far end's session ID (what we put in ours)
-	Addr     netip.AddrPort
-	PeerID   cryptoutil.PeerID // the far end's peer ID
-	Encrypt  *cryptoutil.Encrypter
-	Writer   Writer
-	Clock    Clock
-	Config   Config
-	Log      *zap.Logger
-	Stats    *Stats
-	Upper    *actor.Props // the Flash layer, spawned as the session's child
+	Role    cryptoutil.Role // Responder for sessions a server accepted
+	LocalID uint32          // our session ID (what the far end puts in its packets)
+	FarID   uint32          // the far end's session ID (what we put in ours)
+	Addr    netip.AddrPort
+	PeerID  cryptoutil.PeerID // the far end's peer ID
+	Encrypt *cryptoutil.Encrypter
+	Writer  Writer
+	Clock   Clock
+	Config  Config
+	Log     *zap.Logger
+	Stats   *Stats
+	Upper   *actor.Props // the Flash layer, spawned as the session's child
 	// OnClosing is called once when the session stops being open (it may linger, closed,
 	// to answer the far end's close); OnClosed when its actor stops.
 	OnClosing func(localID uint32)
@@ -112,6 +112,9 @@ type Params struct {
 	FirstTimestampAt  time.Duration
 	// Dump logs every packet sent, in hex, at debug level.
 	Dump bool
+	// Middleware wraps the session actor's receive function (instrumentation, fault
+	// injection in tests); it runs inside the panic capture.
+	Middleware []actor.ReceiverMiddleware
 }
 
 type state uint8
@@ -184,8 +187,9 @@ type Session struct {
 // New returns the props of a session actor. Panics in the session (or its upper actor)
 // are captured by supervision.Middleware for the supervisor's log.
 func New(p Params) *actor.Props {
+	mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, p.Middleware...)
 	return actor.PropsFromProducer(func() actor.Actor { return newSession(p) },
-		actor.WithReceiverMiddleware(supervision.Middleware),
+		actor.WithReceiverMiddleware(mw...),
 		actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
 }
 

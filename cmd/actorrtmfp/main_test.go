@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"go.uber.org/zap"
+)
+
+func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--help"}, nil, &out, &errb, nil); code != 0 {
+		t.Fatalf("--help exited %d: %s", code, errb.String())
+	}
+	typ := reflect.TypeOf(server.Config{})
+	for i := 0; i < typ.NumField(); i++ {
+		f := typ.Field(i)
+		line := fmt.Sprintf("ACTORRTMFP_%s (default ", f.Tag.Get("env"))
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("--help does not list %s", line)
+		}
+	}
+}
+
+func TestZeroConfigurationIsTheDefaults(t *testing.T) {
+	cfg, err := loadConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, server.Defaults()) {
+		t.Fatalf("zero-config %+v\ndiffers from server.Defaults() %+v", cfg, server.Defaults())
+	}
+}
+
+func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
+	cases := []string{
+		"ACTORRTMFP_LISTEN=1935",
+		"ACTORRTMFP_LISTEN=:99999",
+		"ACTORRTMFP_KEEPALIVE_SERVER=2s",
+		"ACTORRTMFP_KEEPALIVE_PEER=ten",
+		"ACTORRTMFP_IDLE_TIMEOUT=5s",
+		"ACTORRTMFP_LOG_LEVEL=chatty",
+		"ACTORRTMFP_LOG_FORMAT=xml",
+		"ACTORRTMFP_DUMP=middle",
+		"ACTORRTMFP_SHARDS=300",
+		"ACTORRTMFP_SHARDS=abc",
+		"ACTORRTMFP_UDP_BUFFER=-1",
+		"ACTORRTMFP_PUBLIC_ADDRESS=nowhere",
+		"ACTORRTMFP_MAX_SESSIONS=0",
+		"ACTORRTMFP_SHUTDOWN_TIMEOUT=1h",
+	}
+	for _, kv := range cases {
+		var out, errb bytes.Buffer
+		code := run(nil, []string{kv}, &out, &errb, nil)
+		name := kv[:strings.IndexByte(kv, '=')]
+		if code != 2 || !strings.Contains(errb.String(), name) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 naming %s", kv, code, errb.String(), name)
+		}
+	}
+}
+
+func TestServesThenClosesEverySessionOnSIGTERM(t *testing.T) {
+	ready := make(chan *server.Server, 1)
+	exit := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		exit <- run(nil, []string{"ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_LOG_LEVEL=warn"}, &out, &errb, ready)
+	}()
+	var srv *server.Server
+	select {
+	case srv = <-ready:
+	case code := <-exit:
+		t.Fatalf("exited %d before serving: %s", code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not start")
+	}
+	sys := actors.NewActorSystem(zap.NewNop())
+	defer sys.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var conns []*client.Conn
+	for _, d := range []client.Dialect{client.Flash, client.RFC7425} {
+		c, err := client.Dial(ctx, sys, fmt.Sprintf("rtmfp://%s/app", srv.Addrs()[0]), client.Options{Dialect: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		select {
+		case <-c.Done():
+			if c.CloseReason() != session.ReasonRemote {
+				t.Errorf("client closed with %v, want the server's close (remote)", c.CloseReason())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a client was not told the server stopped")
+		}
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit code %d after SIGTERM: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+}
