@@ -94,6 +94,7 @@ func (a *connActor) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		return
 	}
 	a.returnFlow, a.haveReturn = m.FlowID, true
+	ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
 }
 
 func (a *connActor) onMessage(ctx actor.Context, data []byte) {

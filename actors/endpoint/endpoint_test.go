@@ -22,6 +22,9 @@ import (
 type echoUpper struct{}
 
 func (echoUpper) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*session.FlowOpened); ok {
+		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
+	}
 	if m, ok := ctx.Message().(*session.FlowMessage); ok {
 		ctx.Send(ctx.Parent(), &session.Write{
 			Key:      session.FlowKey{Metadata: "echo", Assoc: m.FlowID, HasAssoc: true},
@@ -36,7 +39,10 @@ type collector struct{ out chan any }
 
 func (c *collector) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *session.FlowMessage, *session.FlowOpened, *session.Closing:
+	case *session.FlowOpened:
+		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
+		c.out <- m
+	case *session.FlowMessage, *session.Closing:
 		c.out <- m
 	}
 }

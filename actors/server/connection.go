@@ -113,6 +113,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		}
 		c.ncFlow, c.haveNC = m.FlowID, true
 		c.ncKey = session.FlowKey{Metadata: string(m.Metadata), Assoc: m.FlowID, HasAssoc: true}
+		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: c.self})
 	case flash.KindNetStream:
 		if c.state != connConnected || md.StreamID > 1<<24 || !c.streams[uint32(md.StreamID)] {
 			c.reject(ctx, m.FlowID) // a stream that was never created (Mona, zenomt)

@@ -2,6 +2,8 @@ package session
 
 import (
 	"net/netip"
+
+	"github.com/asynkron/protoactor-go/actor"
 	"sync"
 	"time"
 
@@ -76,8 +78,10 @@ func (ip *InboundPool) put(in *Inbound) {
 // Messages from a session to its upper actor (the Flash layer: a server connection or a
 // client). They arrive in the order the session produced them.
 
-// FlowOpened announces a new receive flow. Messages of the flow follow as FlowMessage.
-// The upper actor rejects flows it does not want with RejectFlow.
+// FlowOpened announces a new receive flow. The upper actor answers AcceptFlow, naming the
+// actor (itself or a flow actor it spawned) that receives the flow's messages, or
+// RejectFlow. Until then the session holds the flow's messages (they count against its
+// receive window).
 type FlowOpened struct {
 	FlowID   uint64
 	Metadata []byte
@@ -136,6 +140,15 @@ type CloseFlow struct{ Key FlowKey }
 type AbandonQueued struct {
 	Key      FlowKey
 	InFlight bool
+}
+
+// AcceptFlow accepts a receive flow: its messages (FlowMessage, then FlowFinished) go to
+// PID, which the session watches; if PID stops (a flow actor that crashed and was stopped
+// by its supervisor), the flow is rejected with a Flow Exception Report — a crash in one
+// flow ends that flow only.
+type AcceptFlow struct {
+	FlowID uint64
+	PID    *actor.PID
 }
 
 // RejectFlow refuses a receive flow: its data is discarded and the far end is sent a Flow

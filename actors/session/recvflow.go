@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // Fragment control values of a User Data chunk (RFC 7016 §2.3.11), bits 0x30 of its flags.
@@ -67,6 +69,10 @@ type recvFlow struct {
 	state         recvFlowState
 	exceptionCode uint64
 	networkOrder  bool
+	// target receives the flow's messages once the upper layer accepted the flow; until
+	// then they wait in held (their bytes count as buffered).
+	target *actor.PID
+	held   [][]byte
 
 	seqs      seqSet     // received or skipped (≤ forward sequence number)
 	frags     []recvFrag // buffered, sorted by sequence number, none yet delivered
@@ -299,7 +305,28 @@ func (f *recvFlow) dropBuffered() {
 		f.frags[i] = recvFrag{}
 	}
 	f.frags = f.frags[:0]
+	clear(f.held)
+	f.held = f.held[:0]
 	f.buffered = 0
+}
+
+// hold keeps delivered messages until the flow is accepted.
+func (f *recvFlow) hold(msg []byte) {
+	f.held = append(f.held, msg)
+	f.buffered += len(msg)
+}
+
+// release returns the held messages and frees their room in the window.
+func (f *recvFlow) release() [][]byte {
+	held := f.held
+	f.held = nil
+	for _, m := range held {
+		f.buffered -= len(m)
+	}
+	if f.prevBlocks < 2 && f.windowBlocks() >= 2 {
+		f.needAck, f.ackNow = true, true // the window reopened: tell the sender
+	}
+	return held
 }
 
 // reject refuses the flow: buffered data is discarded, further data is acknowledged with a

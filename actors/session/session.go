@@ -236,6 +236,8 @@ func (s *Session) Receive(ctx actor.Context) {
 			f.abandonQueued(m.InFlight)
 			s.flush(ctx)
 		}
+	case *AcceptFlow:
+		s.onAcceptFlow(ctx, m)
 	case *RejectFlow:
 		if f := s.recv[m.FlowID]; f != nil {
 			f.reject(m.Code)
@@ -265,7 +267,9 @@ func (s *Session) Receive(ctx actor.Context) {
 			// The Flash layer crashed or stopped: the session has no purpose left.
 			s.upper = nil
 			s.beginClose(ctx, ReasonFailure)
+			return
 		}
+		s.onFlowActorGone(ctx, m.Who)
 	case *actor.Stopping:
 		s.onStopping(ctx)
 	case *actor.Restarting:
@@ -404,8 +408,11 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 		s.p.Stats.DropFragment.Add(1)
 	}
 	for i, m := range s.msgs {
-		if s.upper != nil {
-			ctx.Send(s.upper, &FlowMessage{FlowID: f.id, Data: m})
+		switch {
+		case f.target != nil:
+			ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: m})
+		case f.state == rfOpen:
+			f.hold(m)
 		}
 		s.msgs[i] = nil
 	}
@@ -414,11 +421,9 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 	} else if f.needAck && s.ackDeadline == 0 {
 		s.ackDeadline = s.now() + delayedAckTime
 	}
-	if f.state == rfComplete && f.completeAt == 0 {
+	if f.state == rfComplete && f.completeAt == 0 && f.target != nil {
 		f.completeAt = s.now()
-		if s.upper != nil {
-			ctx.Send(s.upper, &FlowFinished{FlowID: f.id})
-		}
+		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
 	}
 }
 
@@ -459,6 +464,43 @@ func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow 
 		f.reject(0)
 	}
 	return f
+}
+
+// onAcceptFlow hands a flow (and the messages held for it) to its actor.
+func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
+	f := s.recv[m.FlowID]
+	if f == nil || f.target != nil || f.state == rfRejected || m.PID == nil {
+		return
+	}
+	f.target = m.PID
+	if s.upper == nil || !m.PID.Equal(s.upper) {
+		ctx.Watch(m.PID)
+	}
+	for _, msg := range f.release() {
+		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg})
+	}
+	if f.state == rfComplete && f.completeAt == 0 {
+		f.completeAt = s.now()
+		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
+	}
+	s.flush(ctx)
+}
+
+// onFlowActorGone rejects the flows of a flow actor that stopped (RFC 7016 flow
+// exception): a crash in one flow ends that flow only.
+func (s *Session) onFlowActorGone(ctx actor.Context, who *actor.PID) {
+	any := false
+	for _, f := range s.recv {
+		if f.target != nil && f.target.Equal(who) && f.state == rfOpen {
+			f.reject(0)
+			f.target = nil
+			s.p.Stats.FlowActorFailures.Add(1)
+			any = true
+		}
+	}
+	if any {
+		s.flush(ctx)
+	}
 }
 
 // onAck applies an Ack Ranges chunk to its send flow.

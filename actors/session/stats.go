@@ -19,4 +19,5 @@ type Stats struct {
 	DropBadMode        atomic.Uint64 // packets with a mode a session must not receive
 	DropMalformedChunk atomic.Uint64
 	DropFragment       atomic.Uint64 // fragments refused by a receive flow (window, limits)
+	FlowActorFailures  atomic.Uint64 // receive flows rejected because their actor stopped
 }
