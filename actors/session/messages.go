@@ -130,6 +130,33 @@ type Write struct {
 	Lifetime time.Duration
 	// NoRetransmit abandons lost fragments instead of resending them.
 	NoRetransmit bool
+	// AbandonOlder gives up every message queued before this one on the flow (e.g. the
+	// frames of a group of pictures when its next key frame is written).
+	AbandonOlder bool
+	// Receipt, if set, asks for a Delivered or Abandoned message about this one (and for
+	// Refused if the flow's queue is full).
+	Receipt *Receipt
+}
+
+// Delivered says every fragment of the message with Receipt tag Tag was acknowledged.
+type Delivered struct {
+	Key FlowKey
+	Tag uint64
+}
+
+// Abandoned says the message with receipt tag Tag was given up (lifetime expired, lost
+// without retransmission, abandoned by a newer one, or its flow was rejected); some of its
+// fragments may have arrived.
+type Abandoned struct {
+	Key FlowKey
+	Tag uint64
+}
+
+// Refused says the message with receipt tag Tag was not queued: the flow's or the
+// session's send buffer is full, or the flow or session is closing.
+type Refused struct {
+	Key FlowKey
+	Tag uint64
 }
 
 // CloseFlow ends the send flow named by Key once its queued messages are delivered.

@@ -1,5 +1,7 @@
 package session
 
+import "github.com/asynkron/protoactor-go/actor"
+
 // Priority orders send flows when the congestion window is short: control messages
 // first, then audio, then video, then bulk data (RFC 7016 §3.6.2.2 leaves the scheduling
 // to the implementation; RFC 7425 asks that time-critical media not wait behind bulk data).
@@ -21,6 +23,25 @@ type sendMsg struct {
 	deadline   int64 // session clock (ns) after which the message is abandoned; 0 = never
 	retransmit bool  // lost fragments are resent; if false they are abandoned instead
 	abandoned  bool
+	left       int // fragments neither acknowledged nor dropped
+	receipt    *Receipt
+}
+
+// Receipt asks for the fate of a message: the session tells To whether every fragment
+// was acknowledged (Delivered) or the message was given up (Abandoned).
+type Receipt struct {
+	To  *actor.PID
+	Tag uint64
+}
+
+// settle records that one fragment of m is resolved, and reports the message's fate once
+// all are.
+func (m *sendMsg) settle(f *sendFlow) {
+	m.left--
+	if m.left == 0 && m.receipt != nil && f.onSettled != nil {
+		f.onSettled(m.receipt, !m.abandoned)
+		m.receipt = nil
+	}
 }
 
 // expired reports whether the message should be given up at time now.
@@ -77,6 +98,9 @@ type sendFlow struct {
 	queued      int // bytes of data in queue
 	maxQueued   int
 
+	// onSettled is called when a message with a receipt is settled (delivered or not).
+	onSettled func(r *Receipt, delivered bool)
+
 	// Statistics.
 	written, abandonedMsgs uint64
 }
@@ -94,7 +118,7 @@ func newSendFlow(id uint64, key FlowKey, prio Priority, maxQueued int) *sendFlow
 
 // write cuts a message into fragments and queues them. It returns false, queuing nothing,
 // when the flow is closed or its queue is full.
-func (f *sendFlow) write(data []byte, deadline int64, retransmit bool) bool {
+func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *Receipt) bool {
 	if f.state != sfOpen || f.exception {
 		return false
 	}
@@ -102,7 +126,7 @@ func (f *sendFlow) write(data []byte, deadline int64, retransmit bool) bool {
 		return false
 	}
 	f.written++
-	m := &sendMsg{deadline: deadline, retransmit: retransmit}
+	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt}
 	size := maxFragment - len(f.options)
 	fra := byte(fraWhole)
 	for first := true; first || len(data) > 0; first = false {
@@ -118,6 +142,7 @@ func (f *sendFlow) write(data []byte, deadline int64, retransmit bool) bool {
 			fra = fraEnd
 		}
 		f.queue = append(f.queue, &sendFrag{flow: f, msg: m, seq: f.nextSN, fra: fra, data: data[:n:n]})
+		m.left++
 		f.queued += n
 		f.nextSN++
 		data = data[n:]
@@ -137,7 +162,7 @@ func (f *sendFlow) close() {
 	}
 	if n := len(f.queue); n == 0 || f.queue[n-1].everSent || f.queue[n-1].seq != f.nextSN-1 {
 		// The last fragment already left without the flag: send an empty message to carry it.
-		f.queue = append(f.queue, &sendFrag{flow: f, msg: &sendMsg{retransmit: true}, seq: f.nextSN, fra: fraWhole})
+		f.queue = append(f.queue, &sendFrag{flow: f, msg: &sendMsg{retransmit: true, left: 1}, seq: f.nextSN, fra: fraWhole})
 		f.nextSN++
 	}
 	f.finalSN = f.nextSN - 1
@@ -160,6 +185,10 @@ func (f *sendFlow) onException() {
 	f.exception = true
 	for _, fr := range f.queue {
 		fr.msg.abandoned = true
+		if !fr.acked {
+			fr.acked = true
+			fr.msg.settle(f)
+		}
 	}
 	f.state = sfComplete
 }
@@ -188,6 +217,7 @@ func (f *sendFlow) trim(now int64) {
 		}
 		f.queued -= len(fr.data)
 		fr.acked = true // no longer tracked
+		fr.msg.settle(f)
 		f.queue[n] = nil
 		n++
 	}
@@ -227,6 +257,7 @@ func (f *sendFlow) onAckRange(from, to uint64) (ackedBytes int, maxTSN uint64) {
 			maxTSN = max(maxTSN, fr.tsn)
 		}
 		f.queued -= len(fr.data)
+		fr.msg.settle(f)
 	}
 	return ackedBytes, maxTSN
 }

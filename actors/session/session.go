@@ -56,6 +56,9 @@ type Config struct {
 	FlowBuffer int
 	// SendQueue bounds the bytes queued on one send flow, default 4 MiB.
 	SendQueue int
+	// SessionSendBuffer bounds the bytes queued on all send flows of a session together,
+	// default 16 MiB.
+	SessionSendBuffer int
 	// MaxRecvFlows bounds the receive flows of a session, default 64.
 	MaxRecvFlows int
 }
@@ -81,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 4 << 20
+	}
+	if c.SessionSendBuffer <= 0 {
+		c.SessionSendBuffer = 16 << 20
 	}
 	if c.MaxRecvFlows <= 0 {
 		c.MaxRecvFlows = 64
@@ -650,7 +656,7 @@ func putUint64(b []byte, v uint64) {
 // onWrite queues a message on its send flow.
 func (s *Session) onWrite(ctx actor.Context, w *Write) {
 	if s.st != stOpen {
-		s.p.Stats.WritesRefused.Add(1)
+		s.refuse(ctx, w)
 		return
 	}
 	f := s.sendByKey[w.Key]
@@ -659,20 +665,59 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 			w.Priority = PriorityData
 		}
 		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.cfg.SendQueue)
+		f.onSettled = s.settled(ctx, w.Key)
 		s.nextFlowID++
 		s.send[f.id] = f
 		s.sendByKey[w.Key] = f
 		s.byPrio[f.priority] = append(s.byPrio[f.priority], f)
 	}
+	if s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
+		s.refuse(ctx, w)
+		return
+	}
+	if w.AbandonOlder {
+		f.abandonQueued(true)
+	}
 	var deadline int64
 	if w.Lifetime > 0 {
 		deadline = int64(s.now() + w.Lifetime)
 	}
-	if !f.write(w.Data, deadline, !w.NoRetransmit) {
-		s.p.Stats.WritesRefused.Add(1)
+	if !f.write(w.Data, deadline, !w.NoRetransmit, w.Receipt) {
+		s.refuse(ctx, w)
 		return
 	}
 	s.flush(ctx)
+}
+
+// refuse counts a write that was not queued and answers its receipt.
+func (s *Session) refuse(ctx actor.Context, w *Write) {
+	s.p.Stats.WritesRefused.Add(1)
+	if w.Receipt != nil && w.Receipt.To != nil {
+		ctx.Send(w.Receipt.To, &Refused{Key: w.Key, Tag: w.Receipt.Tag})
+	}
+}
+
+// settled returns the callback that reports the fate of a flow's messages.
+func (s *Session) settled(ctx actor.Context, key FlowKey) func(*Receipt, bool) {
+	return func(r *Receipt, delivered bool) {
+		if r.To == nil {
+			return
+		}
+		if delivered {
+			ctx.Send(r.To, &Delivered{Key: key, Tag: r.Tag})
+		} else {
+			ctx.Send(r.To, &Abandoned{Key: key, Tag: r.Tag})
+		}
+	}
+}
+
+// queuedBytes is the data queued on every send flow of the session.
+func (s *Session) queuedBytes() int {
+	n := 0
+	for _, f := range s.send {
+		n += f.queued
+	}
+	return n
 }
 
 func (s *Session) onCloseRequest(ctx actor.Context, now time.Duration) {
