@@ -3,6 +3,8 @@ package cryptoutil
 import (
 	"errors"
 	"fmt"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 )
 
 // Reasons a session key negotiation aborts (hmac-sseq-and-groups.md §2.4). The side that
@@ -206,6 +208,49 @@ func NegotiateInitiator(local Policy, skrc []byte, ourGroup DHGroup) (Agreement,
 	a, err := agree(local, cn, ourGroup)
 	if err != nil {
 		return Agreement{}, nil, err
+	}
+	if key == nil {
+		return Agreement{}, nil, fmt.Errorf("%w: %v", ErrNoPublicKey, ourGroup)
+	}
+	if err := ValidatePublicKey(ourGroup, key); err != nil {
+		return Agreement{}, nil, err
+	}
+	return a, key, nil
+}
+
+// AppendStaticResponderComponent appends the SKRC of a responder whose DH key is in its
+// certificate (a P2P peer: Flash Player, librtmfp): the negotiation options, then the
+// random bytes as an extra-randomness option, and no key. For a classic agreement and 64
+// random bytes that is the 73-byte component Flash peers send:
+//
+//	03 1A 00 00 | 02 1E 00 | 41 0E <64 random>
+func AppendStaticResponderComponent(b []byte, a Agreement, random []byte) []byte {
+	if a.Classic() {
+		b = append(b, 0x03, KeyOptionHMAC, 0x00, 0x00, 0x02, KeyOptionSequence, 0x00)
+	} else {
+		b = appendNegotiationOptions(b, a.HMACFlags(), a.HMACLength, a.SequenceFlags())
+	}
+	return rtmfp.AppendOption(b, KeyOptionExtraRandomness, random)
+}
+
+// NegotiateInitiatorStatic is NegotiateInitiator for a responder that may hold its key in
+// its certificate: the responder's public key is the SKRC's 0x0D option for ourGroup if
+// there is one, else certKey (the static key of ourGroup in the responder's certificate).
+// The key is validated either way.
+func NegotiateInitiatorStatic(local Policy, skrc []byte, ourGroup DHGroup, certKey []byte) (Agreement, []byte, error) {
+	if !ourGroup.Valid() {
+		return Agreement{}, nil, fmt.Errorf("%w: %d", ErrUnsupportedGroup, ourGroup)
+	}
+	cn, key, err := ParseResponderComponent(skrc, ourGroup)
+	if err != nil {
+		return Agreement{}, nil, err
+	}
+	a, err := agree(local, cn, ourGroup)
+	if err != nil {
+		return Agreement{}, nil, err
+	}
+	if key == nil {
+		key = certKey
 	}
 	if key == nil {
 		return Agreement{}, nil, fmt.Errorf("%w: %v", ErrNoPublicKey, ourGroup)

@@ -267,3 +267,35 @@ func TestAppendInitiatorComponentShapes(t *testing.T) {
 		t.Errorf("no randomness: %s", got)
 	}
 }
+
+func TestStaticResponderComponent(t *testing.T) {
+	random := bytes.Repeat([]byte{0xAB}, 64)
+	ic, err := ParseInitiatorComponent(AppendInitiatorComponent(nil, Group2, bytes.Repeat([]byte{1}, 64), FlashInitiatorPolicy()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NegotiateResponder(ic, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skrc := AppendStaticResponderComponent(nil, a, random)
+	want := append([]byte{0x03, 0x1A, 0x00, 0x00, 0x02, 0x1E, 0x00, 0x41, 0x0E}, random...)
+	if !bytes.Equal(skrc, want) || len(skrc) != 73 {
+		t.Fatalf("static SKRC = %x (%d bytes), want the 73-byte Flash peer component", skrc, len(skrc))
+	}
+	// The initiator finds no key in it and takes the certificate's.
+	responder, _ := NewDHKey(Group2, bytes.Repeat([]byte{7}, 28))
+	if _, _, err := NegotiateInitiator(FlashInitiatorPolicy(), skrc, Group2); !errors.Is(err, ErrNoPublicKey) {
+		t.Fatalf("NegotiateInitiator without a key: %v", err)
+	}
+	ag, key, err := NegotiateInitiatorStatic(FlashInitiatorPolicy(), skrc, Group2, responder.PublicKey())
+	if err != nil || !bytes.Equal(key, responder.PublicKey()) || !ag.Classic() {
+		t.Fatalf("NegotiateInitiatorStatic = %+v %x %v", ag, key, err)
+	}
+	if _, _, err := NegotiateInitiatorStatic(FlashInitiatorPolicy(), skrc, Group2, nil); !errors.Is(err, ErrNoPublicKey) {
+		t.Fatalf("no key anywhere: %v", err)
+	}
+	if _, _, err := NegotiateInitiatorStatic(FlashInitiatorPolicy(), skrc, Group2, []byte{1, 2, 3}); err == nil {
+		t.Fatal("an invalid certificate key was accepted")
+	}
+}

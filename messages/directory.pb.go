@@ -314,13 +314,16 @@ func (x *UpdatePeerAddresses) GetSetPrivate() bool {
 	return false
 }
 
-// LookupPeer asks for a peer; the answer is LookupPeerResult.
+// LookupPeer asks for a peer; the answer is LookupPeerResult (to the sender, or to
+// reply_to when set), echoing peer_id and request_id.
 type LookupPeer struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	PeerId []byte `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	PeerId    []byte     `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	RequestId uint64     `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo   *actor.PID `protobuf:"bytes,3,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
 }
 
 func (x *LookupPeer) Reset() {
@@ -362,13 +365,29 @@ func (x *LookupPeer) GetPeerId() []byte {
 	return nil
 }
 
+func (x *LookupPeer) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *LookupPeer) GetReplyTo() *actor.PID {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return nil
+}
+
 type LookupPeerResult struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Found bool  `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
-	Peer  *Peer `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	Found     bool   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Peer      *Peer  `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	PeerId    []byte `protobuf:"bytes,3,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	RequestId uint64 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 }
 
 func (x *LookupPeerResult) Reset() {
@@ -417,6 +436,85 @@ func (x *LookupPeerResult) GetPeer() *Peer {
 	return nil
 }
 
+func (x *LookupPeerResult) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *LookupPeerResult) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+// LookupAddress asks for the peer whose public address is address ("ip:port"); the
+// answer is LookupPeerResult (peer_id empty when not found).
+type LookupAddress struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Address   string     `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	RequestId uint64     `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo   *actor.PID `protobuf:"bytes,3,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+}
+
+func (x *LookupAddress) Reset() {
+	*x = LookupAddress{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_directory_proto_msgTypes[6]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *LookupAddress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupAddress) ProtoMessage() {}
+
+func (x *LookupAddress) ProtoReflect() protoreflect.Message {
+	mi := &file_directory_proto_msgTypes[6]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupAddress.ProtoReflect.Descriptor instead.
+func (*LookupAddress) Descriptor() ([]byte, []int) {
+	return file_directory_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LookupAddress) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *LookupAddress) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *LookupAddress) GetReplyTo() *actor.PID {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return nil
+}
+
 // CountPeers asks for the number of registered peers; the answer is PeerCount.
 type CountPeers struct {
 	state         protoimpl.MessageState
@@ -427,7 +525,7 @@ type CountPeers struct {
 func (x *CountPeers) Reset() {
 	*x = CountPeers{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_directory_proto_msgTypes[6]
+		mi := &file_directory_proto_msgTypes[7]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -440,7 +538,7 @@ func (x *CountPeers) String() string {
 func (*CountPeers) ProtoMessage() {}
 
 func (x *CountPeers) ProtoReflect() protoreflect.Message {
-	mi := &file_directory_proto_msgTypes[6]
+	mi := &file_directory_proto_msgTypes[7]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +551,7 @@ func (x *CountPeers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountPeers.ProtoReflect.Descriptor instead.
 func (*CountPeers) Descriptor() ([]byte, []int) {
-	return file_directory_proto_rawDescGZIP(), []int{6}
+	return file_directory_proto_rawDescGZIP(), []int{7}
 }
 
 type PeerCount struct {
@@ -467,7 +565,7 @@ type PeerCount struct {
 func (x *PeerCount) Reset() {
 	*x = PeerCount{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_directory_proto_msgTypes[7]
+		mi := &file_directory_proto_msgTypes[8]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -480,7 +578,7 @@ func (x *PeerCount) String() string {
 func (*PeerCount) ProtoMessage() {}
 
 func (x *PeerCount) ProtoReflect() protoreflect.Message {
-	mi := &file_directory_proto_msgTypes[7]
+	mi := &file_directory_proto_msgTypes[8]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +591,7 @@ func (x *PeerCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerCount.ProtoReflect.Descriptor instead.
 func (*PeerCount) Descriptor() ([]byte, []int) {
-	return file_directory_proto_rawDescGZIP(), []int{7}
+	return file_directory_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PeerCount) GetCount() uint32 {
@@ -548,14 +646,29 @@ var file_directory_proto_rawDesc = []byte{
 	0x72, 0x69, 0x76, 0x61, 0x74, 0x65, 0x41, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x65, 0x73, 0x12,
 	0x1f, 0x0a, 0x0b, 0x73, 0x65, 0x74, 0x5f, 0x70, 0x72, 0x69, 0x76, 0x61, 0x74, 0x65, 0x18, 0x05,
 	0x20, 0x01, 0x28, 0x08, 0x52, 0x0a, 0x73, 0x65, 0x74, 0x50, 0x72, 0x69, 0x76, 0x61, 0x74, 0x65,
-	0x22, 0x25, 0x0a, 0x0a, 0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70, 0x50, 0x65, 0x65, 0x72, 0x12, 0x17,
+	0x22, 0x6b, 0x0a, 0x0a, 0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70, 0x50, 0x65, 0x65, 0x72, 0x12, 0x17,
 	0x0a, 0x07, 0x70, 0x65, 0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0c, 0x52,
-	0x06, 0x70, 0x65, 0x65, 0x72, 0x49, 0x64, 0x22, 0x57, 0x0a, 0x10, 0x4c, 0x6f, 0x6f, 0x6b, 0x75,
-	0x70, 0x50, 0x65, 0x65, 0x72, 0x52, 0x65, 0x73, 0x75, 0x6c, 0x74, 0x12, 0x14, 0x0a, 0x05, 0x66,
-	0x6f, 0x75, 0x6e, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x08, 0x52, 0x05, 0x66, 0x6f, 0x75, 0x6e,
-	0x64, 0x12, 0x2d, 0x0a, 0x04, 0x70, 0x65, 0x65, 0x72, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32,
-	0x19, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x72, 0x74, 0x6d, 0x66, 0x70, 0x2e, 0x6d, 0x65, 0x73,
-	0x73, 0x61, 0x67, 0x65, 0x73, 0x2e, 0x50, 0x65, 0x65, 0x72, 0x52, 0x04, 0x70, 0x65, 0x65, 0x72,
+	0x06, 0x70, 0x65, 0x65, 0x72, 0x49, 0x64, 0x12, 0x1d, 0x0a, 0x0a, 0x72, 0x65, 0x71, 0x75, 0x65,
+	0x73, 0x74, 0x5f, 0x69, 0x64, 0x18, 0x02, 0x20, 0x01, 0x28, 0x04, 0x52, 0x09, 0x72, 0x65, 0x71,
+	0x75, 0x65, 0x73, 0x74, 0x49, 0x64, 0x12, 0x25, 0x0a, 0x08, 0x72, 0x65, 0x70, 0x6c, 0x79, 0x5f,
+	0x74, 0x6f, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72,
+	0x2e, 0x50, 0x49, 0x44, 0x52, 0x07, 0x72, 0x65, 0x70, 0x6c, 0x79, 0x54, 0x6f, 0x22, 0x8f, 0x01,
+	0x0a, 0x10, 0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70, 0x50, 0x65, 0x65, 0x72, 0x52, 0x65, 0x73, 0x75,
+	0x6c, 0x74, 0x12, 0x14, 0x0a, 0x05, 0x66, 0x6f, 0x75, 0x6e, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28,
+	0x08, 0x52, 0x05, 0x66, 0x6f, 0x75, 0x6e, 0x64, 0x12, 0x2d, 0x0a, 0x04, 0x70, 0x65, 0x65, 0x72,
+	0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x72, 0x74,
+	0x6d, 0x66, 0x70, 0x2e, 0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65, 0x73, 0x2e, 0x50, 0x65, 0x65,
+	0x72, 0x52, 0x04, 0x70, 0x65, 0x65, 0x72, 0x12, 0x17, 0x0a, 0x07, 0x70, 0x65, 0x65, 0x72, 0x5f,
+	0x69, 0x64, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0c, 0x52, 0x06, 0x70, 0x65, 0x65, 0x72, 0x49, 0x64,
+	0x12, 0x1d, 0x0a, 0x0a, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x5f, 0x69, 0x64, 0x18, 0x04,
+	0x20, 0x01, 0x28, 0x04, 0x52, 0x09, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x49, 0x64, 0x22,
+	0x6f, 0x0a, 0x0d, 0x4c, 0x6f, 0x6f, 0x6b, 0x75, 0x70, 0x41, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73,
+	0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x01, 0x20, 0x01, 0x28,
+	0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x12, 0x1d, 0x0a, 0x0a, 0x72, 0x65,
+	0x71, 0x75, 0x65, 0x73, 0x74, 0x5f, 0x69, 0x64, 0x18, 0x02, 0x20, 0x01, 0x28, 0x04, 0x52, 0x09,
+	0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x49, 0x64, 0x12, 0x25, 0x0a, 0x08, 0x72, 0x65, 0x70,
+	0x6c, 0x79, 0x5f, 0x74, 0x6f, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x0a, 0x2e, 0x61, 0x63,
+	0x74, 0x6f, 0x72, 0x2e, 0x50, 0x49, 0x44, 0x52, 0x07, 0x72, 0x65, 0x70, 0x6c, 0x79, 0x54, 0x6f,
 	0x22, 0x0c, 0x0a, 0x0a, 0x43, 0x6f, 0x75, 0x6e, 0x74, 0x50, 0x65, 0x65, 0x72, 0x73, 0x22, 0x21,
 	0x0a, 0x09, 0x50, 0x65, 0x65, 0x72, 0x43, 0x6f, 0x75, 0x6e, 0x74, 0x12, 0x14, 0x0a, 0x05, 0x63,
 	0x6f, 0x75, 0x6e, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x05, 0x63, 0x6f, 0x75, 0x6e,
@@ -577,7 +690,7 @@ func file_directory_proto_rawDescGZIP() []byte {
 	return file_directory_proto_rawDescData
 }
 
-var file_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_directory_proto_goTypes = []interface{}{
 	(*Peer)(nil),                // 0: actorrtmfp.messages.Peer
 	(*RegisterPeer)(nil),        // 1: actorrtmfp.messages.RegisterPeer
@@ -585,20 +698,23 @@ var file_directory_proto_goTypes = []interface{}{
 	(*UpdatePeerAddresses)(nil), // 3: actorrtmfp.messages.UpdatePeerAddresses
 	(*LookupPeer)(nil),          // 4: actorrtmfp.messages.LookupPeer
 	(*LookupPeerResult)(nil),    // 5: actorrtmfp.messages.LookupPeerResult
-	(*CountPeers)(nil),          // 6: actorrtmfp.messages.CountPeers
-	(*PeerCount)(nil),           // 7: actorrtmfp.messages.PeerCount
-	(*actor.PID)(nil),           // 8: actor.PID
+	(*LookupAddress)(nil),       // 6: actorrtmfp.messages.LookupAddress
+	(*CountPeers)(nil),          // 7: actorrtmfp.messages.CountPeers
+	(*PeerCount)(nil),           // 8: actorrtmfp.messages.PeerCount
+	(*actor.PID)(nil),           // 9: actor.PID
 }
 var file_directory_proto_depIdxs = []int32{
-	8, // 0: actorrtmfp.messages.Peer.session:type_name -> actor.PID
-	8, // 1: actorrtmfp.messages.Peer.connection:type_name -> actor.PID
+	9, // 0: actorrtmfp.messages.Peer.session:type_name -> actor.PID
+	9, // 1: actorrtmfp.messages.Peer.connection:type_name -> actor.PID
 	0, // 2: actorrtmfp.messages.RegisterPeer.peer:type_name -> actorrtmfp.messages.Peer
-	0, // 3: actorrtmfp.messages.LookupPeerResult.peer:type_name -> actorrtmfp.messages.Peer
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	9, // 3: actorrtmfp.messages.LookupPeer.reply_to:type_name -> actor.PID
+	0, // 4: actorrtmfp.messages.LookupPeerResult.peer:type_name -> actorrtmfp.messages.Peer
+	9, // 5: actorrtmfp.messages.LookupAddress.reply_to:type_name -> actor.PID
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_directory_proto_init() }
@@ -680,7 +796,7 @@ func file_directory_proto_init() {
 			}
 		}
 		file_directory_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*CountPeers); i {
+			switch v := v.(*LookupAddress); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -692,6 +808,18 @@ func file_directory_proto_init() {
 			}
 		}
 		file_directory_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*CountPeers); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_directory_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*PeerCount); i {
 			case 0:
 				return &v.state
@@ -710,7 +838,7 @@ func file_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_directory_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

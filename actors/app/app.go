@@ -65,6 +65,14 @@ type Disconnecter interface {
 	OnDisconnect(c Client)
 }
 
+// RendezvousHandler is consulted when a client asks to be introduced to a peer ID that is
+// not connected here (Cumulus' onRendezVousUnknown). It may return addresses for the
+// client to try (other servers, relays); none means no answer at all, as Flash expects.
+// It is called from the server's rendezvous actor, one call at a time, and must not block.
+type RendezvousHandler interface {
+	OnRendezvousUnknown(peer cryptoutil.PeerID) []netip.AddrPort
+}
+
 // ErrMethodNotFound is returned by OnCall for a method the application does not have.
 // The client receives "Method '<name>' not found".
 var ErrMethodNotFound = errors.New("method not found")

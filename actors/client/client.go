@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -68,6 +69,9 @@ type Options struct {
 	Handler func(method string, args []any)
 	// HandshakeTimeout bounds the handshake (default 10 s).
 	HandshakeTimeout time.Duration
+	// AcceptPeers lets peers open direct (P2P) sessions to this connection's endpoint,
+	// to play what it publishes with PublishDirect. Only with Dial (own endpoint).
+	AcceptPeers bool
 }
 
 // Endpoint is a client-side RTMFP endpoint: one UDP socket for many connections.
@@ -79,10 +83,12 @@ type Endpoint struct {
 
 // EndpointConfig configures a client endpoint.
 type EndpointConfig struct {
-	Listen  string // default "0.0.0.0:0" (":0" would also work for IPv6 servers)
+	Listen  string // default ":0"
 	Shards  int
 	Session session.Config
 	Log     *zap.Logger
+
+	accept *endpoint.Accept // P2P responder identity (Dial with AcceptPeers)
 }
 
 // NewEndpoint opens a client endpoint.
@@ -93,7 +99,7 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	ep, err := endpoint.Start(sys, endpoint.Config{Listen: cfg.Listen, Shards: cfg.Shards, Session: cfg.Session, Log: cfg.Log})
+	ep, err := endpoint.Start(sys, endpoint.Config{Listen: cfg.Listen, Shards: cfg.Shards, Session: cfg.Session, Log: cfg.Log, Accept: cfg.accept})
 	if err != nil {
 		return nil, err
 	}
@@ -109,14 +115,27 @@ func (e *Endpoint) Endpoint() *endpoint.Endpoint { return e.ep }
 // Close closes every connection of the endpoint and its socket.
 func (e *Endpoint) Close(ctx context.Context) error { return e.ep.Stop(ctx) }
 
-// Dial connects to rawURL on a private endpoint that closes with the connection.
+// Dial connects to rawURL on a private endpoint that closes with the connection. With
+// Options.AcceptPeers the endpoint also accepts direct (P2P) sessions from peers that
+// the server introduces, for PublishDirect.
 func Dial(ctx context.Context, sys *actor.ActorSystem, rawURL string, opts Options) (*Conn, error) {
-	e, err := NewEndpoint(sys, EndpointConfig{})
+	keys, err := keysFor(opts.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.Connect(ctx, rawURL, opts)
+	c := newConn(sys, rawURL, opts, keys)
+	cfg := EndpointConfig{}
+	if opts.AcceptPeers {
+		cfg.accept = &endpoint.Accept{StaticKeys: keys, Upper: func(info endpoint.SessionInfo) *actor.Props {
+			return actor.PropsFromProducer(func() actor.Actor { return newPeerActor(c, info, "", nil) },
+				actor.WithReceiverMiddleware(supervision.Middleware))
+		}}
+	}
+	e, err := NewEndpoint(sys, cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.connect(ctx, c); err != nil {
 		_ = e.Close(context.Background())
 		return nil, err
 	}
@@ -144,35 +163,55 @@ var ErrClosed = errors.New("rtmfp: connection closed")
 // Connect opens a connection to rawURL ("rtmfp://host:port/app?query") and waits for
 // NetConnection.Connect.Success, a refusal (*ConnectError), or ctx.
 func (e *Endpoint) Connect(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "rtmfp" || u.Host == "" {
-		return nil, fmt.Errorf("rtmfp: bad URL %q", rawURL)
-	}
-	addr, err := resolve(ctx, u)
-	if err != nil {
-		return nil, err
+	if opts.AcceptPeers {
+		return nil, errors.New("rtmfp: AcceptPeers needs a connection's own endpoint (use Dial)")
 	}
 	keys, err := keysFor(opts.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	policy := cryptoutil.FlashInitiatorPolicy()
-	if opts.Dialect == RFC7425 {
-		policy = cryptoutil.StrictPolicy()
+	c := newConn(e.sys, rawURL, opts, keys)
+	if err := e.connect(ctx, c); err != nil {
+		return nil, err
 	}
+	return c, nil
+}
+
+func newConn(sys *actor.ActorSystem, rawURL string, opts Options, keys []*cryptoutil.DHKey) *Conn {
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
-	if opts.PeerInfo == nil && !opts.SkipPeerInfo {
-		opts.PeerInfo = []netip.AddrPort{e.ep.Addr()}
-	}
-	c := &Conn{
-		root: e.sys.Root, url: rawURL, opts: opts, keys: keys,
+	return &Conn{
+		root: sys.Root, url: rawURL, opts: opts, keys: keys,
 		connected: make(chan error, 1), done: make(chan struct{}), keepalive: make(chan [2]uint32, 1),
+	}
+}
+
+// policy is the HMAC / sequence-number policy of the dialect.
+func (c *Conn) policy() cryptoutil.Policy {
+	if c.opts.Dialect == RFC7425 {
+		return cryptoutil.StrictPolicy()
+	}
+	return cryptoutil.FlashInitiatorPolicy()
+}
+
+// connect runs the handshake and the NetConnection connect of c on e.
+func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
+	u, err := url.Parse(c.url)
+	if err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+		return fmt.Errorf("rtmfp: bad URL %q", c.url)
+	}
+	addr, err := resolve(ctx, u)
+	if err != nil {
+		return err
+	}
+	c.ep, c.server = e, addr
+	if c.opts.PeerInfo == nil && !c.opts.SkipPeerInfo {
+		c.opts.PeerInfo = localAddresses(e.ep.Addr())
 	}
 	dialed := make(chan endpoint.DialResult, 1)
 	e.ep.Dial(endpoint.DialOptions{
-		URL: rawURL, Addrs: []netip.AddrPort{addr}, Keys: keys, Policy: policy, Timeout: opts.HandshakeTimeout,
+		URL: c.url, Addrs: []netip.AddrPort{addr}, Keys: c.keys, Policy: c.policy(), Timeout: c.opts.HandshakeTimeout,
 		Upper: func(info endpoint.SessionInfo) *actor.Props {
 			c.info = info
 			return actor.PropsFromProducer(func() actor.Actor { return newConnActor(c) },
@@ -182,22 +221,22 @@ func (e *Endpoint) Connect(ctx context.Context, rawURL string, opts Options) (*C
 	select {
 	case r := <-dialed:
 		if r.Err != nil {
-			return nil, r.Err
+			return r.Err
 		}
 		c.session = r.PID
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	select {
 	case err := <-c.connected:
 		if err != nil {
 			c.Close()
-			return nil, err
+			return err
 		}
-		return c, nil
+		return nil
 	case <-ctx.Done():
 		c.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -256,6 +295,35 @@ type Conn struct {
 	mu      sync.Mutex
 	result  flash.Status
 	closeBy session.CloseReason
+
+	sessionPID atomic.Pointer[actor.PID]
+	ep         *Endpoint      // the endpoint the connection lives on
+	server     netip.AddrPort // the server's address (rendezvous for P2P)
+	direct     directPublishers
+}
+
+// Play plays a stream published on the server and waits for NetStream.Play.Start (or
+// Reset) — or a refusal (*StreamError).
+func (c *Conn) Play(ctx context.Context, name string) (*Player, error) {
+	p := newPlayer(name)
+	c.root.Send(c.conn, &streamRequest{player: p})
+	if err := waitStarted(ctx, p.started, c.done); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Publish publishes a live stream on the server and waits for NetStream.Publish.Start —
+// or a refusal (*StreamError, e.g. NetStream.Publish.BadName).
+func (c *Conn) Publish(ctx context.Context, name string) (*Publisher, error) {
+	p := &Publisher{Name: name, started: make(chan error, 1)}
+	c.root.Send(c.conn, &streamRequest{publisher: p})
+	if err := waitStarted(ctx, p.started, c.done); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // PeerID returns this connection's peer ID (Flash's nearID).
@@ -353,4 +421,39 @@ func splitPath(raw string) (string, url.Values) {
 		p = p[:len(p)-1]
 	}
 	return p, u.Query()
+}
+
+// Endpoint returns the RTMFP endpoint the connection lives on.
+func (c *Conn) Endpoint() *endpoint.Endpoint { return c.ep.ep }
+
+// localAddresses lists the addresses peers may reach a socket bound to bound at: the bound
+// address itself, or for a wildcard bind the unicast addresses of the interfaces that are
+// up (link-local ones excluded), as Flash Player announces with setPeerInfo.
+func localAddresses(bound netip.AddrPort) []netip.AddrPort {
+	if !bound.Addr().IsUnspecified() {
+		return []netip.AddrPort{bound}
+	}
+	var out []netip.AddrPort
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			ip := pfx.Addr().Unmap()
+			if ip.IsLinkLocalUnicast() || ip.IsMulticast() || (ip.Is6() && bound.Addr().Is4()) {
+				continue
+			}
+			out = append(out, netip.AddrPortFrom(ip, bound.Port()))
+			if len(out) == 8 {
+				return out
+			}
+		}
+	}
+	return out
 }

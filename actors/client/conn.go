@@ -34,27 +34,49 @@ type connActor struct {
 	connected  bool
 	ended      bool
 	nextTxn    float64
-	calls      map[float64]chan callReply
+	calls      map[float64]func(callReply)
 	dec        amf.Decoder
+
+	streams    map[uint32]*streamState
+	flowStream map[uint64]uint32 // receive flow → stream ID
 }
 
 func newConnActor(c *Conn) actor.Actor {
-	return &connActor{c: c, ncKey: session.FlowKey{Metadata: "TC\x04\x00"}, nextTxn: connectTxn + 1, calls: map[float64]chan callReply{}}
+	return &connActor{c: c, ncKey: session.FlowKey{Metadata: "TC\x04\x00"}, nextTxn: connectTxn + 1,
+		calls: map[float64]func(callReply){}, streams: map[uint32]*streamState{}, flowStream: map[uint64]uint32{}}
 }
+
+// streamRequest opens a NetStream to play or publish.
+type streamRequest struct {
+	player    *Player
+	publisher *Publisher
+}
+
+// streamClose ends a NetStream.
+type streamClose struct{ id uint32 }
 
 func (a *connActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.c.conn = ctx.Self()
+		a.c.sessionPID.Store(ctx.Parent())
 		a.sendConnect(ctx)
 	case *session.FlowOpened:
 		a.onFlowOpened(ctx, m)
 	case *session.FlowMessage:
 		if a.haveReturn && m.FlowID == a.returnFlow {
 			a.onMessage(ctx, m.Data)
+		} else if id, ok := a.flowStream[m.FlowID]; ok && !a.ended {
+			if st := a.streams[id]; st != nil {
+				onStreamMessage(st, m.Data, &a.dec)
+			}
 		}
 	case *callRequest:
 		a.onCallRequest(ctx, m)
+	case *streamRequest:
+		a.onStreamRequest(ctx, m)
+	case *streamClose:
+		a.closeStream(ctx, m.id)
 	case *session.Closing:
 		a.end(m.Reason)
 	case *actor.Stopping:
@@ -89,12 +111,100 @@ func (a *connActor) sendConnect(ctx actor.Context) {
 
 func (a *connActor) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 	md, err := flash.ParseMetadata(m.Metadata)
-	if err != nil || md.Kind != flash.KindNetConnection || a.haveReturn {
-		ctx.Send(ctx.Parent(), &session.RejectFlow{FlowID: m.FlowID})
+	switch {
+	case err != nil:
+	case md.Kind == flash.KindNetConnection && !a.haveReturn:
+		a.returnFlow, a.haveReturn = m.FlowID, true
+		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
+		return
+	case md.Kind == flash.KindNetStream && a.streams[uint32(md.StreamID)] != nil:
+		a.flowStream[m.FlowID] = uint32(md.StreamID)
+		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
 		return
 	}
-	a.returnFlow, a.haveReturn = m.FlowID, true
-	ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
+	ctx.Send(ctx.Parent(), &session.RejectFlow{FlowID: m.FlowID})
+}
+
+// onStreamRequest creates a stream, then plays or publishes on it.
+func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
+	fail := func(err error) {
+		if r.player != nil {
+			r.player.started <- err
+		} else {
+			r.publisher.started <- err
+		}
+	}
+	if !a.connected || a.ended || !a.haveReturn {
+		fail(errNotConnected)
+		return
+	}
+	txn := a.nextTxn
+	a.nextTxn++
+	a.calls[txn] = func(rep callReply) {
+		if rep.err != nil {
+			fail(rep.err)
+			return
+		}
+		var id float64
+		if len(rep.values) > 0 {
+			id, _ = number(rep.values[len(rep.values)-1])
+		}
+		if id < 1 {
+			fail(errors.New("createStream returned no stream ID"))
+			return
+		}
+		st := &streamState{id: uint32(id), player: r.player, publisher: r.publisher,
+			key: session.FlowKey{Metadata: streamMetadata(uint32(id)), Assoc: a.returnFlow, HasAssoc: true}}
+		a.streams[st.id] = st
+		session := ctx.Parent()
+		root := ctx.ActorSystem().Root
+		self := ctx.Self()
+		if r.player != nil {
+			r.player.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
+			a.writeStream(ctx, st, commandBytes(flash.CommandPlay, r.player.Name))
+			return
+		}
+		r.publisher.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
+		r.publisher.write = func(m Media) error {
+			select {
+			case <-a.c.done:
+				return ErrClosed
+			default:
+			}
+			root.Send(session, mediaWrite(st.key, m))
+			return nil
+		}
+		a.writeStream(ctx, st, commandBytes(flash.CommandPublish, r.publisher.Name, "live"))
+	}
+	a.write(ctx, flash.Command{Name: flash.CommandCreateStream, TransactionID: txn})
+}
+
+func (a *connActor) writeStream(ctx actor.Context, st *streamState, b []byte) {
+	ctx.Send(ctx.Parent(), &session.Write{Key: st.key, Data: b, Priority: session.PriorityControl})
+}
+
+// closeStream ends a stream: closeStream on it, deleteStream on the NetConnection.
+func (a *connActor) closeStream(ctx actor.Context, id uint32) {
+	st := a.streams[id]
+	if st == nil {
+		return
+	}
+	delete(a.streams, id)
+	for f, sid := range a.flowStream {
+		if sid == id {
+			delete(a.flowStream, f)
+		}
+	}
+	if a.ended {
+		return
+	}
+	a.writeStream(ctx, st, commandBytes(flash.CommandCloseStream))
+	a.write(ctx, flash.Command{Name: flash.CommandDeleteStream, Args: []any{float64(id)}})
+	for lane := laneControl; lane <= laneVideo; lane++ {
+		k := st.key
+		k.Lane = lane
+		ctx.Send(ctx.Parent(), &session.CloseFlow{Key: k})
+	}
 }
 
 func (a *connActor) onMessage(ctx actor.Context, data []byte) {
@@ -167,15 +277,15 @@ func (a *connActor) onReply(ctx actor.Context, cmd flash.Command) {
 	}
 	delete(a.calls, cmd.TransactionID)
 	if cmd.Name == flash.CommandResult {
-		reply <- callReply{values: cmd.Args}
+		reply(callReply{values: cmd.Args})
 		return
 	}
 	st, err := flash.ParseStatus(info)
 	if err != nil {
-		reply <- callReply{err: errors.New("call failed without a status object")}
+		reply(callReply{err: errors.New("call failed without a status object")})
 		return
 	}
-	reply <- callReply{err: &CallError{Status: st}}
+	reply(callReply{err: &CallError{Status: st}})
 }
 
 func (a *connActor) sendPeerInfo(ctx actor.Context) {
@@ -201,7 +311,8 @@ func (a *connActor) onCallRequest(ctx actor.Context, m *callRequest) {
 	if m.reply != nil {
 		cmd.TransactionID = a.nextTxn
 		a.nextTxn++
-		a.calls[cmd.TransactionID] = m.reply
+		reply := m.reply
+		a.calls[cmd.TransactionID] = func(r callReply) { reply <- r }
 	}
 	a.write(ctx, cmd)
 }
@@ -211,7 +322,7 @@ func (a *connActor) write(ctx actor.Context, cmd flash.Command) {
 	if err != nil {
 		if r := a.calls[cmd.TransactionID]; r != nil {
 			delete(a.calls, cmd.TransactionID)
-			r <- callReply{err: err}
+			r(callReply{err: err})
 		}
 		return
 	}
@@ -225,9 +336,15 @@ func (a *connActor) end(reason session.CloseReason) {
 	}
 	a.ended = true
 	for txn, r := range a.calls {
-		r <- callReply{err: ErrClosed}
+		r(callReply{err: ErrClosed})
 		delete(a.calls, txn)
 	}
+	for _, st := range a.streams {
+		if st.player != nil {
+			close(st.player.c)
+		}
+	}
+	clear(a.streams)
 	if !a.connected {
 		select {
 		case a.c.connected <- ErrClosed:
@@ -240,4 +357,15 @@ func (a *connActor) end(reason session.CloseReason) {
 	}
 	a.c.mu.Unlock()
 	close(a.c.done)
+}
+
+// number reads an AMF number or integer.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case amf.Integer:
+		return float64(x), true
+	}
+	return 0, false
 }

@@ -186,9 +186,11 @@ func (h *handshake) onRHello(m *startupMsg) {
 	} else if !cert.AcceptsAncillaryData {
 		return // RFC 7425 §4.4.3: a URL EPD needs a certificate with option 0x0A
 	}
+	// An ephemeral responder (a server) lists groups; a static one (a P2P peer) carries a
+	// key per group. Take our strongest group the responder has.
 	var key *cryptoutil.DHKey
 	for _, k := range d.o.Keys {
-		if cert.SupportsEphemeral(k.Group()) {
+		if _, static := cert.StaticKey(k.Group()); cert.SupportsEphemeral(k.Group()) || static {
 			key = k
 			break
 		}
@@ -265,7 +267,8 @@ func (h *handshake) onRIKeying(ctx actor.Context, m *startupMsg) {
 		h.e.Stats.BadKeying.Add(1)
 		return
 	}
-	agreement, peerKey, err := cryptoutil.NegotiateInitiator(d.o.Policy, ri.SKRC, d.key.Group())
+	certKey, _ := d.cert.StaticKey(d.key.Group())
+	agreement, peerKey, err := cryptoutil.NegotiateInitiatorStatic(d.o.Policy, ri.SKRC, d.key.Group(), certKey)
 	if err != nil {
 		h.e.Stats.BadKeying.Add(1)
 		h.log.Debug("responder keying refused", zap.Stringer("addr", m.from.From), zap.Error(err))

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
@@ -74,8 +75,14 @@ type Accept struct {
 	// Hello, if set, is consulted for IHellos before the RHello (redirects, rendezvous).
 	Hello HelloHandler
 	// Certificate is the responder's certificate; nil generates the 77-byte server
-	// certificate (groups 2, 5 and 14).
+	// certificate (ephemeral DH, groups 2, 5 and 14) — or, with StaticKeys, the static
+	// certificate of those keys.
 	Certificate []byte
+	// StaticKeys makes the responder a static-key one, as a Flash peer accepting P2P
+	// sessions is: its certificate carries these keys (and its peer ID derives from them),
+	// its RIKeying carries no key, and the shared secret uses the key of the group the
+	// initiator selects.
+	StaticKeys []*cryptoutil.DHKey
 }
 
 // SessionInfo describes a session to the Flash layer.
@@ -194,7 +201,11 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 	}
 	if cfg.Accept != nil {
 		e.cert = cfg.Accept.Certificate
-		if e.cert == nil {
+		switch {
+		case e.cert != nil:
+		case len(cfg.Accept.StaticKeys) > 0:
+			e.cert = cryptoutil.AppendStaticCertificate(nil, cfg.Accept.StaticKeys...)
+		default:
 			if e.cert, err = cryptoutil.NewServerCertificate(rand.Reader); err != nil {
 				conn.Close()
 				return nil, err
@@ -332,6 +343,17 @@ func (e *Endpoint) newSessionID(ent *entry) uint32 {
 			return id
 		}
 	}
+}
+
+// onFIHello handles a Forwarded IHello received in one of our sessions (a rendezvous
+// server introducing an initiator): it is answered like an IHello from the initiator's
+// address, which sends our RHello there and opens our NAT toward it.
+func (e *Endpoint) onFIHello(epd []byte, reply netip.AddrPort, tag []byte) {
+	ih := rtmfp.IHello{EPD: epd, Tag: tag}.Append(nil)
+	m := &startupMsg{typ: rtmfp.ChunkIHello, payload: ih[rtmfp.ChunkHeaderLen:]}
+	m.from.From, m.from.At = reply, e.Now()
+	e.Stats.ForwardedHellos.Add(1)
+	e.sys.Root.Send(e.handshake, m)
 }
 
 // forEachSession calls f with every live session's PID.

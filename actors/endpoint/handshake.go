@@ -25,7 +25,7 @@ type HelloHandler interface {
 	// OnRendezvous is called for an IHello whose EPD names another endpoint's peer ID
 	// (P2P introduction). The handler answers through Endpoint.Redirect and the target
 	// session's SendFIHello, or not at all.
-	OnRendezvous(from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte)
+	OnRendezvous(e *Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte)
 }
 
 // keyedEntry remembers the answer to one IIKeying, so that a retransmission gets the
@@ -155,7 +155,7 @@ func (h *handshake) onIHello(m *startupMsg) {
 		target, _ := cryptoutil.PeerIDFromBytes(epd.Fingerprint)
 		if target != h.e.certID {
 			if acc.Hello != nil {
-				acc.Hello.OnRendezvous(from, target, ih.EPD, ih.Tag)
+				acc.Hello.OnRendezvous(h.e, from, target, ih.EPD, ih.Tag)
 			} else {
 				h.e.Stats.UnknownPeer.Add(1)
 			}
@@ -165,7 +165,7 @@ func (h *handshake) onIHello(m *startupMsg) {
 	case epd.HasURL:
 		if acc.Hello != nil {
 			if addrs := acc.Hello.OnHello(from, string(epd.URL), ih.Tag, h.attempt(ih.Tag)); len(addrs) > 0 {
-				h.sendRedirect(from, ih.Tag, addrs)
+				h.sendRedirect(from, ih.Tag, redirectTo(addrs))
 				return
 			}
 		}
@@ -196,26 +196,33 @@ func (h *handshake) attempt(tag []byte) int {
 type redirectRequest struct {
 	to    netip.AddrPort
 	tag   []byte
-	addrs []netip.AddrPort
+	addrs []rtmfp.Address
 }
 
-// Redirect sends a Responder Redirect for tag to an initiator (e.g. from a rendezvous
-// handler, listing the target's addresses). Addresses are sent as given; the first is
-// marked public, the others private (as Cumulus does), unless Origins gives them.
-func (e *Endpoint) Redirect(to netip.AddrPort, tag []byte, addrs []netip.AddrPort) {
+// Redirect sends a Responder Redirect for tag to an initiator: "try these addresses"
+// (a rendezvous answer listing a peer's addresses, or a load-balancing redirect).
+func (e *Endpoint) Redirect(to netip.AddrPort, tag []byte, addrs []rtmfp.Address) {
 	e.sys.Root.Send(e.handshake, &redirectRequest{to: to, tag: append([]byte(nil), tag...), addrs: addrs})
 }
 
-func (h *handshake) sendRedirect(to netip.AddrPort, tag []byte, addrs []netip.AddrPort) {
-	r := rtmfp.Redirect{Tag: tag}
+// redirectTo lists addrs for a redirect: the first marked public, the others local (as
+// Cumulus does for load-balancing answers).
+func redirectTo(addrs []netip.AddrPort) []rtmfp.Address {
+	out := make([]rtmfp.Address, len(addrs))
 	for i, a := range addrs {
-		origin := byte(rtmfp.OriginLocal)
+		out[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginLocal}
 		if i == 0 {
-			origin = rtmfp.OriginPublic
+			out[i].Origin = rtmfp.OriginPublic
 		}
-		r.Addresses = append(r.Addresses, rtmfp.Address{AddrPort: a, Origin: origin})
 	}
-	h.sendStartup(to, 0, r)
+	return out
+}
+
+func (h *handshake) sendRedirect(to netip.AddrPort, tag []byte, addrs []rtmfp.Address) {
+	if len(addrs) > rtmfp.MaxRedirectAddresses {
+		addrs = addrs[:rtmfp.MaxRedirectAddresses]
+	}
+	h.sendStartup(to, 0, rtmfp.Redirect{Tag: tag, Addresses: addrs})
 }
 
 // onIIKeying validates the cookie, negotiates, computes the keys and opens the session.
@@ -278,7 +285,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		return
 	}
 	ours, err := cryptoutil.ParseCertificate(h.e.cert)
-	if err != nil || !ours.SupportsEphemeral(ic.Group) {
+	if err != nil {
 		st.BadKeying.Add(1)
 		return
 	}
@@ -292,17 +299,43 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		st.BadKeying.Add(1)
 		return
 	}
-	dh, err := cryptoutil.GenerateDHKey(ic.Group, rand.Reader)
-	if err != nil {
-		st.BadKeying.Add(1)
-		return
+	var secret, skrc []byte
+	if len(acc.StaticKeys) > 0 {
+		// A static-key responder (P2P peer): our key for the selected group, no key in
+		// the SKRC, only fresh randomness (Flash peers send 73 bytes).
+		var key *cryptoutil.DHKey
+		for _, k := range acc.StaticKeys {
+			if k.Group() == ic.Group {
+				key = k
+			}
+		}
+		if key == nil {
+			st.BadKeying.Add(1)
+			return
+		}
+		if secret, err = key.SharedSecret(peerKey); err != nil {
+			st.BadKeying.Add(1)
+			return
+		}
+		random := make([]byte, 64)
+		_, _ = rand.Read(random)
+		skrc = cryptoutil.AppendStaticResponderComponent(nil, agreement, random)
+	} else {
+		if !ours.SupportsEphemeral(ic.Group) {
+			st.BadKeying.Add(1)
+			return
+		}
+		dh, err := cryptoutil.GenerateDHKey(ic.Group, rand.Reader)
+		if err != nil {
+			st.BadKeying.Add(1)
+			return
+		}
+		if secret, err = dh.SharedSecret(peerKey); err != nil {
+			st.BadKeying.Add(1)
+			return
+		}
+		skrc = cryptoutil.AppendResponderComponent(nil, agreement, dh)
 	}
-	secret, err := dh.SharedSecret(peerKey)
-	if err != nil {
-		st.BadKeying.Add(1)
-		return
-	}
-	skrc := cryptoutil.AppendResponderComponent(nil, agreement, dh)
 	enc, dec, err := cryptoutil.NewSessionCrypto(cryptoutil.Responder, secret, ik.SKIC, skrc, agreement)
 	if err != nil {
 		st.BadKeying.Add(1)
@@ -371,6 +404,6 @@ func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil
 		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
 		Upper: upper, OnClosing: func(uint32) { e.open.Add(-1) }, OnClosed: func(id uint32, _ session.CloseReason) { e.unregister(id) },
 		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
-		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware,
+		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.onFIHello,
 	}
 }

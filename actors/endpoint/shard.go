@@ -178,6 +178,7 @@ type Stats struct {
 	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate
 	SessionLimit                                        atomic.Uint64
 	UnknownPeer                                         atomic.Uint64 // rendezvous for a peer ID not here
+	ForwardedHellos                                     atomic.Uint64 // FIHellos received: a rendezvous server introduced an initiator
 	SessionFailures                                     supervision.Counter
 }
 

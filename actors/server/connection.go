@@ -14,6 +14,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/messages"
 )
 
@@ -50,7 +51,23 @@ type connection struct {
 	streams     map[uint32]bool
 	dec         amf.Decoder
 	closing     bool
+
+	relays     map[uint64]pendingRelay // directory lookups of relay targets
+	nextLookup uint64
+	relayLimit bucket
 }
+
+type pendingRelay struct {
+	txn  float64
+	amf3 bool
+	args []byte
+}
+
+// Relay limits: calls per second per client (burst twice that) and payload size.
+const (
+	relaysPerSecond = 50
+	maxRelayPayload = 64 << 10
+)
 
 func newConnection(sh *shared, info endpoint.SessionInfo) actor.Actor {
 	return &connection{sh: sh, info: info, streams: map[uint32]bool{}}
@@ -90,6 +107,10 @@ func (c *connection) Receive(ctx actor.Context) {
 		}
 	case *closeClient:
 		c.closeSession(ctx)
+	case *messages.LookupPeerResult:
+		c.onRelayTarget(ctx, m)
+	case *messages.RelayMessage:
+		c.onRelayed(ctx, m)
 	case *closeRefused:
 		c.closeSession(ctx)
 	case *session.Closing:
@@ -182,6 +203,8 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		}
 	case flash.CommandClose:
 		c.closeSession(ctx)
+	case "relay":
+		c.onRelay(ctx, cmd)
 	case flash.CommandInitStream:
 		// Sent by Flash before multicast publishing; nothing to answer (Cumulus ignores it).
 	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength":
@@ -327,6 +350,113 @@ func (c *connection) onCreateStream(ctx actor.Context, cmd flash.Command) {
 }
 
 const maxStreams = 256
+
+// onRelay handles Cirrus' relay(targetPeerID, args…): the target receives
+// onRelay(senderPeerID, args…) and the caller an empty _result, or _error when the target
+// is not connected (Mona's recipe, which the Cirrus samples expect).
+func (c *connection) onRelay(ctx actor.Context, cmd flash.Command) {
+	c.sh.stats.Relays.Add(1)
+	var target cryptoutil.PeerID
+	var err error
+	if len(cmd.Args) > 0 {
+		s, _ := cmd.Args[0].(string)
+		target, err = cryptoutil.ParsePeerID(s)
+	}
+	if len(cmd.Args) == 0 || err != nil {
+		c.replyError(ctx, cmd, flash.CallFailed("relay needs the target's peer ID (64 hex digits)"))
+		return
+	}
+	if !c.relayLimit.take(relaysPerSecond, 2*relaysPerSecond, time.Now()) {
+		c.sh.stats.RelaysLimited.Add(1)
+		c.replyError(ctx, cmd, flash.CallFailed("relay rate limit exceeded"))
+		return
+	}
+	var payload []byte
+	for _, a := range cmd.Args[1:] {
+		if payload, err = amf.AppendAMF0(payload, a); err != nil {
+			c.replyError(ctx, cmd, flash.CallFailed("relay arguments cannot be encoded"))
+			return
+		}
+	}
+	if len(payload) > maxRelayPayload {
+		c.sh.stats.RelaysLimited.Add(1)
+		c.replyError(ctx, cmd, flash.CallFailed("relay payload too large"))
+		return
+	}
+	if c.relays == nil {
+		c.relays = map[uint64]pendingRelay{}
+	}
+	if len(c.relays) >= 256 {
+		c.sh.stats.RelaysLimited.Add(1)
+		c.replyError(ctx, cmd, flash.CallFailed("too many relays in progress"))
+		return
+	}
+	c.nextLookup++
+	c.relays[c.nextLookup] = pendingRelay{txn: cmd.TransactionID, amf3: cmd.AMF3, args: payload}
+	ctx.Send(c.sh.directory, &messages.LookupPeer{PeerId: target[:], RequestId: c.nextLookup, ReplyTo: c.self})
+}
+
+func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResult) {
+	p, ok := c.relays[r.RequestId]
+	if !ok {
+		return
+	}
+	delete(c.relays, r.RequestId)
+	cmd := flash.Command{TransactionID: p.txn, AMF3: p.amf3}
+	if !r.Found || r.Peer.Connection == nil {
+		c.sh.stats.RelaysUnknown.Add(1)
+		id, _ := cryptoutil.PeerIDFromBytes(r.PeerId)
+		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("peer %s not found", id)))
+		return
+	}
+	ctx.Send(r.Peer.Connection, &messages.RelayMessage{SenderPeerId: c.info.PeerID[:], Method: "onRelay", ArgsAmf0: p.args})
+	if p.txn != 0 {
+		c.reply(ctx, cmd, flash.CommandResult, nil)
+	}
+}
+
+// onRelayed delivers a relayed message to this client: method(senderPeerID, args…).
+func (c *connection) onRelayed(ctx actor.Context, m *messages.RelayMessage) {
+	if c.state != connConnected {
+		return
+	}
+	sender, ok := cryptoutil.PeerIDFromBytes(m.SenderPeerId)
+	if !ok || m.Method == "" {
+		return
+	}
+	args := []any{sender.String()}
+	var dec amf.Decoder
+	dec.Reset(m.ArgsAmf0)
+	for dec.Len() > 0 {
+		v, err := dec.ReadAMF0()
+		if err != nil {
+			c.sh.stats.BadMessages.Add(1)
+			return
+		}
+		args = append(args, v)
+	}
+	c.send(ctx, flash.Command{Name: m.Method, Args: args})
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	tokens float64
+	last   time.Time
+	used   bool
+}
+
+func (b *bucket) take(rate, burst float64, now time.Time) bool {
+	if !b.used {
+		b.tokens, b.last, b.used = burst, now, true
+	}
+	b.tokens = min(burst, b.tokens+rate*now.Sub(b.last).Seconds())
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
 
 func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
 	if c.client == nil {

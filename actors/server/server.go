@@ -42,6 +42,9 @@ type Stats struct {
 	RejectedFlows    atomic.Uint64
 	BadMessages      atomic.Uint64 // undecodable Flash messages
 	EncodeErrors     atomic.Uint64
+	Relays           atomic.Uint64 // relay calls
+	RelaysLimited    atomic.Uint64 // refused by the rate or size limits
+	RelaysUnknown    atomic.Uint64 // target not connected
 }
 
 // shared is what every connection actor of the server uses.
@@ -63,6 +66,8 @@ type Server struct {
 	root      *actor.PID
 	endpoints []*endpoint.Endpoint
 	stats     Stats
+	rvStats   RendezvousStats
+	rv        *actor.PID
 }
 
 // Options are what an embedding program passes besides the configuration.
@@ -80,6 +85,8 @@ type Options struct {
 	SessionMiddleware []actor.ReceiverMiddleware
 	// CookieTTL overrides the cookie lifetime (default 95 s).
 	CookieTTL time.Duration
+	// Rendezvous, if set, is asked about introductions to peers that are not here.
+	Rendezvous app.RendezvousHandler
 }
 
 // Start validates cfg, binds every listen address and starts the actor tree.
@@ -104,6 +111,9 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	s.root = sys.Root.Spawn(rootProps)
 	s.sh.directory = <-dirReady
 
+	s.rv = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRendezvous(s.sh, opts.Rendezvous, &s.rvStats) },
+		actor.WithReceiverMiddleware(supervision.Middleware)))
+	hello := &helloHandler{root: sys.Root, rendezvous: s.rv}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
 	shards := cfg.Shards
 	if shards == 0 {
@@ -120,7 +130,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 		e, err := endpoint.Start(sys, endpoint.Config{
 			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
-			Accept: &endpoint.Accept{Upper: func(info endpoint.SessionInfo) *actor.Props {
+			Accept: &endpoint.Accept{Hello: hello, Upper: func(info endpoint.SessionInfo) *actor.Props {
 				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
 					actor.WithReceiverMiddleware(supervision.Middleware))
 			}},
@@ -167,6 +177,9 @@ func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
 // Stats returns the Flash-layer counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
+// RendezvousStats returns the introduction counters.
+func (s *Server) RendezvousStats() *RendezvousStats { return &s.rvStats }
+
 // ApplicationPanics returns how many application handler calls panicked.
 func (s *Server) ApplicationPanics() uint64 { return s.sh.apps.panics.Load() }
 
@@ -210,6 +223,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	}
 	s.sh.apps.stop()
+	if s.rv != nil {
+		_ = s.sys.Root.StopFuture(s.rv).Wait()
+	}
 	if s.root != nil {
 		_ = s.sys.Root.StopFuture(s.root).Wait()
 	}

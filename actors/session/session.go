@@ -121,6 +121,9 @@ type Params struct {
 	// Middleware wraps the session actor's receive function (instrumentation, fault
 	// injection in tests); it runs inside the panic capture.
 	Middleware []actor.ReceiverMiddleware
+	// OnFIHello receives the Forwarded IHellos of this session (its far end, a rendezvous
+	// server, introduces an initiator that wants to reach us). Arguments are copies.
+	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
 }
 
 type state uint8
@@ -247,6 +250,7 @@ func (s *Session) Receive(ctx actor.Context) {
 	case *RejectFlow:
 		if f := s.recv[m.FlowID]; f != nil {
 			f.reject(m.Code)
+			s.scheduleAck(f)
 			s.flush(ctx)
 		}
 	case *Close:
@@ -360,11 +364,16 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 			if p, err := rtmfp.ParseBufferProbe(c.Payload); err == nil {
 				if f := s.recv[p.FlowID]; f != nil {
 					f.needAck, f.ackNow = true, true
+					s.scheduleAck(f)
 				}
 			}
 		case rtmfp.ChunkFlowException:
 			if x, err := rtmfp.ParseFlowException(c.Payload); err == nil {
 				s.onFlowException(ctx, x)
+			}
+		case rtmfp.ChunkFIHello:
+			if fh, err := rtmfp.ParseFIHello(c.Payload); err == nil && s.p.OnFIHello != nil && s.st == stOpen {
+				s.p.OnFIHello(append([]byte(nil), fh.EPD...), fh.ReplyAddress.AddrPort, append([]byte(nil), fh.Tag...))
 			}
 		case rtmfp.ChunkClose:
 			s.onCloseRequest(ctx, now)
@@ -417,19 +426,26 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 		switch {
 		case f.target != nil:
 			ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: m})
-		case f.state == rfOpen:
+		case f.state != rfRejected:
+			// Not accepted yet (the flow may already be complete): kept for AcceptFlow.
 			f.hold(m)
 		}
 		s.msgs[i] = nil
 	}
+	s.scheduleAck(f)
+	if f.state == rfComplete && f.completeAt == 0 && f.target != nil {
+		f.completeAt = s.now()
+		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
+	}
+}
+
+// scheduleAck arranges for the acknowledgement f owes: with the next packet if it is
+// urgent, after the delayed-ack time otherwise.
+func (s *Session) scheduleAck(f *recvFlow) {
 	if f.ackNow {
 		s.ackDeadline = s.now()
 	} else if f.needAck && s.ackDeadline == 0 {
 		s.ackDeadline = s.now() + delayedAckTime
-	}
-	if f.state == rfComplete && f.completeAt == 0 && f.target != nil {
-		f.completeAt = s.now()
-		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
 	}
 }
 
@@ -485,6 +501,7 @@ func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
 	for _, msg := range f.release() {
 		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg})
 	}
+	s.scheduleAck(f) // the window may have reopened
 	if f.state == rfComplete && f.completeAt == 0 {
 		f.completeAt = s.now()
 		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
@@ -499,6 +516,7 @@ func (s *Session) onFlowActorGone(ctx actor.Context, who *actor.PID) {
 	for _, f := range s.recv {
 		if f.target != nil && f.target.Equal(who) && f.state == rfOpen {
 			f.reject(0)
+			s.scheduleAck(f)
 			f.target = nil
 			s.p.Stats.FlowActorFailures.Add(1)
 			any = true
@@ -722,11 +740,18 @@ func (s *Session) queuedBytes() int {
 
 func (s *Session) onCloseRequest(ctx actor.Context, now time.Duration) {
 	switch s.st {
-	case stOpen, stNearClose:
+	case stOpen:
 		s.why = ReasonRemote
 		s.setState(stFarCloseLinger)
 		s.closeFrom = now
 		s.abortFlows(ctx)
+	case stNearClose:
+		// Both ends closed at once: acknowledge theirs and end; there is nothing left to
+		// linger for, since ours is answered by their close too.
+		s.sendCloseAck = true
+		s.flushControlOnly()
+		s.finish(ctx)
+		return
 	}
 	s.sendCloseAck = true
 }
@@ -851,7 +876,9 @@ func (s *Session) onTimer(ctx actor.Context) {
 		if s.rtoDeadline != 0 && now >= s.rtoDeadline {
 			s.onRTO(ctx, now)
 			if s.st != stOpen {
-				return
+				// Gave up: the flush below sends the close request and arms the
+				// near-close timer (returning here left the session with no timer).
+				break
 			}
 		}
 		if now-max(s.lastRecv, s.lastKeepalivePing) >= s.cfg.Keepalive {

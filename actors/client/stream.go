@@ -1,0 +1,212 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+// Media is one message of a stream: audio (flash.TypeAudio), video (flash.TypeVideo) or
+// data (flash.TypeDataAMF0, e.g. @setDataFrame/onMetaData), with its timestamp in ms.
+type Media struct {
+	Type      byte
+	Timestamp uint32
+	Data      []byte
+}
+
+// Lanes of a NetStream's send flows: commands and data, audio, video.
+const (
+	laneControl uint8 = iota
+	laneAudio
+	laneVideo
+)
+
+// Media lifetimes (partial reliability): audio is useless after a short while; video is
+// abandoned when the next key frame is written, or after a few seconds at most.
+const (
+	audioLifetime = 2 * time.Second
+	videoLifetime = 5 * time.Second
+)
+
+// streamMetadata is the TC metadata of NetStream id.
+func streamMetadata(id uint32) string {
+	return string(flash.Metadata{Kind: flash.KindNetStream, StreamID: uint64(id)}.Append(nil))
+}
+
+// mediaWrite turns a media message into the Write of its lane: audio and video are sent
+// with lifetimes, key frames abandon the older video.
+func mediaWrite(key session.FlowKey, m Media) *session.Write {
+	msg := flash.Message{Type: m.Type, Timestamp: m.Timestamp, Body: m.Data}
+	w := &session.Write{Key: key, Data: msg.Append(nil), Priority: session.PriorityControl}
+	switch m.Type {
+	case flash.TypeAudio:
+		w.Key.Lane, w.Priority, w.Lifetime = laneAudio, session.PriorityAudio, audioLifetime
+	case flash.TypeVideo:
+		w.Key.Lane, w.Priority, w.Lifetime = laneVideo, session.PriorityVideo, videoLifetime
+		w.AbandonOlder = flash.IsKeyFrame(m.Data) && !flash.IsVideoSequenceHeader(m.Data)
+	}
+	return w
+}
+
+// Player receives a stream. Media arrive on C in order per kind; Status carries the
+// stream's onStatus events (NetStream.Play.Start, PublishNotify, UnpublishNotify, …).
+type Player struct {
+	Name   string
+	C      <-chan Media
+	Status <-chan flash.Status
+
+	c       chan Media
+	status  chan flash.Status
+	dropped atomic.Uint64
+	closeFn func()
+	once    sync.Once
+	started chan error
+}
+
+func newPlayer(name string) *Player {
+	p := &Player{Name: name, c: make(chan Media, 8192), status: make(chan flash.Status, 64), started: make(chan error, 1)}
+	p.C, p.Status = p.c, p.status
+	return p
+}
+
+// Dropped counts media this player discarded because C was not read in time.
+func (p *Player) Dropped() uint64 { return p.dropped.Load() }
+
+// Close stops playing.
+func (p *Player) Close() {
+	p.once.Do(func() {
+		if p.closeFn != nil {
+			p.closeFn()
+		}
+	})
+}
+
+func (p *Player) deliver(m Media) {
+	select {
+	case p.c <- m:
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+func (p *Player) onStatus(s flash.Status) {
+	select {
+	case p.status <- s:
+	default:
+	}
+	switch s.Code {
+	case flash.CodePlayStart, flash.CodePlayReset:
+		select {
+		case p.started <- nil:
+		default:
+		}
+	case flash.CodePlayFailed, flash.CodePlayStreamNotFound:
+		select {
+		case p.started <- &StreamError{Status: s}:
+		default:
+		}
+	}
+}
+
+// StreamError is a refused publish or play.
+type StreamError struct{ Status flash.Status }
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("stream refused: %s (%s)", e.Status.Code, e.Status.Description)
+}
+
+// Publisher sends a stream.
+type Publisher struct {
+	Name    string
+	write   func(Media) error
+	closeFn func()
+	once    sync.Once
+	started chan error
+}
+
+// Write sends one media message.
+func (p *Publisher) Write(m Media) error { return p.write(m) }
+
+// Close unpublishes.
+func (p *Publisher) Close() {
+	p.once.Do(func() {
+		if p.closeFn != nil {
+			p.closeFn()
+		}
+	})
+}
+
+// streamState is one NetStream of a connection actor (server connection or P2P).
+type streamState struct {
+	id        uint32
+	key       session.FlowKey // our send flows (lane 0 is commands and data)
+	player    *Player
+	publisher *Publisher
+}
+
+// onStreamMessage handles one message of a NetStream receive flow.
+func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) {
+	msg, err := flash.ParseMessage(data)
+	if err != nil {
+		return
+	}
+	switch msg.Type {
+	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
+		cmd, err := flash.ParseCommand(msg, dec)
+		if err != nil || cmd.Name != flash.CommandOnStatus || len(cmd.Args) == 0 {
+			return
+		}
+		s, err := flash.ParseStatus(cmd.Args[0])
+		if err != nil {
+			return
+		}
+		if st.player != nil {
+			st.player.onStatus(s)
+		}
+		if st.publisher != nil {
+			switch s.Code {
+			case flash.CodePublishStart:
+				select {
+				case st.publisher.started <- nil:
+				default:
+				}
+			case flash.CodePublishBadName:
+				select {
+				case st.publisher.started <- &StreamError{Status: s}:
+				default:
+				}
+			}
+		}
+	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
+		if st.player != nil {
+			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: append([]byte(nil), msg.Body...)})
+		}
+	}
+}
+
+// commandBytes encodes a stream command (transaction 0, null object).
+func commandBytes(name string, args ...any) []byte {
+	b, _ := flash.AppendCommand(nil, flash.Command{Name: name, Args: args})
+	return b
+}
+
+// waitStarted waits for a stream's start (or refusal), the connection's end or ctx.
+func waitStarted(ctx context.Context, started <-chan error, done <-chan struct{}) error {
+	select {
+	case err := <-started:
+		return err
+	case <-done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errNotConnected = errors.New("rtmfp: not connected")
