@@ -65,6 +65,31 @@ type Disconnecter interface {
 	OnDisconnect(c Client)
 }
 
+// PublishHandler is implemented by applications that decide who may publish. A non-nil
+// error refuses the publish: the client gets NetStream.Publish.BadName with its text.
+type PublishHandler interface {
+	OnPublish(c Client, name string) error
+	OnUnpublish(c Client, name string)
+}
+
+// SubscribeHandler is implemented by applications that decide who may play. A non-nil
+// error refuses the play: the client gets NetStream.Play.Failed with its text.
+type SubscribeHandler interface {
+	OnSubscribe(c Client, name string) error
+	OnUnsubscribe(c Client, name string)
+}
+
+// MediaHandler is implemented by applications that want every packet a publisher sends
+// (after it was forwarded to the subscribers). Packets reach the application actor
+// asynchronously; a slow handler delays only later packets to itself. data is the
+// message body (FLV tag body for audio and video) and must not be kept beyond the call
+// unless copied.
+type MediaHandler interface {
+	OnAudio(c Client, stream string, timestamp uint32, data []byte)
+	OnVideo(c Client, stream string, timestamp uint32, data []byte)
+	OnData(c Client, stream string, values []any)
+}
+
 // RendezvousHandler is consulted when a client asks to be introduced to a peer ID that is
 // not connected here (Cumulus' onRendezVousUnknown). It may return addresses for the
 // client to try (other servers, relays); none means no answer at all, as Flash expects.

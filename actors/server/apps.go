@@ -11,6 +11,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
@@ -98,6 +99,31 @@ type appCallResult struct {
 
 type appDisconnect struct{ client *client }
 
+// appStream asks the application whether a client may publish or play a stream (and
+// tells it when one stops). The answer, for decisions, goes to replyTo.
+type appStream struct {
+	client  *client
+	name    string
+	publish bool // publish or play
+	stop    bool // unpublish or unsubscribe: no answer
+	replyTo *actor.PID
+}
+
+type appStreamResult struct {
+	publish bool
+	err     error
+}
+
+// appMedia is one packet of a publication for the application's MediaHandler.
+type appMedia struct {
+	client *client
+	name   string
+	typ    byte
+	ts     uint32
+	data   []byte
+	values []any // data messages, decoded
+}
+
 // errInternal is what a client is told when an application handler panicked.
 var errInternal = errors.New("internal server error")
 
@@ -124,7 +150,55 @@ func (a *appActor) Receive(ctx actor.Context) {
 			var err error
 			a.guard("OnDisconnect", func() { d.OnDisconnect(m.client) }, &err)
 		}
+	case *appStream:
+		a.onStream(ctx, m)
+	case *appMedia:
+		if h, ok := a.app.(app.MediaHandler); ok {
+			var err error
+			a.guard("media handler", func() {
+				switch m.typ {
+				case flash.TypeAudio:
+					h.OnAudio(m.client, m.name, m.ts, m.data)
+				case flash.TypeVideo:
+					h.OnVideo(m.client, m.name, m.ts, m.data)
+				default:
+					h.OnData(m.client, m.name, m.values)
+				}
+			}, &err)
+		}
 	}
+}
+
+func (a *appActor) onStream(ctx actor.Context, m *appStream) {
+	var err error
+	if m.publish {
+		if h, ok := a.app.(app.PublishHandler); ok {
+			if m.stop {
+				a.guard("OnUnpublish", func() { h.OnUnpublish(m.client, m.name) }, &err)
+				return
+			}
+			a.guard("OnPublish", func() { err = h.OnPublish(m.client, m.name) }, &err)
+		}
+	} else if h, ok := a.app.(app.SubscribeHandler); ok {
+		if m.stop {
+			a.guard("OnUnsubscribe", func() { h.OnUnsubscribe(m.client, m.name) }, &err)
+			return
+		}
+		a.guard("OnSubscribe", func() { err = h.OnSubscribe(m.client, m.name) }, &err)
+	}
+	if !m.stop && m.replyTo != nil {
+		ctx.Send(m.replyTo, &appStreamResult{publish: m.publish, err: err})
+	}
+}
+
+// wantsMedia reports whether the application of path has a MediaHandler.
+func (h *appHost) wantsMedia(path string) bool {
+	a, ok := h.registry.Lookup(path)
+	if !ok {
+		return false
+	}
+	_, ok = a.(app.MediaHandler)
+	return ok
 }
 
 // guard runs an application handler; a panic becomes errInternal in *err and a log line.

@@ -16,6 +16,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/messages"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
 // connState is where a NetConnection stands.
@@ -47,8 +48,8 @@ type connection struct {
 	connectTxn  float64
 	connectAMF3 bool
 	appPID      *actor.PID
-	pending     []flash.Command // calls received while the application decides on connect
-	streams     map[uint32]bool
+	pending     []flash.Command       // calls received while the application decides on connect
+	streams     map[uint32]*actor.PID // stream actors by stream ID
 	dec         amf.Decoder
 	closing     bool
 
@@ -70,7 +71,7 @@ const (
 )
 
 func newConnection(sh *shared, info endpoint.SessionInfo) actor.Actor {
-	return &connection{sh: sh, info: info, streams: map[uint32]bool{}}
+	return &connection{sh: sh, info: info, streams: map[uint32]*actor.PID{}}
 }
 
 // refusedLinger is how long a refused client gets to read its _error before the server
@@ -136,10 +137,13 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		c.ncKey = session.FlowKey{Metadata: string(m.Metadata), Assoc: m.FlowID, HasAssoc: true}
 		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: c.self})
 	case flash.KindNetStream:
-		if c.state != connConnected || md.StreamID > 1<<24 || !c.streams[uint32(md.StreamID)] {
+		pid := c.streams[uint32(md.StreamID)]
+		if c.state != connConnected || md.StreamID > 1<<24 || pid == nil {
 			c.reject(ctx, m.FlowID) // a stream that was never created (Mona, zenomt)
 			return
 		}
+		// Every flow of the stream (commands, audio, video, data) goes to its actor.
+		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
 	default:
 		c.reject(ctx, m.FlowID)
 	}
@@ -198,7 +202,10 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 	case flash.CommandDeleteStream:
 		if len(cmd.Args) > 0 {
 			if id, ok := number(cmd.Args[0]); ok {
-				delete(c.streams, uint32(id))
+				if pid := c.streams[uint32(id)]; pid != nil {
+					ctx.Stop(pid)
+					delete(c.streams, uint32(id))
+				}
 			}
 		}
 	case flash.CommandClose:
@@ -342,10 +349,12 @@ func (c *connection) onCreateStream(ctx actor.Context, cmd flash.Command) {
 		return
 	}
 	id := uint32(1)
-	for c.streams[id] {
+	for c.streams[id] != nil {
 		id++
 	}
-	c.streams[id] = true
+	proto := newNetStream(c, id) // built here: the producer must not read the connection
+	c.streams[id] = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { ns := *proto; return &ns },
+		actor.WithReceiverMiddleware(supervision.Middleware)))
 	c.reply(ctx, cmd, flash.CommandResult, float64(id))
 }
 

@@ -42,9 +42,10 @@ type Stats struct {
 	RejectedFlows    atomic.Uint64
 	BadMessages      atomic.Uint64 // undecodable Flash messages
 	EncodeErrors     atomic.Uint64
-	Relays           atomic.Uint64 // relay calls
-	RelaysLimited    atomic.Uint64 // refused by the rate or size limits
-	RelaysUnknown    atomic.Uint64 // target not connected
+	StreamFailures   supervision.Counter // stream actors stopped after a panic
+	Relays           atomic.Uint64       // relay calls
+	RelaysLimited    atomic.Uint64       // refused by the rate or size limits
+	RelaysUnknown    atomic.Uint64       // target not connected
 }
 
 // shared is what every connection actor of the server uses.
@@ -52,6 +53,7 @@ type shared struct {
 	cfg       Config
 	log       *zap.Logger
 	apps      *appHost
+	pubs      *pubHost
 	directory *actor.PID
 	stats     *Stats
 	node      string
@@ -87,6 +89,9 @@ type Options struct {
 	CookieTTL time.Duration
 	// Rendezvous, if set, is asked about introductions to peers that are not here.
 	Rendezvous app.RendezvousHandler
+	// PublicationMiddleware wraps every publication actor's receive function (tests
+	// inject faults with it).
+	PublicationMiddleware []actor.ReceiverMiddleware
 }
 
 // Start validates cfg, binds every listen address and starts the actor tree.
@@ -104,6 +109,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	host, _ := os.Hostname()
 	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host}
 	s.sh.apps = newAppHost(sys, opts.Apps, opts.Log)
+	s.sh.pubs = newPubHost(sys, s.sh, opts.Log, opts.PublicationMiddleware)
 
 	dirReady := make(chan *actor.PID, 1)
 	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady} },
@@ -132,7 +138,8 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Accept: &endpoint.Accept{Hello: hello, Upper: func(info endpoint.SessionInfo) *actor.Props {
 				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
-					actor.WithReceiverMiddleware(supervision.Middleware))
+					actor.WithReceiverMiddleware(supervision.Middleware),
+					actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures, nil)))
 			}},
 		})
 		if err != nil {
@@ -176,6 +183,12 @@ func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
 
 // Stats returns the Flash-layer counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// PublicationStats returns the publication counters.
+func (s *Server) PublicationStats() *PublicationStats { return &s.sh.pubs.stats }
+
+// Publications returns the number of live publications.
+func (s *Server) Publications() int { return s.sh.pubs.count() }
 
 // RendezvousStats returns the introduction counters.
 func (s *Server) RendezvousStats() *RendezvousStats { return &s.rvStats }
@@ -222,6 +235,7 @@ func (s *Server) Stop(ctx context.Context) error {
 			first = err
 		}
 	}
+	s.sh.pubs.stop()
 	s.sh.apps.stop()
 	if s.rv != nil {
 		_ = s.sys.Root.StopFuture(s.rv).Wait()

@@ -173,6 +173,7 @@ type Session struct {
 	ackDeadline time.Duration      // delayed-ack deadline, 0 if none
 	dataPackets int                // data packets received since the last ack
 	fihellos    []SendFIHello
+	channels    map[uint64][]*channel
 
 	// Loss detection and congestion.
 	rtt          rttEstimator
@@ -231,6 +232,18 @@ func (s *Session) Receive(ctx actor.Context) {
 		m.Release()
 	case *Write:
 		s.onWrite(ctx, m)
+	case *ChannelMessage:
+		s.onChannelMessage(ctx, m)
+	case *BindChannel:
+		s.onBindChannel(m)
+	case *UnbindChannel:
+		s.onUnbindChannel(ctx, m)
+	case *GateChannel:
+		s.onGateChannel(m)
+	case *ResyncChannel:
+		for _, c := range s.channels[m.Channel] {
+			c.waitKey = true
+		}
 	case *timerFired:
 		s.timerAt = 0
 		s.onTimer(ctx)
@@ -793,6 +806,11 @@ func (s *Session) abortFlows(ctx actor.Context) {
 		f.dropBuffered()
 		f.state = rfComplete
 		f.needAck, f.ackNow = false, false
+	}
+	for _, f := range s.send {
+		// Every message not yet acknowledged is given up: its receipt says Abandoned
+		// (whoever waits on a receipt must not wait forever for a session that ended).
+		f.onException()
 	}
 	clear(s.send)
 	clear(s.sendByKey)

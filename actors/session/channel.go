@@ -1,0 +1,204 @@
+package session
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Channels let one sender (a publication) feed many sessions with the same immutable
+// message: the sender sends one *ChannelMessage to every subscribed session, and each
+// session maps it to its own send flows for that channel (BindChannel) and applies the
+// subscriber's media policy there — where its queue is:
+//
+//   - codec configuration (sequence headers) and data messages are sent reliably;
+//   - audio is sent with a lifetime, and dropped only when the audio flow is far behind;
+//   - video is sent with a lifetime; a key frame abandons the older queued video; when
+//     the video flow falls behind, video is dropped until the next key frame.
+//
+// A slow subscriber thus loses video back to the next key frame and never slows the
+// sender or the other subscribers: nothing here blocks or replies.
+
+// MediaKind says which flow of a channel a message goes to.
+type MediaKind uint8
+
+const (
+	KindControl MediaKind = iota // status and data messages
+	KindAudio
+	KindVideo
+)
+
+// BindChannel binds a channel to three send flows of the session. A session may bind one
+// channel several times (a client playing a stream twice), told apart by Binding.
+type BindChannel struct {
+	Channel uint64
+	Binding uint64
+	Control FlowKey
+	Audio   FlowKey
+	Video   FlowKey
+	// WaitKeyFrame drops video until the first key frame (a new subscriber that is not
+	// replayed a group of pictures).
+	WaitKeyFrame bool
+}
+
+// UnbindChannel forgets one binding of a channel; its flows are closed.
+type UnbindChannel struct{ Channel, Binding uint64 }
+
+// GateChannel turns a binding's audio or video off or on (receiveAudio, receiveVideo,
+// pause). Video resumes at the next key frame.
+type GateChannel struct {
+	Channel, Binding uint64
+	Audio, Video     bool
+}
+
+// ResyncChannel makes video of every binding of a channel wait for the next key frame
+// (the sender lost its state).
+type ResyncChannel struct{ Channel uint64 }
+
+// ChannelMessage is one message for every session bound to Channel. It is shared between
+// sessions and must not be modified after it is sent.
+type ChannelMessage struct {
+	Channel uint64
+	Kind    MediaKind
+	Data    []byte // the whole Flash message (type, timestamp, body)
+	// KeyFrame marks video that starts a group of pictures.
+	KeyFrame bool
+	// Config marks messages never to drop: codec configuration, metadata.
+	Config bool
+}
+
+// Media lifetimes and backlog limits of channel flows.
+const (
+	channelAudioLifetime = 1500 * time.Millisecond
+	channelVideoLifetime = 4 * time.Second
+	audioBacklog         = 512 << 10 // queued audio bytes beyond which audio is dropped
+	videoBacklog         = 384 << 10 // queued video bytes beyond which video skips to the next key frame
+)
+
+type channel struct {
+	binding            uint64
+	keys               [3]FlowKey
+	audio, video       bool
+	waitKey            bool
+	dropped, forwarded uint64
+}
+
+func (s *Session) binding(ch, b uint64) *channel {
+	for _, c := range s.channels[ch] {
+		if c.binding == b {
+			return c
+		}
+	}
+	return nil
+}
+
+func (s *Session) onBindChannel(m *BindChannel) {
+	if s.channels == nil {
+		s.channels = map[uint64][]*channel{}
+	}
+	c := &channel{binding: m.Binding, keys: [3]FlowKey{m.Control, m.Audio, m.Video}, audio: true, video: true, waitKey: m.WaitKeyFrame}
+	if old := s.binding(m.Channel, m.Binding); old != nil {
+		*old = *c
+		return
+	}
+	s.channels[m.Channel] = append(s.channels[m.Channel], c)
+}
+
+func (s *Session) onUnbindChannel(ctx actor.Context, m *UnbindChannel) {
+	list := s.channels[m.Channel]
+	for i, c := range list {
+		if c.binding != m.Binding {
+			continue
+		}
+		list = append(list[:i], list[i+1:]...)
+		if len(list) == 0 {
+			delete(s.channels, m.Channel)
+		} else {
+			s.channels[m.Channel] = list
+		}
+		for _, k := range c.keys {
+			if f := s.sendByKey[k]; f != nil {
+				f.close()
+				delete(s.sendByKey, k)
+			}
+		}
+		s.flush(ctx)
+		return
+	}
+}
+
+func (s *Session) onGateChannel(m *GateChannel) {
+	if c := s.binding(m.Channel, m.Binding); c != nil {
+		if m.Video && !c.video {
+			c.waitKey = true
+		}
+		c.audio, c.video = m.Audio, m.Video
+	}
+}
+
+// onChannelMessage applies each binding's media policy and queues the message.
+func (s *Session) onChannelMessage(ctx actor.Context, m *ChannelMessage) {
+	if s.st != stOpen {
+		return
+	}
+	for _, c := range s.channels[m.Channel] {
+		s.channelWrite(ctx, c, m)
+	}
+}
+
+func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage) {
+	w := Write{Key: c.keys[m.Kind], Data: m.Data}
+	switch m.Kind {
+	case KindControl:
+		w.Priority = PriorityControl
+	case KindAudio:
+		if !c.audio {
+			return
+		}
+		w.Priority = PriorityAudio
+		if !m.Config {
+			if s.queuedOn(w.Key) > audioBacklog {
+				c.dropped++
+				s.p.Stats.MediaDropped.Add(1)
+				return
+			}
+			w.Lifetime = channelAudioLifetime
+		}
+	case KindVideo:
+		if !c.video {
+			return
+		}
+		w.Priority = PriorityVideo
+		switch {
+		case m.Config:
+		case m.KeyFrame:
+			c.waitKey = false
+			w.AbandonOlder = true
+			w.Lifetime = channelVideoLifetime
+		case c.waitKey:
+			c.dropped++
+			s.p.Stats.MediaDropped.Add(1)
+			return
+		case s.queuedOn(w.Key) > videoBacklog:
+			// Far behind: drop to the next key frame.
+			c.waitKey = true
+			c.dropped++
+			s.p.Stats.MediaDropped.Add(1)
+			return
+		default:
+			w.Lifetime = channelVideoLifetime
+		}
+	default:
+		return
+	}
+	c.forwarded++
+	s.onWrite(ctx, &w)
+}
+
+// queuedOn is the data queued on the send flow of key.
+func (s *Session) queuedOn(k FlowKey) int {
+	if f := s.sendByKey[k]; f != nil {
+		return f.queued
+	}
+	return 0
+}
