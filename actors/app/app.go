@@ -14,6 +14,7 @@
 package app
 
 import (
+	"encoding/hex"
 	"errors"
 	"net/netip"
 
@@ -88,6 +89,19 @@ type MediaHandler interface {
 	OnAudio(c Client, stream string, timestamp uint32, data []byte)
 	OnVideo(c Client, stream string, timestamp uint32, data []byte)
 	OnData(c Client, stream string, values []any)
+}
+
+// GroupID identifies a NetGroup: the SHA-256 digest of its group specifier, as Flash sends it.
+type GroupID [32]byte
+
+// String returns the ID in hex.
+func (g GroupID) String() string { return hex.EncodeToString(g[:]) }
+
+// GroupHandler is implemented by applications that decide who may join a NetGroup. A
+// non-nil error refuses the join (the client's group flow is rejected).
+type GroupHandler interface {
+	OnJoinGroup(c Client, group GroupID) error
+	OnLeaveGroup(c Client, group GroupID)
 }
 
 // RendezvousHandler is consulted when a client asks to be introduced to a peer ID that is

@@ -39,11 +39,16 @@ type connActor struct {
 
 	streams    map[uint32]*streamState
 	flowStream map[uint64]uint32 // receive flow → stream ID
+
+	groups     map[uint8]*Group  // by lane of our group flow
+	groupFlows map[uint64]*Group // by the server's return flow
+	nextLane   uint8
 }
 
 func newConnActor(c *Conn) actor.Actor {
 	return &connActor{c: c, ncKey: session.FlowKey{Metadata: "TC\x04\x00"}, nextTxn: connectTxn + 1,
-		calls: map[float64]func(callReply){}, streams: map[uint32]*streamState{}, flowStream: map[uint64]uint32{}}
+		calls: map[float64]func(callReply){}, streams: map[uint32]*streamState{}, flowStream: map[uint64]uint32{},
+		groups: map[uint8]*Group{}, groupFlows: map[uint64]*Group{}}
 }
 
 // streamRequest opens a NetStream to play or publish.
@@ -54,6 +59,19 @@ type streamRequest struct {
 
 // streamClose ends a NetStream.
 type streamClose struct{ id uint32 }
+
+// streamDelete forgets a closing NetStream whose closeStream went unanswered.
+type streamDelete struct{ id uint32 }
+
+// streamCommand sends a command (receiveAudio, receiveVideo, pause) on a NetStream.
+type streamCommand struct {
+	id   uint32
+	data []byte
+}
+
+// closeStreamWait bounds how long a closed stream waits for the server's answer
+// (NetStream.Play.Stop or NetStream.Unpublish.Success) before it is deleted anyway.
+const closeStreamWait = 3 * time.Second
 
 func (a *connActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -66,9 +84,14 @@ func (a *connActor) Receive(ctx actor.Context) {
 	case *session.FlowMessage:
 		if a.haveReturn && m.FlowID == a.returnFlow {
 			a.onMessage(ctx, m.Data)
+		} else if g := a.groupFlows[m.FlowID]; g != nil {
+			a.onGroupMessage(g, m.Data)
 		} else if id, ok := a.flowStream[m.FlowID]; ok && !a.ended {
 			if st := a.streams[id]; st != nil {
-				onStreamMessage(st, m.Data, &a.dec)
+				code := onStreamMessage(st, m.Data, &a.dec)
+				if st.closing && (code == flash.CodePlayStop || code == flash.CodeUnpublishSuccess) {
+					a.deleteStream(ctx, id)
+				}
 			}
 		}
 	case *callRequest:
@@ -77,6 +100,23 @@ func (a *connActor) Receive(ctx actor.Context) {
 		a.onStreamRequest(ctx, m)
 	case *streamClose:
 		a.closeStream(ctx, m.id)
+	case *streamDelete:
+		if st := a.streams[m.id]; st != nil && st.closing {
+			a.deleteStream(ctx, m.id)
+		}
+	case *streamCommand:
+		if st := a.streams[m.id]; st != nil && !st.closing && !a.ended {
+			a.writeStream(ctx, st, m.data)
+		}
+	case *groupRequest:
+		a.onGroupRequest(ctx, m)
+	case *session.SendFlowRejected:
+		if m.Key.Metadata == "GC" {
+			if g := a.groups[m.Key.Lane]; g != nil {
+				close(g.rejected)
+				delete(a.groups, m.Key.Lane)
+			}
+		}
 	case *session.Closing:
 		a.end(m.Reason)
 	case *actor.Stopping:
@@ -117,6 +157,10 @@ func (a *connActor) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		a.returnFlow, a.haveReturn = m.FlowID, true
 		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
 		return
+	case md.Kind == flash.KindNetGroup:
+		if a.onGroupFlow(ctx, m) {
+			return
+		}
 	case md.Kind == flash.KindNetStream && a.streams[uint32(md.StreamID)] != nil:
 		a.flowStream[m.FlowID] = uint32(md.StreamID)
 		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
@@ -161,6 +205,20 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 		self := ctx.Self()
 		if r.player != nil {
 			r.player.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
+			done := a.c.done
+			r.player.cmdFn = func(name string, args ...any) error {
+				select {
+				case <-done:
+					return ErrClosed
+				default:
+				}
+				b, err := flash.AppendCommand(nil, flash.Command{Name: name, Args: args})
+				if err != nil {
+					return err
+				}
+				root.Send(self, &streamCommand{id: st.id, data: b})
+				return nil
+			}
 			a.writeStream(ctx, st, commandBytes(flash.CommandPlay, r.player.Name))
 			return
 		}
@@ -183,8 +241,25 @@ func (a *connActor) writeStream(ctx actor.Context, st *streamState, b []byte) {
 	ctx.Send(ctx.Parent(), &session.Write{Key: st.key, Data: b, Priority: session.PriorityControl})
 }
 
-// closeStream ends a stream: closeStream on it, deleteStream on the NetConnection.
+// closeStream ends a stream: closeStream on it, then, once the server answered it (its
+// statuses still reach the player or publisher) or after closeStreamWait, deleteStream.
 func (a *connActor) closeStream(ctx actor.Context, id uint32) {
+	st := a.streams[id]
+	if st == nil || st.closing {
+		return
+	}
+	if a.ended {
+		a.deleteStream(ctx, id)
+		return
+	}
+	st.closing = true
+	a.writeStream(ctx, st, commandBytes(flash.CommandCloseStream))
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(closeStreamWait, func() { root.Send(self, &streamDelete{id: id}) })
+}
+
+// deleteStream forgets a stream: deleteStream on the NetConnection, its flows closed.
+func (a *connActor) deleteStream(ctx actor.Context, id uint32) {
 	st := a.streams[id]
 	if st == nil {
 		return
@@ -198,7 +273,6 @@ func (a *connActor) closeStream(ctx actor.Context, id uint32) {
 	if a.ended {
 		return
 	}
-	a.writeStream(ctx, st, commandBytes(flash.CommandCloseStream))
 	a.write(ctx, flash.Command{Name: flash.CommandDeleteStream, Args: []any{float64(id)}})
 	for lane := laneControl; lane <= laneVideo; lane++ {
 		k := st.key

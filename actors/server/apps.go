@@ -114,6 +114,15 @@ type appStreamResult struct {
 	err     error
 }
 
+// appGroup asks the application whether a client may join a group (or tells it the
+// client left); the decision goes to replyTo as appGroupResult.
+type appGroup struct {
+	client  *client
+	group   app.GroupID
+	leave   bool
+	replyTo *actor.PID
+}
+
 // appMedia is one packet of a publication for the application's MediaHandler.
 type appMedia struct {
 	client *client
@@ -152,6 +161,18 @@ func (a *appActor) Receive(ctx actor.Context) {
 		}
 	case *appStream:
 		a.onStream(ctx, m)
+	case *appGroup:
+		var err error
+		if h, ok := a.app.(app.GroupHandler); ok {
+			if m.leave {
+				a.guard("OnLeaveGroup", func() { h.OnLeaveGroup(m.client, m.group) }, &err)
+				return
+			}
+			a.guard("OnJoinGroup", func() { err = h.OnJoinGroup(m.client, m.group) }, &err)
+		}
+		if !m.leave && m.replyTo != nil {
+			ctx.Send(m.replyTo, &appGroupResult{err: err})
+		}
 	case *appMedia:
 		if h, ok := a.app.(app.MediaHandler); ok {
 			var err error

@@ -27,6 +27,9 @@ type Config struct {
 	PublicAddress   string        `env:"PUBLIC_ADDRESS" envDefault:"" desc:"host:port this server announces to others in redirects (empty: none)"`
 	MaxSessions     int           `env:"MAX_SESSIONS" envDefault:"100000" desc:"sessions per socket, beyond which handshakes are refused (1-10000000)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"5s" desc:"how long a graceful stop waits for clients to acknowledge the close (0s-1m)"`
+	GroupMaxMembers int           `env:"GROUP_MAX_MEMBERS" envDefault:"10000" desc:"members per NetGroup, beyond which joins are refused (1-1000000)"`
+	GroupsPerClient int           `env:"GROUPS_PER_CLIENT" envDefault:"8" desc:"NetGroups one client may be in at once (1-256)"`
+	GroupNeighbors  int           `env:"GROUP_NEIGHBORS" envDefault:"6" desc:"peer IDs handed to a NetGroup member per join (1-32)"`
 }
 
 // Defaults returns the configuration with every default.
@@ -35,6 +38,7 @@ func Defaults() Config {
 		Listen: []string{":1935"}, KeepaliveServer: 15 * time.Second, KeepalivePeer: 10 * time.Second,
 		IdleTimeout: 90 * time.Second, LogLevel: "info", LogFormat: "console", Dump: "none", UDPBuffer: 4 << 20,
 		MaxSessions: 100000, ShutdownTimeout: 5 * time.Second,
+		GroupMaxMembers: 10000, GroupsPerClient: 8, GroupNeighbors: 6,
 	}
 }
 
@@ -97,6 +101,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSessions < 1 || c.MaxSessions > 10000000 {
 		return &ConfigError{"MAX_SESSIONS", strconv.Itoa(c.MaxSessions), "want 1-10000000"}
+	}
+	if c.GroupMaxMembers < 1 || c.GroupMaxMembers > 1000000 {
+		return &ConfigError{"GROUP_MAX_MEMBERS", strconv.Itoa(c.GroupMaxMembers), "want 1-1000000"}
+	}
+	if c.GroupsPerClient < 1 || c.GroupsPerClient > 256 {
+		return &ConfigError{"GROUPS_PER_CLIENT", strconv.Itoa(c.GroupsPerClient), "want 1-256"}
+	}
+	if c.GroupNeighbors < 1 || c.GroupNeighbors > 32 {
+		return &ConfigError{"GROUP_NEIGHBORS", strconv.Itoa(c.GroupNeighbors), "want 1-32"}
 	}
 	return nil
 }

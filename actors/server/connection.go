@@ -50,6 +50,7 @@ type connection struct {
 	appPID      *actor.PID
 	pending     []flash.Command       // calls received while the application decides on connect
 	streams     map[uint32]*actor.PID // stream actors by stream ID
+	groupFlows  map[uint64]*actor.PID // group flow actors by receive flow
 	dec         amf.Decoder
 	closing     bool
 
@@ -71,7 +72,7 @@ const (
 )
 
 func newConnection(sh *shared, info endpoint.SessionInfo) actor.Actor {
-	return &connection{sh: sh, info: info, streams: map[uint32]*actor.PID{}}
+	return &connection{sh: sh, info: info, streams: map[uint32]*actor.PID{}, groupFlows: map[uint64]*actor.PID{}}
 }
 
 // refusedLinger is how long a refused client gets to read its _error before the server
@@ -114,7 +115,21 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.onRelayed(ctx, m)
 	case *closeRefused:
 		c.closeSession(ctx)
+	case *actor.Terminated:
+		for f, pid := range c.groupFlows {
+			if pid.Equal(m.Who) {
+				delete(c.groupFlows, f)
+			}
+		}
 	case *session.Closing:
+		// The session is over (it may linger to answer a close): streams and groups end
+		// now, so that publications and groups see their members leave at once.
+		for _, pid := range c.streams {
+			ctx.Stop(pid)
+		}
+		for _, pid := range c.groupFlows {
+			ctx.Stop(pid)
+		}
 		c.leave(ctx)
 	case *actor.Stopping:
 		c.leave(ctx)
@@ -143,6 +158,18 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 			return
 		}
 		// Every flow of the stream (commands, audio, video, data) goes to its actor.
+		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
+	case flash.KindNetGroup:
+		if c.state != connConnected || len(c.groupFlows) >= c.sh.cfg.GroupsPerClient {
+			c.sh.groups.stats.Refused.Add(1)
+			c.reject(ctx, m.FlowID)
+			return
+		}
+		proto := newGroupFlow(c, m.FlowID)
+		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { gf := *proto; return &gf },
+			actor.WithReceiverMiddleware(supervision.Middleware)))
+		c.groupFlows[m.FlowID] = pid
+		ctx.Watch(pid)
 		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
 	default:
 		c.reject(ctx, m.FlowID)

@@ -192,7 +192,7 @@ func (s *netStream) onDecision(ctx actor.Context, r *appStreamResult) {
 
 // join finds (or creates) the publication and attaches or subscribes to it.
 func (s *netStream) join(ctx actor.Context) {
-	s.pub = s.sh.pubs.join(s.pubKey)
+	s.pub, _ = s.sh.pubs.join(s.pubKey)
 	me := member{stream: ctx.Self(), session: s.session, client: s.client}
 	if s.role == rolePublishPending {
 		ctx.Send(s.pub, &attachPublisher{member: me, media: s.sh.apps.wantsMedia(s.client.path)})

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,10 +15,9 @@ import (
 
 // PublicationStats counts what the publications of a server did.
 type PublicationStats struct {
-	Publications atomic.Int64  // live publication actors
-	Media        atomic.Uint64 // media messages received from publishers
-	Fanout       atomic.Uint64 // channel messages sent to subscriber sessions
-	Failures     supervision.Counter
+	Media    atomic.Uint64 // media messages received from publishers
+	Fanout   atomic.Uint64 // channel messages sent to subscriber sessions
+	Failures supervision.Counter
 }
 
 // pubKey names a publication: a stream name within an application.
@@ -30,99 +28,20 @@ type pubKey struct{ app, name string }
 // publisher nor subscribers. Its supervisor restarts a publication that panics; the
 // publication's members survive the restart (they live outside the actor's instance).
 type pubHost struct {
-	sys        *actor.ActorSystem
-	log        *zap.Logger
-	sh         *shared
-	supervisor *actor.PID
-	stats      PublicationStats
-	middleware []actor.ReceiverMiddleware
-	nextID     atomic.Uint64
-
-	mu   sync.Mutex
-	pubs map[pubKey]*pubEntry
-}
-
-type pubEntry struct {
-	pid     *actor.PID
-	id      uint64
-	pending int // joins handed out whose message the publication has not processed yet
+	*registry[pubKey]
+	sh    *shared
+	stats PublicationStats
 }
 
 func newPubHost(sys *actor.ActorSystem, sh *shared, log *zap.Logger, mw []actor.ReceiverMiddleware) *pubHost {
-	h := &pubHost{sys: sys, sh: sh, log: log, pubs: map[pubKey]*pubEntry{}, middleware: mw}
-	h.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &pubSupervisor{} },
-		actor.WithSupervisor(supervision.RestartOnPanic(log, "publication", 5, &h.stats.Failures))))
-	return h
-}
-
-type pubSupervisor struct{}
-
-type spawnPublication struct {
-	props *actor.Props
-	reply chan *actor.PID
-}
-
-func (pubSupervisor) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*spawnPublication); ok {
-		m.reply <- ctx.Spawn(m.props)
-	}
-}
-
-// join returns the publication of key, creating it if needed, and counts a join that the
-// caller must follow with an attach or subscribe message (so that the publication is not
-// retired in between).
-func (h *pubHost) join(key pubKey) *actor.PID {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e := h.pubs[key]
-	if e == nil {
-		id := h.nextID.Add(1)
+	h := &pubHost{sh: sh}
+	mw = append([]actor.ReceiverMiddleware{supervision.Middleware}, mw...)
+	h.registry = newRegistry(sys, log, "publication", &h.stats.Failures, func(key pubKey, id uint64) *actor.Props {
 		members := &pubMembers{subs: map[string]*subscriber{}}
-		mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, h.middleware...)
-		props := actor.PropsFromProducer(func() actor.Actor { return newPublication(h, key, id, members) },
+		return actor.PropsFromProducer(func() actor.Actor { return newPublication(h, key, id, members) },
 			actor.WithReceiverMiddleware(mw...))
-		reply := make(chan *actor.PID, 1)
-		h.sys.Root.Send(h.supervisor, &spawnPublication{props: props, reply: reply})
-		e = &pubEntry{pid: <-reply, id: id}
-		h.pubs[key] = e
-		h.stats.Publications.Add(1)
-	}
-	e.pending++
-	return e.pid
-}
-
-// joined records that the publication processed a join.
-func (h *pubHost) joined(key pubKey) {
-	h.mu.Lock()
-	if e := h.pubs[key]; e != nil && e.pending > 0 {
-		e.pending--
-	}
-	h.mu.Unlock()
-}
-
-// retire removes an idle publication unless a join is on its way; it reports whether
-// the publication may stop.
-func (h *pubHost) retire(key pubKey, pid *actor.PID) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e := h.pubs[key]
-	if e == nil || !e.pid.Equal(pid) || e.pending > 0 {
-		return false
-	}
-	delete(h.pubs, key)
-	h.stats.Publications.Add(-1)
-	return true
-}
-
-// count returns the number of publications.
-func (h *pubHost) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.pubs)
-}
-
-func (h *pubHost) stop() {
-	_ = h.sys.Root.StopFuture(h.supervisor).Wait()
+	})
+	return h
 }
 
 // pubMembers are who publishes and who plays; they outlive a restart of the actor.

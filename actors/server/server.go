@@ -54,6 +54,7 @@ type shared struct {
 	log       *zap.Logger
 	apps      *appHost
 	pubs      *pubHost
+	groups    *groupHost
 	directory *actor.PID
 	stats     *Stats
 	node      string
@@ -110,6 +111,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host}
 	s.sh.apps = newAppHost(sys, opts.Apps, opts.Log)
 	s.sh.pubs = newPubHost(sys, s.sh, opts.Log, opts.PublicationMiddleware)
+	s.sh.groups = newGroupHost(sys, s.sh, opts.Log)
 
 	dirReady := make(chan *actor.PID, 1)
 	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady} },
@@ -190,6 +192,12 @@ func (s *Server) PublicationStats() *PublicationStats { return &s.sh.pubs.stats 
 // Publications returns the number of live publications.
 func (s *Server) Publications() int { return s.sh.pubs.count() }
 
+// GroupStats returns the NetGroup counters.
+func (s *Server) GroupStats() *GroupStats { return &s.sh.groups.stats }
+
+// Groups returns the number of live groups.
+func (s *Server) Groups() int { return s.sh.groups.count() }
+
 // RendezvousStats returns the introduction counters.
 func (s *Server) RendezvousStats() *RendezvousStats { return &s.rvStats }
 
@@ -236,6 +244,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	}
 	s.sh.pubs.stop()
+	s.sh.groups.stop()
 	s.sh.apps.stop()
 	if s.rv != nil {
 		_ = s.sys.Root.StopFuture(s.rv).Wait()

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"testing"
 	"time"
 
@@ -202,7 +201,6 @@ func TestPublishPlaySmoke(t *testing.T) {
 	}
 	checkContiguous(t, "player", r.video, true)
 	checkContiguous(t, "player", r.audio, false)
-	fmt.Sprint()
 }
 
 func sessionConfigZero() session.Config { return session.Config{} }

@@ -87,6 +87,8 @@ type FlowOpened struct {
 	Metadata []byte
 	Assoc    uint64 // the send flow (ours) this flow answers, if HasAssoc
 	HasAssoc bool
+	// AssocKey is the key our answered send flow was opened with (when HasAssoc).
+	AssocKey FlowKey
 }
 
 // FlowMessage is one complete message of a receive flow, delivered in order (or as soon

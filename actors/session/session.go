@@ -494,7 +494,11 @@ func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow 
 		f.networkOrder = true // TC metadata receive intent: network order (RFC 7425 §5.1.1)
 	}
 	if s.upper != nil {
-		ctx.Send(s.upper, &FlowOpened{FlowID: f.id, Metadata: f.meta, Assoc: f.assoc, HasAssoc: f.hasAssoc})
+		fo := &FlowOpened{FlowID: f.id, Metadata: f.meta, Assoc: f.assoc, HasAssoc: f.hasAssoc}
+		if af := s.send[f.assoc]; f.hasAssoc && af != nil {
+			fo.AssocKey = af.key
+		}
+		ctx.Send(s.upper, fo)
 	} else {
 		f.reject(0)
 	}
