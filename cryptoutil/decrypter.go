@@ -2,7 +2,6 @@ package cryptoutil
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -16,8 +15,7 @@ import (
 // direction's ReplayWindow. It does not allocate when dst has room. Not safe for
 // concurrent use.
 type Decrypter struct {
-	cbc    cipher.BlockMode
-	iv     ivSetter
+	cbc    zeroCBC
 	mac    hash.Hash
 	mode   Mode
 	window ReplayWindow
@@ -31,11 +29,11 @@ func NewDecrypter(aesKey, hmacKey []byte, mode Mode) (*Decrypter, error) {
 	if err := mode.validate(hmacKey); err != nil {
 		return nil, err
 	}
-	m, s, err := newCBC(aesKey, false)
+	c, err := newCBC(aesKey)
 	if err != nil {
 		return nil, err
 	}
-	return &Decrypter{cbc: m, iv: s, mac: newMAC(mode, hmacKey), mode: mode}, nil
+	return &Decrypter{cbc: c, mac: newMAC(mode, hmacKey), mode: mode}, nil
 }
 
 // NewStartupDecrypter returns a Decrypter for startup packets: DefaultKey, checksum, no
@@ -76,12 +74,11 @@ func (d *Decrypter) Open(dst, datagram []byte) (packet []byte, seq uint64, err e
 	start := len(dst)
 	dst = slices.Grow(dst, len(ct))[:start+len(ct)]
 	out := dst[start:]
-	d.iv.SetIV(zeroIV[:])
 	if inexactOverlap(out, ct) {
-		d.cbc.CryptBlocks(ct, ct)
+		d.cbc.decrypt(ct, ct)
 		copy(out, ct)
 	} else {
-		d.cbc.CryptBlocks(out, ct)
+		d.cbc.decrypt(out, ct)
 	}
 	return d.finish(out)
 }
@@ -93,8 +90,7 @@ func (d *Decrypter) OpenInPlace(datagram []byte) (packet []byte, seq uint64, err
 	if err != nil {
 		return nil, 0, err
 	}
-	d.iv.SetIV(zeroIV[:])
-	d.cbc.CryptBlocks(ct, ct)
+	d.cbc.decrypt(ct, ct)
 	return d.finish(ct)
 }
 

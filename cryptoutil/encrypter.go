@@ -2,7 +2,6 @@ package cryptoutil
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
@@ -16,8 +15,7 @@ import (
 // for every packet, one HMAC state and the transmit sequence number, and does not
 // allocate when dst has room. Not safe for concurrent use.
 type Encrypter struct {
-	cbc  cipher.BlockMode
-	iv   ivSetter
+	cbc  zeroCBC
 	mac  hash.Hash
 	mode Mode
 	seq  uint64
@@ -30,11 +28,11 @@ func NewEncrypter(aesKey, hmacKey []byte, mode Mode) (*Encrypter, error) {
 	if err := mode.validate(hmacKey); err != nil {
 		return nil, err
 	}
-	m, s, err := newCBC(aesKey, true)
+	c, err := newCBC(aesKey)
 	if err != nil {
 		return nil, err
 	}
-	return &Encrypter{cbc: m, iv: s, mac: newMAC(mode, hmacKey), mode: mode}, nil
+	return &Encrypter{cbc: c, mac: newMAC(mode, hmacKey), mode: mode}, nil
 }
 
 // NewStartupEncrypter returns an Encrypter for startup packets: DefaultKey, checksum,
@@ -124,8 +122,7 @@ func (e *Encrypter) Seal(dst []byte, farSessionID uint32, packet []byte) []byte 
 		binary.BigEndian.PutUint16(plain[off:], Checksum(plain[off+ChecksumLen:]))
 	}
 
-	e.iv.SetIV(zeroIV[:])
-	e.cbc.CryptBlocks(plain, plain)
+	e.cbc.encrypt(plain)
 	binary.BigEndian.PutUint32(d, farSessionID^binary.BigEndian.Uint32(d[4:])^binary.BigEndian.Uint32(d[8:]))
 
 	if e.mode.HMACLength > 0 {

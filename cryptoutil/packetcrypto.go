@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,30 +74,44 @@ func (m Mode) validate(hmacKey []byte) error {
 	return nil
 }
 
-// ivSetter is implemented by the standard library's CBC modes.
-type ivSetter interface{ SetIV([]byte) }
+// zeroCBC is AES-CBC with an IV of zero restarted for every packet, run straight over
+// the block cipher. (The standard library's CBC modes would each keep a second copy of
+// the key schedule, about 500 bytes per direction of every session.)
+type zeroCBC struct{ b cipher.Block }
 
-var zeroIV [aes.BlockSize]byte
-
-func newCBC(aesKey []byte, encrypt bool) (cipher.BlockMode, ivSetter, error) {
+func newCBC(aesKey []byte) (zeroCBC, error) {
 	if len(aesKey) != 16 {
-		return nil, nil, fmt.Errorf("cryptoutil: AES key must be 16 bytes, got %d", len(aesKey))
+		return zeroCBC{}, fmt.Errorf("cryptoutil: AES key must be 16 bytes, got %d", len(aesKey))
 	}
-	block, err := aes.NewCipher(aesKey)
+	b, err := aes.NewCipher(aesKey)
 	if err != nil {
-		return nil, nil, err
+		return zeroCBC{}, err
 	}
-	var m cipher.BlockMode
-	if encrypt {
-		m = cipher.NewCBCEncrypter(block, zeroIV[:])
-	} else {
-		m = cipher.NewCBCDecrypter(block, zeroIV[:])
+	return zeroCBC{b}, nil
+}
+
+// encrypt encrypts buf (a multiple of 16 bytes) in place.
+func (c zeroCBC) encrypt(buf []byte) {
+	for i := 0; i+aes.BlockSize <= len(buf); i += aes.BlockSize {
+		blk := buf[i : i+aes.BlockSize]
+		if i > 0 {
+			subtle.XORBytes(blk, blk, buf[i-aes.BlockSize:i])
+		}
+		c.b.Encrypt(blk, blk)
 	}
-	s, ok := m.(ivSetter)
-	if !ok {
-		return nil, nil, errors.New("cryptoutil: CBC mode cannot reset its IV")
+}
+
+// decrypt decrypts src into dst (same length, a multiple of 16). dst may be src itself:
+// blocks are processed from the last, so each previous ciphertext block is still intact
+// when it is needed.
+func (c zeroCBC) decrypt(dst, src []byte) {
+	for i := len(src) - aes.BlockSize; i >= 0; i -= aes.BlockSize {
+		out := dst[i : i+aes.BlockSize]
+		c.b.Decrypt(out, src[i:i+aes.BlockSize])
+		if i > 0 {
+			subtle.XORBytes(out, out, src[i-aes.BlockSize:i])
+		}
 	}
-	return m, s, nil
 }
 
 func newMAC(mode Mode, hmacKey []byte) hash.Hash {

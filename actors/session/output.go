@@ -37,7 +37,7 @@ func (s *Session) flush(ctx actor.Context) {
 	now := s.now()
 	ackDue := s.ackDeadline != 0 && (now >= s.ackDeadline || s.dataPackets >= 2)
 	for n := 0; n < maxPacketsPerFlush; n++ {
-		pw := rtmfp.NewPacketWriter(s.plain[:0], s.header(now), maxPacket)
+		pw := rtmfp.NewPacketWriter(s.scr().plain[:0], s.header(now), maxPacket)
 		s.writeControl(&pw, now)
 		dataWritten, timeCritical := false, false
 		if s.st == stOpen {
@@ -68,7 +68,7 @@ func (s *Session) flush(ctx actor.Context) {
 // flushControlOnly sends pending control chunks (used while stopping, when flows are gone).
 func (s *Session) flushControlOnly() {
 	now := s.now()
-	pw := rtmfp.NewPacketWriter(s.plain[:0], s.header(now), maxPacket)
+	pw := rtmfp.NewPacketWriter(s.scr().plain[:0], s.header(now), maxPacket)
 	s.writeControl(&pw, now)
 	if pw.Chunks() > 0 {
 		s.sendPacket(pw.Packet(), now)
@@ -79,8 +79,8 @@ func (s *Session) sendPacket(packet []byte, now time.Duration) {
 	if s.p.Dump {
 		s.log.Debug("packet", zap.String("dir", "out"), zap.Stringer("addr", s.addr), zap.Binary("packet", packet))
 	}
-	s.out = s.p.Encrypt.Seal(s.out[:0], s.p.FarID, packet)
-	if err := s.p.Writer.WriteDatagram(s.out, s.addr); err != nil {
+	s.sc.out = s.p.Encrypt.Seal(s.scr().out[:0], s.p.FarID, packet)
+	if err := s.p.Writer.WriteDatagram(s.scr().out, s.addr); err != nil {
 		s.p.Stats.WriteErrors.Add(1)
 		s.log.Debug("datagram write failed", zap.Error(err))
 	}
@@ -129,10 +129,10 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 	if s.pendingMobilityPing && s.mobility.IsValid() {
 		// The mobility check must reach the new address: it goes in a packet of its own.
 		s.pendingMobilityPing = false
-		mp := rtmfp.NewPacketWriter(nil, s.header(now), maxPacket)
+		mp := rtmfp.NewPacketWriter(s.scr().plain2[:0], s.header(now), maxPacket)
 		mp.WriteChunk(rtmfp.Ping{Payload: s.mobilityTag[:]})
-		s.out = s.p.Encrypt.Seal(s.out[:0], s.p.FarID, mp.Packet())
-		_ = s.p.Writer.WriteDatagram(s.out, s.mobility)
+		s.sc.out = s.p.Encrypt.Seal(s.scr().out[:0], s.p.FarID, mp.Packet())
+		_ = s.p.Writer.WriteDatagram(s.scr().out, s.mobility)
 		s.nextTSN++
 	}
 	for len(s.fihellos) > 0 {
@@ -169,7 +169,7 @@ func (s *Session) writeAcks(pw *rtmfp.PacketWriter) {
 			return
 		}
 		a := rtmfp.AckRanges{FlowID: f.id, BufferBlocks: f.windowBlocks(), CumulativeAck: f.cumulative()}
-		a.Ranges = s.ackScratch[:0]
+		a.Ranges = s.scr().acks[:0]
 		cursor := a.CumulativeAck
 		for i := 1; i < f.seqs.Len(); i++ {
 			r := f.seqs.Range(i)
@@ -180,7 +180,7 @@ func (s *Session) writeAcks(pw *rtmfp.PacketWriter) {
 			a.Ranges = append(a.Ranges, ar)
 			cursor = r.to
 		}
-		s.ackScratch = a.Ranges[:0]
+		s.sc.acks = a.Ranges[:0]
 		if _, ok := pw.WriteAckRanges(a); !ok {
 			return
 		}

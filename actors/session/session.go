@@ -186,12 +186,9 @@ type Session struct {
 	unackedSince time.Duration // when the oldest unacknowledged data was first sent, 0 if none
 	persistAt    time.Duration
 
-	timer      *time.Timer
-	timerAt    time.Duration
-	plain      []byte
-	out        []byte
-	ackScratch []rtmfp.AckRange
-	msgs       [][]byte
+	timer   *time.Timer
+	timerAt time.Duration
+	sc      *scratch // buffers lent for the message being processed
 }
 
 // New returns the props of a session actor. Panics in the session (or its upper actor)
@@ -212,8 +209,6 @@ func newSession(p Params) *Session {
 		p: p, cfg: p.Config, log: p.Log, addr: p.Addr,
 		recv: map[uint64]*recvFlow{}, send: map[uint64]*sendFlow{}, sendByKey: map[FlowKey]*sendFlow{},
 		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
-		plain: make([]byte, 0, rtmfp.MaxPacketSize+16), out: make([]byte, 0, 1500),
-		ackScratch: make([]rtmfp.AckRange, 0, 64),
 	}
 	if p.HasFirstTimestamp {
 		s.tsRx, s.tsRxAt, s.haveTsRx = p.FirstTimestamp, p.FirstTimestampAt, true
@@ -226,6 +221,8 @@ type timerFired struct{}
 
 // Receive implements actor.Actor.
 func (s *Session) Receive(ctx actor.Context) {
+	s.sc = getScratch()
+	defer func() { putScratch(s.sc); s.sc = nil }()
 	switch m := ctx.Message().(type) {
 	case *Inbound:
 		s.onInbound(ctx, m)
@@ -348,7 +345,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 			seenData = true
 			s.onUserData(ctx, &c.UD)
 		case rtmfp.ChunkAckRanges:
-			a, err := rtmfp.ParseAckRanges(c.Payload, s.ackScratch)
+			a, err := rtmfp.ParseAckRanges(c.Payload, s.scr().acks)
 			if err != nil {
 				s.p.Stats.DropMalformedChunk.Add(1)
 				continue
@@ -363,7 +360,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 				s.p.Stats.DropMalformedChunk.Add(1)
 				continue
 			}
-			b, t := s.onAck(bm.AsRanges(s.ackScratch), now)
+			b, t := s.onAck(bm.AsRanges(s.scr().acks), now)
 			ackedBytes += b
 			maxTSN = max(maxTSN, t)
 			anyAck = true
@@ -431,11 +428,11 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 		}
 	}
 	var err error
-	s.msgs, err = f.onData(ud.Flags, ud.SequenceNumber, ud.FSN(), ud.Data, s.msgs[:0])
+	s.scr().msgs, err = f.onData(ud.Flags, ud.SequenceNumber, ud.FSN(), ud.Data, s.scr().msgs[:0])
 	if err != nil {
 		s.p.Stats.DropFragment.Add(1)
 	}
-	for i, m := range s.msgs {
+	for i, m := range s.scr().msgs {
 		switch {
 		case f.target != nil:
 			ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: m})
@@ -443,7 +440,7 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 			// Not accepted yet (the flow may already be complete): kept for AcceptFlow.
 			f.hold(m)
 		}
-		s.msgs[i] = nil
+		s.scr().msgs[i] = nil
 	}
 	s.scheduleAck(f)
 	if f.state == rfComplete && f.completeAt == 0 && f.target != nil {
