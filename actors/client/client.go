@@ -87,6 +87,9 @@ type EndpointConfig struct {
 	Shards  int
 	Session session.Config
 	Log     *zap.Logger
+	// UDPBuffer sets the socket's receive and send buffers in bytes (0: the OS default);
+	// a socket carrying many sessions' media needs more than the default.
+	UDPBuffer int
 
 	accept *endpoint.Accept // P2P responder identity (Dial with AcceptPeers)
 }
@@ -99,7 +102,7 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	ep, err := endpoint.Start(sys, endpoint.Config{Listen: cfg.Listen, Shards: cfg.Shards, Session: cfg.Session, Log: cfg.Log, Accept: cfg.accept})
+	ep, err := endpoint.Start(sys, endpoint.Config{Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log, Accept: cfg.accept})
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,7 @@ type Player struct {
 	status  chan flash.Status
 	dropped atomic.Uint64
 	closeFn func()
+	cmdFn   func(name string, args ...any) error // a command on the stream (nil: not supported)
 	once    sync.Once
 	started chan error
 }
@@ -86,6 +87,30 @@ func (p *Player) Close() {
 			p.closeFn()
 		}
 	})
+}
+
+// ReceiveAudio asks the server to stop (false) or resume (true) sending the stream's audio
+// to this player (NetStream.receiveAudio).
+func (p *Player) ReceiveAudio(on bool) error { return p.command(flash.CommandReceiveAudio, on) }
+
+// ReceiveVideo asks the server to stop (false) or resume (true) sending the stream's video
+// to this player (NetStream.receiveVideo); video resumes at the next key frame.
+func (p *Player) ReceiveVideo(on bool) error { return p.command(flash.CommandReceiveVideo, on) }
+
+// Pause pauses (true) or resumes (false) a live stream (NetStream.pause): the server stops
+// sending its audio and video and answers NetStream.Pause.Notify, or resumes them (video
+// at the next key frame) and answers NetStream.Unpause.Notify.
+func (p *Player) Pause(paused bool) error { return p.command(flash.CommandPause, paused, 0.0) }
+
+// errNoStreamCommands is returned by the stream commands of a player that cannot send them
+// (a direct P2P player: the publishing peer does not implement them).
+var errNoStreamCommands = errors.New("rtmfp: this player does not support stream commands")
+
+func (p *Player) command(name string, args ...any) error {
+	if p.cmdFn == nil {
+		return errNoStreamCommands
+	}
+	return p.cmdFn(name, args...)
 }
 
 func (p *Player) deliver(m Media) {
@@ -128,15 +153,22 @@ type Publisher struct {
 	write   func(Media) error
 	closeFn func()
 	once    sync.Once
+	closed  atomic.Bool
 	started chan error
 }
 
-// Write sends one media message.
-func (p *Publisher) Write(m Media) error { return p.write(m) }
+// Write sends one media message. It fails with ErrClosed after Close.
+func (p *Publisher) Write(m Media) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	return p.write(m)
+}
 
 // Close unpublishes.
 func (p *Publisher) Close() {
 	p.once.Do(func() {
+		p.closed.Store(true)
 		if p.closeFn != nil {
 			p.closeFn()
 		}
@@ -149,23 +181,27 @@ type streamState struct {
 	key       session.FlowKey // our send flows (lane 0 is commands and data)
 	player    *Player
 	publisher *Publisher
+	// closing: closeStream was sent; statuses are still delivered (until the server's
+	// Play.Stop or Unpublish.Success), media no longer.
+	closing bool
 }
 
-// onStreamMessage handles one message of a NetStream receive flow.
-func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) {
+// onStreamMessage handles one message of a NetStream receive flow and returns the code of
+// the status it carried, if it was an onStatus.
+func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) (code string) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
-		return
+		return ""
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
 		cmd, err := flash.ParseCommand(msg, dec)
 		if err != nil || cmd.Name != flash.CommandOnStatus || len(cmd.Args) == 0 {
-			return
+			return ""
 		}
 		s, err := flash.ParseStatus(cmd.Args[0])
 		if err != nil {
-			return
+			return ""
 		}
 		if st.player != nil {
 			st.player.onStatus(s)
@@ -184,11 +220,13 @@ func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) {
 				}
 			}
 		}
+		return s.Code
 	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
-		if st.player != nil {
+		if st.player != nil && !st.closing {
 			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: append([]byte(nil), msg.Body...)})
 		}
 	}
+	return ""
 }
 
 // commandBytes encodes a stream command (transaction 0, null object).
