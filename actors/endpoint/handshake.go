@@ -56,6 +56,8 @@ type handshake struct {
 	hellos map[string]int
 	hOrder []string
 
+	keys map[cryptoutil.DHGroup]*ephemeralKey // the responder's current key per group
+
 	dials   map[string]*dial // by tag
 	pending map[uint32]*dial // by our initiator session ID once IIKeying was sent
 	ticker  *time.Ticker
@@ -70,8 +72,40 @@ func newHandshake(e *Endpoint) *handshake {
 	return &handshake{
 		e: e, log: e.log.Named("handshake"), boot: cryptoutil.NewStartupEncrypter(),
 		keyed: map[[16]byte]*keyedEntry{}, hellos: map[string]int{},
-		dials: map[string]*dial{}, pending: map[uint32]*dial{},
+		dials: map[string]*dial{}, pending: map[uint32]*dial{}, keys: map[cryptoutil.DHGroup]*ephemeralKey{},
 	}
+}
+
+// A responder's ephemeral DH key is reused across handshakes for a short while: the
+// modular exponentiation that makes a key costs as much as the one that computes the
+// shared secret, and each session's keys stay unique (they also depend on the initiator's
+// key and both sides' nonces). Forward secrecy then covers windows of keyLifetime.
+const (
+	keyLifetime = 10 * time.Second
+	keyUses     = 1000
+)
+
+type ephemeralKey struct {
+	key  *cryptoutil.DHKey
+	born time.Duration
+	uses int
+}
+
+// ephemeral returns the current responder key of group g, renewing it when it is too old
+// or too used.
+func (h *handshake) ephemeral(g cryptoutil.DHGroup) (*cryptoutil.DHKey, error) {
+	now := h.e.Now()
+	k := h.keys[g]
+	if k == nil || k.uses >= keyUses || now-k.born >= keyLifetime {
+		dh, err := cryptoutil.GenerateDHKey(g, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		k = &ephemeralKey{key: dh, born: now}
+		h.keys[g] = k
+	}
+	k.uses++
+	return k.key, nil
 }
 
 func (h *handshake) Receive(ctx actor.Context) {
@@ -325,7 +359,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 			st.BadKeying.Add(1)
 			return
 		}
-		dh, err := cryptoutil.GenerateDHKey(ic.Group, rand.Reader)
+		dh, err := h.ephemeral(ic.Group)
 		if err != nil {
 			st.BadKeying.Add(1)
 			return

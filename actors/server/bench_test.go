@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -47,6 +48,12 @@ func TestHelperServerProcess(t *testing.T) {
 		os.Exit(1)
 	}
 	fmt.Printf("ADDR %s\n", srv.Addrs()[0])
+	if path := os.Getenv("ACTORRTMFP_HELPER_CPUPROFILE"); path != "" {
+		// Profile the server for diagnosis: go tool pprof <path>.
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		if in.Text() == "cpu" {
@@ -58,6 +65,7 @@ func TestHelperServerProcess(t *testing.T) {
 			fmt.Printf("CPU %d\n", ru.Utime.Nano()/1e3+ru.Stime.Nano()/1e3)
 		}
 	}
+	pprof.StopCPUProfile()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Stop(ctx)
