@@ -94,6 +94,8 @@ func (a *connActor) Receive(ctx actor.Context) {
 				}
 			}
 		}
+	case *session.FlowFinished:
+		delete(a.flowStream, m.FlowID)
 	case *callRequest:
 		a.onCallRequest(ctx, m)
 	case *streamRequest:
@@ -265,11 +267,9 @@ func (a *connActor) deleteStream(ctx actor.Context, id uint32) {
 		return
 	}
 	delete(a.streams, id)
-	for f, sid := range a.flowStream {
-		if sid == id {
-			delete(a.flowStream, f)
-		}
-	}
+	// The server's flows of the stream stay mapped to its ID until they finish: a server
+	// reuses a deleted stream's ID (the lowest free one) and may go on writing that stream's
+	// messages on the same flows.
 	if a.ended {
 		return
 	}

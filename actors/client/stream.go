@@ -50,7 +50,10 @@ func mediaWrite(key session.FlowKey, m Media) *session.Write {
 		w.Key.Lane, w.Priority, w.Lifetime = laneAudio, session.PriorityAudio, audioLifetime
 	case flash.TypeVideo:
 		w.Key.Lane, w.Priority, w.Lifetime = laneVideo, session.PriorityVideo, videoLifetime
-		w.AbandonOlder = flash.IsKeyFrame(m.Data) && !flash.IsVideoSequenceHeader(m.Data)
+		if flash.IsKeyFrame(m.Data) && !flash.IsVideoSequenceHeader(m.Data) {
+			// Frames of the previous group still waiting after a second are stale.
+			w.AbandonWaiting = time.Second
+		}
 	}
 	return w
 }

@@ -62,6 +62,9 @@ type Config struct {
 	Log *zap.Logger
 	// SessionMiddleware wraps every session actor's receive function.
 	SessionMiddleware []actor.ReceiverMiddleware
+	// Dispatcher runs the session actors' mailboxes (nil: protoactor's default, a
+	// goroutine per wake-up).
+	Dispatcher actor.Dispatcher
 }
 
 // Accept configures the responder side of an endpoint.

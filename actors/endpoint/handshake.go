@@ -438,6 +438,6 @@ func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil
 		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
 		Upper: upper, OnClosing: func(uint32) { e.open.Add(-1) }, OnClosed: func(id uint32, _ session.CloseReason) { e.unregister(id) },
 		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
-		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.onFIHello,
+		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.onFIHello, Dispatcher: e.cfg.Dispatcher,
 	}
 }

@@ -37,7 +37,7 @@ func newPubHost(sys *actor.ActorSystem, sh *shared, log *zap.Logger, mw []actor.
 	h := &pubHost{sh: sh}
 	mw = append([]actor.ReceiverMiddleware{supervision.Middleware}, mw...)
 	h.registry = newRegistry(sys, log, "publication", &h.stats.Failures, func(key pubKey, id uint64) *actor.Props {
-		members := &pubMembers{subs: map[string]*subscriber{}}
+		members := &pubMembers{subs: map[string]*subscriber{}, sessions: map[string]*sessionRef{}}
 		return actor.PropsFromProducer(func() actor.Actor { return newPublication(h, key, id, members) },
 			actor.WithReceiverMiddleware(mw...))
 	})
@@ -48,6 +48,23 @@ func newPubHost(sys *actor.ActorSystem, sh *shared, log *zap.Logger, mw []actor.
 type pubMembers struct {
 	publisher *member
 	subs      map[string]*subscriber // by stream actor PID
+	// sessions are the subscribers' sessions, each with its number of subscribers: a
+	// session gets each channel message once and writes it to all its bindings (a client
+	// may play a stream on several NetStreams).
+	sessions map[string]*sessionRef
+
+	// What the publisher said once and will not repeat — the last metadata and the codec
+	// configuration — and whether its application wants the media: kept across a
+	// restart (a subscriber joining after one still gets them). Cleared by a new publisher.
+	metadata    []byte // onMetaData data message
+	audioConfig []byte
+	videoConfig []byte
+	wantsMedia  bool
+}
+
+type sessionRef struct {
+	pid  *actor.PID
+	subs int
 }
 
 type member struct {
@@ -95,6 +112,7 @@ const (
 	maxGOPBytes = 4 << 20
 	maxGOPCount = 2000
 	retireAfter = 5 * time.Second
+	recentAudio = 8 // audio messages remembered for the start of the next group of pictures
 )
 
 // publication is the actor of one live stream: it holds the publisher, the subscribers,
@@ -110,13 +128,11 @@ type publication struct {
 	self    *actor.PID
 
 	// Caches, rebuilt after a restart.
-	metadata    []byte // onMetaData data message
-	audioConfig []byte
-	videoConfig []byte
 	gop         [][]byte // messages since the last key frame, in order
 	gopBytes    int
 	gopValid    bool
-	wantsMedia  bool
+	recentAudio [recentAudio][]byte // the last audio messages (ring), for startGOP
+	audioCount  int
 	idleSince   time.Time
 	dec         amf.Decoder
 }
@@ -133,8 +149,10 @@ func (p *publication) Receive(ctx actor.Context) {
 		p.self = ctx.Self()
 		p.idleSince = time.Now()
 		// After a restart the caches are gone: every subscriber waits for a key frame.
+		for _, s := range p.members.sessions {
+			ctx.Send(s.pid, &session.ResyncChannel{Channel: p.id})
+		}
 		for _, s := range p.members.subs {
-			ctx.Send(s.session, &session.ResyncChannel{Channel: p.id})
 			ctx.Watch(s.stream)
 		}
 		if pub := p.members.publisher; pub != nil {
@@ -172,7 +190,7 @@ func (p *publication) onAttach(ctx actor.Context, m *attachPublisher) {
 		return
 	}
 	p.members.publisher = &m.member
-	p.wantsMedia = m.media
+	p.members.wantsMedia = m.media
 	ctx.Watch(m.stream)
 	p.clearCache()
 	ctx.Send(m.stream, &attachResult{ok: true})
@@ -192,17 +210,19 @@ func (p *publication) onDetach(ctx actor.Context, stream *actor.PID) {
 }
 
 func (p *publication) clearCache() {
-	p.metadata, p.audioConfig, p.videoConfig = nil, nil, nil
+	p.members.metadata, p.members.audioConfig, p.members.videoConfig = nil, nil, nil
 	clear(p.gop)
 	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, false
+	clear(p.recentAudio[:])
+	p.audioCount = 0
 }
 
 // broadcastStatus sends the same onStatus to every subscriber.
 func (p *publication) broadcastStatus(ctx actor.Context, s flash.Status) {
 	b, _ := flash.AppendOnStatus(nil, s)
 	m := &session.ChannelMessage{Channel: p.id, Kind: session.KindControl, Data: b, Config: true}
-	for _, sub := range p.members.subs {
-		ctx.Send(sub.session, m)
+	for _, s := range p.members.sessions {
+		ctx.Send(s.pid, m)
 	}
 }
 
@@ -212,7 +232,16 @@ func (p *publication) broadcastStatus(ctx actor.Context, s flash.Status) {
 // live media.
 func (p *publication) onSubscribe(ctx actor.Context, m *subscribe) {
 	sub := m.subscriber
-	p.members.subs[sub.stream.String()] = &sub
+	k := sub.stream.String()
+	if p.members.subs[k] == nil { // not a repeated subscribe (a retry after a timeout)
+		sk := sub.session.String()
+		if ref := p.members.sessions[sk]; ref != nil {
+			ref.subs++
+		} else {
+			p.members.sessions[sk] = &sessionRef{pid: sub.session, subs: 1}
+		}
+	}
+	p.members.subs[k] = &sub
 	ctx.Watch(sub.stream)
 	replay := p.members.publisher != nil && p.gopValid
 	ctx.Send(sub.session, &session.BindChannel{Channel: p.id, Binding: sub.binding,
@@ -232,17 +261,19 @@ func (p *publication) onSubscribe(ctx actor.Context, m *subscribe) {
 	if p.members.publisher == nil {
 		return
 	}
+	// What is replayed goes to this subscriber's binding only (its session may have others).
 	one := func(kind session.MediaKind, data []byte, key bool) {
-		ctx.Send(sub.session, &session.ChannelMessage{Channel: p.id, Kind: kind, Data: data, Config: !key, KeyFrame: key})
+		ctx.Send(sub.session, &session.ChannelMessage{Channel: p.id, Kind: kind, Data: data, Config: !key, KeyFrame: key,
+			Targeted: true, ToBinding: sub.binding})
 	}
-	if p.metadata != nil {
-		one(session.KindControl, p.metadata, false)
+	if p.members.metadata != nil {
+		one(session.KindControl, p.members.metadata, false)
 	}
-	if p.audioConfig != nil {
-		one(session.KindAudio, p.audioConfig, false)
+	if p.members.audioConfig != nil {
+		one(session.KindAudio, p.members.audioConfig, false)
 	}
-	if p.videoConfig != nil {
-		one(session.KindVideo, p.videoConfig, false)
+	if p.members.videoConfig != nil {
+		one(session.KindVideo, p.members.videoConfig, false)
 	}
 	if replay {
 		for i, data := range p.gop {
@@ -251,7 +282,8 @@ func (p *publication) onSubscribe(ctx actor.Context, m *subscribe) {
 			if msg.Type == flash.TypeVideo {
 				kind = session.KindVideo
 			}
-			ctx.Send(sub.session, &session.ChannelMessage{Channel: p.id, Kind: kind, Data: data, KeyFrame: i == 0})
+			ctx.Send(sub.session, &session.ChannelMessage{Channel: p.id, Kind: kind, Data: data, KeyFrame: i == 0,
+				Targeted: true, ToBinding: sub.binding})
 		}
 	}
 }
@@ -263,6 +295,12 @@ func (p *publication) removeSubscriber(ctx actor.Context, stream *actor.PID) {
 		return
 	}
 	delete(p.members.subs, k)
+	sk := sub.session.String()
+	if ref := p.members.sessions[sk]; ref != nil {
+		if ref.subs--; ref.subs <= 0 {
+			delete(p.members.sessions, sk)
+		}
+	}
 	ctx.Unwatch(stream)
 	ctx.Send(sub.session, &session.UnbindChannel{Channel: p.id, Binding: sub.binding})
 	if len(p.members.subs) == 0 {
@@ -279,20 +317,22 @@ func (p *publication) onMedia(ctx actor.Context, m *publishMedia) {
 	case flash.TypeAudio:
 		out.Kind = session.KindAudio
 		if flash.IsAudioSequenceHeader(body) {
-			p.audioConfig, out.Config = m.data, true
-		} else if p.gopValid {
+			p.members.audioConfig, out.Config = m.data, true
+			break
+		}
+		p.recentAudio[p.audioCount%recentAudio] = m.data
+		p.audioCount++
+		if p.gopValid {
 			p.cache(m.data)
 		}
 	case flash.TypeVideo:
 		out.Kind = session.KindVideo
 		switch {
 		case flash.IsVideoSequenceHeader(body):
-			p.videoConfig, out.Config = m.data, true
+			p.members.videoConfig, out.Config = m.data, true
 		case flash.IsKeyFrame(body):
 			out.KeyFrame = true
-			clear(p.gop)
-			p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, true
-			p.cache(m.data)
+			p.startGOP(m.data, m.msg.Timestamp)
 		case p.gopValid:
 			p.cache(m.data)
 		}
@@ -306,12 +346,34 @@ func (p *publication) onMedia(ctx actor.Context, m *publishMedia) {
 	default:
 		return
 	}
-	for _, sub := range p.members.subs {
-		ctx.Send(sub.session, out)
+	for _, s := range p.members.sessions {
+		ctx.Send(s.pid, out)
 	}
-	p.host.stats.Fanout.Add(uint64(len(p.members.subs)))
-	if p.wantsMedia {
+	p.host.stats.Fanout.Add(uint64(len(p.members.sessions)))
+	if p.members.wantsMedia {
 		p.toApplication(ctx, m)
+	}
+}
+
+// startGOP starts a new group of pictures at a key frame. The audio that reached us just
+// before the key frame but is not older than it belongs to the new group: a publisher
+// sends the audio of a period before its video (Flash, and the audio lane has priority),
+// and a late subscriber replayed the group must not start with a hole in its audio.
+func (p *publication) startGOP(key []byte, ts uint32) {
+	var carried [recentAudio][]byte
+	n := 0
+	for i := max(0, p.audioCount-recentAudio); i < p.audioCount; i++ {
+		a := p.recentAudio[i%recentAudio]
+		if msg, err := flash.ParseMessage(a); err == nil && int32(msg.Timestamp-ts) >= 0 {
+			carried[n] = a
+			n++
+		}
+	}
+	clear(p.gop)
+	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, true
+	p.cache(key)
+	for _, a := range carried[:n] {
+		p.cache(a)
 	}
 }
 
@@ -343,10 +405,10 @@ func (p *publication) onData(m *publishMedia) (data []byte, config bool) {
 		if err != nil {
 			return nil, false
 		}
-		p.metadata = meta
+		p.members.metadata = meta
 		return meta, true
 	case "@clearDataFrame":
-		p.metadata = nil
+		p.members.metadata = nil
 		return nil, false
 	}
 	return m.data, false

@@ -13,8 +13,9 @@ import (
 //
 //   - codec configuration (sequence headers) and data messages are sent reliably;
 //   - audio is sent with a lifetime, and dropped only when the audio flow is far behind;
-//   - video is sent with a lifetime; a key frame abandons the older queued video; when
-//     the video flow falls behind, video is dropped until the next key frame.
+//   - video is sent with a lifetime; a key frame abandons the older queued video when the
+//     subscriber is behind (its oldest waiting frame waited keyFrameCatchUp); when the
+//     video flow falls far behind, video is dropped until the next key frame.
 //
 // A slow subscriber thus loses video back to the next key frame and never slows the
 // sender or the other subscribers: nothing here blocks or replies.
@@ -56,7 +57,10 @@ type GateChannel struct {
 type ResyncChannel struct{ Channel uint64 }
 
 // ChannelMessage is one message for every session bound to Channel. It is shared between
-// sessions and must not be modified after it is sent.
+// sessions and must not be modified after it is sent. A sender sends it once to each
+// session, whatever the number of bindings there: the session writes it to every binding
+// of the channel — or, when Targeted, to binding ToBinding only (what a sender replays to
+// one new subscriber).
 type ChannelMessage struct {
 	Channel uint64
 	Kind    MediaKind
@@ -65,6 +69,9 @@ type ChannelMessage struct {
 	KeyFrame bool
 	// Config marks messages never to drop: codec configuration, metadata.
 	Config bool
+	// Targeted limits the message to the binding ToBinding.
+	Targeted  bool
+	ToBinding uint64
 }
 
 // Media lifetimes and backlog limits of channel flows.
@@ -73,6 +80,11 @@ const (
 	channelVideoLifetime = 4 * time.Second
 	audioBacklog         = 512 << 10 // queued audio bytes beyond which audio is dropped
 	videoBacklog         = 384 << 10 // queued video bytes beyond which video skips to the next key frame
+	// keyFrameCatchUp is how long the oldest video of a flow must have waited for a key
+	// frame to give up the older video: a subscriber a moment behind (an acknowledgement
+	// delayed by a scheduling hiccup, a short burst of loss) keeps the end of its group of
+	// pictures; one that fell behind catches up at the key frame.
+	keyFrameCatchUp = time.Second
 )
 
 type channel struct {
@@ -142,7 +154,9 @@ func (s *Session) onChannelMessage(ctx actor.Context, m *ChannelMessage) {
 		return
 	}
 	for _, c := range s.channels[m.Channel] {
-		s.channelWrite(ctx, c, m)
+		if !m.Targeted || c.binding == m.ToBinding {
+			s.channelWrite(ctx, c, m)
+		}
 	}
 }
 
@@ -173,7 +187,7 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 		case m.Config:
 		case m.KeyFrame:
 			c.waitKey = false
-			w.AbandonOlder = true
+			w.AbandonWaiting = keyFrameCatchUp
 			w.Lifetime = channelVideoLifetime
 		case c.waitKey:
 			c.dropped++

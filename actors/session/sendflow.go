@@ -25,6 +25,7 @@ type sendMsg struct {
 	abandoned  bool
 	left       int // fragments neither acknowledged nor dropped
 	receipt    *Receipt
+	born       int64 // session clock (ns) when written; 0 if the flow has no clock
 }
 
 // Receipt asks for the fate of a message: the session tells To whether every fragment
@@ -100,6 +101,8 @@ type sendFlow struct {
 
 	// onSettled is called when a message with a receipt is settled (delivered or not).
 	onSettled func(r *Receipt, delivered bool)
+	// clock, if set, stamps each message with its write time (session clock, ns).
+	clock func() int64
 
 	// Statistics.
 	written, abandonedMsgs uint64
@@ -127,6 +130,9 @@ func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *
 	}
 	f.written++
 	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt}
+	if f.clock != nil {
+		m.born = f.clock()
+	}
 	size := maxFragment - len(f.options)
 	fra := byte(fraWhole)
 	for first := true; first || len(data) > 0; first = false {
@@ -175,6 +181,20 @@ func (f *sendFlow) abandonQueued(inFlightToo bool) {
 	for _, fr := range f.queue {
 		if !fr.msg.abandoned && (inFlightToo || !fr.everSent) {
 			fr.msg.abandoned = true
+			f.abandonedMsgs++
+		}
+	}
+}
+
+// abandonWaiting gives up the messages that have a lifetime (media) and have waited at
+// least age since they were written, in flight or not — the stale frames of a group of
+// pictures when the next key frame is written to a receiver that fell behind. Messages
+// without a lifetime (codec configuration, commands, data) are never given up this way.
+func (f *sendFlow) abandonWaiting(now, age int64) {
+	for _, fr := range f.queue {
+		m := fr.msg
+		if !m.abandoned && !fr.acked && m.deadline != 0 && now-m.born >= age {
+			m.abandoned = true
 			f.abandonedMsgs++
 		}
 	}

@@ -121,6 +121,8 @@ type Params struct {
 	// Middleware wraps the session actor's receive function (instrumentation, fault
 	// injection in tests); it runs inside the panic capture.
 	Middleware []actor.ReceiverMiddleware
+	// Dispatcher runs the session actor's mailbox (nil: protoactor's default).
+	Dispatcher actor.Dispatcher
 	// OnFIHello receives the Forwarded IHellos of this session (its far end, a rendezvous
 	// server, introduces an initiator that wants to reach us). Arguments are copies.
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
@@ -195,9 +197,12 @@ type Session struct {
 // are captured by supervision.Middleware for the supervisor's log.
 func New(p Params) *actor.Props {
 	mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, p.Middleware...)
-	return actor.PropsFromProducer(func() actor.Actor { return newSession(p) },
-		actor.WithReceiverMiddleware(mw...),
-		actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
+	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...)}
+	if p.Dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(p.Dispatcher))
+	}
+	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
+	return actor.PropsFromProducer(func() actor.Actor { return newSession(p) }, opts...)
 }
 
 func newSession(p Params) *Session {
@@ -698,6 +703,7 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 		}
 		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.cfg.SendQueue)
 		f.onSettled = s.settled(ctx, w.Key)
+		f.clock = func() int64 { return int64(s.now()) }
 		s.nextFlowID++
 		s.send[f.id] = f
 		s.sendByKey[w.Key] = f
@@ -707,8 +713,8 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 		s.refuse(ctx, w)
 		return
 	}
-	if w.AbandonOlder {
-		f.abandonQueued(true)
+	if w.AbandonWaiting > 0 {
+		f.abandonWaiting(int64(s.now()), int64(w.AbandonWaiting))
 	}
 	var deadline int64
 	if w.Lifetime > 0 {

@@ -1,0 +1,445 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/netsim"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+// playOn plays name on each conn and records the players.
+func playOn(t *testing.T, name string, conns ...*client.Conn) []*playRecord {
+	t.Helper()
+	recs := make([]*playRecord, len(conns))
+	for i, c := range conns {
+		p, err := c.Play(ctxT(t, 10*time.Second), name)
+		if err != nil {
+			t.Fatalf("player %d: %v", i, err)
+		}
+		recs[i] = recordPlayer(t, fmt.Sprintf("player %d", i), p)
+	}
+	return recs
+}
+
+// TestSlowSubscriberDoesNotHurtOthers streams 2 Mbit/s to three subscribers on loopback
+// and one behind a relay that stops delivering for three seconds: the three get every
+// frame in order and in time, the publisher's writes all reach the publication, and the
+// server's subscriber policy drops the slow one's video back to key frames — after the
+// path returns, the slow one resumes on a key frame and follows to the end.
+func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
+	const (
+		keyEvery                = 50 // key frames at video 0, 50, 100, 150
+		cutAt, restoreAt        = 25, 100
+		ticks                   = 175
+		maxFastLatency          = time.Second
+		slowVideoRunsMax        = 4
+		slowAudioGapsMax        = 4
+		seed             uint64 = 11
+	)
+	f := startServer(t, server.Options{}, nil)
+	srvEP := f.srv.Endpoints()[0]
+	relay, err := netsim.New(f.srv.Addrs()[0], netsim.Link{}, netsim.Link{}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	pubConn := dial(t, f, f.url, client.Options{})
+	fast := playOn(t, "busy",
+		dial(t, f, f.url, client.Options{}),
+		dial(t, f, f.url, client.Options{Dialect: client.RFC7425}),
+		dial(t, f, f.url, client.Options{}))
+	slowConn := dial(t, f, fmt.Sprintf("rtmfp://%s/live", relay.Addr()), client.Options{Dialect: client.RFC7425})
+	slow := playOn(t, "busy", slowConn)[0]
+	slow.name = "slow player"
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 25 frames of 10 kB a second, a 50 kB key frame every 2 s: about 2 Mbit/s.
+	feed := newFeed(f, pub, &avSource{keyEvery: keyEvery, videoBytes: 10000})
+	feed.writeHeaders()
+	var droppedAtCut, droppedAtRestore uint64
+	feed.run(ticks, tickPeriod, func(i int) {
+		switch i {
+		case cutAt:
+			droppedAtCut = srvEP.SessionStats.MediaDropped.Load()
+			relay.Cut(true)
+		case restoreAt:
+			droppedAtRestore = srvEP.SessionStats.MediaDropped.Load()
+			relay.Cut(false)
+		}
+	})
+	waitCaughtUp(t, feed, append(fast, slow), 15*time.Second)
+
+	// The publisher was neither refused nor held back.
+	if errs := feed.writeErrors(); len(errs) > 0 {
+		t.Fatalf("publisher writes failed: %v", errs)
+	}
+	_, _, written := feed.counts()
+	if got := f.srv.PublicationStats().Media.Load(); got != uint64(written) {
+		t.Fatalf("the publication processed %d media messages, the publisher wrote %d", got, written)
+	}
+	if n := pubConn.Endpoint().SessionStats.WritesRefused.Load(); n != 0 {
+		t.Fatalf("the publisher's session refused %d writes", n)
+	}
+	// The others got everything, in time.
+	feed.checkAll(t, fast, func(*playRecord) feedCheck { return feedCheck{fromStart: true} })
+	var worst time.Duration
+	for _, r := range fast {
+		worst = max(worst, feed.videoLatency(r, cutAt, restoreAt))
+	}
+	if worst > maxFastLatency {
+		t.Fatalf("while the slow player was cut off, a video frame took %s to reach a fast player", worst)
+	}
+	// The slow one's video was dropped to key frames while it was cut off: every run of
+	// frames it got starts on a key frame, and the policy counted the drops (the fast
+	// players lost nothing, so every drop is the slow one's).
+	if droppedAtCut != 0 {
+		t.Fatalf("media dropped before the cut: %d", droppedAtCut)
+	}
+	dropped := srvEP.SessionStats.MediaDropped.Load()
+	if droppedAtRestore == 0 {
+		t.Fatalf("the subscriber policy dropped nothing while the slow player was cut off (relay dropped %d datagrams)", relay.Down.Dropped.Load())
+	}
+	if err := feed.check(t, slow, feedCheck{fromStart: true, videoRuns: slowVideoRunsMax, audioGaps: slowAudioGapsMax}); err != nil {
+		t.Fatal(err)
+	}
+	var vs []int
+	for _, e := range slow.snapshot() {
+		if e.code == "" && e.m.Type == flash.TypeVideo && !flash.IsVideoSequenceHeader(e.m.Data) {
+			vs = append(vs, seqOf(e.m.Data, true))
+		}
+	}
+	runs, _ := runsOf(vs)
+	if len(runs) < 2 {
+		t.Fatalf("the slow player's video has no gap (%v) though it was cut off for %s", runs, time.Duration(restoreAt-cutAt)*tickPeriod)
+	}
+	// It caught up at a key frame: its last group of pictures came in time.
+	if lag := feed.videoLatency(slow, ticks-keyEvery/2, ticks); lag > maxFastLatency {
+		t.Fatalf("the slow player still lags %s at the end, %s after its path came back", lag, time.Duration(ticks-restoreAt)*tickPeriod)
+	}
+	select {
+	case <-slowConn.Done():
+		t.Fatalf("the slow player's connection ended (%v)", slowConn.CloseReason())
+	default:
+	}
+	// Close it while the relay still runs (the server's shutdown would wait for its answer).
+	slowConn.Close()
+	select {
+	case <-slowConn.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow player's connection did not close")
+	}
+	t.Logf("slow player's video runs %v; media dropped by the policy: %d while cut off, %d in all; fast players' worst video latency while it was cut off %s; publisher: worst tick lateness %s, slowest write %s",
+		runs, droppedAtRestore, dropped, worst.Round(time.Millisecond), feed.maxLate.Round(time.Millisecond), feed.maxWrite)
+}
+
+// TestUnreadPlayerDoesNotBlockItsConnection plays a stream twice on one connection and
+// never reads one of the two players: the publisher sends more data messages than a
+// player buffers; the unread player drops the excess, while the other player of the same
+// connection and a player on another connection get every message in order. (Audio and
+// video pause during the burst of data: queued behind it, a whole group of pictures
+// would rightly be abandoned at the next key frame.)
+func TestUnreadPlayerDoesNotBlockItsConnection(t *testing.T) {
+	const cues = 9000 // beyond the 8,192 messages a player buffers
+	f := startServer(t, server.Options{}, nil)
+	pubConn := dial(t, f, f.url, client.Options{})
+	shared := dial(t, f, f.url, client.Options{Dialect: client.RFC7425})
+	other := dial(t, f, f.url, client.Options{})
+	recs := playOn(t, "cues", shared, other)
+	unread, err := shared.Play(ctxT(t, 10*time.Second), "cues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "cues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := newFeed(f, pub, &avSource{keyEvery: rateKeyEvery, videoBytes: rateVideoBytes})
+	feed.writeHeaders()
+	feed.run(25, tickPeriod, func(i int) {
+		if i == 10 {
+			for n := range cues {
+				feed.write(cue(n))
+			}
+			waitUntil(t, "every cue at both reading players", 30*time.Second, func() bool {
+				for _, r := range recs {
+					if cuesOf(r) < cues {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	})
+	waitCaughtUp(t, feed, recs, 30*time.Second)
+	feed.checkAll(t, recs, func(*playRecord) feedCheck { return feedCheck{fromStart: true} })
+	for _, r := range recs {
+		next := 0
+		for _, e := range r.snapshot() {
+			if n := cueNumber(e.m); e.code == "" && n >= 0 {
+				if n != next {
+					t.Fatalf("%s: cue %d where %d was due", r.name, n, next)
+				}
+				next++
+			}
+		}
+	}
+	// The unread player holds what fits its buffer and dropped the rest of what its
+	// neighbour on the same connection received.
+	want := 0
+	for _, e := range recs[0].snapshot() {
+		if e.code == "" {
+			want++
+		}
+	}
+	waitUntil(t, "the unread player to be handed every message", 10*time.Second, func() bool {
+		return len(unread.C)+int(unread.Dropped()) == want
+	})
+	if d := unread.Dropped(); d == 0 || len(unread.C) != cap(unread.C) {
+		t.Fatalf("unread player: %d buffered (of %d), %d dropped, want a full buffer and drops", len(unread.C), cap(unread.C), d)
+	}
+	t.Logf("unread player: %d buffered, %d dropped; policy drops %d", len(unread.C), unread.Dropped(), f.srv.Endpoints()[0].SessionStats.MediaDropped.Load())
+}
+
+func cuesOf(r *playRecord) int {
+	n := 0
+	for _, e := range r.snapshot() {
+		if e.code == "" && isCue(e.m) {
+			n++
+		}
+	}
+	return n
+}
+
+// crashPublicationAt is a publication receiver middleware that panics on the nth media
+// message from a publisher (recognized by its type name, which is unexported).
+func crashPublicationAt(n int64, seen *atomic.Int64) actor.ReceiverMiddleware {
+	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if fmt.Sprintf("%T", env.Message) == "*server.publishMedia" && seen.Add(1) == n {
+				panic("injected publication crash")
+			}
+			next(ctx, env)
+		}
+	}
+}
+
+// TestPublicationCrashReattaches makes the publication panic on one media message in the
+// middle of a group of pictures: the supervisor restarts it, its publisher and
+// subscribers stay attached (no new publish, no UnpublishNotify), the subscribers lose
+// that one message and then the video up to the next key frame, and continue to the end;
+// a subscriber that joins after the crash gets the metadata, the sequence headers and the
+// current group of pictures as usual; the application's media handler keeps getting the
+// packets.
+func TestPublicationCrashReattaches(t *testing.T) {
+	const (
+		keyEvery  = 25           // key frames at video 0, 25, 50, 75
+		crashAt   = 3 + 3*40 + 2 // a message of tick 40: the headers, then three per tick
+		lateTick  = 60
+		ticks     = 90
+		nextKey   = 50
+		lateFirst = 50
+	)
+	var seen atomic.Int64
+	sa := &streamApp{testApp: &testApp{}}
+	f := startServer(t, server.Options{
+		Apps:                  app.Static{Apps: map[string]app.Application{"live": sa}},
+		PublicationMiddleware: []actor.ReceiverMiddleware{crashPublicationAt(crashAt, &seen)},
+	}, nil)
+	srvEP := f.srv.Endpoints()[0]
+	pubConn := dial(t, f, f.url, client.Options{})
+	recs := playOn(t, "fragile",
+		dial(t, f, f.url, client.Options{}),
+		dial(t, f, f.url, client.Options{Dialect: client.RFC7425}))
+	lateConn := dial(t, f, f.url, client.Options{Dialect: client.RFC7425})
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "fragile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := newFeed(f, pub, &avSource{keyEvery: keyEvery, videoBytes: rateVideoBytes})
+	feed.writeHeaders()
+	var lateErr error
+	feed.run(ticks, tickPeriod, func(i int) {
+		if i == lateTick {
+			if n := f.srv.PublicationStats().Failures.Load(); n != 1 {
+				lateErr = fmt.Errorf("publication failures before the late join: %d, want 1", n)
+				return
+			}
+			p, err := lateConn.Play(ctxT(t, 10*time.Second), "fragile")
+			if err != nil {
+				lateErr = err
+				return
+			}
+			r := recordPlayer(t, "joined after the crash", p)
+			recs = append(recs, r)
+		}
+	})
+	if lateErr != nil {
+		t.Fatal(lateErr)
+	}
+	waitCaughtUp(t, feed, recs, 15*time.Second)
+
+	if n := f.srv.PublicationStats().Failures.Load(); n != 1 {
+		t.Fatalf("publication failures: %d, want 1", n)
+	}
+	if n := f.srv.Publications(); n != 1 {
+		t.Fatalf("%d publications, want the one (restarted in place)", n)
+	}
+	_, _, written := feed.counts()
+	if got := f.srv.PublicationStats().Media.Load(); got != uint64(written-1) {
+		t.Fatalf("the publication processed %d media messages, want %d (all the publisher wrote but the one it crashed on)", got, written-1)
+	}
+	if errs := feed.writeErrors(); len(errs) > 0 {
+		t.Fatalf("publisher writes failed: %v", errs)
+	}
+	for _, r := range recs {
+		for _, e := range r.snapshot() {
+			if e.code == flash.CodePlayUnpublishNotify || e.code == flash.CodePlayStop {
+				t.Fatalf("%s was told %s: the crash reached the subscribers", r.name, e.code)
+			}
+		}
+	}
+	// The first two: everything up to the crash, then from the next key frame; in audio,
+	// at most the message of the crash is missing.
+	for _, r := range recs[:2] {
+		if err := feed.check(t, r, feedCheck{fromStart: true, videoRuns: 2, audioGaps: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var vs, as []int
+		for _, e := range r.snapshot() {
+			switch {
+			case e.code != "" || flash.IsVideoSequenceHeader(e.m.Data) && e.m.Type == flash.TypeVideo || flash.IsAACSequenceHeader(e.m.Data) && e.m.Type == flash.TypeAudio:
+			case e.m.Type == flash.TypeVideo:
+				vs = append(vs, seqOf(e.m.Data, true))
+			case e.m.Type == flash.TypeAudio:
+				as = append(as, seqOf(e.m.Data, false))
+			}
+		}
+		vr, _ := runsOf(vs)
+		if len(vr) != 2 || vr[1].from != nextKey || vr[0].to < 39 {
+			t.Fatalf("%s: video runs %v, want [0, ~40] then from the key frame %d on", r.name, vr, nextKey)
+		}
+		if ar, _ := runsOf(as); len(ar) == 2 && ar[1].from != ar[0].to+2 {
+			t.Fatalf("%s: audio runs %v: more than the crashed message missing", r.name, ar)
+		}
+	}
+	// The late one: a normal late join.
+	if err := feed.check(t, recs[2], feedCheck{firstVideo: lateFirst}); err != nil {
+		t.Fatal(err)
+	}
+	// The application: every audio and video packet but the one of the crash.
+	na, nv, _ := feed.counts()
+	waitUntil(t, "the media handler to get the packets published after the crash", 5*time.Second, func() bool {
+		sa.mu.Lock()
+		defer sa.mu.Unlock()
+		return len(sa.media) >= 2+na+nv-1
+	})
+	t.Logf("media dropped by the subscriber policy after the restart: %d", srvEP.SessionStats.MediaDropped.Load())
+}
+
+// TestSubscriberSessionCrash crashes the server session of one of three subscribers in
+// the middle of the stream: that client's connection ends, the publication forgets the
+// subscriber (it watches the stream actors), and the publisher and the other subscribers
+// go on without a gap.
+func TestSubscriberSessionCrash(t *testing.T) {
+	const (
+		crashTick = 30
+		ticks     = 75
+	)
+	f := startServer(t, server.Options{SessionMiddleware: []actor.ReceiverMiddleware{crashOnDemand}}, nil)
+	pubConn := dial(t, f, f.url, client.Options{})
+	conns := []*client.Conn{
+		dial(t, f, f.url, client.Options{}),
+		dial(t, f, f.url, client.Options{Dialect: client.RFC7425}),
+		dial(t, f, f.url, client.Options{}),
+	}
+	recs := playOn(t, "steady", conns...)
+	victim := conns[1]
+	lr := lookupPeer(t, f, victim.PeerID())
+	if !lr.Found || lr.Peer.Session == nil {
+		t.Fatalf("directory does not know the victim's session: %v", lr)
+	}
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "steady")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := newFeed(f, pub, &avSource{keyEvery: rateKeyEvery, videoBytes: rateVideoBytes})
+	feed.writeHeaders()
+	var fanoutBefore, mediaBefore uint64
+	feed.run(ticks, tickPeriod, func(i int) {
+		if i == crashTick {
+			st := f.srv.PublicationStats()
+			fanoutBefore, mediaBefore = st.Fanout.Load(), st.Media.Load()
+			f.sys.Root.Send(lr.Peer.Session, &crash{})
+		}
+	})
+	select {
+	case <-victim.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the crashed subscriber's connection did not end")
+	}
+	survivors := []*playRecord{recs[0], recs[2]}
+	waitCaughtUp(t, feed, survivors, 10*time.Second)
+	if fanoutBefore != 3*mediaBefore {
+		t.Fatalf("before the crash: %d channel messages for %d media messages, want 3 each", fanoutBefore, mediaBefore)
+	}
+	// The publication now sends each message to the two survivors only.
+	feed.streamWhile(func() { waitFanout(t, f.srv, 2, 5*time.Second) })
+	waitCaughtUp(t, feed, survivors, 10*time.Second)
+	if n := f.srv.Endpoints()[0].Stats.SessionFailures.Load(); n != 1 {
+		t.Fatalf("session failures: %d, want 1", n)
+	}
+	if n := f.srv.PublicationStats().Failures.Load(); n != 0 {
+		t.Fatalf("publication failures: %d, want none", n)
+	}
+	_, _, written := feed.counts()
+	if got := f.srv.PublicationStats().Media.Load(); got != uint64(written) {
+		t.Fatalf("the publication processed %d media messages, the publisher wrote %d", got, written)
+	}
+	feed.checkAll(t, survivors, func(*playRecord) feedCheck { return feedCheck{fromStart: true} })
+	// The victim got a prefix of the stream, intact.
+	if err := victimPrefix(feed, recs[1]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// victimPrefix checks that a player whose connection died received a clean prefix of
+// the stream: frames from 0, consecutive and byte-identical.
+func victimPrefix(feed *avFeed, r *playRecord) error {
+	feed.mu.Lock()
+	audio, video := feed.audio, feed.video
+	feed.mu.Unlock()
+	next := [2]int{}
+	var problems []string
+	for _, e := range r.snapshot() {
+		if e.code != "" || (e.m.Type != flash.TypeAudio && e.m.Type != flash.TypeVideo) ||
+			flash.IsAACSequenceHeader(e.m.Data) && e.m.Type == flash.TypeAudio || flash.IsVideoSequenceHeader(e.m.Data) && e.m.Type == flash.TypeVideo {
+			continue
+		}
+		k := kindIndex(e.m.Type)
+		s := seqOf(e.m.Data, k == 1)
+		src := audio
+		if k == 1 {
+			src = video
+		}
+		if s != next[k] || s >= len(src) || string(src[s].Data) != string(e.m.Data) {
+			problems = append(problems, fmt.Sprintf("kind %d frame %d where %d was due", k, s, next[k]))
+			break
+		}
+		next[k]++
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %s", r.name, strings.Join(problems, "; "))
+	}
+	return nil
+}
