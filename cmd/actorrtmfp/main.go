@@ -11,11 +11,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap"
@@ -63,6 +67,15 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+
+	if addr := lookupEnv(environ, pprofVar); addr != "" {
+		_, stopPprof, err := servePprof(addr, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "actorrtmfp: %s: %v\n", pprofVar, err)
+			return 2
+		}
+		defer stopPprof()
+	}
 
 	sys := actors.NewActorSystem(log)
 	srv, err := server.Start(sys, cfg, server.Options{Log: log})
@@ -135,7 +148,40 @@ client. Settings are environment variables:
 		}
 		fmt.Fprintf(w, "  %s%s (default %s)\n      %s\n", envPrefix, key, def, f.Tag.Get("desc"))
 	}
+	fmt.Fprintf(w, "  %s (default \"\")\n      opt-in profiling: serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); never expose it\n", pprofVar)
 	fmt.Fprintln(w, "\nSIGINT or SIGTERM stops the server after sending every client a session close.")
+}
+
+// pprofVar is the opt-in profiling endpoint (not a server setting: it is not in Config).
+const pprofVar = envPrefix + "PPROF"
+
+// lookupEnv returns the value of key in environ (KEY=VALUE strings), or "".
+func lookupEnv(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// servePprof serves the runtime profiles on addr until the returned function is called,
+// and returns the address it listens on.
+func servePprof(addr string, log *zap.Logger) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Warn("profiling endpoint open", zap.Stringer("addr", ln.Addr()))
+	return ln.Addr(), func() { _ = hs.Close() }, nil
 }
 
 // newLogger builds the zap logger of the configuration.

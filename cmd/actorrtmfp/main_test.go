@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"syscall"
@@ -116,5 +117,24 @@ func TestServesThenClosesEverySessionOnSIGTERM(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not exit after SIGTERM")
+	}
+}
+
+func TestPprofEndpointServesProfiles(t *testing.T) {
+	addr, stop, err := servePprof("127.0.0.1:0", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	if lookupEnv([]string{"A=1", "ACTORRTMFP_PPROF=x:1"}, pprofVar) != "x:1" {
+		t.Fatal("lookupEnv")
 	}
 }

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
+)
+
+// echoApp accepts everyone and answers echo with its arguments.
+type echoApp struct{ app.Default }
+
+func (echoApp) OnCall(_ app.Client, method string, args []any) ([]any, error) {
+	if method == "echo" {
+		return args, nil
+	}
+	return nil, app.ErrMethodNotFound
+}
+
+// startServer runs a server in this process on 127.0.0.1 and returns its URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	sys := actors.NewActorSystem(zap.NewNop())
+	cfg := server.Defaults()
+	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.Shards = 2
+	srv, err := server.Start(sys, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+		sys.Shutdown()
+	})
+	return fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])
+}
+
+// runJSON runs the tool with args (plus -json -quiet) and decodes its result.
+func runJSON(t *testing.T, args ...string) *Result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args = append(args, "-json", "-quiet", "-bind", "127.0.0.1:0", "-timeout", "10s", "-server-pid", fmt.Sprint(os.Getpid()))
+	if code := run(ctx, args, nil, &out, &errb); code != 0 {
+		t.Fatalf("%v exited %d: %s", args, code, errb.String())
+	}
+	var r Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: output is not one JSON line: %v\n%s", args, err, out.String())
+	}
+	if len(r.Failures) != 0 {
+		t.Errorf("%v: failures %v (%v)", args, r.Failures, r.Examples)
+	}
+	if r.Server == nil || r.Server.PID != os.Getpid() || r.Server.RSSEndKiB == 0 || len(r.Server.Errors) > 0 {
+		t.Errorf("%v: server figures %+v", args, r.Server)
+	}
+	if r.Latency == nil || r.Latency.P50 > r.Latency.P99 || r.Latency.P99 > r.Latency.Max {
+		t.Errorf("%v: latency %+v is not ordered", args, r.Latency)
+	}
+	return &r
+}
+
+func want(t *testing.T, r *Result, key string, n uint64) {
+	t.Helper()
+	if got := r.Counts[key]; got != n {
+		t.Errorf("%s: %s = %d, want %d (counts %v)", r.Scenario, key, got, n, r.Counts)
+	}
+}
+
+// TestEveryScenarioSmoke runs every scenario, smoke-sized, against an in-process server:
+// the CI run that keeps the tool working.
+func TestEveryScenarioSmoke(t *testing.T) {
+	url := startServer(t)
+	base := []string{"-url", url}
+
+	t.Run("connect", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "connect", "-n", "20", "-rate", "100", "-sockets", "2", "-hold", "1s")...)
+		want(t, r, "connected", 20)
+		want(t, r, "alive_after_hold", 20)
+		if r.Latency.N != 20 || r.Rates["connects_per_s"] <= 0 || r.Server.CPUPer1000Handshakes <= 0 && r.Server.CPUSeconds > 0 {
+			t.Errorf("connect: %+v %+v %+v", r.Latency, r.Rates, r.Server)
+		}
+		if r.Server.RSSOpenKiB == 0 {
+			t.Errorf("connect with -hold: no RSS once open: %+v", r.Server)
+		}
+	})
+	t.Run("connect-rfc7425", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "connect", "-dialect", "rfc7425", "-n", "6")...)
+		want(t, r, "connected", 6)
+		if r.Dialect != "rfc7425" {
+			t.Errorf("dialect %q", r.Dialect)
+		}
+	})
+	t.Run("rpc", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "rpc", "-n", "4", "-rate", "200", "-duration", "1s")...)
+		want(t, r, "sessions", 4)
+		want(t, r, "results", 200)
+		want(t, r, "error_replies", 0)
+		if r.Latency.N != 200 {
+			t.Errorf("rpc: %d latencies", r.Latency.N)
+		}
+	})
+	t.Run("rpc-error-replies", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "rpc", "-n", "2", "-method", "nothere", "-duration", "300ms")...)
+		if r.Counts["results"] != 0 || r.Counts["error_replies"] == 0 || r.Counts["error_replies"] != r.Latency.N {
+			t.Errorf("rpc with an unknown method: counts %v, latency %+v", r.Counts, r.Latency)
+		}
+	})
+	t.Run("fanout", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "fanout", "-n", "4", "-duration", "1500ms", "-bitrate", "250k")...)
+		want(t, r, "subscribers", 4)
+		pa, pv := r.Counts["published_audio"], r.Counts["published_video"]
+		if pa < 50 || pv < 25 {
+			t.Errorf("fanout: published %d audio, %d video frames in 1.5 s", pa, pv)
+		}
+		if d := r.Ratios["delivery"]; d < 0.99 {
+			t.Errorf("fanout: delivery ratio %v, counts %v", d, r.Counts)
+		}
+		if r.Counts["received_audio"]+r.Counts["received_video"] != r.Latency.N || r.Counts["tool_dropped"] != 0 {
+			t.Errorf("fanout: counts %v, latency %+v", r.Counts, r.Latency)
+		}
+		if br := r.Rates["stream_bits_per_s"]; math.Abs(br-250000)/250000 > 0.1 {
+			t.Errorf("fanout: stream at %v bit/s, want about 250k", br)
+		}
+	})
+	t.Run("p2p", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "p2p", "-n", "4", "-rate", "20")...)
+		want(t, r, "pairs", 4)
+		want(t, r, "introductions", 4)
+	})
+	t.Run("groups", func(t *testing.T) {
+		r := runJSON(t, append(base, "-scenario", "groups", "-n", "8", "-rate", "50")...)
+		want(t, r, "members", 8)
+		want(t, r, "joins_with_neighbour", 7)
+	})
+}
+
+func TestTableAndJSONLine(t *testing.T) {
+	url := startServer(t)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"-url", url, "-scenario", "connect", "-n", "3", "-bind", "127.0.0.1:0"},
+		[]string{"ACTORRTMFP_BENCH_QUIET=true"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if !strings.HasPrefix(lines[0], "scenario") || !strings.HasPrefix(lines[len(lines)-1], "{") {
+		t.Fatalf("want a table then a JSON line, got:\n%s", out.String())
+	}
+	if errb.Len() != 0 {
+		t.Fatalf("ACTORRTMFP_BENCH_QUIET=true still printed progress: %s", errb.String())
+	}
+}
+
+func TestBadUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"-scenario", "nope"},
+		{"-dialect", "rtmp"},
+		{"-url", "http://x/y"},
+		{"-bitrate", "fast"},
+		{"-scenario", "groups", "-n", "1"},
+		{"-n", "0"},
+		{"extra"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, nil, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), nil, []string{"ACTORRTMFP_BENCH_NOPE=1"}, &out, &errb); code != 2 {
+		t.Errorf("unknown variable: exit %d, want 2", code)
+	}
+	if code := run(context.Background(), []string{"-help"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "-scenario") {
+		t.Errorf("-help: exit %d, output %q", code, out.String())
+	}
+}
+
+func TestParseBitrate(t *testing.T) {
+	for in, want := range map[string]int64{"250k": 250000, "1M": 1000000, "1.5m": 1500000, "64000": 64000} {
+		if got, err := parseBitrate(in); err != nil || got != want {
+			t.Errorf("parseBitrate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "k", "-1M", "1", "2000M"} {
+		if _, err := parseBitrate(in); err == nil {
+			t.Errorf("parseBitrate(%q) accepted", in)
+		}
+	}
+}
+
+func TestHistogramQuantilesWithinTwoPercent(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 100000; i++ {
+		h.record(time.Duration(i) * time.Microsecond)
+	}
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		got, exact := float64(h.quantile(q)), q*100000
+		if math.Abs(got-exact)/exact > 0.02 {
+			t.Errorf("q%v = %v µs, want %v ± 2%%", q, got, exact)
+		}
+	}
+	if h.quantile(1) != 100000 || h.summary().Max != 100 {
+		t.Errorf("max %d, summary %+v", h.quantile(1), h.summary())
+	}
+	for v := uint64(0); v < 1<<20; v = v*5/4 + 1 {
+		if b := bucketOf(v); v > bucketHigh(b) || (b > 0 && v <= bucketHigh(b-1)) {
+			t.Fatalf("%d µs in bucket %d [.., %d]", v, b, bucketHigh(b))
+		}
+	}
+}
+
+func TestSampleProcOfItself(t *testing.T) {
+	s, err := sampleProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSSKiB == 0 || s.HWMKiB < s.RSSKiB || s.CPU < 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestFramesCarrySequenceAndSendTime(t *testing.T) {
+	for _, br := range []int64{8000, 250000, 1000000} {
+		av := newAVStream(br)
+		for seq := uint32(0); seq < 3; seq++ {
+			m := av.audioFrame(seq, time.Duration(seq)*time.Second)
+			video, s, sent, ok := parseFrame(m)
+			if !ok || video || s != seq || sent != time.Duration(seq)*time.Second {
+				t.Fatalf("audio %d at %d bit/s: %v %v %v %v", seq, br, video, s, sent, ok)
+			}
+			m = av.videoFrame(seq, 7)
+			video, s, sent, ok = parseFrame(m)
+			if !ok || !video || s != seq || sent != 7 {
+				t.Fatalf("video %d at %d bit/s: %v %v %v %v", seq, br, video, s, sent, ok)
+			}
+		}
+		for _, h := range av.headers() {
+			if _, _, _, ok := parseFrame(h); ok {
+				t.Fatalf("header %x taken for a frame", h.Data)
+			}
+		}
+	}
+}
+
+func TestParseBind(t *testing.T) {
+	got, err := parseBind("127.0.0.1-127.0.0.3, [::1]:0")
+	if err != nil || strings.Join(got, " ") != "127.0.0.1:0 127.0.0.2:0 127.0.0.3:0 [::1]:0" {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, in := range []string{"127.0.0.3-127.0.0.1", "nowhere", "::1-::2"} {
+		if _, err := parseBind(in); err == nil {
+			t.Errorf("parseBind(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,447 @@
+// Command actorrtmfp-bench is a load generator for RTMFP servers — ours or any other, of
+// either dialect. It opens sessions with the Go client of this module (package
+// actors/client), many sessions per UDP socket, and measures what a scenario asks:
+//
+//	connect  -n sessions opened at -rate per second (handshake + NetConnection connect),
+//	         optionally held for -hold (the sessions keep themselves alive with pings)
+//	rpc      -n sessions, then -method calls at -rate per second for -duration
+//	fanout   one publisher of a synthetic A/V stream at -bitrate, -n subscribers:
+//	         delivery ratio, loss per kind, added latency publish → receive
+//	p2p      -n publishers accepting peers, -n players introduced to them by the server
+//	groups   -n clients joining one NetGroup at -rate: joins/s, time to first neighbour
+//
+// It prints progress once per second on stderr, then a table on stdout and one JSON line
+// (-json: the JSON line only). With -server-pid it samples the server process from
+// outside (/proc: CPU seconds, VmRSS, VmHWM) at the start and end of the measured phase.
+//
+// Every flag may also be set by an environment variable: ACTORRTMFP_BENCH_ and the flag's
+// name in capitals with '-' as '_' (ACTORRTMFP_BENCH_SERVER_PID=1234). Flags win.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+)
+
+const envPrefix = "ACTORRTMFP_BENCH_"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// config is the parsed command line.
+type config struct {
+	URL         string
+	Scenario    string
+	Dialect     client.Dialect
+	N           int
+	Rate        float64
+	Sockets     int
+	Hold        time.Duration
+	Duration    time.Duration
+	Bitrate     int64
+	Method      string
+	Arg         string
+	Timeout     time.Duration
+	Concurrency int
+	ServerPID   int
+	JSON        bool
+	Quiet       bool
+	Bind        []string // local addresses of the client sockets, used in turn
+	UDPBuffer   int
+	Drain       time.Duration
+	Group       string
+	LogLevel    string
+}
+
+var scenarios = map[string]func(context.Context, *bench) (*Result, error){
+	"connect": runConnect,
+	"rpc":     runRPC,
+	"fanout":  runFanout,
+	"p2p":     runP2P,
+	"groups":  runGroups,
+}
+
+// run is main with its inputs and outputs explicit, for tests. It returns the exit code:
+// 0 done (even with failed sessions: they are in the result), 1 the scenario could not
+// run, 2 bad usage.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cfg, code := parseFlags(args, environ, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	b := newBench(cfg, log, stderr)
+	defer b.close()
+	res, err := scenarios[cfg.Scenario](ctx, b)
+	if err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", cfg.Scenario, err)
+		return 1
+	}
+	b.stopProgress()
+	res.Started = b.epoch.UTC()
+	res.fill(cfg)
+	if !cfg.JSON {
+		res.writeTable(stdout)
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", line)
+	return 0
+}
+
+// parseFlags returns the configuration and -1, or an exit code.
+func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("actorrtmfp-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var dialect, bitrate string
+	fs.StringVar(&cfg.URL, "url", "rtmfp://127.0.0.1:1935/live", "server URL, rtmfp://host:port/app")
+	fs.StringVar(&cfg.Scenario, "scenario", "connect", "connect, rpc, fanout, p2p or groups")
+	fs.StringVar(&dialect, "dialect", "flash", "flash (DH group 2, Flash Player style) or rfc7425 (groups 14+2, HMAC and sequence numbers)")
+	fs.IntVar(&cfg.N, "n", 100, "sessions (connect, rpc), subscribers (fanout), publishers and as many players (p2p), members (groups)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "connects/s (connect), calls/s (rpc), introductions/s (p2p), joins/s (groups), subscriber starts/s (fanout); 0: as fast as -concurrency allows (rpc: every session keeps one call outstanding)")
+	fs.IntVar(&cfg.Sockets, "sockets", 0, "client UDP sockets the sessions share (0: one per 1,000 sessions, fanout one per 100 subscribers)")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "connect: keep the sessions open this long once all are open")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured phase of rpc and fanout")
+	fs.StringVar(&bitrate, "bitrate", "250k", "fanout stream bitrate, bits/s (suffixes k, M)")
+	fs.StringVar(&cfg.Method, "method", "echo", "rpc: the method called")
+	fs.StringVar(&cfg.Arg, "arg", "hello", "rpc: the string argument of each call")
+	fs.DurationVar(&cfg.Timeout, "timeout", 15*time.Second, "bound of one handshake + connect, call, play, join")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 500, "operations (connects, calls, …) in flight at most")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "PID of the server process, to sample its CPU and memory from /proc (same machine)")
+	fs.BoolVar(&cfg.JSON, "json", false, "print only the JSON line on stdout")
+	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress on stderr")
+	var bind string
+	fs.StringVar(&bind, "bind", ":0", "local address of the client sockets; a comma-separated list, or an IPv4 range such as 127.0.0.1-127.0.0.40, spreads them over addresses (servers limit some requests per source IP, e.g. our introductions to 20/s)")
+	fs.IntVar(&cfg.UDPBuffer, "udp-buffer", 4<<20, "client socket send and receive buffers, bytes (capped by net.core.rmem_max/wmem_max)")
+	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "fanout: how long to wait at most for the last frames after the publisher stops")
+	fs.StringVar(&cfg.Group, "group", "", "groups: group ID seed (default: random, a fresh group each run)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "error", "client library log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: actorrtmfp-bench -url rtmfp://host:port/app -scenario connect|rpc|fanout|p2p|groups [flags]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nEvery flag may be given as an environment variable %sNAME (e.g. %sSERVER_PID).\n", envPrefix, envPrefix)
+	}
+	// Environment first, so flags win.
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, envPrefix) {
+			continue
+		}
+		name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, envPrefix)), "_", "-")
+		if fs.Lookup(name) == nil {
+			fmt.Fprintf(stderr, "actorrtmfp-bench: %s: no such flag -%s\n", k, name)
+			return nil, 2
+		}
+		if err := fs.Set(name, v); err != nil {
+			fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", k, err)
+			return nil, 2
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, 0
+		}
+		return nil, 2
+	}
+	bad := func(format string, a ...any) (*config, int) {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: "+format+"\n", a...)
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		return bad("unexpected argument %q", fs.Arg(0))
+	}
+	if _, ok := scenarios[cfg.Scenario]; !ok {
+		return bad("unknown scenario %q (connect, rpc, fanout, p2p or groups)", cfg.Scenario)
+	}
+	switch strings.ToLower(dialect) {
+	case "flash":
+		cfg.Dialect = client.Flash
+	case "rfc7425", "rfc":
+		cfg.Dialect = client.RFC7425
+	default:
+		return bad("unknown dialect %q (flash or rfc7425)", dialect)
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+		return bad("bad -url %q: want rtmfp://host:port/app", cfg.URL)
+	}
+	var err error
+	if cfg.Bind, err = parseBind(bind); err != nil {
+		return bad("bad -bind %q: %v", bind, err)
+	}
+	br, err := parseBitrate(bitrate)
+	if err != nil {
+		return bad("bad -bitrate %q: %v", bitrate, err)
+	}
+	cfg.Bitrate = br
+	switch {
+	case cfg.N < 1:
+		return bad("-n must be at least 1")
+	case cfg.Scenario == "groups" && cfg.N < 2:
+		return bad("groups needs -n 2 or more (the first member has no neighbour)")
+	case cfg.Rate < 0:
+		return bad("-rate must not be negative")
+	case cfg.Concurrency < 1:
+		return bad("-concurrency must be at least 1")
+	case cfg.Sockets < 0:
+		return bad("-sockets must not be negative")
+	case cfg.Timeout <= 0:
+		return bad("-timeout must be positive")
+	case (cfg.Scenario == "rpc" || cfg.Scenario == "fanout") && cfg.Duration <= 0:
+		return bad("-duration must be positive")
+	}
+	if cfg.Sockets == 0 {
+		per := 1000
+		if cfg.Scenario == "fanout" {
+			per = 100
+		}
+		cfg.Sockets = max((cfg.N+per-1)/per, min(len(cfg.Bind), cfg.N))
+	}
+	return cfg, -1
+}
+
+// parseBind reads a comma-separated list of host:port and IPv4 ranges (a.b.c.d-a.b.c.e,
+// port 0).
+func parseBind(s string) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if lo, hi, ok := strings.Cut(item, "-"); ok {
+			a, err1 := netip.ParseAddr(lo)
+			b, err2 := netip.ParseAddr(hi)
+			if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || b.Less(a) {
+				return nil, errors.New("want an IPv4 range such as 127.0.0.1-127.0.0.40")
+			}
+			for ; !b.Less(a) && len(out) < 1024; a = a.Next() {
+				out = append(out, netip.AddrPortFrom(a, 0).String())
+			}
+			continue
+		}
+		if _, _, err := net.SplitHostPort(item); err != nil {
+			return nil, errors.New("want host:port, e.g. :0 or 127.0.0.1:0")
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// parseBitrate reads "250k", "1M", "1.5m", "800000".
+func parseBitrate(s string) (int64, error) {
+	mult := 1.0
+	t := strings.TrimSpace(s)
+	switch {
+	case strings.HasSuffix(t, "k"), strings.HasSuffix(t, "K"):
+		mult, t = 1e3, t[:len(t)-1]
+	case strings.HasSuffix(t, "M"), strings.HasSuffix(t, "m"):
+		mult, t = 1e6, t[:len(t)-1]
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) {
+		return 0, errors.New("want a positive number of bits/s, e.g. 250k or 1M")
+	}
+	br := int64(v * mult)
+	if br < 8000 || br > 1e9 {
+		return 0, errors.New("want 8k to 1000M")
+	}
+	return br, nil
+}
+
+func newLogger(level string, out io.Writer) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.Set(level); err != nil {
+		return nil, err
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(encCfg), zapcore.AddSync(out), lvl)), nil
+}
+
+// Result is what a run measured. Maps are printed with sorted keys.
+type Result struct {
+	Scenario string         `json:"scenario"`
+	URL      string         `json:"url"`
+	Dialect  string         `json:"dialect"`
+	Params   map[string]any `json:"params"`
+	Started  time.Time      `json:"started"`
+	// ElapsedS is the wall time of the measured phase.
+	ElapsedS float64            `json:"elapsed_s"`
+	Counts   map[string]uint64  `json:"counts"`
+	Failures map[string]uint64  `json:"failures"`
+	Examples map[string]string  `json:"failure_examples,omitempty"`
+	Rates    map[string]float64 `json:"rates"`
+	Ratios   map[string]float64 `json:"ratios,omitempty"`
+	// Latency is the scenario's main latency (see LatencyOf); Latencies are the others.
+	LatencyOf string              `json:"latency_of"`
+	Latency   *Latency            `json:"latency_ms"`
+	Latencies map[string]*Latency `json:"latencies_ms,omitempty"`
+	Server    *ServerFigures      `json:"server,omitempty"`
+	Tool      *ToolFigures        `json:"tool,omitempty"`
+	// Net counts datagrams over the measured phase: the tool's client sockets (received,
+	// dropped by the tool, sent, fragments its sessions declared lost) and the host's UDP
+	// buffer overflows (host_*: system-wide, every process's sockets).
+	Net   map[string]uint64 `json:"net,omitempty"`
+	Notes []string          `json:"notes,omitempty"`
+}
+
+func newResult() *Result {
+	return &Result{Params: map[string]any{}, Counts: map[string]uint64{}, Failures: map[string]uint64{},
+		Rates: map[string]float64{}, Latencies: map[string]*Latency{}}
+}
+
+func (r *Result) fill(cfg *config) {
+	r.Scenario, r.URL, r.Dialect = cfg.Scenario, cfg.URL, cfg.Dialect.String()
+	r.Params["n"] = cfg.N
+	r.Params["rate"] = cfg.Rate
+	r.Params["sockets"] = cfg.Sockets
+	r.Params["concurrency"] = cfg.Concurrency
+	r.Params["timeout"] = cfg.Timeout.String()
+	if len(cfg.Bind) > 1 {
+		r.Params["bind_addresses"] = len(cfg.Bind)
+	}
+	if r.Latency == nil {
+		r.Latency = &Latency{}
+	}
+	if len(r.Latencies) == 0 {
+		r.Latencies = nil
+	}
+}
+
+// failures returns the total of the failure counts.
+func (r *Result) failureTotal() uint64 {
+	var n uint64
+	for _, v := range r.Failures {
+		n += v
+	}
+	return n
+}
+
+func (r *Result) writeTable(w io.Writer) {
+	row := func(k, format string, a ...any) { fmt.Fprintf(w, "%-22s "+format+"\n", append([]any{k}, a...)...) }
+	row("scenario", "%s (%s) against %s", r.Scenario, r.Dialect, r.URL)
+	row("parameters", "%s", kvString(r.Params))
+	row("measured phase", "%.3f s", r.ElapsedS)
+	for _, k := range sortedKeys(r.Counts) {
+		row("  "+k, "%d", r.Counts[k])
+	}
+	if len(r.Failures) == 0 {
+		row("failures", "none")
+	} else {
+		row("failures", "%d", r.failureTotal())
+		for _, k := range sortedKeys(r.Failures) {
+			ex := ""
+			if e := r.Examples[k]; e != "" {
+				ex = "  (e.g. " + e + ")"
+			}
+			row("  "+k, "%d%s", r.Failures[k], ex)
+		}
+	}
+	for _, k := range sortedKeys(r.Rates) {
+		row("  "+k, "%.1f", r.Rates[k])
+	}
+	for _, k := range sortedKeys(r.Ratios) {
+		row("  "+k, "%.6f", r.Ratios[k])
+	}
+	lat := func(name string, l *Latency) {
+		row(name, "p50 %.3f  p95 %.3f  p99 %.3f  max %.3f  mean %.3f ms  (n=%d)", l.P50, l.P95, l.P99, l.Max, l.Mean, l.N)
+	}
+	lat("latency "+r.LatencyOf, r.Latency)
+	for _, k := range sortedKeys(r.Latencies) {
+		lat("latency "+k, r.Latencies[k])
+	}
+	if s := r.Server; s != nil {
+		row("server pid", "%d", s.PID)
+		row("  cpu", "%.2f s (%.2f cores)", s.CPUSeconds, s.CPUCores)
+		if s.Op != "" && s.Ops > 0 {
+			row("  cpu per "+s.Op, "%.4f ms (%d)", s.CPUPerOpMS, s.Ops)
+		}
+		if s.CPUPer1000Handshakes > 0 {
+			row("  cpu per 1000 hs", "%.3f s", s.CPUPer1000Handshakes)
+		}
+		row("  rss start → end", "%.1f → %.1f MiB (peak %.1f MiB)", mib(s.RSSStartKiB), mib(s.RSSEndKiB), mib(s.HWMEndKiB))
+		if s.RSSOpenKiB > 0 {
+			row("  rss all open", "%.1f MiB", mib(s.RSSOpenKiB))
+			row("  rss per session", "%.0f B at open, %.0f B at the end", s.RSSPerSessionBytes, s.RSSPerSessionEndBytes)
+			row("  cpu during the hold", "%.2f s", s.HoldCPUSeconds)
+		}
+		for _, e := range s.Errors {
+			row("  sampling error", "%s", e)
+		}
+	}
+	for _, k := range sortedKeys(r.Net) {
+		row("  net "+k, "%d", r.Net[k])
+	}
+	if t := r.Tool; t != nil {
+		row("tool (this process)", "cpu %.2f s (%.2f cores), rss %.1f MiB", t.CPUSeconds, t.CPUCores, mib(t.RSSEndKiB))
+	}
+	for _, n := range r.Notes {
+		row("note", "%s", n)
+	}
+}
+
+func mib(k uint64) float64 { return float64(k) / 1024 }
+
+func kvString(m map[string]any) string {
+	var b strings.Builder
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", k, m[k])
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+func round4(v float64) float64 { return math.Round(v*10000) / 10000 }
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// perSecond divides n by the seconds of d (0 for an empty phase).
+func perSecond(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return round3(float64(n) / d.Seconds())
+}
