@@ -14,6 +14,11 @@ type FlowKey struct {
 	Lane     uint8
 }
 
+// MaxFlowMetadata is the longest user metadata a send flow may carry. Startup options ride
+// on every fragment until the far end acknowledges the flow, so they must leave room for
+// data in a packet; Flash's metadata is a dozen bytes. A write under a longer key is refused.
+const MaxFlowMetadata = 512
+
 // appendOptions appends the flow's startup options: metadata, return association, marker.
 func (k FlowKey) appendOptions(b []byte) []byte {
 	b = rtmfp.AppendOption(b, 0x00, []byte(k.Metadata))

@@ -44,9 +44,29 @@ type recvLimits struct {
 	capacity  int    // receive buffer in bytes (advertised window when empty)
 	maxAhead  uint64 // sequence numbers accepted beyond the cumulative acknowledgement
 	maxRanges int    // disjoint received ranges tracked
+	// hardLimit is the most bytes the flow buffers before it refuses fragments (0: four
+	// times capacity). The advertised window keeps a well-behaved sender near capacity;
+	// beyond it the flow still takes what it needs to make progress — the piece that
+	// fills a hole, the rest of a message larger than the window — at the trickle of one
+	// block per acknowledgement, up to this bound.
+	hardLimit int
+}
+
+// maxBuffered returns the bound on buffered bytes beyond which fragments are refused.
+func (l recvLimits) maxBuffered() int {
+	if l.hardLimit > 0 {
+		return l.hardLimit
+	}
+	return 4 * l.capacity
 }
 
 var defaultRecvLimits = recvLimits{capacity: 256 << 10, maxAhead: 1 << 14, maxRanges: 128}
+
+// fragOverhead is what each buffered fragment or held message counts against the buffer
+// beyond its data (its bookkeeping), so that a flood of empty fragments — an endless
+// message of empty middle pieces, empty messages before the flow is accepted — is bounded
+// like data is (rtmfp-cpp counts 64 bytes too).
+const fragOverhead = 64
 
 // recvFrag is a buffered fragment, with its own copy of the data.
 type recvFrag struct {
@@ -103,12 +123,21 @@ func (f *recvFlow) cumulative() uint64 {
 }
 
 // windowBlocks is the receive window advertised in acknowledgements, in 1,024-byte blocks.
+//
+// A full buffer advertises a zero window only when complete messages wait for the upper
+// layer (held before the flow is accepted): then only the upper layer can free room, and
+// the sender probes. When the buffer is full of fragments that wait for other fragments
+// (a hole, or a message larger than the buffer) only more data can free it, so at least
+// one block is advertised: a zero window would deadlock the flow (rtmfp-cpp does the same).
 func (f *recvFlow) windowBlocks() uint64 {
 	if f.state != rfOpen {
 		return 0
 	}
 	free := f.limits.capacity - f.buffered
-	if free <= 0 {
+	if free < 1024 {
+		if len(f.held) == 0 && f.limits.capacity > 0 {
+			return 1
+		}
 		return 0
 	}
 	return uint64(free / 1024)
@@ -131,7 +160,7 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	fresh := !f.seqs.Contains(seq)
 	abandoned := flags&flagAbandon != 0
 	keep := fresh && !abandoned && f.state == rfOpen && seq > fsn
-	if keep && f.buffered+len(data) > f.limits.capacity+1024 {
+	if keep && f.buffered+len(data)+fragOverhead > f.limits.maxBuffered()+1024 {
 		f.needAck, f.ackNow = true, true // tell the sender the window again
 		return out, errFragWindow
 	}
@@ -162,7 +191,9 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	if f.finalSeen && f.state != rfComplete && f.seqs.Len() == 1 && f.cumulative() >= f.finalSN {
 		f.state = rfComplete
 		f.ackNow = true
-		f.dropBuffered()
+		// Every message was delivered (or abandoned): only orphan pieces remain. Messages
+		// held for an upper layer that has not accepted the flow yet stay held.
+		f.dropFrags()
 	}
 	return out, nil
 }
@@ -186,7 +217,7 @@ func (f *recvFlow) insert(fr recvFrag) {
 	f.frags = append(f.frags, recvFrag{})
 	copy(f.frags[i+1:], f.frags[i:])
 	f.frags[i] = fr
-	f.buffered += len(fr.data)
+	f.buffered += len(fr.data) + fragOverhead
 }
 
 // deliver hands over every message that may be delivered now: in sequence order, the
@@ -291,7 +322,7 @@ func (f *recvFlow) pop(n int) { f.remove(0, n) }
 
 func (f *recvFlow) remove(i, n int) {
 	for _, fr := range f.frags[i : i+n] {
-		f.buffered -= len(fr.data)
+		f.buffered -= len(fr.data) + fragOverhead
 	}
 	copy(f.frags[i:], f.frags[i+n:])
 	for j := len(f.frags) - n; j < len(f.frags); j++ {
@@ -300,11 +331,18 @@ func (f *recvFlow) remove(i, n int) {
 	f.frags = f.frags[:len(f.frags)-n]
 }
 
-func (f *recvFlow) dropBuffered() {
+// dropFrags discards the buffered fragments (not the held messages).
+func (f *recvFlow) dropFrags() {
 	for i := range f.frags {
+		f.buffered -= len(f.frags[i].data) + fragOverhead
 		f.frags[i] = recvFrag{}
 	}
 	f.frags = f.frags[:0]
+}
+
+// dropBuffered discards the buffered fragments and the held messages.
+func (f *recvFlow) dropBuffered() {
+	f.dropFrags()
 	clear(f.held)
 	f.held = f.held[:0]
 	f.buffered = 0
@@ -313,7 +351,7 @@ func (f *recvFlow) dropBuffered() {
 // hold keeps delivered messages until the flow is accepted.
 func (f *recvFlow) hold(msg []byte) {
 	f.held = append(f.held, msg)
-	f.buffered += len(msg)
+	f.buffered += len(msg) + fragOverhead
 }
 
 // release returns the held messages and frees their room in the window.
@@ -321,7 +359,7 @@ func (f *recvFlow) release() [][]byte {
 	held := f.held
 	f.held = nil
 	for _, m := range held {
-		f.buffered -= len(m)
+		f.buffered -= len(m) + fragOverhead
 	}
 	if f.prevBlocks < 2 && f.windowBlocks() >= 2 {
 		f.needAck, f.ackNow = true, true // the window reopened: tell the sender

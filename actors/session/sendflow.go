@@ -120,9 +120,11 @@ func newSendFlow(id uint64, key FlowKey, prio Priority, maxQueued int) *sendFlow
 }
 
 // write cuts a message into fragments and queues them. It returns false, queuing nothing,
-// when the flow is closed or its queue is full.
+// when the flow is closed, its queue is full or its startup options leave no room for data
+// (metadata longer than MaxFlowMetadata, refused before a flow is made for it).
 func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *Receipt) bool {
-	if f.state != sfOpen || f.exception {
+	size := maxFragment - len(f.options)
+	if f.state != sfOpen || f.exception || size <= 0 {
 		return false
 	}
 	if f.queued+len(data) > f.maxQueued && f.queued > 0 {
@@ -133,7 +135,6 @@ func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *
 	if f.clock != nil {
 		m.born = f.clock()
 	}
-	size := maxFragment - len(f.options)
 	fra := byte(fraWhole)
 	for first := true; first || len(data) > 0; first = false {
 		n := len(data)
@@ -226,13 +227,18 @@ func (f *sendFlow) forwardSN(now int64) uint64 {
 	return first.seq - 1
 }
 
-// trim drops abandoned fragments from the head of the queue that are not in flight,
-// keeping the last one so that the receiver can still learn the forward sequence number.
+// trim drops abandoned fragments from the head of the queue that are not in flight. The
+// receiver learns of them from the forward sequence number, which rides on the next
+// fragment sent: so a fragment is dropped only if the one after it is still to be sent.
+// The last abandoned one before a fragment in flight (or at the end of the queue) stays,
+// and leaves with the abandon flag carrying the forward sequence number; dropping it too
+// would leave the receiver waiting for it — and holding the messages after it, already
+// acknowledged — until the flow's next write.
 func (f *sendFlow) trim(now int64) {
 	n := 0
 	for n < len(f.queue)-1 {
 		fr := f.queue[n]
-		if fr.inFlight || !fr.msg.expired(now) {
+		if fr.inFlight || !fr.msg.expired(now) || f.queue[n+1].inFlight {
 			break
 		}
 		f.queued -= len(fr.data)

@@ -698,6 +698,10 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 	}
 	f := s.sendByKey[w.Key]
 	if f == nil {
+		if len(w.Key.Metadata) > MaxFlowMetadata {
+			s.refuse(ctx, w)
+			return
+		}
 		if w.Priority >= numPriorities {
 			w.Priority = PriorityData
 		}

@@ -1,0 +1,493 @@
+package session
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
+)
+
+// simPayload is message i of a test stream: its index, then bytes derived from it.
+func simPayload(i, size int) []byte {
+	b := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint64(b, uint64(i))
+	r := rand.New(rand.NewPCG(uint64(i), 1))
+	for j := 8; j < len(b); j++ {
+		b[j] = byte(r.Uint32())
+	}
+	return b
+}
+
+// simBulk writes count messages on one flow of node, keeping at most window of them
+// unsettled (receipts), and retrying refused ones.
+type simBulk struct {
+	n          *simNode
+	key        FlowKey
+	prio       Priority
+	count      int
+	size       func(i int) int
+	window     int
+	next       int
+	unsettled  int
+	retry      []int
+	delivered  int
+	abandoned  int
+	refused    int
+	lastSettle time.Duration
+}
+
+func (b *simBulk) start() {
+	prev := b.n.onReceipt
+	b.n.onReceipt = func(msg any) {
+		switch m := msg.(type) {
+		case *Delivered:
+			if m.Key != b.key {
+				if prev != nil {
+					prev(msg)
+				}
+				return
+			}
+			b.delivered++
+			b.unsettled--
+		case *Abandoned:
+			if m.Key != b.key {
+				if prev != nil {
+					prev(msg)
+				}
+				return
+			}
+			b.abandoned++
+			b.unsettled--
+		case *Refused:
+			if m.Key != b.key {
+				if prev != nil {
+					prev(msg)
+				}
+				return
+			}
+			b.refused++
+			b.unsettled--
+			b.retry = append(b.retry, int(m.Tag))
+			// Retry a little later (as an application would on backpressure).
+			b.n.sim.after(5*time.Millisecond, b.pump)
+			return
+		}
+		b.lastSettle = b.n.sim.clock.now
+		b.pump()
+	}
+	b.pump()
+}
+
+func (b *simBulk) pump() {
+	for b.unsettled < b.window {
+		var i int
+		switch {
+		case len(b.retry) > 0:
+			i, b.retry = b.retry[0], b.retry[1:]
+		case b.next < b.count:
+			i = b.next
+			b.next++
+		default:
+			return
+		}
+		b.unsettled++
+		b.n.write(&Write{Key: b.key, Data: simPayload(i, b.size(i)), Priority: b.prio, Receipt: &Receipt{To: b.n.receiptTo, Tag: uint64(i)}})
+	}
+}
+
+func (b *simBulk) done() bool { return b.delivered+b.abandoned == b.count }
+
+// simSink checks that a flow's messages arrive whole, once and in order.
+type simSink struct {
+	t      testing.TB
+	size   func(i int) int
+	next   int
+	bytes  int
+	sum    []byte
+	lastAt time.Duration
+	maxGap time.Duration
+	clock  *simClock
+}
+
+func (k *simSink) take(data []byte) {
+	if len(data) < 8 {
+		k.t.Fatalf("message of %d bytes", len(data))
+	}
+	i := int(binary.BigEndian.Uint64(data))
+	if i != k.next {
+		k.t.Fatalf("message %d arrived, want %d (duplicate or out of order)", i, k.next)
+	}
+	if !bytes.Equal(data, simPayload(i, k.size(i))) {
+		k.t.Fatalf("message %d corrupted", i)
+	}
+	k.next++
+	k.bytes += len(data)
+	if k.lastAt != 0 {
+		k.maxGap = max(k.maxGap, k.clock.now-k.lastAt)
+	}
+	k.lastAt = k.clock.now
+}
+
+func variedSize(i int) int {
+	switch i % 10 {
+	case 0:
+		return 5000 + i%3000 // several fragments
+	case 1:
+		return 10
+	default:
+		return 1000
+	}
+}
+
+type bulkResult struct {
+	bytes    int
+	duration time.Duration
+	maxGap   time.Duration
+	resent   uint64
+	probes   int
+}
+
+func runSimBulk(t *testing.T, seed uint64, link simLink, count int, size func(int) int, cfg Config) bulkResult {
+	t.Helper()
+	m, client, server := newSim(t, seed, link, link, cfg)
+	sink := &simSink{t: t, size: size, clock: &m.clock}
+	var flow uint64
+	server.onMessage = func(id uint64, data []byte) {
+		if flow == 0 {
+			flow = id
+		}
+		if id != flow {
+			t.Fatalf("message on flow %d", id)
+		}
+		sink.take(data)
+	}
+	b := &simBulk{n: client, key: FlowKey{Metadata: "bulk"}, count: count, size: size, window: 64}
+	start := m.clock.now
+	b.start()
+	if !m.run(start+10*time.Minute, func() bool { return b.done() && sink.next == count }) {
+		t.Fatalf("seed %d: transfer stalled: %d of %d delivered (%d receipts delivered, %d abandoned, %d refused), sink at %d, cwnd %d, outstanding %d",
+			seed, sink.next, count, b.delivered, b.abandoned, b.refused, sink.next, client.s.cc.cwnd, client.s.outstanding)
+	}
+	if b.abandoned != 0 {
+		t.Fatalf("%d reliable messages abandoned", b.abandoned)
+	}
+	return bulkResult{bytes: sink.bytes, duration: m.clock.now - start, maxGap: sink.maxGap,
+		resent: m.stats.FragmentsResent.Load(), probes: server.inbound[rtmfp.ChunkBufferProbe]}
+}
+
+// TestSimBulkTransferUnderLoss: reliable data arrives intact and in order through loss,
+// duplication and reordering, in virtual time.
+func TestSimBulkTransferUnderLoss(t *testing.T) {
+	count := 2000
+	if testing.Short() {
+		count = 500
+	}
+	for _, loss := range []float64{0, 0.05, 0.2} {
+		for seed := uint64(1); seed <= 3; seed++ {
+			t.Run(fmt.Sprintf("loss%.0f%%/seed%d", loss*100, seed), func(t *testing.T) {
+				link := simLink{Loss: loss, Duplicate: 0.01, Reorder: 0.02, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
+				r := runSimBulk(t, seed, link, count, variedSize, Config{})
+				t.Logf("%d bytes in %v (virtual): %.0f KB/s, longest gap %v, %d fragments resent",
+					r.bytes, r.duration, float64(r.bytes)/r.duration.Seconds()/1000, r.maxGap, r.resent)
+				if loss < 0.1 && r.maxGap > 3*time.Second {
+					t.Fatalf("delivery stalled for %v", r.maxGap)
+				}
+			})
+		}
+	}
+}
+
+// TestSimBulkThroughBottleneck: a rate-limited link with a drop-tail queue — the
+// congestion controller must find the rate, and the transfer complete.
+func TestSimBulkThroughBottleneck(t *testing.T) {
+	link := simLink{Delay: 20 * time.Millisecond, Rate: 1 << 20, Queue: 32 << 10}
+	r := runSimBulk(t, 1, link, 2000, func(int) int { return 1000 }, Config{})
+	rate := float64(r.bytes) / r.duration.Seconds()
+	t.Logf("%.0f KB/s through a 1 MiB/s bottleneck, %d fragments resent", rate/1000, r.resent)
+	if rate < 0.5*(1<<20)*1000/1200 { // payload share of a 1 MiB/s link, halved
+		t.Fatalf("goodput %.0f B/s: far below the bottleneck rate", rate)
+	}
+}
+
+// TestSimMessagesLargerThanReceiveBuffer: messages bigger than the receiver's buffer
+// still get through (the window never closes on fragments that wait for fragments).
+func TestSimMessagesLargerThanReceiveBuffer(t *testing.T) {
+	for _, loss := range []float64{0, 0.1} {
+		t.Run(fmt.Sprintf("loss%.0f%%", loss*100), func(t *testing.T) {
+			link := simLink{Loss: loss, Delay: 10 * time.Millisecond}
+			r := runSimBulk(t, 3, link, 10, func(int) int { return 100 << 10 }, Config{FlowBuffer: 32 << 10})
+			t.Logf("%d bytes in %v", r.bytes, r.duration)
+		})
+	}
+}
+
+// TestSimZeroWindowProbe: a receiver that accepts its flow late holds the messages, its
+// window closes, the sender probes, and resumes promptly once the flow is accepted.
+func TestSimZeroWindowProbe(t *testing.T) {
+	link := simLink{Delay: 20 * time.Millisecond}
+	m, client, server := newSim(t, 1, link, link, Config{FlowBuffer: 16 << 10})
+	server.acceptDelay = -1
+	const count = 200
+	size := func(int) int { return 1000 }
+	sink := &simSink{t: t, size: size, clock: &m.clock}
+	server.onMessage = func(_ uint64, data []byte) { sink.take(data) }
+	b := &simBulk{n: client, key: FlowKey{Metadata: "late"}, count: count, size: size, window: count}
+	b.start()
+	m.run(m.clock.now+5*time.Second, nil)
+	if len(server.opened) != 1 {
+		t.Fatalf("%d flows opened", len(server.opened))
+	}
+	f := server.s.recv[server.opened[0].FlowID]
+	if f.buffered < 16<<10 || f.windowBlocks() != 0 {
+		t.Fatalf("held %d bytes, window %d blocks: the window did not close", f.buffered, f.windowBlocks())
+	}
+	if server.inbound[rtmfp.ChunkBufferProbe] < 2 {
+		t.Fatalf("%d buffer probes in 5 s of zero window", server.inbound[rtmfp.ChunkBufferProbe])
+	}
+	if sf := client.s.sendByKey[b.key]; sf == nil || sf.outstanding > 0 || sf.rxWindow != 0 {
+		t.Fatal("the sender does not know the window is closed")
+	}
+	accepted := m.clock.now
+	server.deliver(&AcceptFlow{FlowID: server.opened[0].FlowID, PID: server.upper})
+	if !m.run(m.clock.now+time.Minute, func() bool { return sink.next == count && b.done() }) {
+		t.Fatalf("after accept: %d of %d delivered", sink.next, count)
+	}
+	// Resuming must not wait for the next probe (≥ 1 s): the window update is sent at once.
+	if d := m.clock.now - accepted; d > 800*time.Millisecond {
+		t.Fatalf("the rest took %v after the flow was accepted", d)
+	}
+}
+
+// TestSimFlowCompletesBeforeAccept: a short flow (messages, then close) that completes
+// before its upper layer accepted it keeps its messages.
+func TestSimFlowCompletesBeforeAccept(t *testing.T) {
+	link := simLink{Delay: 5 * time.Millisecond}
+	m, client, server := newSim(t, 2, link, link, Config{})
+	server.acceptDelay = 300 * time.Millisecond
+	key := FlowKey{Metadata: "short"}
+	for i := range 3 {
+		client.write(&Write{Key: key, Data: simPayload(i, 3000)})
+	}
+	client.deliver(&CloseFlow{Key: key})
+	if !m.run(m.clock.now+5*time.Second, func() bool { return len(server.finished) == 1 }) {
+		t.Fatal("flow never finished")
+	}
+	id := server.opened[0].FlowID
+	if got := len(server.msgs[id]); got != 3 {
+		t.Fatalf("%d of 3 messages delivered", got)
+	}
+	for i, d := range server.msgs[id] {
+		if !bytes.Equal(d, simPayload(i, 3000)) {
+			t.Fatalf("message %d corrupted", i)
+		}
+	}
+}
+
+// TestSimRejectFlow: the receiver rejects a flow mid-stream; the sender's upper layer is
+// told, the queued messages are abandoned, and another flow carries on.
+func TestSimRejectFlow(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	m, client, server := newSim(t, 4, link, link, Config{})
+	size := func(int) int { return 1000 }
+	doomed := &simBulk{n: client, key: FlowKey{Metadata: "doomed"}, count: 300, size: size, window: 300}
+	other := &simBulk{n: client, key: FlowKey{Metadata: "other"}, count: 300, size: size, window: 4}
+	sink := &simSink{t: t, size: size, clock: &m.clock}
+	got := 0
+	server.onMessage = func(id uint64, data []byte) {
+		switch string(server.s.recv[id].meta) {
+		case "doomed":
+			got++
+			if got == 20 {
+				server.deliver(&RejectFlow{FlowID: id, Code: 7})
+			}
+		case "other":
+			sink.take(data)
+		}
+	}
+	doomed.start()
+	other.start()
+	if !m.run(m.clock.now+time.Minute, func() bool { return doomed.done() && other.done() && sink.next == 300 }) {
+		t.Fatalf("doomed %d/%d settled, other %d/%d, sink %d", doomed.delivered+doomed.abandoned, doomed.count,
+			other.delivered+other.abandoned, other.count, sink.next)
+	}
+	if len(client.rejected) != 1 || client.rejected[0].Key != doomed.key || client.rejected[0].Code != 7 {
+		t.Fatalf("rejections %+v", client.rejected)
+	}
+	if doomed.abandoned == 0 || doomed.delivered < 20 || doomed.delivered > got {
+		t.Fatalf("doomed flow: %d delivered receipts, %d abandoned, %d received", doomed.delivered, doomed.abandoned, got)
+	}
+	if other.abandoned != 0 {
+		t.Fatal("the other flow lost messages")
+	}
+}
+
+// TestSimRetransmitLimit: the far end vanishes with data outstanding; the session gives up
+// after the retransmit limit and closes.
+func TestSimRetransmitLimit(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	cfg := Config{RetransmitLimit: 2 * time.Second, NearCloseTimeout: 500 * time.Millisecond}
+	m, client, server := newSim(t, 5, link, link, cfg)
+	b := &simBulk{n: client, key: FlowKey{Metadata: "bulk"}, count: 10000, size: func(int) int { return 1000 }, window: 100}
+	b.start()
+	m.run(m.clock.now+500*time.Millisecond, nil)
+	client.link.Cut, server.link.Cut = true, true
+	b.window = 0 // write nothing more; what was written must all be settled at the end
+	cut := m.clock.now
+	if !m.run(m.clock.now+time.Minute, func() bool { return client.stopped }) {
+		t.Fatal("session never closed")
+	}
+	if client.reason != ReasonRetransmit || client.closing == nil || client.closing.Reason != ReasonRetransmit {
+		t.Fatalf("closed with %v", client.reason)
+	}
+	// The limit counts from the last acknowledgement; the check runs at each (backed-off)
+	// retransmission timeout; then the close request waits NearCloseTimeout for its ack.
+	if d := m.clock.now - cut; d < 2*time.Second || d > 5*time.Second {
+		t.Fatalf("closed %v after the cut", d)
+	} else {
+		t.Logf("closed %v after the cut", d)
+	}
+	if m.stats.RetransmitTimeouts.Load() != 1 {
+		t.Fatal("retransmit timeout not counted")
+	}
+	// Every message written got its receipt: those not acknowledged say Abandoned.
+	if b.unsettled != 0 || b.abandoned == 0 {
+		t.Fatalf("%d messages without a receipt after the session closed (%d delivered, %d abandoned)", b.unsettled, b.delivered, b.abandoned)
+	}
+}
+
+// simMedia streams audio (50/s, 200 B, 400 ms lifetime) and video (25 fps, a 20 KB key
+// frame every 2 s that abandons older frames, 2–4 KB otherwise, lifetime up to the next
+// key frame) for dur of virtual time, and checks: nothing arrives twice or out of order
+// on a flow, and every missing message was reported Abandoned to its sender.
+func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent, got, abandoned [3]int) {
+	t.Helper()
+	m, client, server := newSim(t, seed, link, link, Config{})
+	audioKey := FlowKey{Metadata: "av", Lane: 1}
+	videoKey := FlowKey{Metadata: "av", Lane: 2}
+	fate := map[uint64]string{}
+	client.onReceipt = func(msg any) {
+		switch r := msg.(type) {
+		case *Delivered:
+			fate[r.Tag] = "delivered"
+		case *Abandoned:
+			fate[r.Tag] = "abandoned"
+		case *Refused:
+			t.Fatalf("seed %d: message %#x refused", seed, r.Tag)
+		}
+	}
+	last := map[byte]int64{1: -1, 2: -1}
+	seen := map[uint64]bool{}
+	server.onMessage = func(_ uint64, data []byte) {
+		kind, seq := data[0], int64(binary.BigEndian.Uint64(data[1:]))
+		if seq <= last[kind] {
+			t.Fatalf("seed %d: kind %d message %d after %d", seed, kind, seq, last[kind])
+		}
+		last[kind] = seq
+		seen[uint64(kind)<<32|uint64(seq)] = true
+		got[kind]++
+	}
+	rng := rand.New(rand.NewPCG(seed, 9))
+	payload := func(kind byte, seq int, size int) []byte {
+		b := make([]byte, size)
+		b[0] = kind
+		binary.BigEndian.PutUint64(b[1:], uint64(seq))
+		return b
+	}
+	start := m.clock.now
+	var tick func()
+	n := 0
+	tick = func() {
+		if m.clock.now-start >= dur {
+			return
+		}
+		client.write(&Write{Key: audioKey, Priority: PriorityAudio, Lifetime: 400 * time.Millisecond,
+			Data: payload(1, sent[1], 200), Receipt: &Receipt{To: client.receiptTo, Tag: 1<<32 | uint64(sent[1])}})
+		sent[1]++
+		if n%2 == 0 {
+			v := sent[2]
+			key := v%50 == 0
+			size := 2000 + rng.IntN(2000)
+			if key {
+				size = 20000
+			}
+			client.write(&Write{Key: videoKey, Priority: PriorityVideo, Lifetime: time.Duration(50-v%50) * 40 * time.Millisecond,
+				AbandonWaiting: abandonOlder(key), Data: payload(2, v, size), Receipt: &Receipt{To: client.receiptTo, Tag: 2<<32 | uint64(v)}})
+			sent[2]++
+		}
+		n++
+		m.after(20*time.Millisecond, tick)
+	}
+	tick()
+	if !m.run(start+dur+time.Minute, func() bool { return m.clock.now-start > dur && len(fate) == sent[1]+sent[2] }) {
+		t.Fatalf("seed %d: %d of %d receipts", seed, len(fate), sent[1]+sent[2])
+	}
+	for kind := byte(1); kind <= 2; kind++ {
+		for seq := 0; seq < sent[kind]; seq++ {
+			tag := uint64(kind)<<32 | uint64(seq)
+			if fate[tag] == "abandoned" {
+				abandoned[kind]++
+			}
+			if !seen[tag] && fate[tag] != "abandoned" {
+				t.Fatalf("seed %d: kind %d message %d missing, its receipt says %q", seed, kind, seq, fate[tag])
+			}
+		}
+	}
+	return sent, got, abandoned
+}
+
+// TestSimLiveMedia runs the live audio/video stream of the lossy-link tests in virtual
+// time over many seeds.
+func TestSimLiveMedia(t *testing.T) {
+	seeds := uint64(20)
+	if testing.Short() {
+		seeds = 4
+	}
+	for _, loss := range []float64{0, 0.05, 0.2} {
+		for seed := uint64(1); seed <= seeds; seed++ {
+			link := simLink{Loss: loss, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
+			sent, got, ab := simMedia(t, seed, link, 30*time.Second)
+			if seed == 1 {
+				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, got[1], sent[1], ab[1], got[2], sent[2], ab[2])
+			}
+		}
+	}
+}
+
+// abandonOlder is the Write.AbandonWaiting of a key frame that gives up every older frame.
+func abandonOlder(key bool) time.Duration {
+	if key {
+		return time.Nanosecond
+	}
+	return 0
+}
+
+// TestSimWriteWithOverlongMetadataRefused: a write under a key whose metadata exceeds
+// MaxFlowMetadata is refused (no flow is opened for it) and the session carries on.
+func TestSimWriteWithOverlongMetadataRefused(t *testing.T) {
+	m, client, server := newSim(t, 1, simLink{Delay: 10 * time.Millisecond}, simLink{Delay: 10 * time.Millisecond}, Config{})
+	var refused, delivered []uint64
+	client.onReceipt = func(msg any) {
+		switch r := msg.(type) {
+		case *Refused:
+			refused = append(refused, r.Tag)
+		case *Delivered:
+			delivered = append(delivered, r.Tag)
+		}
+	}
+	var got [][]byte
+	server.onMessage = func(_ uint64, data []byte) { got = append(got, data) }
+	long := FlowKey{Metadata: string(bytes.Repeat([]byte{'m'}, 2000))}
+	client.write(&Write{Key: long, Data: []byte("lost"), Receipt: &Receipt{To: client.receiptTo, Tag: 1}})
+	client.write(&Write{Key: FlowKey{Metadata: string(bytes.Repeat([]byte{'m'}, MaxFlowMetadata))}, Data: []byte("ok"), Receipt: &Receipt{To: client.receiptTo, Tag: 2}})
+	m.run(m.clock.now+5*time.Second, func() bool { return len(delivered) == 1 })
+	if len(refused) != 1 || refused[0] != 1 || len(delivered) != 1 || delivered[0] != 2 {
+		t.Fatalf("refused %v, delivered %v", refused, delivered)
+	}
+	if len(got) != 1 || string(got[0]) != "ok" || len(client.s.send) != 1 || client.reason != 0 {
+		t.Fatalf("server got %q; client has %d send flows, closed %v", got, len(client.s.send), client.reason)
+	}
+}
