@@ -160,6 +160,9 @@ type Endpoint struct {
 	certID  cryptoutil.PeerID
 	cookies *cryptoutil.CookieService
 
+	writer   *batchWriter
+	wmu      sync.RWMutex // writes hold it shared; stopping the writer holds it
+	wclosed  bool
 	live     atomic.Int64 // sessions in the table (open or lingering after a close)
 	open     atomic.Int64 // open sessions
 	stopping atomic.Bool
@@ -193,6 +196,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		seed: maphash.MakeSeed(), pool: session.NewInboundPool(readBufferSize), closed: make(chan struct{}),
 	}
 	e.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	e.writer = newBatchWriter(conn, &e.Stats)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		conn.Close()
@@ -245,10 +249,16 @@ func (e *Endpoint) Sessions() int { return int(e.open.Load()) }
 // the closed ones lingering to answer their far end's close (RFC 7016 §3.5.5).
 func (e *Endpoint) TableSize() int { return int(e.live.Load()) }
 
-// WriteDatagram sends one datagram (session.Writer).
+// WriteDatagram sends one datagram (session.Writer): it is copied and queued for the
+// endpoint's batch writer, so b may be reused at once.
 func (e *Endpoint) WriteDatagram(b []byte, to netip.AddrPort) error {
-	_, err := e.conn.WriteToUDPAddrPort(b, to)
-	return err
+	e.wmu.RLock()
+	defer e.wmu.RUnlock()
+	if e.wclosed {
+		return net.ErrClosed
+	}
+	e.writer.write(b, to)
+	return nil
 }
 
 // readLoop reads datagrams and hands each to its shard.
@@ -398,6 +408,10 @@ wait:
 	}
 	_ = e.sys.Root.StopFuture(e.supervisor).Wait()
 	_ = e.sys.Root.StopFuture(e.handshake).Wait()
+	e.wmu.Lock()
+	e.wclosed = true
+	e.wmu.Unlock()
+	e.writer.close()
 	e.conn.Close()
 	e.wg.Wait()
 	close(e.closed)

@@ -160,19 +160,20 @@ func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
 
 // Stats counts what an endpoint received and why it dropped what it dropped.
 type Stats struct {
-	DatagramsIn, PacketsIn atomic.Uint64
-	Handshakes             atomic.Uint64 // handshake chunks passed to the handshake actor
-	ReadErrors             atomic.Uint64
-	DropShort              atomic.Uint64 // shorter than a minimal packet
-	DropOverload           atomic.Uint64 // shard queue full
-	DropUnknownSession     atomic.Uint64
-	DropBadLength          atomic.Uint64 // ciphertext not a multiple of 16
-	DropBadChecksum        atomic.Uint64
-	DropBadHMAC            atomic.Uint64
-	DropReplay             atomic.Uint64 // session sequence number already seen
-	DropBadSequence        atomic.Uint64
-	DropMalformed          atomic.Uint64 // undecodable header, wrong mode, no usable chunk
-	DropMalformedChunk     atomic.Uint64
+	DatagramsIn, PacketsIn                  atomic.Uint64
+	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
+	Handshakes                              atomic.Uint64 // handshake chunks passed to the handshake actor
+	ReadErrors                              atomic.Uint64
+	DropShort                               atomic.Uint64 // shorter than a minimal packet
+	DropOverload                            atomic.Uint64 // shard queue full
+	DropUnknownSession                      atomic.Uint64
+	DropBadLength                           atomic.Uint64 // ciphertext not a multiple of 16
+	DropBadChecksum                         atomic.Uint64
+	DropBadHMAC                             atomic.Uint64
+	DropReplay                              atomic.Uint64 // session sequence number already seen
+	DropBadSequence                         atomic.Uint64
+	DropMalformed                           atomic.Uint64 // undecodable header, wrong mode, no usable chunk
+	DropMalformedChunk                      atomic.Uint64
 	// Handshake refusals.
 	BadCookie, StaleCookie, CookieAddress, CookieReused atomic.Uint64
 	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate

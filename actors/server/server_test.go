@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -232,5 +233,30 @@ func TestApplicationPanicAnswersOnlyThatClient(t *testing.T) {
 		if got, err := c.Call(ctxT(t, 5*time.Second), "echo", "still here"); err != nil || got[0] != "still here" {
 			t.Fatalf("after the panic: %v %v", got, err)
 		}
+	}
+}
+
+// TestDualStackListen: the default listen address (every interface) serves IPv4 and IPv6
+// clients on one socket — replies to an IPv4 client leave the IPv6 socket as IPv4.
+func TestDualStackListen(t *testing.T) {
+	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	f := startServer(t, server.Options{}, func(c *server.Config) { c.Listen = []string{":0"} })
+	port := f.srv.Addrs()[0].Port()
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		ep := newClientEndpoint(t, f, client.EndpointConfig{Listen: host + ":0"})
+		c, err := ep.Connect(ctxT(t, 10*time.Second), fmt.Sprintf("rtmfp://%s:%d/live", host, port), client.Options{})
+		if err != nil {
+			t.Fatalf("client on %s: %v", host, err)
+		}
+		if err := echoOnce(ctxT(t, 5*time.Second), c, "hello "+host); err != nil {
+			t.Fatalf("client on %s: %v", host, err)
+		}
+	}
+	if n := f.srv.Endpoints()[0].Stats.WriteErrors.Load(); n != 0 {
+		t.Fatalf("%d datagrams refused by the kernel", n)
 	}
 }
