@@ -2,6 +2,7 @@ package actors
 
 import (
 	"runtime"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -14,16 +15,25 @@ import (
 // a goroutine of its own, as with the default dispatcher.
 type poolDispatcher struct {
 	work       chan func()
+	done       chan struct{}
+	closed     atomic.Bool
 	throughput int
+}
+
+// PoolDispatcher is a dispatcher whose workers can be stopped.
+type PoolDispatcher interface {
+	actor.Dispatcher
+	// Close stops the workers; later wake-ups run on goroutines of their own.
+	Close()
 }
 
 // NewPoolDispatcher returns a dispatcher with workers goroutines (0: 4 per CPU) that
 // process at most throughput messages of a mailbox before yielding.
-func NewPoolDispatcher(workers, throughput int) actor.Dispatcher {
+func NewPoolDispatcher(workers, throughput int) PoolDispatcher {
 	if workers <= 0 {
 		workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	d := &poolDispatcher{work: make(chan func(), 64*workers), throughput: throughput}
+	d := &poolDispatcher{work: make(chan func(), 64*workers), done: make(chan struct{}), throughput: throughput}
 	for i := 0; i < workers; i++ {
 		go d.worker()
 	}
@@ -31,16 +41,49 @@ func NewPoolDispatcher(workers, throughput int) actor.Dispatcher {
 }
 
 func (d *poolDispatcher) worker() {
-	for fn := range d.work {
-		fn()
+	for {
+		select {
+		case fn := <-d.work:
+			fn()
+		case <-d.done:
+			d.drain()
+			return
+		}
+	}
+}
+
+// drain runs what is still queued on goroutines of its own, so that no mailbox stays
+// scheduled forever once the workers are gone.
+func (d *poolDispatcher) drain() {
+	for {
+		select {
+		case fn := <-d.work:
+			go fn()
+		default:
+			return
+		}
 	}
 }
 
 func (d *poolDispatcher) Schedule(fn func()) {
+	if d.closed.Load() {
+		go fn()
+		return
+	}
 	select {
 	case d.work <- fn:
+		// Queued after the workers drained on Close? Then nobody else will run it.
+		if d.closed.Load() {
+			d.drain()
+		}
 	default:
 		go fn()
+	}
+}
+
+func (d *poolDispatcher) Close() {
+	if d.closed.CompareAndSwap(false, true) {
+		close(d.done)
 	}
 }
 
