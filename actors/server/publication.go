@@ -135,16 +135,28 @@ type publication struct {
 	audioCount  int
 	idleSince   time.Time
 	dec         amf.Decoder
+	pending     []*session.ChannelMessage // media to fan out (see fanOutNow)
+	fanPending  bool
 }
-
-type retireCheck struct{}
 
 func newPublication(h *pubHost, key pubKey, id uint64, members *pubMembers) actor.Actor {
 	return &publication{host: h, key: key, id: id, members: members}
 }
 
+// fanOut makes the publication send the media it batched.
+type fanOut struct{}
+
 func (p *publication) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *publishMedia, *fanOut:
+	default:
+		// Whatever changes membership or reaches the subscribers otherwise comes after the
+		// media received before it.
+		p.fanOutNow(ctx)
+	}
 	switch m := ctx.Message().(type) {
+	case *fanOut:
+		p.fanOutNow(ctx)
 	case *actor.Started:
 		p.self = ctx.Self()
 		p.idleSince = time.Now()
@@ -346,10 +358,13 @@ func (p *publication) onMedia(ctx actor.Context, m *publishMedia) {
 	default:
 		return
 	}
-	for _, s := range p.members.sessions {
-		ctx.Send(s.pid, out)
+	// Batched: the media already waiting in the mailbox (the audio and video frames of
+	// one instant, as publishers send them together) leave as one message per session.
+	p.pending = append(p.pending, out)
+	if !p.fanPending {
+		p.fanPending = true
+		ctx.Send(p.self, &fanOut{})
 	}
-	p.host.stats.Fanout.Add(uint64(len(p.members.sessions)))
 	if p.members.wantsMedia {
 		p.toApplication(ctx, m)
 	}
@@ -375,6 +390,24 @@ func (p *publication) startGOP(key []byte, ts uint32) {
 	for _, a := range carried[:n] {
 		p.cache(a)
 	}
+}
+
+// fanOutNow sends the batched media to every subscriber session: one message per session
+// whatever the batch size (shared by all of them, so never modified afterwards).
+func (p *publication) fanOutNow(ctx actor.Context) {
+	p.fanPending = false
+	if len(p.pending) == 0 {
+		return
+	}
+	var msg any = p.pending[0]
+	if len(p.pending) > 1 {
+		msg = &session.ChannelBatch{Msgs: p.pending}
+	}
+	for _, s := range p.members.sessions {
+		ctx.Send(s.pid, msg)
+	}
+	p.host.stats.Fanout.Add(uint64(len(p.members.sessions) * len(p.pending)))
+	p.pending = nil
 }
 
 // cache appends a message to the current group of pictures, giving up when it grows

@@ -25,6 +25,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
@@ -62,15 +63,16 @@ type shared struct {
 
 // Server is a running RTMFP server.
 type Server struct {
-	cfg       Config
-	sys       *actor.ActorSystem
-	log       *zap.Logger
-	sh        *shared
-	root      *actor.PID
-	endpoints []*endpoint.Endpoint
-	stats     Stats
-	rvStats   RendezvousStats
-	rv        *actor.PID
+	cfg        Config
+	sys        *actor.ActorSystem
+	log        *zap.Logger
+	sh         *shared
+	root       *actor.PID
+	endpoints  []*endpoint.Endpoint
+	stats      Stats
+	rvStats    RendezvousStats
+	rv         *actor.PID
+	dispatcher actors.PoolDispatcher
 }
 
 // Options are what an embedding program passes besides the configuration.
@@ -127,6 +129,10 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	if shards == 0 {
 		shards = runtime.NumCPU()
 	}
+	// Session actors run on a fixed pool of goroutines: they are the bulk of the work
+	// (every packet, every subscriber of a fan-out), and protoactor's default dispatcher
+	// would start a goroutine — and grow its stack — at every wake-up.
+	s.dispatcher = actors.NewPoolDispatcher(0, 300)
 	sc := opts.Session
 	if sc.Keepalive == 0 {
 		sc.Keepalive = cfg.KeepaliveServer
@@ -138,6 +144,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 		e, err := endpoint.Start(sys, endpoint.Config{
 			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
+			Dispatcher: s.dispatcher,
 			Accept: &endpoint.Accept{Hello: hello, Upper: func(info endpoint.SessionInfo) *actor.Props {
 				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
 					actor.WithReceiverMiddleware(supervision.Middleware),
@@ -252,5 +259,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.root != nil {
 		_ = s.sys.Root.StopFuture(s.root).Wait()
 	}
+	s.dispatcher.Close()
 	return first
 }

@@ -74,6 +74,13 @@ type ChannelMessage struct {
 	ToBinding uint64
 }
 
+// ChannelBatch is several channel messages at once (what a sender had queued in one
+// burst, e.g. the audio and video frames of one instant): the session queues them all,
+// then sends, so they share packets and cost one wake-up.
+type ChannelBatch struct {
+	Msgs []*ChannelMessage
+}
+
 // Media lifetimes and backlog limits of channel flows.
 const (
 	channelAudioLifetime = 1500 * time.Millisecond
@@ -148,39 +155,60 @@ func (s *Session) onGateChannel(m *GateChannel) {
 	}
 }
 
-// onChannelMessage applies each binding's media policy and queues the message.
+// onChannelMessage applies each binding's media policy, queues the message and sends.
 func (s *Session) onChannelMessage(ctx actor.Context, m *ChannelMessage) {
-	if s.st != stOpen {
-		return
-	}
-	for _, c := range s.channels[m.Channel] {
-		if !m.Targeted || c.binding == m.ToBinding {
-			s.channelWrite(ctx, c, m)
-		}
+	if s.queueChannel(ctx, m) {
+		s.flush(ctx)
 	}
 }
 
-func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage) {
+// onChannelBatch queues a burst of channel messages, then sends once.
+func (s *Session) onChannelBatch(ctx actor.Context, b *ChannelBatch) {
+	queued := false
+	for _, m := range b.Msgs {
+		queued = s.queueChannel(ctx, m) || queued
+	}
+	if queued {
+		s.flush(ctx)
+	}
+}
+
+// queueChannel queues a channel message on every binding it is for; it reports whether
+// anything was queued.
+func (s *Session) queueChannel(ctx actor.Context, m *ChannelMessage) bool {
+	if s.st != stOpen {
+		return false
+	}
+	queued := false
+	for _, c := range s.channels[m.Channel] {
+		if !m.Targeted || c.binding == m.ToBinding {
+			queued = s.channelWrite(ctx, c, m) || queued
+		}
+	}
+	return queued
+}
+
+func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage) bool {
 	w := Write{Key: c.keys[m.Kind], Data: m.Data}
 	switch m.Kind {
 	case KindControl:
 		w.Priority = PriorityControl
 	case KindAudio:
 		if !c.audio {
-			return
+			return false
 		}
 		w.Priority = PriorityAudio
 		if !m.Config {
 			if s.queuedOn(w.Key) > audioBacklog {
 				c.dropped++
 				s.p.Stats.MediaDropped.Add(1)
-				return
+				return false
 			}
 			w.Lifetime = channelAudioLifetime
 		}
 	case KindVideo:
 		if !c.video {
-			return
+			return false
 		}
 		w.Priority = PriorityVideo
 		switch {
@@ -192,21 +220,21 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 		case c.waitKey:
 			c.dropped++
 			s.p.Stats.MediaDropped.Add(1)
-			return
+			return false
 		case s.queuedOn(w.Key) > videoBacklog:
 			// Far behind: drop to the next key frame.
 			c.waitKey = true
 			c.dropped++
 			s.p.Stats.MediaDropped.Add(1)
-			return
+			return false
 		default:
 			w.Lifetime = channelVideoLifetime
 		}
 	default:
-		return
+		return false
 	}
 	c.forwarded++
-	s.onWrite(ctx, &w)
+	return s.queue(ctx, &w)
 }
 
 // queuedOn is the data queued on the send flow of key.

@@ -236,6 +236,8 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.onWrite(ctx, m)
 	case *ChannelMessage:
 		s.onChannelMessage(ctx, m)
+	case *ChannelBatch:
+		s.onChannelBatch(ctx, m)
 	case *BindChannel:
 		s.onBindChannel(m)
 	case *UnbindChannel:
@@ -692,15 +694,23 @@ func putUint64(b []byte, v uint64) {
 
 // onWrite queues a message on its send flow.
 func (s *Session) onWrite(ctx actor.Context, w *Write) {
+	if s.queue(ctx, w) {
+		s.flush(ctx)
+	}
+}
+
+// queue puts a message on its send flow (opening the flow if needed) without sending
+// anything yet; it reports whether the message was queued.
+func (s *Session) queue(ctx actor.Context, w *Write) bool {
 	if s.st != stOpen {
 		s.refuse(ctx, w)
-		return
+		return false
 	}
 	f := s.sendByKey[w.Key]
 	if f == nil {
 		if len(w.Key.Metadata) > MaxFlowMetadata {
 			s.refuse(ctx, w)
-			return
+			return false
 		}
 		if w.Priority >= numPriorities {
 			w.Priority = PriorityData
@@ -715,7 +725,7 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 	}
 	if s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
 		s.refuse(ctx, w)
-		return
+		return false
 	}
 	if w.AbandonWaiting > 0 {
 		f.abandonWaiting(int64(s.now()), int64(w.AbandonWaiting))
@@ -726,9 +736,9 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 	}
 	if !f.write(w.Data, deadline, !w.NoRetransmit, w.Receipt) {
 		s.refuse(ctx, w)
-		return
+		return false
 	}
-	s.flush(ctx)
+	return true
 }
 
 // refuse counts a write that was not queued and answers its receipt.

@@ -1,0 +1,84 @@
+package session
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSimChannelBatch: a ChannelBatch reaches every binding of its channel with each
+// binding's policy applied — in order on each flow — and leaves in fewer packets than the
+// same messages sent one by one.
+func TestSimChannelBatch(t *testing.T) {
+	keys := func(b int) BindChannel {
+		m := func(kind string) FlowKey { return FlowKey{Metadata: fmt.Sprintf("%s-%d", kind, b)} }
+		return BindChannel{Channel: 7, Binding: uint64(b), Control: m("control"), Audio: m("audio"), Video: m("video")}
+	}
+	batch := func(round int) []*ChannelMessage {
+		msg := func(kind MediaKind, i int) []byte { return []byte(fmt.Sprintf("r%d-k%d-%d", round, kind, i)) }
+		return []*ChannelMessage{
+			{Channel: 7, Kind: KindControl, Config: true, Data: msg(KindControl, 0)},
+			{Channel: 7, Kind: KindAudio, Data: msg(KindAudio, 0)},
+			{Channel: 7, Kind: KindVideo, KeyFrame: true, Data: msg(KindVideo, 0)},
+			{Channel: 7, Kind: KindAudio, Data: msg(KindAudio, 1)},
+			{Channel: 7, Kind: KindVideo, Data: msg(KindVideo, 1)},
+			{Channel: 8, Kind: KindAudio, Data: msg(KindAudio, 9)}, // another channel: not bound
+		}
+	}
+	run := func(batched bool) (got map[string][]string, datagrams int) {
+		link := simLink{Delay: 10 * time.Millisecond}
+		m, client, server := newSim(t, 1, link, link, Config{})
+		server.deliver(ptr(keys(1)))
+		server.deliver(ptr(keys(2)))
+		server.deliver(&GateChannel{Channel: 7, Binding: 2, Audio: false, Video: true})
+		before := server.link.sent
+		for round := range 3 {
+			if batched {
+				server.deliver(&ChannelBatch{Msgs: batch(round)})
+			} else {
+				for _, msg := range batch(round) {
+					server.deliver(msg)
+				}
+			}
+		}
+		datagrams = server.link.sent - before
+		m.run(m.clock.now+2*time.Second, nil)
+		got = map[string][]string{}
+		for _, o := range client.opened {
+			for _, d := range client.msgs[o.FlowID] {
+				got[string(o.Metadata)] = append(got[string(o.Metadata)], string(d))
+			}
+		}
+		return got, datagrams
+	}
+	got, batchedDatagrams := run(true)
+	want := map[string][]string{}
+	for round := range 3 {
+		for _, b := range []int{1, 2} {
+			want[fmt.Sprintf("control-%d", b)] = append(want[fmt.Sprintf("control-%d", b)], fmt.Sprintf("r%d-k0-0", round))
+			want[fmt.Sprintf("video-%d", b)] = append(want[fmt.Sprintf("video-%d", b)], fmt.Sprintf("r%d-k2-0", round), fmt.Sprintf("r%d-k2-1", round))
+		}
+		want["audio-1"] = append(want["audio-1"], fmt.Sprintf("r%d-k1-0", round), fmt.Sprintf("r%d-k1-1", round))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("flows %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if !slices.Equal(got[k], w) {
+			t.Fatalf("flow %s got %v, want %v", k, got[k], w)
+		}
+	}
+	single, singleDatagrams := run(false)
+	for k, w := range want {
+		if !slices.Equal(single[k], w) {
+			t.Fatalf("unbatched: flow %s got %v, want %v", k, single[k], w)
+		}
+	}
+	if batchedDatagrams >= singleDatagrams {
+		t.Fatalf("batched messages left in %d datagrams, one by one in %d", batchedDatagrams, singleDatagrams)
+	}
+	t.Logf("datagrams: batched %d, one by one %d", batchedDatagrams, singleDatagrams)
+}
+
+func ptr[T any](v T) *T { return &v }
