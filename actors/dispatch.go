@@ -27,13 +27,18 @@ type PoolDispatcher interface {
 	Close()
 }
 
+// scheduleQueue is how many mailbox wake-ups may wait for a worker before further ones get
+// goroutines of their own: a publication wakes every subscriber session at once (a
+// thousand and more), and an overflow costs a goroutine start and stack growth each.
+const scheduleQueue = 1 << 15
+
 // NewPoolDispatcher returns a dispatcher with workers goroutines (0: 4 per CPU) that
 // process at most throughput messages of a mailbox before yielding.
 func NewPoolDispatcher(workers, throughput int) PoolDispatcher {
 	if workers <= 0 {
 		workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	d := &poolDispatcher{work: make(chan func(), 64*workers), done: make(chan struct{}), throughput: throughput}
+	d := &poolDispatcher{work: make(chan func(), scheduleQueue), done: make(chan struct{}), throughput: throughput}
 	for i := 0; i < workers; i++ {
 		go d.worker()
 	}

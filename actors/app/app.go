@@ -38,7 +38,7 @@ type Client interface {
 	// Query holds the URL query parameters ("rtmfp://host/app?k=v").
 	Query() map[string][]string
 	// ConnectObject is the command object of the client's connect (app, flashVer, tcUrl,
-	// swfUrl, pageUrl, objectEncoding, …). Do not modify it.
+	// swfUrl, pageUrl, objectEncoding, …), a copy of its own for each call.
 	ConnectObject() *amf.Object
 	// Call invokes a method on the client's NetConnection.client object (no answer).
 	Call(method string, args ...any) error

@@ -62,8 +62,8 @@ type Config struct {
 	Log *zap.Logger
 	// SessionMiddleware wraps every session actor's receive function.
 	SessionMiddleware []actor.ReceiverMiddleware
-	// Dispatcher runs the session actors' mailboxes (nil: protoactor's default, a
-	// goroutine per wake-up).
+	// Dispatcher runs the mailboxes of the session actors and of the handshake actor
+	// (nil: protoactor's default, a goroutine per wake-up).
 	Dispatcher actor.Dispatcher
 }
 
@@ -222,8 +222,11 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 	}
 	e.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &sessionsSupervisor{} },
 		actor.WithSupervisor(supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures, nil))))
-	e.handshake = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newHandshake(e) },
-		actor.WithReceiverMiddleware(supervision.Middleware)))
+	hsOpts := []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}
+	if cfg.Dispatcher != nil {
+		hsOpts = append(hsOpts, actor.WithDispatcher(cfg.Dispatcher))
+	}
+	e.handshake = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newHandshake(e) }, hsOpts...))
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
 		e.shards[i] = newShard(e, i)

@@ -21,7 +21,7 @@ type client struct {
 	peerID    cryptoutil.PeerID
 	path      string
 	query     url.Values
-	object    *amf.Object
+	connect   []byte // the connect command object, AMF0 (decoded on demand: it is seldom read)
 
 	mu      sync.Mutex
 	addr    netip.AddrPort
@@ -32,7 +32,17 @@ func (c *client) SessionID() uint32          { return c.sessionID }
 func (c *client) PeerID() cryptoutil.PeerID  { return c.peerID }
 func (c *client) Path() string               { return c.path }
 func (c *client) Query() map[string][]string { return c.query }
-func (c *client) ConnectObject() *amf.Object { return c.object }
+
+// ConnectObject decodes the connect command object anew at each call: the caller may keep
+// or modify the copy it gets.
+func (c *client) ConnectObject() *amf.Object {
+	if v, err := amf.NewDecoder(c.connect).ReadAMF0(); err == nil {
+		if o, ok := v.(*amf.Object); ok {
+			return o
+		}
+	}
+	return amf.NewObject()
+}
 
 func (c *client) Address() netip.AddrPort {
 	c.mu.Lock()

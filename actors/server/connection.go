@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -51,7 +53,6 @@ type connection struct {
 	pending     []flash.Command       // calls received while the application decides on connect
 	streams     map[uint32]*actor.PID // stream actors by stream ID
 	groupFlows  map[uint64]*actor.PID // group flow actors by receive flow
-	dec         amf.Decoder
 	closing     bool
 
 	relays     map[uint64]pendingRelay // directory lookups of relay targets
@@ -71,8 +72,8 @@ const (
 	maxRelayPayload = 64 << 10
 )
 
-func newConnection(sh *shared, info endpoint.SessionInfo) actor.Actor {
-	return &connection{sh: sh, info: info, streams: map[uint32]*actor.PID{}, groupFlows: map[uint64]*actor.PID{}}
+func newConnection(sh *shared, info endpoint.SessionInfo) *connection {
+	return &connection{sh: sh, info: info}
 }
 
 // refusedLinger is how long a refused client gets to read its _error before the server
@@ -166,8 +167,11 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 			return
 		}
 		proto := newGroupFlow(c, m.FlowID)
-		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { gf := *proto; return &gf },
+		pid := ctx.Spawn(c.sh.props(func() actor.Actor { gf := *proto; return &gf },
 			actor.WithReceiverMiddleware(supervision.Middleware)))
+		if c.groupFlows == nil {
+			c.groupFlows = map[uint64]*actor.PID{}
+		}
 		c.groupFlows[m.FlowID] = pid
 		ctx.Watch(pid)
 		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
@@ -190,7 +194,7 @@ func (c *connection) onNetConnectionMessage(ctx actor.Context, data []byte) {
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
-		cmd, err := flash.ParseCommand(msg, &c.dec)
+		cmd, err := parseCommand(msg)
 		if err != nil {
 			c.sh.stats.BadMessages.Add(1)
 			return
@@ -277,7 +281,7 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	}
 	c.client = &client{
 		root: ctx.ActorSystem().Root, conn: c.self, sessionID: c.info.LocalID, peerID: c.info.PeerID,
-		path: path, query: query, object: obj, addr: c.info.Addr,
+		path: path, query: query, connect: encodeConnectObject(obj), addr: c.info.Addr,
 	}
 	c.appPID = c.sh.apps.lookup(path)
 	c.connectTxn, c.connectAMF3 = cmd.TransactionID, cmd.AMF3
@@ -380,7 +384,10 @@ func (c *connection) onCreateStream(ctx actor.Context, cmd flash.Command) {
 		id++
 	}
 	proto := newNetStream(c, id) // built here: the producer must not read the connection
-	c.streams[id] = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { ns := *proto; return &ns },
+	if c.streams == nil {
+		c.streams = map[uint32]*actor.PID{}
+	}
+	c.streams[id] = ctx.Spawn(c.sh.props(func() actor.Actor { ns := *proto; return &ns },
 		actor.WithReceiverMiddleware(supervision.Middleware)))
 	c.reply(ctx, cmd, flash.CommandResult, float64(id))
 }
@@ -567,4 +574,29 @@ func number(v any) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
+}
+
+// encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where
+// the decoded object takes several times that, for every connected client.
+func encodeConnectObject(obj *amf.Object) []byte {
+	b, err := amf.AppendAMF0(nil, obj)
+	if err != nil {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+// decoders lends AMF decoders to the connections and streams, which parse a command now
+// and then: a decoder of their own would keep its tables and string cache for as long as
+// the client stays connected.
+var decoders = sync.Pool{New: func() any { return new(amf.Decoder) }}
+
+// parseCommand parses a Flash command message with a pooled decoder. The command shares
+// nothing with the decoder.
+func parseCommand(msg flash.Message) (flash.Command, error) {
+	d := decoders.Get().(*amf.Decoder)
+	cmd, err := flash.ParseCommand(msg, d)
+	d.Reset(nil) // do not keep msg reachable from the pool
+	decoders.Put(d)
+	return cmd, err
 }

@@ -30,7 +30,10 @@ func (d *directory) Receive(ctx actor.Context) {
 		if old := d.peers[id]; old != nil {
 			d.unindex(id, old)
 		}
-		p := proto.Clone(m.Peer).(*messages.Peer)
+		// The directory keeps the message's own record (a message is not touched by its
+		// sender once sent): for a local peer it then shares the actors' PIDs and the
+		// node name instead of holding copies, for every connected client.
+		p := m.Peer
 		d.peers[id] = p
 		d.byAddr[p.PublicAddress] = id
 	case *messages.UnregisterPeer:

@@ -34,7 +34,7 @@ func newGroupHost(sys *actor.ActorSystem, sh *shared, log *zap.Logger) *groupHos
 	h := &groupHost{sh: sh}
 	h.registry = newRegistry(sys, log, "group", &h.stats.Failures, func(id app.GroupID, n uint64) *actor.Props {
 		members := &groupMembers{byPeer: map[cryptoutil.PeerID]*groupMember{}, set: newNeighborSet(sh.cfg.GroupNeighbors, n)}
-		return actor.PropsFromProducer(func() actor.Actor { return &group{host: h, id: id, members: members} },
+		return sh.props(func() actor.Actor { return &group{host: h, id: id, members: members} },
 			actor.WithReceiverMiddleware(supervision.Middleware))
 	})
 	return h

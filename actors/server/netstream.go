@@ -7,7 +7,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
-	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
 
@@ -37,7 +36,6 @@ type netStream struct {
 	name    string
 	pub     *actor.PID
 	pubKey  pubKey
-	dec     amf.Decoder
 	retries int
 	gates   [2]bool // receiveAudio, receiveVideo
 	chanID  uint64  // the channel of the publication being played
@@ -97,7 +95,7 @@ func (s *netStream) onMessage(ctx actor.Context, data []byte) {
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
-		cmd, err := flash.ParseCommand(msg, &s.dec)
+		cmd, err := parseCommand(msg)
 		if err != nil {
 			s.sh.stats.BadMessages.Add(1)
 			return

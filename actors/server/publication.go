@@ -38,7 +38,7 @@ func newPubHost(sys *actor.ActorSystem, sh *shared, log *zap.Logger, mw []actor.
 	mw = append([]actor.ReceiverMiddleware{supervision.Middleware}, mw...)
 	h.registry = newRegistry(sys, log, "publication", &h.stats.Failures, func(key pubKey, id uint64) *actor.Props {
 		members := &pubMembers{subs: map[string]*subscriber{}, sessions: map[string]*sessionRef{}}
-		return actor.PropsFromProducer(func() actor.Actor { return newPublication(h, key, id, members) },
+		return sh.props(func() actor.Actor { return newPublication(h, key, id, members) },
 			actor.WithReceiverMiddleware(mw...))
 	})
 	return h

@@ -59,6 +59,18 @@ type shared struct {
 	directory *actor.PID
 	stats     *Stats
 	node      string
+	// dispatcher runs the server's own actors (sessions, connections, streams,
+	// publications, groups, directory, rendezvous): none of them blocks. Application
+	// actors, which run user code, keep protoactor's default dispatcher.
+	dispatcher actor.Dispatcher
+}
+
+// props returns the props of one of the server's actors, on the server's dispatcher.
+func (sh *shared) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	if sh.dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(sh.dispatcher))
+	}
+	return actor.PropsFromProducer(producer, opts...)
 }
 
 // Server is a running RTMFP server.
@@ -109,30 +121,32 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 		opts.Apps = app.Everyone()
 	}
 	s := &Server{cfg: cfg, sys: sys, log: opts.Log}
+	// The server's actors run on a fixed pool of goroutines: sessions are the bulk of
+	// the work (every packet, every subscriber of a fan-out), and protoactor's default
+	// dispatcher would start a goroutine — and grow its stack — at every wake-up.
+	s.dispatcher = actors.NewPoolDispatcher(0, 300)
 	host, _ := os.Hostname()
-	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host}
+	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host, dispatcher: s.dispatcher}
 	s.sh.apps = newAppHost(sys, opts.Apps, opts.Log)
 	s.sh.pubs = newPubHost(sys, s.sh, opts.Log, opts.PublicationMiddleware)
 	s.sh.groups = newGroupHost(sys, s.sh, opts.Log)
 
 	dirReady := make(chan *actor.PID, 1)
-	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady} },
+	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady, sh: s.sh} },
 		actor.WithSupervisor(supervision.RestartOnPanic(opts.Log, "directory", 10, nil)))
 	s.root = sys.Root.Spawn(rootProps)
 	s.sh.directory = <-dirReady
 
-	s.rv = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRendezvous(s.sh, opts.Rendezvous, &s.rvStats) },
+	s.rv = sys.Root.Spawn(s.sh.props(func() actor.Actor { return newRendezvous(s.sh, opts.Rendezvous, &s.rvStats) },
 		actor.WithReceiverMiddleware(supervision.Middleware)))
 	hello := &helloHandler{root: sys.Root, rendezvous: s.rv}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
+	connectionMiddleware := actor.WithReceiverMiddleware(supervision.Middleware)
+	streamSupervisor := actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures, nil))
 	shards := cfg.Shards
 	if shards == 0 {
 		shards = runtime.NumCPU()
 	}
-	// Session actors run on a fixed pool of goroutines: they are the bulk of the work
-	// (every packet, every subscriber of a fan-out), and protoactor's default dispatcher
-	// would start a goroutine — and grow its stack — at every wake-up.
-	s.dispatcher = actors.NewPoolDispatcher(0, 300)
 	sc := opts.Session
 	if sc.Keepalive == 0 {
 		sc.Keepalive = cfg.KeepaliveServer
@@ -146,9 +160,15 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Dispatcher: s.dispatcher,
 			Accept: &endpoint.Accept{Hello: hello, Upper: func(info endpoint.SessionInfo) *actor.Props {
-				return actor.PropsFromProducer(func() actor.Actor { return newConnection(s.sh, info) },
-					actor.WithReceiverMiddleware(supervision.Middleware),
-					actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures, nil)))
+				// The props live as long as the actor: they hold the connection itself
+				// (connections are never restarted: their session's supervisor stops them).
+				c := newConnection(s.sh, info)
+				return s.sh.props(func() actor.Actor {
+					if c.self != nil {
+						return newConnection(s.sh, c.info) // a restart starts afresh
+					}
+					return c
+				}, connectionMiddleware, streamSupervisor)
 			}},
 		})
 		if err != nil {
@@ -165,13 +185,14 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 // serverRoot is the root actor of the node; the directory is its child.
 type serverRoot struct {
 	ready chan *actor.PID
+	sh    *shared
 }
 
 func (r *serverRoot) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok && r.ready != nil {
-		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)), "directory")
+		pid, err := ctx.SpawnNamed(r.sh.props(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)), "directory")
 		if err != nil {
-			pid = ctx.Spawn(actor.PropsFromProducer(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)))
+			pid = ctx.Spawn(r.sh.props(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)))
 		}
 		r.ready <- pid
 		r.ready = nil

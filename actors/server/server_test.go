@@ -260,3 +260,37 @@ func TestDualStackListen(t *testing.T) {
 		t.Fatalf("%d datagrams refused by the kernel", n)
 	}
 }
+
+// TestConnectObject: the application reads the client's connect command object — each
+// call a copy of its own — with what the client sent in it.
+func TestConnectObject(t *testing.T) {
+	f := startServer(t, server.Options{}, nil)
+	ep := newClientEndpoint(t, f, client.EndpointConfig{})
+	c, err := ep.Connect(ctxT(t, 10*time.Second), f.url+"?room=7", client.Options{
+		ConnectObject: []amf.Property{{Key: "pageUrl", Value: "https://example.org/p"}, {Key: "extra", Value: []any{1.0, "two"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.app.mu.Lock()
+	ac := f.app.connected[c.PeerID().String()]
+	f.app.mu.Unlock()
+	if ac == nil {
+		t.Fatal("the application does not know the client")
+	}
+	o := ac.ConnectObject()
+	page, _ := o.GetString("pageUrl")
+	ver, _ := o.GetString("flashVer")
+	tc, _ := o.GetString("tcUrl")
+	extra, _ := o.Get("extra")
+	if page != "https://example.org/p" || ver == "" || tc != f.url+"?room=7" || fmt.Sprint(extra) != "[1 two]" {
+		t.Fatalf("connect object: pageUrl %q flashVer %q tcUrl %q extra %v", page, ver, tc, extra)
+	}
+	o.Set("pageUrl", "changed")
+	if p, _ := ac.ConnectObject().GetString("pageUrl"); p != "https://example.org/p" {
+		t.Fatalf("a change to one copy shows in the next: %q", p)
+	}
+	if q := ac.Query()["room"]; len(q) != 1 || q[0] != "7" {
+		t.Fatalf("query %v", ac.Query())
+	}
+}

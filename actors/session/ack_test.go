@@ -58,7 +58,7 @@ func TestAckRangesRoundTrip(t *testing.T) {
 		const n = 400
 		rx := bareSession(cryptoutil.Responder, clock)
 		rf := newRecvFlow(9, nil, 0, false, recvLimits{capacity: 1 << 30, maxAhead: 1 << 14, maxRanges: 1 << 10})
-		rx.recv[9] = rf
+		rx.recv.set(9, rf)
 		received := map[uint64]bool{}
 		// A random mix: runs, isolated numbers, an FSN now and then.
 		density := rng.Float64()
@@ -84,7 +84,7 @@ func TestAckRangesRoundTrip(t *testing.T) {
 			sf.write([]byte{1}, 0, true, nil)
 		}
 		transmit(sf, n, 1)
-		tx.send[9] = sf
+		tx.send.set(9, sf)
 		tx.outstanding = sf.outstanding
 
 		acks := ackChunks(t, rx)
@@ -124,7 +124,7 @@ func TestAckRangesTruncated(t *testing.T) {
 	clock := &simClock{now: time.Second}
 	rx := bareSession(cryptoutil.Responder, clock)
 	rf := newRecvFlow(3, nil, 0, false, recvLimits{capacity: 1 << 30, maxAhead: 1 << 20, maxRanges: 1 << 12})
-	rx.recv[3] = rf
+	rx.recv.set(3, rf)
 	// Every other sequence number, with large gaps so each range costs several bytes.
 	for i := uint64(1); i <= 1000; i++ {
 		if _, err := rf.onData(fraWhole, i*300, 0, nil, nil); err != nil {
@@ -152,7 +152,7 @@ func TestAckForRejectedFlowCarriesException(t *testing.T) {
 	clock := &simClock{now: time.Second}
 	rx := bareSession(cryptoutil.Responder, clock)
 	rf := newRecvFlow(4, nil, 0, false, defaultRecvLimits)
-	rx.recv[4] = rf
+	rx.recv.set(4, rf)
 	rf.onData(fraWhole, 1, 0, []byte("x"), nil)
 	rf.reject(9)
 	pw := rtmfp.NewPacketWriter(nil, rx.header(clock.now), maxPacket)

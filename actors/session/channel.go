@@ -136,9 +136,9 @@ func (s *Session) onUnbindChannel(ctx actor.Context, m *UnbindChannel) {
 			s.channels[m.Channel] = list
 		}
 		for _, k := range c.keys {
-			if f := s.sendByKey[k]; f != nil {
+			if f := s.sendByKey.get(k); f != nil {
 				f.close()
-				delete(s.sendByKey, k)
+				s.sendByKey.del(k)
 			}
 		}
 		s.flush(ctx)
@@ -239,7 +239,7 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 
 // queuedOn is the data queued on the send flow of key.
 func (s *Session) queuedOn(k FlowKey) int {
-	if f := s.sendByKey[k]; f != nil {
+	if f := s.sendByKey.get(k); f != nil {
 		return f.queued
 	}
 	return 0

@@ -95,7 +95,7 @@ func (s *Session) controlPending() bool {
 }
 
 func (s *Session) acksPending() bool {
-	for _, f := range s.recv {
+	for f := range s.recv.values() {
 		if f.needAck {
 			return true
 		}
@@ -144,7 +144,7 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 		s.fihellos = s.fihellos[1:]
 	}
 	if s.persistAt == 0 {
-		for _, f := range s.send {
+		for f := range s.send.values() {
 			if f.rxWindow == 0 && len(f.queue) > 0 && !f.exception {
 				if pw.WriteChunk(rtmfp.BufferProbe{FlowID: f.id}) {
 					s.persistAt = now + max(time.Second, s.rtt.erto)
@@ -158,10 +158,10 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 // writeAcks writes an acknowledgement for every receive flow that owes one, and a flow
 // exception for each rejected flow.
 func (s *Session) writeAcks(pw *rtmfp.PacketWriter) {
-	for id, f := range s.recv {
+	for id, f := range s.recv.all() {
 		if !f.needAck {
 			if f.state == rfComplete && f.completeAt != 0 && s.now()-f.completeAt > 120*time.Second {
-				delete(s.recv, id)
+				s.recv.del(id)
 			}
 			continue
 		}
@@ -290,7 +290,7 @@ func (s *Session) paceWait() time.Duration {
 	if s.st != stOpen || s.outstanding >= s.cc.cwnd {
 		return 0
 	}
-	for _, f := range s.send {
+	for f := range s.send.values() {
 		if f.ready() {
 			return s.pace.wait(s.cc.cwnd, s.rtt.smoothed())
 		}

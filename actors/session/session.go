@@ -137,9 +137,26 @@ const (
 	stClosed
 )
 
+// sessionParams is what a session keeps of its Params once built: a server holds tens of
+// thousands of sessions, and the rest is only needed to build one.
+type sessionParams struct {
+	Role      cryptoutil.Role
+	Dump      bool
+	LocalID   uint32
+	FarID     uint32
+	Encrypt   *cryptoutil.Encrypter
+	Writer    Writer
+	Clock     Clock
+	Stats     *Stats
+	Upper     *actor.Props // nil once spawned
+	OnClosing func(localID uint32)
+	OnClosed  func(localID uint32, reason CloseReason)
+	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
+}
+
 // Session is the session actor.
 type Session struct {
-	p     Params
+	p     sessionParams
 	cfg   Config
 	log   *zap.Logger
 	self  *actor.PID
@@ -166,9 +183,9 @@ type Session struct {
 	sendClose, sendCloseAck bool
 
 	// Flows.
-	recv        map[uint64]*recvFlow
-	send        map[uint64]*sendFlow
-	sendByKey   map[FlowKey]*sendFlow
+	recv        flowMap[uint64, *recvFlow]
+	send        flowMap[uint64, *sendFlow]
+	sendByKey   flowMap[FlowKey, *sendFlow]
 	byPrio      [numPriorities][]*sendFlow // send flows by priority, in creation order
 	nextFlowID  uint64
 	rr          [numPriorities]int // round-robin cursors
@@ -193,8 +210,9 @@ type Session struct {
 	sc      *scratch // buffers lent for the message being processed
 }
 
-// New returns the props of a session actor. Panics in the session (or its upper actor)
-// are captured by supervision.Middleware for the supervisor's log.
+// New returns the props of a session actor, to be spawned once (they produce one session)
+// under a supervisor that stops failed sessions. Panics in the session (or its upper
+// actor) are captured by supervision.Middleware for the supervisor's log.
 func New(p Params) *actor.Props {
 	mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, p.Middleware...)
 	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...)}
@@ -202,7 +220,12 @@ func New(p Params) *actor.Props {
 		opts = append(opts, actor.WithDispatcher(p.Dispatcher))
 	}
 	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
-	return actor.PropsFromProducer(func() actor.Actor { return newSession(p) }, opts...)
+	// The props live as long as the actor, for restarts: they hold the session itself, not
+	// a second copy of p. Sessions are never restarted — their supervisor stops a session
+	// that failed — so the props produce the one session they were made for: spawn them
+	// once.
+	s := newSession(p)
+	return actor.PropsFromProducer(func() actor.Actor { return s }, opts...)
 }
 
 func newSession(p Params) *Session {
@@ -211,8 +234,11 @@ func newSession(p Params) *Session {
 		p.Stats = &Stats{}
 	}
 	s := &Session{
-		p: p, cfg: p.Config, log: p.Log, addr: p.Addr,
-		recv: map[uint64]*recvFlow{}, send: map[uint64]*sendFlow{}, sendByKey: map[FlowKey]*sendFlow{},
+		p: sessionParams{
+			Role: p.Role, Dump: p.Dump, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt, Writer: p.Writer,
+			Clock: p.Clock, Stats: p.Stats, Upper: p.Upper, OnClosing: p.OnClosing, OnClosed: p.OnClosed, OnFIHello: p.OnFIHello,
+		},
+		cfg: p.Config, log: p.Log, addr: p.Addr,
 		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
 	}
 	if p.HasFirstTimestamp {
@@ -252,20 +278,20 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.timerAt = 0
 		s.onTimer(ctx)
 	case *CloseFlow:
-		if f := s.sendByKey[m.Key]; f != nil {
+		if f := s.sendByKey.get(m.Key); f != nil {
 			f.close()
-			delete(s.sendByKey, m.Key)
+			s.sendByKey.del(m.Key)
 			s.flush(ctx)
 		}
 	case *AbandonQueued:
-		if f := s.sendByKey[m.Key]; f != nil {
+		if f := s.sendByKey.get(m.Key); f != nil {
 			f.abandonQueued(m.InFlight)
 			s.flush(ctx)
 		}
 	case *AcceptFlow:
 		s.onAcceptFlow(ctx, m)
 	case *RejectFlow:
-		if f := s.recv[m.FlowID]; f != nil {
+		if f := s.recv.get(m.FlowID); f != nil {
 			f.reject(m.Code)
 			s.scheduleAck(f)
 			s.flush(ctx)
@@ -286,6 +312,7 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.lastRecv, s.lastSend = now, now
 		if s.p.Upper != nil {
 			s.upper = ctx.Spawn(s.p.Upper)
+			s.p.Upper = nil
 		}
 		s.p.Stats.Opened.Add(1)
 		s.flush(ctx)
@@ -379,7 +406,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 			s.onPingReply(ctx, c.Payload, in.From, now)
 		case rtmfp.ChunkBufferProbe:
 			if p, err := rtmfp.ParseBufferProbe(c.Payload); err == nil {
-				if f := s.recv[p.FlowID]; f != nil {
+				if f := s.recv.get(p.FlowID); f != nil {
 					f.needAck, f.ackNow = true, true
 					s.scheduleAck(f)
 				}
@@ -427,7 +454,7 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 		s.p.Stats.DropMalformedChunk.Add(1)
 		return
 	}
-	f := s.recv[ud.FlowID]
+	f := s.recv.get(ud.FlowID)
 	if f == nil {
 		f = s.openRecvFlow(ctx, ud)
 		if f == nil {
@@ -477,19 +504,19 @@ func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow 
 	if ud.HasOptions() {
 		opts, err = rtmfp.ParseFlowOptions(ud.Options)
 	}
-	if len(s.recv) >= s.cfg.MaxRecvFlows {
+	if s.recv.len() >= s.cfg.MaxRecvFlows {
 		s.p.Stats.RejectedFlows.Add(1)
-		if len(s.recv) >= 2*s.cfg.MaxRecvFlows {
+		if s.recv.len() >= 2*s.cfg.MaxRecvFlows {
 			return nil // not even worth remembering: no ack, no exception
 		}
 		f := newRecvFlow(ud.FlowID, nil, 0, false, limits)
 		f.reject(0)
-		s.recv[ud.FlowID] = f
+		s.recv.set(ud.FlowID, f)
 		return f
 	}
 	f := newRecvFlow(ud.FlowID, append([]byte(nil), opts.Metadata...), opts.ReturnFlowID, opts.HasReturnFlow, limits)
-	s.recv[ud.FlowID] = f
-	if !ud.HasOptions() || err != nil || !opts.Acceptable() || (opts.HasReturnFlow && s.send[opts.ReturnFlowID] == nil) {
+	s.recv.set(ud.FlowID, f)
+	if !ud.HasOptions() || err != nil || !opts.Acceptable() || (opts.HasReturnFlow && s.send.get(opts.ReturnFlowID) == nil) {
 		s.p.Stats.RejectedFlows.Add(1)
 		f.reject(0)
 		return f
@@ -499,7 +526,7 @@ func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow 
 	}
 	if s.upper != nil {
 		fo := &FlowOpened{FlowID: f.id, Metadata: f.meta, Assoc: f.assoc, HasAssoc: f.hasAssoc}
-		if af := s.send[f.assoc]; f.hasAssoc && af != nil {
+		if af := s.send.get(f.assoc); f.hasAssoc && af != nil {
 			fo.AssocKey = af.key
 		}
 		ctx.Send(s.upper, fo)
@@ -511,7 +538,7 @@ func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow 
 
 // onAcceptFlow hands a flow (and the messages held for it) to its actor.
 func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
-	f := s.recv[m.FlowID]
+	f := s.recv.get(m.FlowID)
 	if f == nil || f.target != nil || f.state == rfRejected || m.PID == nil {
 		return
 	}
@@ -534,7 +561,7 @@ func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
 // exception): a crash in one flow ends that flow only.
 func (s *Session) onFlowActorGone(ctx actor.Context, who *actor.PID) {
 	any := false
-	for _, f := range s.recv {
+	for f := range s.recv.values() {
 		if f.target != nil && f.target.Equal(who) && f.state == rfOpen {
 			f.reject(0)
 			s.scheduleAck(f)
@@ -550,7 +577,7 @@ func (s *Session) onFlowActorGone(ctx actor.Context, who *actor.PID) {
 
 // onAck applies an Ack Ranges chunk to its send flow.
 func (s *Session) onAck(a rtmfp.AckRanges, now time.Duration) (int, uint64) {
-	f := s.send[a.FlowID]
+	f := s.send.get(a.FlowID)
 	if f == nil {
 		return 0, 0
 	}
@@ -585,9 +612,9 @@ func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, now time.Duration) {
 
 // removeSendFlow forgets a send flow.
 func (s *Session) removeSendFlow(f *sendFlow) {
-	delete(s.send, f.id)
-	if s.sendByKey[f.key] == f {
-		delete(s.sendByKey, f.key)
+	s.send.del(f.id)
+	if s.sendByKey.get(f.key) == f {
+		s.sendByKey.del(f.key)
 	}
 	list := s.byPrio[f.priority]
 	for i, g := range list {
@@ -642,7 +669,7 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 }
 
 func (s *Session) onFlowException(ctx actor.Context, x rtmfp.FlowException) {
-	f := s.send[x.FlowID]
+	f := s.send.get(x.FlowID)
 	if f == nil {
 		return
 	}
@@ -706,7 +733,7 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		s.refuse(ctx, w)
 		return false
 	}
-	f := s.sendByKey[w.Key]
+	f := s.sendByKey.get(w.Key)
 	if f == nil {
 		if len(w.Key.Metadata) > MaxFlowMetadata {
 			s.refuse(ctx, w)
@@ -719,8 +746,8 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		f.onSettled = s.settled(ctx, w.Key)
 		f.clock = func() int64 { return int64(s.now()) }
 		s.nextFlowID++
-		s.send[f.id] = f
-		s.sendByKey[w.Key] = f
+		s.send.set(f.id, f)
+		s.sendByKey.set(w.Key, f)
 		s.byPrio[f.priority] = append(s.byPrio[f.priority], f)
 	}
 	if s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
@@ -766,7 +793,7 @@ func (s *Session) settled(ctx actor.Context, key FlowKey) func(*Receipt, bool) {
 // queuedBytes is the data queued on every send flow of the session.
 func (s *Session) queuedBytes() int {
 	n := 0
-	for _, f := range s.send {
+	for f := range s.send.values() {
 		n += f.queued
 	}
 	return n
@@ -823,18 +850,18 @@ func (s *Session) abortFlows(ctx actor.Context) {
 	if s.upper != nil {
 		ctx.Send(s.upper, &Closing{Reason: s.why})
 	}
-	for _, f := range s.recv {
+	for f := range s.recv.values() {
 		f.dropBuffered()
 		f.state = rfComplete
 		f.needAck, f.ackNow = false, false
 	}
-	for _, f := range s.send {
+	for f := range s.send.values() {
 		// Every message not yet acknowledged is given up: its receipt says Abandoned
 		// (whoever waits on a receipt must not wait forever for a session that ended).
 		f.onException()
 	}
-	clear(s.send)
-	clear(s.sendByKey)
+	s.send.clear()
+	s.sendByKey.clear()
 	for p := range s.byPrio {
 		clear(s.byPrio[p])
 		s.byPrio[p] = s.byPrio[p][:0]

@@ -241,14 +241,14 @@ func TestSimZeroWindowProbe(t *testing.T) {
 	if len(server.opened) != 1 {
 		t.Fatalf("%d flows opened", len(server.opened))
 	}
-	f := server.s.recv[server.opened[0].FlowID]
+	f := server.s.recv.get(server.opened[0].FlowID)
 	if f.buffered < 16<<10 || f.windowBlocks() != 0 {
 		t.Fatalf("held %d bytes, window %d blocks: the window did not close", f.buffered, f.windowBlocks())
 	}
 	if server.inbound[rtmfp.ChunkBufferProbe] < 2 {
 		t.Fatalf("%d buffer probes in 5 s of zero window", server.inbound[rtmfp.ChunkBufferProbe])
 	}
-	if sf := client.s.sendByKey[b.key]; sf == nil || sf.outstanding > 0 || sf.rxWindow != 0 {
+	if sf := client.s.sendByKey.get(b.key); sf == nil || sf.outstanding > 0 || sf.rxWindow != 0 {
 		t.Fatal("the sender does not know the window is closed")
 	}
 	accepted := m.clock.now
@@ -298,7 +298,7 @@ func TestSimRejectFlow(t *testing.T) {
 	sink := &simSink{t: t, size: size, clock: &m.clock}
 	got := 0
 	server.onMessage = func(id uint64, data []byte) {
-		switch string(server.s.recv[id].meta) {
+		switch string(server.s.recv.get(id).meta) {
 		case "doomed":
 			got++
 			if got == 20 {
@@ -487,7 +487,7 @@ func TestSimWriteWithOverlongMetadataRefused(t *testing.T) {
 	if len(refused) != 1 || refused[0] != 1 || len(delivered) != 1 || delivered[0] != 2 {
 		t.Fatalf("refused %v, delivered %v", refused, delivered)
 	}
-	if len(got) != 1 || string(got[0]) != "ok" || len(client.s.send) != 1 || client.reason != 0 {
-		t.Fatalf("server got %q; client has %d send flows, closed %v", got, len(client.s.send), client.reason)
+	if len(got) != 1 || string(got[0]) != "ok" || client.s.send.len() != 1 || client.reason != 0 {
+		t.Fatalf("server got %q; client has %d send flows, closed %v", got, client.s.send.len(), client.reason)
 	}
 }
