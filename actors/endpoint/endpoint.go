@@ -153,8 +153,17 @@ type Endpoint struct {
 	seed   maphash.Seed
 	pool   *session.InboundPool
 
-	handshake  *actor.PID
-	supervisor *actor.PID
+	handshake *actor.PID
+	// sessionSupervisor stops a session that panics (the session's Stopping handler tells
+	// the far end and unregisters). Sessions are spawned from the root with it as their
+	// guardian: a parent actor would keep a set of every session's PID.
+	sessionSupervisor actor.SupervisorStrategy
+	// hooks are the callbacks every session gets, made once.
+	hooks struct {
+		onClosing func(uint32)
+		onClosed  func(uint32, session.CloseReason)
+		onFIHello func([]byte, netip.AddrPort, []byte)
+	}
 
 	cert    []byte
 	certID  cryptoutil.PeerID
@@ -220,8 +229,10 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		}
 		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
 	}
-	e.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &sessionsSupervisor{} },
-		actor.WithSupervisor(supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures, nil))))
+	e.sessionSupervisor = supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures, nil)
+	e.hooks.onClosing = func(uint32) { e.open.Add(-1) }
+	e.hooks.onClosed = func(id uint32, _ session.CloseReason) { e.unregister(id) }
+	e.hooks.onFIHello = e.onFIHello
 	hsOpts := []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}
 	if cfg.Dispatcher != nil {
 		hsOpts = append(hsOpts, actor.WithDispatcher(cfg.Dispatcher))
@@ -409,7 +420,12 @@ wait:
 		case <-tick.C:
 		}
 	}
-	_ = e.sys.Root.StopFuture(e.supervisor).Wait()
+	// Sessions that did not end in time are stopped.
+	var stopping []*actor.Future
+	e.forEachSession(func(pid *actor.PID) { stopping = append(stopping, e.sys.Root.StopFuture(pid)) })
+	for _, f := range stopping {
+		_ = f.Wait()
+	}
 	_ = e.sys.Root.StopFuture(e.handshake).Wait()
 	e.wmu.Lock()
 	e.wclosed = true
@@ -422,23 +438,8 @@ wait:
 	return err
 }
 
-// sessionsSupervisor is the parent of the endpoint's session actors. Its strategy stops a
-// session that panics; the session's Stopping handler tells the far end and unregisters.
-type sessionsSupervisor struct{}
-
-type spawnSession struct {
-	props   *actor.Props
-	started func(*actor.PID)
-}
-
-func (s *sessionsSupervisor) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*spawnSession); ok {
-		m.started(ctx.Spawn(m.props))
-	}
-}
-
-// spawn starts a session actor under the supervisor and then calls started with its PID
-// (on the supervisor's goroutine, before the session can receive anything from the far end).
+// spawn starts a session actor and then calls started with its PID, before the session
+// can receive anything from the far end.
 func (e *Endpoint) spawn(props *actor.Props, started func(*actor.PID)) {
-	e.sys.Root.Send(e.supervisor, &spawnSession{props: props, started: started})
+	started(e.sys.Root.Spawn(props))
 }

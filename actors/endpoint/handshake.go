@@ -436,8 +436,9 @@ func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil
 	return session.Params{
 		Role: info.Role, LocalID: info.LocalID, FarID: farID, Addr: info.Addr, PeerID: info.PeerID,
 		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
-		Upper: upper, OnClosing: func(uint32) { e.open.Add(-1) }, OnClosed: func(id uint32, _ session.CloseReason) { e.unregister(id) },
+		Upper: upper, OnClosing: e.hooks.onClosing, OnClosed: e.hooks.onClosed,
 		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
-		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.onFIHello, Dispatcher: e.cfg.Dispatcher,
+		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.hooks.onFIHello, Dispatcher: e.cfg.Dispatcher,
+		Supervisor: e.sessionSupervisor,
 	}
 }

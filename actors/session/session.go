@@ -123,6 +123,9 @@ type Params struct {
 	Middleware []actor.ReceiverMiddleware
 	// Dispatcher runs the session actor's mailbox (nil: protoactor's default).
 	Dispatcher actor.Dispatcher
+	// Supervisor, if set, supervises the session when it is spawned from the root (its
+	// guardian strategy); it must stop a failed session, never restart it.
+	Supervisor actor.SupervisorStrategy
 	// OnFIHello receives the Forwarded IHellos of this session (its far end, a rendezvous
 	// server, introduces an initiator that wants to reach us). Arguments are copies.
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
@@ -218,6 +221,9 @@ func New(p Params) *actor.Props {
 	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...)}
 	if p.Dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(p.Dispatcher))
+	}
+	if p.Supervisor != nil {
+		opts = append(opts, actor.WithGuardian(p.Supervisor))
 	}
 	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
 	// The props live as long as the actor, for restarts: they hold the session itself, not
