@@ -105,6 +105,15 @@ func TestEveryScenarioSmoke(t *testing.T) {
 			t.Errorf("dialect %q", r.Dialect)
 		}
 	})
+	t.Run("handshake", func(t *testing.T) {
+		for _, d := range []string{"flash", "rfc7425"} {
+			r := runJSON(t, append(base, "-scenario", "handshake", "-dialect", d, "-n", "10", "-rate", "100")...)
+			want(t, r, "completed", 10)
+			if r.Latency.N != 10 || r.Rates["handshakes_per_s"] <= 0 || len(r.Failures) != 0 {
+				t.Errorf("handshake %s: %+v %+v %v", d, r.Latency, r.Rates, r.Failures)
+			}
+		}
+	})
 	t.Run("rpc", func(t *testing.T) {
 		r := runJSON(t, append(base, "-scenario", "rpc", "-n", "4", "-rate", "200", "-duration", "1s")...)
 		want(t, r, "sessions", 4)

@@ -77,11 +77,12 @@ type config struct {
 }
 
 var scenarios = map[string]func(context.Context, *bench) (*Result, error){
-	"connect": runConnect,
-	"rpc":     runRPC,
-	"fanout":  runFanout,
-	"p2p":     runP2P,
-	"groups":  runGroups,
+	"connect":   runConnect,
+	"handshake": runHandshake,
+	"rpc":       runRPC,
+	"fanout":    runFanout,
+	"p2p":       runP2P,
+	"groups":    runGroups,
 }
 
 // run is main with its inputs and outputs explicit, for tests. It returns the exit code:
@@ -127,9 +128,9 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.SetOutput(stderr)
 	var dialect, bitrate string
 	fs.StringVar(&cfg.URL, "url", "rtmfp://127.0.0.1:1935/live", "server URL, rtmfp://host:port/app")
-	fs.StringVar(&cfg.Scenario, "scenario", "connect", "connect, rpc, fanout, p2p or groups")
+	fs.StringVar(&cfg.Scenario, "scenario", "connect", "connect, handshake, rpc, fanout, p2p or groups")
 	fs.StringVar(&dialect, "dialect", "flash", "flash (DH group 2, Flash Player style) or rfc7425 (groups 14+2, HMAC and sequence numbers)")
-	fs.IntVar(&cfg.N, "n", 100, "sessions (connect, rpc), subscribers (fanout), publishers and as many players (p2p), members (groups)")
+	fs.IntVar(&cfg.N, "n", 100, "sessions (connect, handshake, rpc), subscribers (fanout), publishers and as many players (p2p), members (groups)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "connects/s (connect), calls/s (rpc), introductions/s (p2p), joins/s (groups), subscriber starts/s (fanout); 0: as fast as -concurrency allows (rpc: every session keeps one call outstanding)")
 	fs.IntVar(&cfg.Sockets, "sockets", 0, "client UDP sockets the sessions share (0: one per 1,000 sessions, fanout one per 100 subscribers)")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "connect: keep the sessions open this long once all are open")
@@ -185,7 +186,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		return bad("unexpected argument %q", fs.Arg(0))
 	}
 	if _, ok := scenarios[cfg.Scenario]; !ok {
-		return bad("unknown scenario %q (connect, rpc, fanout, p2p or groups)", cfg.Scenario)
+		return bad("unknown scenario %q (connect, handshake, rpc, fanout, p2p or groups)", cfg.Scenario)
 	}
 	switch strings.ToLower(dialect) {
 	case "flash":
