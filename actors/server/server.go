@@ -70,6 +70,9 @@ func (sh *shared) props(producer actor.Producer, opts ...actor.PropsOption) *act
 	if sh.dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(sh.dispatcher))
 	}
+	// A lock-free mailbox: a few dozen bytes where the default one starts with a ring of
+	// ten slots (that never shrinks after a burst), for every connection a server holds.
+	opts = append(opts, actor.WithMailbox(actor.UnboundedLockfree()))
 	return actor.PropsFromProducer(producer, opts...)
 }
 

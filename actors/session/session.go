@@ -218,7 +218,9 @@ type Session struct {
 // actor) are captured by supervision.Middleware for the supervisor's log.
 func New(p Params) *actor.Props {
 	mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, p.Middleware...)
-	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...)}
+	// A lock-free mailbox: a few dozen bytes where the default one starts with a ring of
+	// ten slots (that never shrinks after a burst), for every session a server holds.
+	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...), actor.WithMailbox(actor.UnboundedLockfree())}
 	if p.Dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(p.Dispatcher))
 	}
