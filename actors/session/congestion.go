@@ -16,31 +16,68 @@ const (
 // multiplicative decrease (halving) at most once per round trip on loss, and a collapse to
 // a small window on retransmission timeout. The window only grows while it is actually
 // used, so an application-limited session does not accumulate an unearned window.
+//
+// A reduction is undone when every fragment whose loss caused it turns out to have arrived
+// after all (reordering, not loss: see spurious); such spurious losses also make loss
+// detection more tolerant of reordering (nakThreshold).
 type congestion struct {
 	cwnd, ssthresh    int
 	acc               int // bytes acknowledged toward the next additive increase
 	recoveryRemaining int // bytes that were in flight when loss was detected
+
+	// Loss episodes: episode counts the reductions; undoLeft is how many fragments declared
+	// lost in the current episode are not yet known to have arrived; undoCwnd and
+	// undoSsthresh are the window before the reduction (undoOK while it may be undone).
+	episode                uint32
+	undoLeft               int
+	undoCwnd, undoSsthresh int
+	undoOK                 bool
+	// nakThreshold is how many negative acknowledgements declare a fragment lost: 3
+	// (RFC 7016 §3.6.2.4), raised by spurious losses up to maxNakThreshold.
+	nakThreshold uint8
+	undone       uint64 // reductions undone (statistics, tests)
 }
 
+const (
+	initialNakThreshold = 3
+	maxNakThreshold     = 32
+)
+
 func newCongestion() congestion {
-	return congestion{cwnd: cwndInitial, ssthresh: 1 << 30}
+	return congestion{cwnd: cwndInitial, ssthresh: 1 << 30, nakThreshold: initialNakThreshold}
+}
+
+// lossEpisode returns the episode that losses detected now belong to: the current one
+// while its recovery lasts, else the one they start.
+func (c *congestion) lossEpisode() uint32 {
+	if c.recoveryRemaining > 0 {
+		return c.episode
+	}
+	return c.episode + 1
 }
 
 // onAck updates the window after processing the acknowledgements of one packet.
-// preOutstanding is what was in flight before them.
-func (c *congestion) onAck(acked, lost int, anyLoss, anyNAK bool, preOutstanding, outstanding int) {
+// preOutstanding is what was in flight before them; lostFrags fragments (not abandoned
+// ones) were declared lost, in episode lossEpisode().
+func (c *congestion) onAck(acked, lost, lostFrags int, anyLoss, anyNAK bool, preOutstanding, outstanding int) {
 	if c.recoveryRemaining > 0 {
 		// One reduction per loss episode: until the data in flight at the time has
 		// drained, further losses belong to the same episode.
+		c.undoLeft += lostFrags
 		drained := acked + lost
 		if c.recoveryRemaining > drained {
 			c.recoveryRemaining -= drained
 			return
 		}
 		c.recoveryRemaining = 0
+		if anyLoss {
+			return // those losses were counted in the episode that just ended
+		}
 	}
 	switch {
 	case anyLoss:
+		c.episode++
+		c.undoCwnd, c.undoSsthresh, c.undoLeft, c.undoOK = c.cwnd, c.ssthresh, lostFrags, true
 		cut := min(c.cwnd, preOutstanding)
 		c.ssthresh = max(cut/2, cwndInitial)
 		c.cwnd = c.ssthresh
@@ -65,12 +102,35 @@ func (c *congestion) onAck(acked, lost int, anyLoss, anyNAK bool, preOutstanding
 // (the window is then merely reset, as after an idle period in TCP).
 func (c *congestion) onTimeout(idle bool, outstanding int) {
 	c.acc, c.recoveryRemaining = 0, 0
+	c.episode++ // a timeout is not undone
+	c.undoLeft, c.undoOK = 0, false
+	c.nakThreshold = initialNakThreshold // as TCP forgets the reordering it measured
 	if idle {
 		c.cwnd = cwndInitial
 		return
 	}
 	c.ssthresh = max(outstanding/2, cwndInitial)
 	c.cwnd = cwndTimedOut
+}
+
+// spurious records that a fragment declared lost in episode ep arrived after all: it was
+// acknowledged before its retransmission left, or too soon after it for the
+// acknowledgement to be of the retransmission. Loss detection becomes more tolerant of
+// reordering; when every loss of the current episode proves spurious, its reduction is
+// undone (as TCP undoes one on DSACKs or Eifel detection).
+func (c *congestion) spurious(ep uint32) {
+	c.nakThreshold = min(c.nakThreshold+c.nakThreshold/2+1, maxNakThreshold)
+	if ep != c.episode || !c.undoOK || c.undoLeft <= 0 {
+		return
+	}
+	c.undoLeft--
+	if c.undoLeft > 0 {
+		return
+	}
+	c.cwnd = max(c.cwnd, c.undoCwnd)
+	c.ssthresh = max(c.ssthresh, c.undoSsthresh)
+	c.recoveryRemaining, c.undoOK = 0, false
+	c.undone++
 }
 
 // pacer spreads a session's data packets over the round trip so that a window's worth is

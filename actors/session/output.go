@@ -269,7 +269,7 @@ func (s *Session) writeFlow(pw *rtmfp.PacketWriter, f *sendFlow, now time.Durati
 			s.p.Stats.FragmentsResent.Add(1)
 		}
 		fr.inFlight, fr.everSent, fr.sentAbandoned, fr.nakCount = true, true, abandoned, 0
-		fr.tsn = s.nextTSN
+		fr.tsn, fr.sentAt = s.nextTSN, int64(now)
 		fr.wireSize = pw.Len() - before
 		f.outstanding += fr.wireSize
 		s.outstanding += fr.wireSize

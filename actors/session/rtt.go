@@ -17,6 +17,7 @@ const (
 // derives the effective retransmission timeout (ERTO), with exponential back-off.
 type rttEstimator struct {
 	srtt, rttvar time.Duration
+	min          time.Duration // smallest sample
 	samples      int
 	mrto, erto   time.Duration
 }
@@ -36,6 +37,9 @@ func (r *rttEstimator) sample(rtt time.Duration) {
 		}
 		r.rttvar = (3*r.rttvar + d) / 4
 		r.srtt = (7*r.srtt + rtt) / 8
+	}
+	if r.samples == 0 || rtt < r.min {
+		r.min = rtt
 	}
 	r.samples++
 	r.mrto = r.srtt + 4*r.rttvar + delayedAckTime

@@ -64,17 +64,17 @@ func TestCongestionSlowStartAndAvoidance(t *testing.T) {
 	}
 	// Slow start: a full window acked grows the window by the bytes acked (≤ 1 MSS per ack).
 	w := c.cwnd
-	c.onAck(sendMSS, 0, false, false, w, w-sendMSS)
+	c.onAck(sendMSS, 0, 0, false, false, w, w-sendMSS)
 	if c.cwnd != w+sendMSS {
 		t.Fatalf("slow start: %d → %d", w, c.cwnd)
 	}
-	c.onAck(5*sendMSS, 0, false, false, c.cwnd, 0)
+	c.onAck(5*sendMSS, 0, 0, false, false, c.cwnd, 0)
 	if c.cwnd != w+2*sendMSS {
 		t.Fatalf("slow start grows by at most one MSS per ack: %d", c.cwnd)
 	}
 	// Application limited: a window not in use does not grow.
 	w = c.cwnd
-	c.onAck(sendMSS, 0, false, false, sendMSS, 0)
+	c.onAck(sendMSS, 0, 0, false, false, sendMSS, 0)
 	if c.cwnd != w {
 		t.Fatalf("application-limited growth %d → %d", w, c.cwnd)
 	}
@@ -83,19 +83,19 @@ func TestCongestionSlowStartAndAvoidance(t *testing.T) {
 	w = c.cwnd
 	acked := 0
 	for acked+sendMSS < w {
-		c.onAck(sendMSS, 0, false, false, c.cwnd, c.cwnd-sendMSS)
+		c.onAck(sendMSS, 0, 0, false, false, c.cwnd, c.cwnd-sendMSS)
 		acked += sendMSS
 		if c.cwnd != w {
 			t.Fatalf("grew after %d of %d bytes", acked, w)
 		}
 	}
-	c.onAck(sendMSS, 0, false, false, c.cwnd, c.cwnd-sendMSS)
+	c.onAck(sendMSS, 0, 0, false, false, c.cwnd, c.cwnd-sendMSS)
 	if c.cwnd != w+sendMSS {
 		t.Fatalf("additive increase: %d → %d", w, c.cwnd)
 	}
 	// A NAK without loss holds the window.
 	w = c.cwnd
-	c.onAck(sendMSS, 0, false, true, c.cwnd, c.cwnd)
+	c.onAck(sendMSS, 0, 0, false, true, c.cwnd, c.cwnd)
 	if c.cwnd != w {
 		t.Fatal("window grew while a NAK was reported")
 	}
@@ -105,7 +105,7 @@ func TestCongestionOneHalvingPerLossEpisode(t *testing.T) {
 	c := newCongestion()
 	c.cwnd = 40 * sendMSS
 	inFlight := 40 * sendMSS
-	c.onAck(sendMSS, sendMSS, true, true, inFlight, inFlight-2*sendMSS)
+	c.onAck(sendMSS, sendMSS, 0, true, true, inFlight, inFlight-2*sendMSS)
 	if c.cwnd != 20*sendMSS || c.ssthresh != 20*sendMSS {
 		t.Fatalf("first loss: cwnd %d ssthresh %d, want %d", c.cwnd, c.ssthresh, 20*sendMSS)
 	}
@@ -114,23 +114,23 @@ func TestCongestionOneHalvingPerLossEpisode(t *testing.T) {
 	}
 	// More losses while the data in flight at the first one drains: the same episode.
 	for i := 0; i < 30; i++ {
-		c.onAck(sendMSS, 0, true, true, 30*sendMSS, 29*sendMSS)
+		c.onAck(sendMSS, 0, 0, true, true, 30*sendMSS, 29*sendMSS)
 		if c.cwnd != 20*sendMSS {
 			t.Fatalf("window cut twice in one episode: %d after %d acks", c.cwnd, i+1)
 		}
 	}
 	// Drained: a new loss is a new episode.
 	for c.recoveryRemaining > 0 {
-		c.onAck(sendMSS, 0, false, false, 20*sendMSS, 19*sendMSS)
+		c.onAck(sendMSS, 0, 0, false, false, 20*sendMSS, 19*sendMSS)
 	}
-	c.onAck(sendMSS, sendMSS, true, true, 20*sendMSS, 18*sendMSS)
+	c.onAck(sendMSS, sendMSS, 0, true, true, 20*sendMSS, 18*sendMSS)
 	if c.cwnd != 10*sendMSS {
 		t.Fatalf("second episode: cwnd %d, want %d", c.cwnd, 10*sendMSS)
 	}
 	// Never below the initial window.
 	c.recoveryRemaining = 0
 	c.cwnd = cwndInitial
-	c.onAck(0, sendMSS, true, false, cwndInitial, 0)
+	c.onAck(0, sendMSS, 0, true, false, cwndInitial, 0)
 	if c.cwnd != cwndInitial || c.ssthresh != cwndInitial {
 		t.Fatalf("floor: cwnd %d ssthresh %d", c.cwnd, c.ssthresh)
 	}
@@ -180,5 +180,56 @@ func TestPacer(t *testing.T) {
 	}
 	if p.wait(cwnd, srtt) != 0 {
 		t.Fatal("must not wait with tokens in the bucket")
+	}
+}
+
+// TestCongestionUndoSpuriousLoss: a reduction is undone when every fragment whose loss
+// caused it proves to have arrived, not when only some do, and never after a timeout;
+// spurious losses raise the NAK threshold (bounded) and a timeout resets it.
+func TestCongestionUndoSpuriousLoss(t *testing.T) {
+	c := newCongestion()
+	c.cwnd, c.ssthresh = 40*sendMSS, 30*sendMSS
+	ep := c.lossEpisode()
+	c.onAck(sendMSS, 2*sendMSS, 2, true, true, 40*sendMSS, 37*sendMSS)
+	if c.cwnd != 20*sendMSS || c.episode != ep {
+		t.Fatalf("cut: cwnd %d, episode %d want %d", c.cwnd, c.episode, ep)
+	}
+	// A loss found during the recovery joins the episode.
+	if c.lossEpisode() != ep {
+		t.Fatal("losses during recovery start a new episode")
+	}
+	c.onAck(sendMSS, sendMSS, 1, true, true, 20*sendMSS, 18*sendMSS)
+	c.spurious(ep)
+	c.spurious(ep)
+	if c.cwnd != 20*sendMSS || c.undone != 0 {
+		t.Fatalf("undone with one of three losses still real: cwnd %d", c.cwnd)
+	}
+	c.spurious(ep)
+	if c.cwnd != 40*sendMSS || c.ssthresh != 30*sendMSS || c.recoveryRemaining != 0 || c.undone != 1 {
+		t.Fatalf("not undone: cwnd %d ssthresh %d recovery %d", c.cwnd, c.ssthresh, c.recoveryRemaining)
+	}
+	c.spurious(ep) // late news of the same episode changes nothing more
+	if c.cwnd != 40*sendMSS || c.undone != 1 {
+		t.Fatalf("undone twice: cwnd %d", c.cwnd)
+	}
+	if c.nakThreshold <= initialNakThreshold {
+		t.Fatalf("NAK threshold %d after spurious losses", c.nakThreshold)
+	}
+	for range 20 {
+		c.spurious(0)
+	}
+	if c.nakThreshold != maxNakThreshold {
+		t.Fatalf("NAK threshold %d, want the cap %d", c.nakThreshold, maxNakThreshold)
+	}
+	// A loss episode, then a timeout: the timeout's collapse is not undone.
+	ep = c.lossEpisode()
+	c.onAck(0, sendMSS, 1, true, true, 40*sendMSS, 39*sendMSS)
+	c.onTimeout(false, 39*sendMSS)
+	if c.nakThreshold != initialNakThreshold {
+		t.Fatalf("NAK threshold %d after a timeout", c.nakThreshold)
+	}
+	c.spurious(ep)
+	if c.cwnd != cwndTimedOut {
+		t.Fatalf("a timeout undone: cwnd %d", c.cwnd)
 	}
 }

@@ -66,6 +66,8 @@ type sendFrag struct {
 	sentAbandoned bool // the last transmission carried the abandon flag
 	acked         bool
 	nakCount      uint8
+	lostEp        uint32 // loss episode in which it was last declared lost (0: not lost)
+	sentAt        int64  // session clock (ns) of the last transmission
 	tsn           uint64 // session transmission sequence number of the last transmission
 	wireSize      int    // bytes the last transmission occupied
 }
@@ -265,9 +267,18 @@ func (f *sendFlow) ready() bool {
 	return false
 }
 
+// lossCheck tells onAckRange how to recognise spurious losses: an acknowledgement of a
+// fragment declared lost that arrives before its retransmission left, or less than window
+// after it, acknowledges the original transmission.
+type lossCheck struct {
+	cc          *congestion
+	now, window int64
+}
+
 // onAckRange removes the fragments in [from, to] from the queue and returns the bytes that
-// were in flight and the highest transmission sequence number among them.
-func (f *sendFlow) onAckRange(from, to uint64) (ackedBytes int, maxTSN uint64) {
+// were in flight and the highest transmission sequence number among them. With lc, a
+// fragment declared lost that is found to have arrived is reported as a spurious loss.
+func (f *sendFlow) onAckRange(from, to uint64, lc *lossCheck) (ackedBytes int, maxTSN uint64) {
 	for _, fr := range f.queue {
 		if fr.seq < from || fr.acked {
 			continue
@@ -276,6 +287,12 @@ func (f *sendFlow) onAckRange(from, to uint64) (ackedBytes int, maxTSN uint64) {
 			break
 		}
 		fr.acked = true
+		if fr.lostEp != 0 {
+			if lc != nil && (!fr.inFlight || lc.now-fr.sentAt < lc.window) {
+				lc.cc.spurious(fr.lostEp)
+			}
+			fr.lostEp = 0
+		}
 		if fr.inFlight {
 			fr.inFlight = false
 			f.outstanding -= fr.wireSize

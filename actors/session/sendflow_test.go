@@ -129,8 +129,8 @@ func TestSendFlowReceipts(t *testing.T) {
 	transmit(f, 5, 7)
 	before := f.outstanding
 	// Selective ack of 2 and 4: message 2 is delivered, message 1 is not yet.
-	b, tsn := f.onAckRange(2, 2)
-	b2, _ := f.onAckRange(4, 4)
+	b, tsn := f.onAckRange(2, 2, nil)
+	b2, _ := f.onAckRange(4, 4, nil)
 	f.compact()
 	if tsn != 7 || b+b2 != before-f.outstanding || len(f.queue) != 3 {
 		t.Fatalf("acked %d bytes (tsn %d), queue %d", b+b2, tsn, len(f.queue))
@@ -142,10 +142,10 @@ func TestSendFlowReceipts(t *testing.T) {
 		t.Fatal("message 1 settled with a fragment outstanding")
 	}
 	// Acking again changes nothing.
-	if b, _ := f.onAckRange(0, 4); b == 0 {
+	if b, _ := f.onAckRange(0, 4, nil); b == 0 {
 		t.Fatal("cumulative ack of 1 and 3 acked nothing")
 	}
-	f.onAckRange(0, 4)
+	f.onAckRange(0, 4, nil)
 	f.compact()
 	if d, ok := log.fate(1); !ok || !d || len(log.tags) != 2 {
 		t.Fatalf("receipts %v %v", log.tags, log.delivered)
@@ -231,13 +231,13 @@ func TestSendFlowClose(t *testing.T) {
 		if f.state != sfClosing || f.finalSN != 2 || len(f.queue) != 2 || len(f.queue[1].data) != 0 || f.queue[1].fra != fraWhole {
 			t.Fatalf("state %d finalSN %d queue %d", f.state, f.finalSN, len(f.queue))
 		}
-		f.onAckRange(0, 1)
+		f.onAckRange(0, 1, nil)
 		f.compact()
 		if f.state != sfClosing {
 			t.Fatal("completed before the final sequence number was acknowledged")
 		}
 		transmit(f, 1, 2)
-		f.onAckRange(0, 2)
+		f.onAckRange(0, 2, nil)
 		f.compact()
 		if f.state != sfComplete || f.ready() {
 			t.Fatalf("state %d after the final ack", f.state)
@@ -247,7 +247,7 @@ func TestSendFlowClose(t *testing.T) {
 		f := testSendFlow(nil)
 		f.write([]byte("a"), 0, true, nil)
 		transmit(f, 1, 1)
-		f.onAckRange(0, 1)
+		f.onAckRange(0, 1, nil)
 		f.compact()
 		f.close()
 		if f.state != sfClosing || f.finalSN != 2 || len(f.queue) != 1 {
@@ -272,7 +272,7 @@ func TestSendFlowAbandonQueued(t *testing.T) {
 	if !f.queue[1].sentAbandoned {
 		t.Fatal("abandoned fragment not sent with ABN")
 	}
-	f.onAckRange(0, 3)
+	f.onAckRange(0, 3, nil)
 	f.compact()
 	for tag, want := range map[uint64]bool{1: true, 2: false, 3: false} {
 		if d, ok := log.fate(tag); !ok || d != want {
@@ -363,7 +363,7 @@ func TestSendFlowTrimKeepsTheFSNCarrier(t *testing.T) {
 	if !f.queue[0].sentAbandoned {
 		t.Fatal("the carrier was not sent with the abandon flag")
 	}
-	f.onAckRange(0, 3)
+	f.onAckRange(0, 3, nil)
 	f.compact()
 	if len(f.queue) != 0 || len(log.tags) != 3 {
 		t.Fatalf("queue %d, receipts %v", len(f.queue), log.tags)

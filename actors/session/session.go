@@ -591,14 +591,15 @@ func (s *Session) onAck(a rtmfp.AckRanges, now time.Duration) (int, uint64) {
 	}
 	f.options = nil // the far end knows the flow now
 	f.rxWindow = int(min(a.BufferBytes(), 1<<30))
-	ackedBytes, maxTSN := f.onAckRange(0, a.CumulativeAck)
+	lc := s.lossCheck(now)
+	ackedBytes, maxTSN := f.onAckRange(0, a.CumulativeAck, &lc)
 	cursor := a.CumulativeAck
 	for _, r := range a.Ranges {
 		sr, ok := r.Absolute(cursor)
 		if !ok {
 			break
 		}
-		b, t := f.onAckRange(sr.From, sr.To)
+		b, t := f.onAckRange(sr.From, sr.To, &lc)
 		ackedBytes += b
 		maxTSN = max(maxTSN, t)
 		cursor = sr.To
@@ -635,23 +636,41 @@ func (s *Session) removeSendFlow(f *sendFlow) {
 	}
 }
 
-// afterAcks runs loss detection (three negative acknowledgements, RFC 7016 §3.6.2.4) and
-// updates the congestion window once per packet.
+// lossCheck returns what onAckRange needs to recognise spurious losses at now: an
+// acknowledgement less than half the smallest round trip after a retransmission cannot
+// be the retransmission's.
+func (s *Session) lossCheck(now time.Duration) lossCheck {
+	w := s.rtt.smoothed()
+	if s.rtt.samples > 0 {
+		w = min(w, s.rtt.min)
+	}
+	return lossCheck{cc: &s.cc, now: int64(now), window: int64(w / 2)}
+}
+
+// afterAcks runs loss detection and updates the congestion window once per packet. A
+// fragment is lost after three negative acknowledgements (RFC 7016 §3.6.2.4) — or more,
+// once reordering has been seen (congestion.nakThreshold), unless it was sent more than
+// 1.25 round trips ago: reordering delays a fragment by a fraction of a round trip.
 func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, now time.Duration) {
-	lost, anyLoss, anyNAK := 0, false, false
+	lost, lostFrags, anyLoss, anyNAK := 0, 0, false, false
+	ep := s.cc.lossEpisode()
+	srtt := s.rtt.smoothed()
+	old := int64(now) - int64(srtt+srtt/4)
 	j := 0
 	for _, fr := range s.flight {
 		if !fr.inFlight {
 			continue // acknowledged or already lost
 		}
 		if fr.tsn < maxTSN {
-			fr.nakCount++
+			fr.nakCount = min(fr.nakCount, 254) + 1
 			if !fr.sentAbandoned {
 				anyNAK = true
 			}
-			if fr.nakCount >= 3 {
+			if fr.nakCount >= s.cc.nakThreshold || fr.nakCount >= initialNakThreshold && fr.sentAt <= old {
 				if !fr.sentAbandoned {
 					anyLoss = true
+					lostFrags++
+					fr.lostEp = ep
 				}
 				lost += fr.wireSize
 				s.outstanding -= fr.wireSize
@@ -666,7 +685,7 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 	clear(s.flight[j:])
 	s.flight = s.flight[:j]
 	if lost > 0 || ackedBytes > 0 {
-		s.cc.onAck(ackedBytes, lost, anyLoss, anyNAK, preOutstanding, s.outstanding)
+		s.cc.onAck(ackedBytes, lost, lostFrags, anyLoss, anyNAK, preOutstanding, s.outstanding)
 	}
 	if s.outstanding == 0 {
 		s.rtoDeadline, s.unackedSince = 0, 0

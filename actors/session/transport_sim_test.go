@@ -491,3 +491,33 @@ func TestSimWriteWithOverlongMetadataRefused(t *testing.T) {
 		t.Fatalf("server got %q; client has %d send flows, closed %v", got, client.s.send.len(), client.reason)
 	}
 }
+
+// TestSimReorderingIsNotLoss: on a path that reorders and jitters but loses nothing,
+// bulk goodput stays within half of the clean path's: losses declared on reordered
+// fragments are recognised as spurious and their window reductions undone (virtual time).
+func TestSimReorderingIsNotLoss(t *testing.T) {
+	goodput := func(link simLink) (float64, *Session) {
+		m, client, server := newSim(t, 1, link, link, Config{})
+		got, n := 0, 0
+		server.onMessage = func(_ uint64, data []byte) { got++; n += len(data) }
+		b := &simBulk{n: client, key: FlowKey{Metadata: "bulk"}, count: 3000, size: func(int) int { return 1000 }, window: 256}
+		start := m.clock.now
+		b.start()
+		if !m.run(start+5*time.Minute, func() bool { return got == 3000 }) {
+			t.Fatalf("%+v: %d of 3000 messages", link, got)
+		}
+		return float64(n) / (m.clock.now - start).Seconds(), client.s
+	}
+	clean, _ := goodput(simLink{Delay: 20 * time.Millisecond})
+	for _, link := range []simLink{
+		{Delay: 20 * time.Millisecond, Reorder: 0.02, ReorderDelay: 5 * time.Millisecond},
+		{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
+	} {
+		g, s := goodput(link)
+		t.Logf("reorder %.0f%% by %v, jitter %v: %.0f KB/s (clean %.0f KB/s), %d reductions undone, NAK threshold %d",
+			link.Reorder*100, link.ReorderDelay, link.Jitter, g/1000, clean/1000, s.cc.undone, s.cc.nakThreshold)
+		if g < clean/2 {
+			t.Errorf("reorder %.0f%% by %v, jitter %v: %.0f KB/s against %.0f KB/s on the clean path", link.Reorder*100, link.ReorderDelay, link.Jitter, g/1000, clean/1000)
+		}
+	}
+}
