@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -136,5 +137,44 @@ func TestPprofEndpointServesProfiles(t *testing.T) {
 	}
 	if lookupEnv([]string{"A=1", "ACTORRTMFP_PPROF=x:1"}, pprofVar) != "x:1" {
 		t.Fatal("lookupEnv")
+	}
+}
+
+// TestREADMEListsEveryVariable: the README's configuration table has a row for every
+// environment variable, with its default.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 3 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`"+envPrefix) {
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		}
+	}
+	typ := reflect.TypeOf(server.Config{})
+	want := 1 // ACTORRTMFP_PPROF
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key := f.Tag.Get("env")
+		if key == "" {
+			continue
+		}
+		want++
+		def := f.Tag.Get("envDefault")
+		if def == "" {
+			def = "empty"
+		}
+		if got, ok := rows[envPrefix+key]; !ok || got != def {
+			t.Errorf("README: %s%s has default %q, want %q", envPrefix, key, got, def)
+		}
+	}
+	if _, ok := rows[pprofVar]; !ok {
+		t.Errorf("README does not list %s", pprofVar)
+	}
+	if len(rows) != want {
+		t.Errorf("README lists %d variables, the server has %d", len(rows), want)
 	}
 }
