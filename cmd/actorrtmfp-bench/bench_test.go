@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,6 +275,27 @@ func TestParseBind(t *testing.T) {
 	for _, in := range []string{"127.0.0.3-127.0.0.1", "nowhere", "::1-::2"} {
 		if _, err := parseBind(in); err == nil {
 			t.Errorf("parseBind(%q) accepted", in)
+		}
+	}
+}
+
+func TestSharedSocketNoteOnTimeouts(t *testing.T) {
+	for _, c := range []struct {
+		sockets  int
+		failures map[string]uint64
+		want     bool
+	}{
+		{1, map[string]uint64{"connect_handshake_timeout": 3}, true},
+		{1, map[string]uint64{"connect_timeout": 1, "connect_refused": 2}, true},
+		{10, map[string]uint64{"connect_handshake_timeout": 3}, false}, // a socket per session
+		{1, map[string]uint64{"connect_refused": 2}, false},            // not a timeout
+		{1, map[string]uint64{}, false},
+	} {
+		r := newResult()
+		r.Failures = c.failures
+		r.fill(&config{Scenario: "connect", N: 10, Sockets: c.sockets})
+		if got := slices.Contains(r.Notes, sharedSocketNote); got != c.want {
+			t.Errorf("sockets %d, failures %v: note %v, want %v", c.sockets, c.failures, got, c.want)
 		}
 	}
 }

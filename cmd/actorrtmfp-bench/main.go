@@ -1,6 +1,8 @@
 // Command actorrtmfp-bench is a load generator for RTMFP servers — ours or any other, of
 // either dialect. It opens sessions with the Go client of this module (package
-// actors/client), many sessions per UDP socket, and measures what a scenario asks:
+// actors/client), many sessions per UDP socket by default (-sockets: a server that keeps
+// one session per client address, as rtmfp-cpp's tcserver does, needs one socket per
+// session), and measures what a scenario asks:
 //
 //	connect  -n sessions opened at -rate per second (handshake + NetConnection connect),
 //	         optionally held for -hold (the sessions keep themselves alive with pings)
@@ -132,7 +134,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.StringVar(&dialect, "dialect", "flash", "flash (DH group 2, Flash Player style) or rfc7425 (groups 14+2, HMAC and sequence numbers)")
 	fs.IntVar(&cfg.N, "n", 100, "sessions (connect, handshake, rpc), subscribers (fanout), publishers and as many players (p2p), members (groups)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "connects/s (connect), calls/s (rpc), introductions/s (p2p), joins/s (groups), subscriber starts/s (fanout); 0: as fast as -concurrency allows (rpc: every session keeps one call outstanding)")
-	fs.IntVar(&cfg.Sockets, "sockets", 0, "client UDP sockets the sessions share (0: one per 1,000 sessions, fanout one per 100 subscribers)")
+	fs.IntVar(&cfg.Sockets, "sockets", 0, "client UDP sockets the sessions share (0: one per 1,000 sessions, fanout one per 100 subscribers; servers that keep one session per client address, as rtmfp-cpp does, need one per session)")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "connect: keep the sessions open this long once all are open")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured phase of rpc and fanout")
 	fs.StringVar(&bitrate, "bitrate", "250k", "fanout stream bitrate, bits/s (suffixes k, M)")
@@ -339,6 +341,27 @@ func (r *Result) fill(cfg *config) {
 	if len(r.Latencies) == 0 {
 		r.Latencies = nil
 	}
+	if cfg.Sockets < cfg.N && r.timeouts() > 0 {
+		r.Notes = append(r.Notes, sharedSocketNote)
+	}
+}
+
+// sharedSocketNote explains timeouts with shared client sockets. Some responders keep one
+// session per far address: rtmfp-cpp's tcserver ignores an IIKeying from an address that
+// already has an open session, or aborts that session when the certificate is the same
+// (session override, RFC 7425 §4.3.7). Our server accepts several sessions per address;
+// such servers need a socket per session.
+const sharedSocketNote = "sessions timed out while several shared a client socket: a server that keeps one session per client address (as rtmfp-cpp's tcserver does) ignores or replaces the others; run with -sockets equal to -n (plus one for fanout's publisher)"
+
+// timeouts returns the failures that are timeouts of any operation.
+func (r *Result) timeouts() uint64 {
+	var n uint64
+	for kind, c := range r.Failures {
+		if strings.HasSuffix(kind, "_timeout") {
+			n += c
+		}
+	}
+	return n
 }
 
 // failures returns the total of the failure counts.
