@@ -9,13 +9,15 @@ set -eu
 cd "$(dirname "$0")/.."
 A=lossyA
 B=lossyB
+bin=$(mktemp -d "${TMPDIR:-/tmp}/lossycompare.XXXXXX")
 cleanup() {
 	ip netns del "$A" 2>/dev/null || true
 	ip netns del "$B" 2>/dev/null || true
+	rm -rf "$bin"
 }
 trap cleanup EXIT INT TERM
 cleanup
 ip netns add "$A"
 ip netns add "$B"
-go build -o /tmp/lossycompare ./cmd/lossycompare
-/tmp/lossycompare -ns-a "$A" -ns-b "$B" "$@"
+go build -o "$bin/lossycompare" ./cmd/lossycompare
+"$bin/lossycompare" -ns-a "$A" -ns-b "$B" "$@"

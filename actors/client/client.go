@@ -52,6 +52,32 @@ func (d Dialect) String() string {
 	return "flash"
 }
 
+// Policy is the HMAC / sequence-number policy the dialect's initiator offers.
+func (d Dialect) Policy() cryptoutil.Policy {
+	if d == RFC7425 {
+		return cryptoutil.StrictPolicy()
+	}
+	return cryptoutil.FlashInitiatorPolicy()
+}
+
+// NewKeys generates the static DH keys of a new initiator of the dialect (its certificate,
+// hence its peer ID, derives from them): group 2, or groups 14 and 2 for RFC 7425.
+func (d Dialect) NewKeys() ([]*cryptoutil.DHKey, error) {
+	groups := []cryptoutil.DHGroup{cryptoutil.Group2}
+	if d == RFC7425 {
+		groups = []cryptoutil.DHGroup{cryptoutil.Group14, cryptoutil.Group2}
+	}
+	keys := make([]*cryptoutil.DHKey, len(groups))
+	for i, g := range groups {
+		k, err := cryptoutil.GenerateDHKey(g, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	return keys, nil
+}
+
 // Options configure a connection.
 type Options struct {
 	Dialect Dialect
@@ -122,7 +148,7 @@ func (e *Endpoint) Close(ctx context.Context) error { return e.ep.Stop(ctx) }
 // Options.AcceptPeers the endpoint also accepts direct (P2P) sessions from peers that
 // the server introduces, for PublishDirect.
 func Dial(ctx context.Context, sys *actor.ActorSystem, rawURL string, opts Options) (*Conn, error) {
-	keys, err := keysFor(opts.Dialect)
+	keys, err := opts.Dialect.NewKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +195,7 @@ func (e *Endpoint) Connect(ctx context.Context, rawURL string, opts Options) (*C
 	if opts.AcceptPeers {
 		return nil, errors.New("rtmfp: AcceptPeers needs a connection's own endpoint (use Dial)")
 	}
-	keys, err := keysFor(opts.Dialect)
+	keys, err := opts.Dialect.NewKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -190,21 +216,9 @@ func newConn(sys *actor.ActorSystem, rawURL string, opts Options, keys []*crypto
 	}
 }
 
-// policy is the HMAC / sequence-number policy of the dialect.
-func (c *Conn) policy() cryptoutil.Policy {
-	if c.opts.Dialect == RFC7425 {
-		return cryptoutil.StrictPolicy()
-	}
-	return cryptoutil.FlashInitiatorPolicy()
-}
-
 // connect runs the handshake and the NetConnection connect of c on e.
 func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
-	u, err := url.Parse(c.url)
-	if err != nil || u.Scheme != "rtmfp" || u.Host == "" {
-		return fmt.Errorf("rtmfp: bad URL %q", c.url)
-	}
-	addr, err := resolve(ctx, u)
+	addr, err := ServerAddr(ctx, c.url)
 	if err != nil {
 		return err
 	}
@@ -214,7 +228,7 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	}
 	dialed := make(chan endpoint.DialResult, 1)
 	e.ep.Dial(endpoint.DialOptions{
-		URL: c.url, Addrs: []netip.AddrPort{addr}, Keys: c.keys, Policy: c.policy(), Timeout: c.opts.HandshakeTimeout,
+		URL: c.url, Addrs: []netip.AddrPort{addr}, Keys: c.keys, Policy: c.opts.Dialect.Policy(), Timeout: c.opts.HandshakeTimeout,
 		Upper: func(info endpoint.SessionInfo) *actor.Props {
 			c.info = info
 			return actor.PropsFromProducer(func() actor.Actor { return newConnActor(c) },
@@ -243,7 +257,12 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	}
 }
 
-func resolve(ctx context.Context, u *url.URL) (netip.AddrPort, error) {
+// ServerAddr resolves the server address of an rtmfp:// URL (port 1935 by default).
+func ServerAddr(ctx context.Context, rawURL string) (netip.AddrPort, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+		return netip.AddrPort{}, fmt.Errorf("rtmfp: bad URL %q", rawURL)
+	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "1935"
@@ -260,23 +279,6 @@ func resolve(ctx context.Context, u *url.URL) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("rtmfp: resolve %s: %w", host, err)
 	}
 	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(p)), nil
-}
-
-// keysFor generates the static DH keys of a new connection (its peer ID derives from them).
-func keysFor(d Dialect) ([]*cryptoutil.DHKey, error) {
-	groups := []cryptoutil.DHGroup{cryptoutil.Group2}
-	if d == RFC7425 {
-		groups = []cryptoutil.DHGroup{cryptoutil.Group14, cryptoutil.Group2}
-	}
-	keys := make([]*cryptoutil.DHKey, len(groups))
-	for i, g := range groups {
-		k, err := cryptoutil.GenerateDHKey(g, rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = k
-	}
-	return keys, nil
 }
 
 // Conn is a client's NetConnection. Its methods are safe for concurrent use.

@@ -119,6 +119,18 @@ func (b *bench) options() client.Options {
 // now is the time since the start of the run, on the process's monotonic clock.
 func (b *bench) now() time.Duration { return time.Since(b.epoch) }
 
+// measured fills what every scenario reports of its measured phase, from before to after:
+// its wall time, its main latency, and the server's, the tool's and the network's figures.
+// It returns the server's figures (nil without -server-pid).
+func (b *bench) measured(res *Result, took time.Duration, lat *histogram, before, after probeSample, op string, ops uint64) *ServerFigures {
+	res.ElapsedS = round3(took.Seconds())
+	res.Latency = lat.summary()
+	res.Server = b.probe.figures(before, after, op, ops)
+	res.Tool = toolFigures(before, after)
+	res.Net = netFigures(before, after)
+	return res.Server
+}
+
 // connectAll opens n sessions on the shared endpoints, at rate per second (0: as fast
 // as the concurrency allows), and returns them (nil where a connect failed) with the
 // histogram of their connect latencies. Failures are tallied under prefix.
@@ -194,12 +206,14 @@ type failures struct {
 	mu       sync.Mutex
 	counts   map[string]uint64
 	examples map[string]string
-	total    atomic.Uint64
 }
 
-// fail counts a failure of the operation op (connect, call, play, …).
-func (b *bench) fail(op string, err error) {
-	b.fails.add(op+"_"+failureKind(err), err)
+// fail counts a failure of the operation op (connect, call, play, …), of the kind err is.
+func (b *bench) fail(op string, err error) { b.failAs(op+"_"+failureKind(err), err) }
+
+// failAs counts a failure of the given kind, in the result and in the progress line.
+func (b *bench) failAs(kind string, err error) {
+	b.fails.add(kind, err)
 	b.prog.fail.Add(1)
 }
 
@@ -215,7 +229,6 @@ func (f *failures) addN(kind string, n uint64, err error) {
 	if _, ok := f.examples[kind]; !ok && err != nil {
 		f.examples[kind] = err.Error()
 	}
-	f.total.Add(n)
 }
 
 // into copies the tally into a result.

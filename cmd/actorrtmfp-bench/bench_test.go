@@ -92,7 +92,7 @@ func TestEveryScenarioSmoke(t *testing.T) {
 		r := runJSON(t, append(base, "-scenario", "connect", "-n", "20", "-rate", "100", "-sockets", "2", "-hold", "1s")...)
 		want(t, r, "connected", 20)
 		want(t, r, "alive_after_hold", 20)
-		if r.Latency.N != 20 || r.Rates["connects_per_s"] <= 0 || r.Server.CPUPer1000Handshakes <= 0 && r.Server.CPUSeconds > 0 {
+		if r.Latency.N != 20 || r.Rates["connects_per_s"] <= 0 || r.Server.CPUPerOpMS <= 0 && r.Server.CPUSeconds > 0 {
 			t.Errorf("connect: %+v %+v %+v", r.Latency, r.Rates, r.Server)
 		}
 		if r.Server.RSSOpenKiB == 0 {

@@ -28,11 +28,10 @@ func runConnect(ctx context.Context, b *bench) (*Result, error) {
 	}
 	open := b.sample()
 	ok := lat.count()
-	res.ElapsedS = round3(took.Seconds())
 	res.Counts["attempted"] = uint64(cfg.N)
 	res.Counts["connected"] = ok
 	res.Rates["connects_per_s"] = perSecond(ok, took)
-	res.Latency = lat.summary()
+	f := b.measured(res, took, &lat, before, open, "handshake", ok)
 
 	end := open
 	if cfg.Hold > 0 && ok > 0 {
@@ -56,14 +55,7 @@ func runConnect(ctx context.Context, b *bench) (*Result, error) {
 			b.fails.addN("hold_session_ended", ok-still, endedReason(conns))
 		}
 	}
-	b.fails.into(res)
-	res.Tool = toolFigures(before, open)
-	res.Net = netFigures(before, open)
-
-	if f := b.probe.figures(before, open, "handshake", ok); f != nil {
-		if ok > 0 {
-			f.CPUPer1000Handshakes = round4(f.CPUSeconds / float64(ok) * 1000)
-		}
+	if f != nil {
 		if cfg.Hold > 0 && ok > 0 {
 			f.RSSOpenKiB = open.RSSKiB
 			f.RSSEndKiB, f.HWMEndKiB = end.RSSKiB, end.HWMKiB
@@ -71,7 +63,6 @@ func runConnect(ctx context.Context, b *bench) (*Result, error) {
 			f.RSSPerSessionEndBytes = round3((float64(end.RSSKiB) - float64(before.RSSKiB)) * 1024 / float64(ok))
 			f.HoldCPUSeconds = round3(end.CPU - open.CPU)
 		}
-		res.Server = f
 		res.Notes = append(res.Notes, "server CPU is over the opening phase: handshake, connect, setPeerInfo and session start of each connection")
 	}
 

@@ -116,7 +116,6 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 		waitTimeout(&wg, 5*time.Second)
 	}
 	if len(live) == 0 || ctx.Err() != nil {
-		b.fails.into(res)
 		finish()
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -138,7 +137,6 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	select {
 	case <-pl.windowOpen:
 	case <-pl.done:
-		b.fails.into(res)
 		finish()
 		return res, fmt.Errorf("publisher stopped: %v", pl.err)
 	case <-ctx.Done():
@@ -221,7 +219,6 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	if pl.err != nil {
 		res.Notes = append(res.Notes, "the publisher's write failed: "+pl.err.Error())
 	}
-	b.fails.into(res)
 	// CPU per message counts the drain (the last frames are still being sent); the
 	// cores busy are those of the window itself.
 	res.Server = b.probe.figures(before, after, "delivered_media_message", recvA+recvV)

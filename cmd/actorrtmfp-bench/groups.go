@@ -40,13 +40,11 @@ func runGroups(ctx context.Context, b *bench) (*Result, error) {
 	conns := nonNil(all)
 	res.Counts["members"] = uint64(len(conns))
 	if len(conns) < 2 {
-		b.fails.into(res)
 		return res, errors.New("fewer than two clients could connect")
 	}
 
 	b.setPhase("join", nil)
 	if _, err := conns[0].JoinGroup(ctx, id); err != nil {
-		b.fails.into(res)
 		return res, fmt.Errorf("first member: %w", err)
 	}
 	time.Sleep(100 * time.Millisecond) // the first member's join reaches the group first
@@ -68,26 +66,19 @@ func runGroups(ctx context.Context, b *bench) (*Result, error) {
 			lat.record(time.Since(t))
 			b.prog.ok.Add(1)
 		case <-g.Rejected():
-			b.fails.add("join_rejected", errors.New("the server refused the membership"))
-			b.prog.fail.Add(1)
+			b.failAs("join_rejected", errors.New("the server refused the membership"))
 		case <-rest[i].Done():
 			b.fail("join", client.ErrClosed)
 		case <-cctx.Done():
-			b.fails.add("join_no_neighbour", errors.New("no neighbour within -timeout"))
-			b.prog.fail.Add(1)
+			b.failAs("join_no_neighbour", errors.New("no neighbour within -timeout"))
 		}
 	})
 	took := time.Since(start)
 	after := b.sample()
 	ok := lat.count()
-	res.ElapsedS = round3(took.Seconds())
 	res.Counts["joins_with_neighbour"] = ok
 	res.Rates["joins_per_s"] = perSecond(ok, took)
-	res.Latency = lat.summary()
-	b.fails.into(res)
-	res.Server = b.probe.figures(before, after, "join", ok)
-	res.Tool = toolFigures(before, after)
-	res.Net = netFigures(before, after)
+	b.measured(res, took, &lat, before, after, "join", ok)
 	b.setPhase("close", nil)
 	return res, nil
 }

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
-	"net"
 	"net/netip"
-	"net/url"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,7 +10,6 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
-	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
 
 // runHandshake completes -n RTMFP handshakes at -rate — IHello, RHello with its cookie,
@@ -29,16 +24,11 @@ func runHandshake(ctx context.Context, b *bench) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := serverAddr(ctx, cfg.URL)
+	addr, err := client.ServerAddr(ctx, cfg.URL)
 	if err != nil {
 		return nil, err
 	}
-	groups := []cryptoutil.DHGroup{cryptoutil.Group2}
-	policy := cryptoutil.FlashInitiatorPolicy()
-	if cfg.Dialect == client.RFC7425 {
-		groups = []cryptoutil.DHGroup{cryptoutil.Group14, cryptoutil.Group2}
-		policy = cryptoutil.StrictPolicy()
-	}
+	policy := cfg.Dialect.Policy()
 	var lat histogram
 	pids := make([]*actor.PID, cfg.N)
 	b.setPhase("handshake", nil)
@@ -46,14 +36,10 @@ func runHandshake(ctx context.Context, b *bench) (*Result, error) {
 	start := time.Now()
 	pace(ctx, cfg.N, cfg.Rate, cfg.Concurrency, func(i int) {
 		// A fresh certificate per session, as distinct clients have.
-		keys := make([]*cryptoutil.DHKey, len(groups))
-		for k, g := range groups {
-			key, err := cryptoutil.GenerateDHKey(g, rand.Reader)
-			if err != nil {
-				b.fail("keys", err)
-				return
-			}
-			keys[k] = key
+		keys, err := cfg.Dialect.NewKeys()
+		if err != nil {
+			b.fail("keys", err)
+			return
 		}
 		done := make(chan endpoint.DialResult, 1)
 		t := time.Now()
@@ -78,19 +64,10 @@ func runHandshake(ctx context.Context, b *bench) (*Result, error) {
 	took := time.Since(start)
 	after := b.sample()
 	ok := lat.count()
-	res.ElapsedS = round3(took.Seconds())
 	res.Counts["attempted"] = uint64(cfg.N)
 	res.Counts["completed"] = ok
 	res.Rates["handshakes_per_s"] = perSecond(ok, took)
-	res.Latency = lat.summary()
-	b.fails.into(res)
-	res.Tool = toolFigures(before, after)
-	res.Net = netFigures(before, after)
-	if f := b.probe.figures(before, after, "handshake", ok); f != nil {
-		if ok > 0 {
-			f.CPUPer1000Handshakes = round4(f.CPUSeconds / float64(ok) * 1000)
-		}
-		res.Server = f
+	if b.measured(res, took, &lat, before, after, "handshake", ok) != nil {
 		res.Notes = append(res.Notes, "server CPU is over the handshake phase: the handshakes and the start of each session (no NetConnection connect)")
 	}
 	b.setPhase("close", nil)
@@ -100,25 +77,4 @@ func runHandshake(ctx context.Context, b *bench) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// serverAddr resolves the host and port of an rtmfp:// URL (port 1935 by default).
-func serverAddr(ctx context.Context, raw string) (netip.AddrPort, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "rtmfp" || u.Hostname() == "" {
-		return netip.AddrPort{}, fmt.Errorf("bad URL %q", raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "1935"
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
-	if err != nil || len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %s: %v", u.Hostname(), err)
-	}
-	ap, err := netip.ParseAddrPort(net.JoinHostPort(ips[0].Unmap().String(), port))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad port in %q", raw)
-	}
-	return ap, nil
 }

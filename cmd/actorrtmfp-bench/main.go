@@ -103,12 +103,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	defer func() { _ = log.Sync() }()
 	b := newBench(cfg, log, stderr)
 	defer b.close()
-	res, err := scenarios[cfg.Scenario](ctx, b)
-	if err != nil {
-		fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", cfg.Scenario, err)
-		return 1
-	}
+	res, runErr := scenarios[cfg.Scenario](ctx, b)
 	b.stopProgress()
+	if runErr != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", cfg.Scenario, runErr)
+		if res == nil {
+			return 1
+		}
+		// What the scenario got to (its failures above all) still explains the error.
+	}
+	b.fails.into(res)
 	res.Started = b.epoch.UTC()
 	res.fill(cfg)
 	if !cfg.JSON {
@@ -120,6 +124,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s\n", line)
+	if runErr != nil {
+		return 1
+	}
 	return 0
 }
 
@@ -338,9 +345,6 @@ func (r *Result) fill(cfg *config) {
 	if r.Latency == nil {
 		r.Latency = &Latency{}
 	}
-	if len(r.Latencies) == 0 {
-		r.Latencies = nil
-	}
 	if cfg.Sockets < cfg.N && r.timeouts() > 0 {
 		r.Notes = append(r.Notes, sharedSocketNote)
 	}
@@ -411,9 +415,6 @@ func (r *Result) writeTable(w io.Writer) {
 		row("  cpu", "%.2f s (%.2f cores)", s.CPUSeconds, s.CPUCores)
 		if s.Op != "" && s.Ops > 0 {
 			row("  cpu per "+s.Op, "%.4f ms (%d)", s.CPUPerOpMS, s.Ops)
-		}
-		if s.CPUPer1000Handshakes > 0 {
-			row("  cpu per 1000 hs", "%.3f s", s.CPUPer1000Handshakes)
 		}
 		row("  rss start → end", "%.1f → %.1f MiB (peak %.1f MiB)", mib(s.RSSStartKiB), mib(s.RSSEndKiB), mib(s.HWMEndKiB))
 		if s.RSSOpenKiB > 0 {

@@ -63,7 +63,6 @@ func runP2P(ctx context.Context, b *bench) (*Result, error) {
 	}
 	res.Counts["pairs"] = uint64(pairs)
 	if pairs == 0 {
-		b.fails.into(res)
 		return res, errors.New("no publisher-player pair could connect")
 	}
 
@@ -90,14 +89,9 @@ func runP2P(ctx context.Context, b *bench) (*Result, error) {
 	took := time.Since(start)
 	after := b.sample()
 	ok := lat.count()
-	res.ElapsedS = round3(took.Seconds())
 	res.Counts["introductions"] = ok
 	res.Rates["introductions_per_s"] = perSecond(ok, took)
-	res.Latency = lat.summary()
-	b.fails.into(res)
-	res.Server = b.probe.figures(before, after, "introduction", ok)
-	res.Tool = toolFigures(before, after)
-	res.Net = netFigures(before, after)
+	b.measured(res, took, &lat, before, after, "introduction", ok)
 	if ok < uint64(pairs) {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d of %d introductions did not reach Play.Start", uint64(pairs)-ok, pairs))
 	}

@@ -93,14 +93,12 @@ type ServerFigures struct {
 	// CPUCores is CPUSeconds over the phase's wall time: how many cores it kept busy.
 	CPUCores float64 `json:"cpu_cores"`
 	// Op names what CPUPerOpMS divides by (handshake, call, delivered_media_message, …).
-	Op         string  `json:"op,omitempty"`
-	Ops        uint64  `json:"ops,omitempty"`
-	CPUPerOpMS float64 `json:"cpu_ms_per_op,omitempty"`
-	// CPUPer1000Handshakes (connect): CPU seconds per 1,000 completed connects.
-	CPUPer1000Handshakes float64 `json:"cpu_s_per_1000_handshakes,omitempty"`
-	RSSStartKiB          uint64  `json:"rss_start_kib"`
-	RSSEndKiB            uint64  `json:"rss_end_kib"`
-	HWMEndKiB            uint64  `json:"hwm_end_kib"`
+	Op          string  `json:"op,omitempty"`
+	Ops         uint64  `json:"ops,omitempty"`
+	CPUPerOpMS  float64 `json:"cpu_ms_per_op,omitempty"`
+	RSSStartKiB uint64  `json:"rss_start_kib"`
+	RSSEndKiB   uint64  `json:"rss_end_kib"`
+	HWMEndKiB   uint64  `json:"hwm_end_kib"`
 	// Connect with -hold: RSS once every session is open, and per held session.
 	RSSOpenKiB            uint64  `json:"rss_open_kib,omitempty"`
 	RSSPerSessionBytes    float64 `json:"rss_per_session_bytes,omitempty"`

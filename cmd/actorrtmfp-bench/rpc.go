@@ -34,7 +34,6 @@ func runRPC(ctx context.Context, b *bench) (*Result, error) {
 	res.Counts["sessions"] = uint64(len(conns))
 	res.Latencies["connect"] = connLat.summary()
 	if len(conns) == 0 {
-		b.fails.into(res)
 		return res, errors.New("no session could connect")
 	}
 
@@ -98,20 +97,15 @@ func runRPC(ctx context.Context, b *bench) (*Result, error) {
 	after := b.sample()
 
 	done := results.Load() + errReplies.Load()
-	res.ElapsedS = round3(took.Seconds())
+	b.measured(res, took, &lat, before, after, "call", done)
 	res.Counts["calls_attempted"] = attempted
 	res.Counts["results"] = results.Load()
 	res.Counts["error_replies"] = errReplies.Load()
 	res.Rates["round_trips_per_s"] = perSecond(done, took)
 	res.Rates["results_per_s"] = perSecond(results.Load(), took)
-	res.Latency = lat.summary()
-	b.fails.into(res)
 	if ce := firstErr.Load(); ce != nil {
 		res.Notes = append(res.Notes, "the server answered _error (counted as error_replies, not failures): "+ce.Error())
 	}
-	res.Server = b.probe.figures(before, after, "call", done)
-	res.Tool = toolFigures(before, after)
-	res.Net = netFigures(before, after)
 
 	b.setPhase("close", nil)
 	closeConns(conns, 10*time.Second)

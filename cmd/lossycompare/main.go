@@ -74,24 +74,24 @@ func main() {
 	}
 	defer w.close()
 	fmt.Printf("| protocol | loss | one-way delay | bytes | time | goodput | packets A→B fwd/drop | B→A fwd/drop |\n|---|---|---|---|---|---|---|---|\n")
+	var protos []string
+	for _, p := range strings.Split(*only, ",") {
+		if p == "tcp" {
+			for _, cc := range strings.Split(*tcpCC, ",") {
+				protos = append(protos, "tcp-"+cc)
+			}
+		} else {
+			protos = append(protos, p)
+		}
+	}
+	total := *mb << 20
 	for _, ls := range strings.Split(*losses, ",") {
 		loss, err := strconv.ParseFloat(strings.TrimSpace(ls), 64)
 		if err != nil {
 			fatal(err)
 		}
-		var protos []string
-		for _, p := range strings.Split(*only, ",") {
-			if p == "tcp" {
-				for _, cc := range strings.Split(*tcpCC, ",") {
-					protos = append(protos, "tcp-"+cc)
-				}
-			} else {
-				protos = append(protos, p)
-			}
-		}
 		for _, proto := range protos {
 			w.set(loss, *delay, *rate, *seed)
-			total := *mb << 20
 			var n int
 			var d time.Duration
 			switch {
@@ -103,8 +103,11 @@ func main() {
 				err = fmt.Errorf("unknown protocol %q", proto)
 			}
 			if err != nil {
-				fmt.Printf("| %s | %.0f %% | %v | – | failed: %v | – |\n", proto, loss*100, *delay, err)
+				fmt.Printf("| %s | %.0f %% | %v | – | failed: %v | – | – | – |\n", proto, loss*100, *delay, err)
 				continue
+			}
+			if e := w.ioErr[0].Load() + w.ioErr[1].Load(); e > 0 {
+				fmt.Fprintf(os.Stderr, "lossycompare: %s: %d TUN reads or writes failed during the run\n", proto, e)
 			}
 			fmt.Printf("| %s | %.0f %% | %v | %d | %.1f s | %.0f KB/s | %d/%d | %d/%d |\n", proto, loss*100, *delay, n, d.Seconds(), float64(n)/d.Seconds()/1000,
 				w.fwd[0].Load(), w.drop[0].Load(), w.fwd[1].Load(), w.drop[1].Load())
@@ -152,13 +155,14 @@ func inNetns(name string, fn func() error) error {
 // a forwarder per direction.
 type wire struct {
 	a, b *os.File
-	// Packets forwarded and dropped, each direction (A→B, B→A), since the last set.
-	fwd, drop [2]atomic.Int64
-	mu        sync.Mutex
-	link      linkCond
-	rng       *mrand.Rand
-	ab        *direction
-	ba        *direction
+	// Packets forwarded and dropped (by the loss process or a full bottleneck queue), each
+	// direction (A→B, B→A), and the TUN reads and writes that failed, since the last set.
+	fwd, drop, ioErr [2]atomic.Int64
+	mu               sync.Mutex
+	link             linkCond
+	rng              *mrand.Rand
+	ab               *direction
+	ba               *direction
 }
 
 type linkCond struct {
@@ -213,8 +217,8 @@ func newWire() (*wire, error) {
 			return nil, err
 		}
 	}
-	w.ab = newDirection(w, w.b)
-	w.ba = newDirection(w, w.a)
+	w.ab = newDirection(w, w.b, 0)
+	w.ba = newDirection(w, w.a, 1)
 	go w.read(w.a, w.ab, 0)
 	go w.read(w.b, w.ba, 1)
 	return w, nil
@@ -228,6 +232,7 @@ func (w *wire) set(loss float64, delay time.Duration, rate int, seed uint64) {
 	for i := range 2 {
 		w.fwd[i].Store(0)
 		w.drop[i].Store(0)
+		w.ioErr[i].Store(0)
 	}
 }
 
@@ -240,6 +245,7 @@ func (w *wire) close() {
 // a 64 KiB drop-tail queue), so a FIFO keeps them in order.
 type direction struct {
 	w    *wire
+	dir  int // index of w's counters
 	out  *os.File
 	mu   sync.Mutex
 	q    *list.List
@@ -252,8 +258,8 @@ type pending struct {
 	b  []byte
 }
 
-func newDirection(w *wire, out *os.File) *direction {
-	d := &direction{w: w, out: out, q: list.New(), wake: make(chan struct{}, 1)}
+func newDirection(w *wire, out *os.File, dir int) *direction {
+	d := &direction{w: w, dir: dir, out: out, q: list.New(), wake: make(chan struct{}, 1)}
 	go d.run()
 	return d
 }
@@ -266,6 +272,7 @@ func (w *wire) read(in *os.File, d *direction, dir int) {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
+			w.ioErr[dir].Add(1)
 			continue
 		}
 		w.mu.Lock()
@@ -276,7 +283,6 @@ func (w *wire) read(in *os.File, d *direction, dir int) {
 			w.drop[dir].Add(1)
 			continue
 		}
-		w.fwd[dir].Add(1)
 		now := time.Now()
 		at := now.Add(l.delay)
 		d.mu.Lock()
@@ -287,11 +293,13 @@ func (w *wire) read(in *os.File, d *direction, dir int) {
 			}
 			if start.Sub(now) > time.Duration(int64(64<<10)*int64(time.Second)/int64(l.rate)) {
 				d.mu.Unlock()
-				continue // queue full
+				w.drop[dir].Add(1) // queue full
+				continue
 			}
 			d.busy = start.Add(time.Duration(int64(n) * int64(time.Second) / int64(l.rate)))
 			at = d.busy.Add(l.delay)
 		}
+		w.fwd[dir].Add(1)
 		d.q.PushBack(pending{at: at, b: append([]byte(nil), buf[:n]...)})
 		d.mu.Unlock()
 		select {
@@ -314,7 +322,9 @@ func (d *direction) run() {
 			}
 			d.q.Remove(d.q.Front())
 			d.mu.Unlock()
-			_, _ = d.out.Write(p.b)
+			if _, err := d.out.Write(p.b); err != nil {
+				d.w.ioErr[d.dir].Add(1)
+			}
 			d.mu.Lock()
 		}
 		d.mu.Unlock()
@@ -380,15 +390,20 @@ func runTCP(total int, cc string) (int, time.Duration, error) {
 		}
 	}
 	c.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			return 0, 0, err
-		}
-	case <-time.After(*timeout):
-		return 0, 0, errors.New("timed out")
+	if err := awaitDone(done, time.After(*timeout)); err != nil {
+		return 0, 0, err
 	}
 	return total, end.Sub(start), nil
+}
+
+// awaitDone waits for the receiver's verdict until deadline.
+func awaitDone(done <-chan error, deadline <-chan time.Time) error {
+	select {
+	case err := <-done:
+		return err
+	case <-deadline:
+		return errors.New("timed out")
+	}
 }
 
 // bulkSize gives the message sizes of the lossy-link tests (actors/endpoint/lossy_test.go):
@@ -411,6 +426,7 @@ type sink struct {
 	next  uint64
 	done  chan error
 	end   *time.Time
+	over  bool // the verdict is given: later messages are ignored
 }
 
 func (s *sink) Receive(ctx actor.Context) {
@@ -418,13 +434,18 @@ func (s *sink) Receive(ctx actor.Context) {
 	case *session.FlowOpened:
 		ctx.Send(ctx.Parent(), &session.AcceptFlow{FlowID: m.FlowID, PID: ctx.Self()})
 	case *session.FlowMessage:
+		if s.over {
+			return
+		}
 		if len(m.Data) < 8 || binary.BigEndian.Uint64(m.Data) != s.next {
+			s.over = true
 			s.done <- fmt.Errorf("message out of order at %d", s.next)
 			return
 		}
 		s.next++
 		s.got += len(m.Data)
 		if s.got >= s.total {
+			s.over = true
 			*s.end = time.Now()
 			s.done <- nil
 		}
@@ -444,7 +465,8 @@ func (r *receipts) Receive(ctx actor.Context) {
 // keeping at most 512 messages unsettled.
 func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	sys := actors.NewActorSystem(log)
-	done := make(chan error, 4)
+	defer sys.Shutdown()
+	done := make(chan error, 1)
 	var end time.Time
 	var server, client *endpoint.Endpoint
 	err := inNetns(*nsB, func() (err error) {
@@ -474,9 +496,7 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	res := make(chan endpoint.DialResult, 1)
 	client.Dial(endpoint.DialOptions{URL: "rtmfp://" + addrB + "/bench", Addrs: []netip.AddrPort{to},
 		Keys: []*cryptoutil.DHKey{key}, Policy: cryptoutil.FlashInitiatorPolicy(), Timeout: 60 * time.Second,
-		Upper: func(endpoint.SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return &receipts{out: make(chan any, 1)} })
-		},
+		Upper: func(endpoint.SessionInfo) *actor.Props { return nil },
 	}, func(r endpoint.DialResult) { res <- r })
 	r := <-res
 	if r.Err != nil {
@@ -490,10 +510,7 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 		count++
 	}
 	payload := func(i int) []byte {
-		b := make([]byte, bulkSize(i))
-		if len(b) < 8 {
-			b = make([]byte, 8)
-		}
+		b := make([]byte, bulkSize(i)) // ≥ 12 bytes: room for the sequence number
 		binary.BigEndian.PutUint64(b, uint64(i))
 		return b
 	}
@@ -522,13 +539,8 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 			return 0, 0, errors.New("timed out")
 		}
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			return 0, 0, err
-		}
-	case <-time.After(*timeout):
-		return 0, 0, errors.New("timed out")
+	if err := awaitDone(done, deadline); err != nil {
+		return 0, 0, err
 	}
 	return sum, end.Sub(start), nil
 }
