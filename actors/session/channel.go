@@ -95,11 +95,10 @@ const (
 )
 
 type channel struct {
-	binding            uint64
-	keys               [3]FlowKey
-	audio, video       bool
-	waitKey            bool
-	dropped, forwarded uint64
+	binding      uint64
+	keys         [3]FlowKey
+	audio, video bool
+	waitKey      bool
 }
 
 func (s *Session) binding(ch, b uint64) *channel {
@@ -189,6 +188,9 @@ func (s *Session) queueChannel(ctx actor.Context, m *ChannelMessage) bool {
 }
 
 func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage) bool {
+	if int(m.Kind) >= len(c.keys) {
+		return false
+	}
 	w := Write{Key: c.keys[m.Kind], Data: m.Data}
 	switch m.Kind {
 	case KindControl:
@@ -200,7 +202,6 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 		w.Priority = PriorityAudio
 		if !m.Config {
 			if s.queuedOn(w.Key) > audioBacklog {
-				c.dropped++
 				s.p.Stats.MediaDropped.Add(1)
 				return false
 			}
@@ -218,13 +219,11 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 			w.AbandonWaiting = keyFrameCatchUp
 			w.Lifetime = channelVideoLifetime
 		case c.waitKey:
-			c.dropped++
 			s.p.Stats.MediaDropped.Add(1)
 			return false
 		case s.queuedOn(w.Key) > videoBacklog:
 			// Far behind: drop to the next key frame.
 			c.waitKey = true
-			c.dropped++
 			s.p.Stats.MediaDropped.Add(1)
 			return false
 		default:
@@ -233,7 +232,6 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage)
 	default:
 		return false
 	}
-	c.forwarded++
 	return s.queue(ctx, &w)
 }
 

@@ -51,7 +51,6 @@ func (s *Session) flush(ctx actor.Context) {
 		}
 		if timeCritical {
 			pw.Packet()[0] |= rtmfp.FlagTC
-			s.tcSentAt = now
 		}
 		s.sendPacket(pw.Packet(), now)
 		ackDue = false
@@ -156,11 +155,17 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 }
 
 // writeAcks writes an acknowledgement for every receive flow that owes one, and a flow
-// exception for each rejected flow.
+// exception for each rejected flow. Done flows that owe nothing are forgotten after the
+// linger.
 func (s *Session) writeAcks(pw *rtmfp.PacketWriter) {
+	now := s.now()
 	for id, f := range s.recv.all() {
 		if !f.needAck {
-			if f.state == rfComplete && f.completeAt != 0 && s.now()-f.completeAt > 120*time.Second {
+			switch {
+			case !f.done():
+			case f.doneAt == 0:
+				f.doneAt = now
+			case now-f.doneAt > recvFlowLinger:
 				s.recv.del(id)
 			}
 			continue

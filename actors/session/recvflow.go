@@ -103,7 +103,8 @@ type recvFlow struct {
 	needAck    bool // an acknowledgement is owed
 	ackNow     bool // … and should not wait for the delayed-ack timer
 	prevBlocks uint64
-	completeAt time.Duration // when the flow completed, for the linger
+	finished   bool          // complete, and its actor was told (FlowFinished)
+	doneAt     time.Duration // when the flow was first seen done and owing nothing, for the linger
 
 	// Statistics.
 	delivered, dropped uint64
@@ -365,6 +366,16 @@ func (f *recvFlow) release() [][]byte {
 		f.needAck, f.ackNow = true, true // the window reopened: tell the sender
 	}
 	return held
+}
+
+// recvFlowLinger is how long a finished or rejected receive flow is remembered, to
+// acknowledge retransmissions of its last fragments (RFC 7016 §3.6.3.5).
+const recvFlowLinger = 120 * time.Second
+
+// done reports whether nothing more is expected of the flow but to answer late
+// fragments: handed over complete, or rejected.
+func (f *recvFlow) done() bool {
+	return f.state == rfRejected || f.state == rfComplete && f.finished
 }
 
 // reject refuses the flow: buffered data is discarded, further data is acknowledged with a

@@ -177,7 +177,7 @@ type Session struct {
 	tsRxAt                  time.Duration
 	haveTsRx, haveEchoRx    bool
 	lastRecv, lastSend      time.Duration
-	tcrRecvAt, tcSentAt     time.Duration
+	tcrRecvAt               time.Duration
 	pingOutstanding         bool
 	lastKeepalivePing       time.Duration
 	pendingPings            [][]byte // ping payloads to answer
@@ -413,18 +413,25 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 		case rtmfp.ChunkPingReply:
 			s.onPingReply(ctx, c.Payload, in.From, now)
 		case rtmfp.ChunkBufferProbe:
-			if p, err := rtmfp.ParseBufferProbe(c.Payload); err == nil {
-				if f := s.recv.get(p.FlowID); f != nil {
-					f.needAck, f.ackNow = true, true
-					s.scheduleAck(f)
-				}
+			p, err := rtmfp.ParseBufferProbe(c.Payload)
+			if err != nil {
+				s.p.Stats.DropMalformedChunk.Add(1)
+			} else if f := s.recv.get(p.FlowID); f != nil {
+				f.needAck, f.ackNow = true, true
+				s.scheduleAck(f)
 			}
 		case rtmfp.ChunkFlowException:
-			if x, err := rtmfp.ParseFlowException(c.Payload); err == nil {
+			x, err := rtmfp.ParseFlowException(c.Payload)
+			if err != nil {
+				s.p.Stats.DropMalformedChunk.Add(1)
+			} else {
 				s.onFlowException(ctx, x)
 			}
 		case rtmfp.ChunkFIHello:
-			if fh, err := rtmfp.ParseFIHello(c.Payload); err == nil && s.p.OnFIHello != nil && s.st == stOpen {
+			fh, err := rtmfp.ParseFIHello(c.Payload)
+			if err != nil {
+				s.p.Stats.DropMalformedChunk.Add(1)
+			} else if s.p.OnFIHello != nil && s.st == stOpen {
 				s.p.OnFIHello(append([]byte(nil), fh.EPD...), fh.ReplyAddress.AddrPort, append([]byte(nil), fh.Tag...))
 			}
 		case rtmfp.ChunkClose:
@@ -485,8 +492,8 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 		s.scr().msgs[i] = nil
 	}
 	s.scheduleAck(f)
-	if f.state == rfComplete && f.completeAt == 0 && f.target != nil {
-		f.completeAt = s.now()
+	if f.state == rfComplete && !f.finished && f.target != nil {
+		f.finished = true
 		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
 	}
 }
@@ -558,8 +565,8 @@ func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
 		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg})
 	}
 	s.scheduleAck(f) // the window may have reopened
-	if f.state == rfComplete && f.completeAt == 0 {
-		f.completeAt = s.now()
+	if f.state == rfComplete && !f.finished {
+		f.finished = true
 		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
 	}
 	s.flush(ctx)
@@ -756,7 +763,9 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 // queue puts a message on its send flow (opening the flow if needed) without sending
 // anything yet; it reports whether the message was queued.
 func (s *Session) queue(ctx actor.Context, w *Write) bool {
-	if s.st != stOpen {
+	// Refused before any flow is made for it: a flow whose first write is refused would
+	// linger, empty, until the session ends.
+	if s.st != stOpen || s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
 		s.refuse(ctx, w)
 		return false
 	}
@@ -776,10 +785,6 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		s.send.set(f.id, f)
 		s.sendByKey.set(w.Key, f)
 		s.byPrio[f.priority] = append(s.byPrio[f.priority], f)
-	}
-	if s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
-		s.refuse(ctx, w)
-		return false
 	}
 	if w.AbandonWaiting > 0 {
 		f.abandonWaiting(int64(s.now()), int64(w.AbandonWaiting))

@@ -521,3 +521,44 @@ func TestSimReorderingIsNotLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestSimRejectedFlowsAreForgotten: flows the session refused (here: beyond MaxRecvFlows,
+// before any upper actor saw them) leave the session's flow table after the linger, like
+// completed ones, so that refusals never use up the table for good.
+func TestSimRejectedFlowsAreForgotten(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	m, client, server := newSim(t, 5, link, link, Config{MaxRecvFlows: 2})
+	for i := range 4 {
+		client.deliver(&Write{Key: FlowKey{Metadata: fmt.Sprintf("flow%d", i)}, Data: []byte("x")})
+	}
+	if !m.run(m.clock.now+10*time.Second, func() bool { return len(client.rejected) == 2 }) {
+		t.Fatalf("%d flows rejected, want 2", len(client.rejected))
+	}
+	if n := server.s.recv.len(); n != 4 {
+		t.Fatalf("%d receive flows right after the refusals, want 4", n)
+	}
+	// Traffic on an accepted flow keeps packets (and acknowledgements) going.
+	start := m.clock.now
+	for s := 1; s <= 4; s++ {
+		m.after(time.Duration(s)*time.Minute, func() { client.deliver(&Write{Key: FlowKey{Metadata: "flow0"}, Data: []byte("y")}) })
+	}
+	m.run(start+5*time.Minute, func() bool { return false })
+	if n := server.s.recv.len(); n != 2 {
+		t.Fatalf("%d receive flows 5 minutes after the refusals, want the 2 accepted ones", n)
+	}
+}
+
+// TestSimRefusedFirstWriteMakesNoFlow: a write refused for the session's send buffer
+// leaves no empty send flow behind.
+func TestSimRefusedFirstWriteMakesNoFlow(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	_, client, _ := newSim(t, 6, link, link, Config{SessionSendBuffer: 1000})
+	refused := client.s.p.Stats.WritesRefused.Load()
+	client.deliver(&Write{Key: FlowKey{Metadata: "big"}, Data: make([]byte, 2000)})
+	if client.s.p.Stats.WritesRefused.Load() != refused+1 {
+		t.Fatal("the oversized write was not refused")
+	}
+	if n := client.s.send.len(); n != 0 || client.s.sendByKey.get(FlowKey{Metadata: "big"}) != nil {
+		t.Fatalf("%d send flows after a refused first write", n)
+	}
+}
