@@ -286,7 +286,7 @@ func (h *handshake) onRIKeying(ctx actor.Context, m *startupMsg) {
 	}
 	delete(h.dials, string(d.tag))
 	delete(h.pending, d.localID)
-	info := SessionInfo{Role: cryptoutil.Initiator, LocalID: d.localID, PeerID: d.cert.ID, Addr: m.from.From, EPD: d.epd}
+	info := SessionInfo{Role: cryptoutil.Initiator, LocalID: d.localID, PeerID: d.cert.ID, Addr: m.from.From, Mode: enc.Mode()}
 	props := session.New(h.e.sessionParams(info, ri.ResponderSessionID, enc, d.o.Upper(info), m))
 	localID, done := d.localID, d.done
 	h.e.spawn(props, func(pid *actor.PID) {

@@ -94,8 +94,8 @@ type SessionInfo struct {
 	LocalID uint32
 	PeerID  cryptoutil.PeerID // the far end's peer ID
 	Addr    netip.AddrPort    // the far end's address when the session opened
-	// EPD is the endpoint discriminator the initiator used (for a dialled session, ours).
-	EPD []byte
+	// Mode is the packet protection negotiated for the session (HMAC, sequence numbers).
+	Mode cryptoutil.Mode
 }
 
 // DumpMode selects packet dumps.
@@ -166,6 +166,7 @@ type Endpoint struct {
 	}
 
 	cert    []byte
+	ours    cryptoutil.Certificate // cert, parsed once
 	certID  cryptoutil.PeerID
 	cookies *cryptoutil.CookieService
 
@@ -226,6 +227,10 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 				conn.Close()
 				return nil, err
 			}
+		}
+		if e.ours, err = cryptoutil.ParseCertificate(e.cert); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("endpoint: our certificate: %w", err)
 		}
 		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
 	}

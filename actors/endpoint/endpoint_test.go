@@ -142,6 +142,9 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 			if r.Info.PeerID != server.PeerID() {
 				t.Fatalf("server peer ID %s, want %s", r.Info.PeerID, server.PeerID())
 			}
+			if r.Info.Mode != d.want {
+				t.Fatalf("negotiated %+v, want %+v", r.Info.Mode, d.want)
+			}
 			// One small and one fragmented message.
 			big := bytes.Repeat([]byte("0123456789"), 1000)
 			for _, msg := range [][]byte{[]byte("ping"), big} {
@@ -166,5 +169,17 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 				t.Fatalf("server has %d sessions", server.Sessions())
 			}
 		})
+	}
+}
+
+// TestStartRefusesAMalformedCertificate: a certificate given in Accept is parsed once, at
+// Start, which refuses one that is not an option list.
+func TestStartRefusesAMalformedCertificate(t *testing.T) {
+	sys := actors.NewActorSystem(zap.NewNop())
+	defer sys.Shutdown()
+	ep, err := Start(sys, Config{Listen: "127.0.0.1:0", Log: zap.NewNop(), Accept: &Accept{Certificate: []byte{0x05, 0x0A}}})
+	if err == nil {
+		_ = ep.Stop(context.Background())
+		t.Fatal("Start accepted a truncated certificate")
 	}
 }

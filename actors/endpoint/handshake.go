@@ -15,13 +15,9 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
 
-// HelloHandler lets the layer above an accepting endpoint act on IHellos before the
-// endpoint answers with its RHello. Both methods run on the handshake actor and must not
-// block.
+// HelloHandler lets the layer above an accepting endpoint answer IHellos that are not
+// for this endpoint. It runs on the handshake actor and must not block.
 type HelloHandler interface {
-	// OnHello is called for an IHello whose EPD carries a URL. Returning addresses
-	// redirects the initiator there (Responder Redirect) instead of accepting it.
-	OnHello(from netip.AddrPort, url string, tag []byte, attempt int) (redirect []netip.AddrPort)
 	// OnRendezvous is called for an IHello whose EPD names another endpoint's peer ID
 	// (P2P introduction). The handler answers through Endpoint.Redirect and the target
 	// session's SendFIHello, or not at all.
@@ -39,22 +35,19 @@ type keyedEntry struct {
 }
 
 const (
-	maxKeyed      = 1 << 16
-	helloAttempts = 1 << 14 // tags whose IHello count is remembered (for OnHello's attempt)
-	tickPeriod    = 100 * time.Millisecond
+	maxKeyed   = 1 << 16
+	tickPeriod = 100 * time.Millisecond
 )
 
 // handshake is the endpoint's handshake actor: it answers IHello and IIKeying (responder)
 // and runs the dials of the endpoint (initiator). It is the only user of its startup
 // encrypter and of its caches.
 type handshake struct {
-	e      *Endpoint
-	log    *zap.Logger
-	boot   *cryptoutil.Encrypter
-	keyed  map[[16]byte]*keyedEntry
-	order  [][16]byte // insertion order of keyed, for eviction
-	hellos map[string]int
-	hOrder []string
+	e     *Endpoint
+	log   *zap.Logger
+	boot  *cryptoutil.Encrypter
+	keyed map[[16]byte]*keyedEntry
+	order [][16]byte // insertion order of keyed, for eviction
 
 	keys map[cryptoutil.DHGroup]*ephemeralKey // the responder's current key per group
 
@@ -71,7 +64,7 @@ type tick struct{}
 func newHandshake(e *Endpoint) *handshake {
 	return &handshake{
 		e: e, log: e.log.Named("handshake"), boot: cryptoutil.NewStartupEncrypter(),
-		keyed: map[[16]byte]*keyedEntry{}, hellos: map[string]int{},
+		keyed: map[[16]byte]*keyedEntry{},
 		dials: map[string]*dial{}, pending: map[uint32]*dial{}, keys: map[cryptoutil.DHGroup]*ephemeralKey{},
 	}
 }
@@ -197,33 +190,12 @@ func (h *handshake) onIHello(m *startupMsg) {
 		}
 		// A fingerprint EPD naming us selects us whatever else it holds.
 	case epd.HasURL:
-		if acc.Hello != nil {
-			if addrs := acc.Hello.OnHello(from, string(epd.URL), ih.Tag, h.attempt(ih.Tag)); len(addrs) > 0 {
-				h.sendRedirect(from, ih.Tag, redirectTo(addrs))
-				return
-			}
-		}
 	default:
 		h.e.Stats.DropMalformed.Add(1)
 		return
 	}
 	cookie := h.e.cookies.Mint(ih.Tag, from, time.Now())
 	h.sendStartup(from, 0, rtmfp.RHello{Tag: ih.Tag, Cookie: cookie[:], Certificate: h.e.cert})
-}
-
-// attempt counts the IHellos seen for a tag (1 for the first), bounded.
-func (h *handshake) attempt(tag []byte) int {
-	k := string(tag)
-	n := h.hellos[k] + 1
-	if n == 1 {
-		if len(h.hOrder) >= helloAttempts {
-			delete(h.hellos, h.hOrder[0])
-			h.hOrder = h.hOrder[1:]
-		}
-		h.hOrder = append(h.hOrder, k)
-	}
-	h.hellos[k] = n
-	return n
 }
 
 // redirectRequest asks the handshake actor to send a Responder Redirect.
@@ -237,19 +209,6 @@ type redirectRequest struct {
 // (a rendezvous answer listing a peer's addresses, or a load-balancing redirect).
 func (e *Endpoint) Redirect(to netip.AddrPort, tag []byte, addrs []rtmfp.Address) {
 	e.sys.Root.Send(e.handshake, &redirectRequest{to: to, tag: append([]byte(nil), tag...), addrs: addrs})
-}
-
-// redirectTo lists addrs for a redirect: the first marked public, the others local (as
-// Cumulus does for load-balancing answers).
-func redirectTo(addrs []netip.AddrPort) []rtmfp.Address {
-	out := make([]rtmfp.Address, len(addrs))
-	for i, a := range addrs {
-		out[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginLocal}
-		if i == 0 {
-			out[i].Origin = rtmfp.OriginPublic
-		}
-	}
-	return out
 }
 
 func (h *handshake) sendRedirect(to netip.AddrPort, tag []byte, addrs []rtmfp.Address) {
@@ -318,11 +277,6 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		h.log.Debug("negotiation failed", zap.Stringer("addr", from), zap.Error(err))
 		return
 	}
-	ours, err := cryptoutil.ParseCertificate(h.e.cert)
-	if err != nil {
-		st.BadKeying.Add(1)
-		return
-	}
 	cert, err := cryptoutil.ParseCertificate(ik.Certificate)
 	if err != nil {
 		st.BadKeying.Add(1)
@@ -355,7 +309,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		_, _ = rand.Read(random)
 		skrc = cryptoutil.AppendStaticResponderComponent(nil, agreement, random)
 	} else {
-		if !ours.SupportsEphemeral(ic.Group) {
+		if !h.e.ours.SupportsEphemeral(ic.Group) {
 			st.BadKeying.Add(1)
 			return
 		}
@@ -378,7 +332,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	localID := h.e.newSessionID(&entry{startup: true})
 	rik := append([]byte(nil), h.prepare(from, ik.InitiatorSessionID, rtmfp.RIKeying{ResponderSessionID: localID, SKRC: skrc, Signature: []byte{'X'}})...)
 	h.remember(ck, &keyedEntry{from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik, at: h.e.Now()})
-	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from}
+	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from, Mode: enc.Mode()}
 	props := session.New(h.e.sessionParams(info, ik.InitiatorSessionID, enc, acc.Upper(info), m))
 	h.e.spawn(props, func(pid *actor.PID) {
 		h.e.activate(localID, dec, pid)

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -24,7 +23,6 @@ type Config struct {
 	Dump            string        `env:"DUMP" envDefault:"none" desc:"packet dumps at debug level: none, startup (handshakes) or all (every packet, decrypted)"`
 	Shards          int           `env:"SHARDS" envDefault:"0" desc:"decrypt-and-parse goroutines per socket, 1-256 (0: one per CPU)"`
 	UDPBuffer       int           `env:"UDP_BUFFER" envDefault:"4194304" desc:"socket send and receive buffer, bytes (0: the OS default)"`
-	PublicAddress   string        `env:"PUBLIC_ADDRESS" envDefault:"" desc:"host:port this server announces to others in redirects (empty: none)"`
 	MaxSessions     int           `env:"MAX_SESSIONS" envDefault:"100000" desc:"sessions per socket, beyond which handshakes are refused (1-10000000)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"5s" desc:"how long a graceful stop waits for clients to acknowledge the close (0s-1m)"`
 	GroupMaxMembers int           `env:"GROUP_MAX_MEMBERS" envDefault:"10000" desc:"members per NetGroup, beyond which joins are refused (1-1000000)"`
@@ -93,11 +91,6 @@ func (c *Config) Validate() error {
 	}
 	if c.UDPBuffer < 0 || c.UDPBuffer > 1<<30 {
 		return &ConfigError{"UDP_BUFFER", strconv.Itoa(c.UDPBuffer), "want 0-1073741824 bytes"}
-	}
-	if c.PublicAddress != "" {
-		if _, err := netip.ParseAddrPort(c.PublicAddress); err != nil {
-			return &ConfigError{"PUBLIC_ADDRESS", c.PublicAddress, "want ip:port"}
-		}
 	}
 	if c.MaxSessions < 1 || c.MaxSessions > 10000000 {
 		return &ConfigError{"MAX_SESSIONS", strconv.Itoa(c.MaxSessions), "want 1-10000000"}

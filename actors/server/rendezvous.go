@@ -229,8 +229,6 @@ type helloHandler struct {
 	rendezvous *actor.PID
 }
 
-func (h *helloHandler) OnHello(netip.AddrPort, string, []byte, int) []netip.AddrPort { return nil }
-
 func (h *helloHandler) OnRendezvous(e *endpoint.Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte) {
 	h.root.Send(h.rendezvous, &introduce{ep: e, from: from, target: target,
 		epd: append([]byte(nil), epd...), tag: append([]byte(nil), tag...)})
