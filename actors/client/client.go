@@ -226,7 +226,7 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	if c.opts.PeerInfo == nil && !c.opts.SkipPeerInfo {
 		c.opts.PeerInfo = localAddresses(e.ep.Addr())
 	}
-	dialed := make(chan endpoint.DialResult, 1)
+	dw := newDialWait(c.root)
 	e.ep.Dial(endpoint.DialOptions{
 		URL: c.url, Addrs: []netip.AddrPort{addr}, Keys: c.keys, Policy: c.opts.Dialect.Policy(), Timeout: c.opts.HandshakeTimeout,
 		Upper: func(info endpoint.SessionInfo) *actor.Props {
@@ -234,16 +234,12 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 			return actor.PropsFromProducer(func() actor.Actor { return newConnActor(c) },
 				actor.WithReceiverMiddleware(supervision.Middleware))
 		},
-	}, func(r endpoint.DialResult) { dialed <- r })
-	select {
-	case r := <-dialed:
-		if r.Err != nil {
-			return r.Err
-		}
-		c.session = r.PID
-	case <-ctx.Done():
-		return ctx.Err()
+	}, dw.done)
+	r, err := dw.wait(ctx)
+	if err != nil {
+		return err
 	}
+	c.session = r.PID
 	select {
 	case err := <-c.connected:
 		if err != nil {
@@ -254,6 +250,56 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	case <-ctx.Done():
 		c.Close()
 		return ctx.Err()
+	}
+}
+
+// dialWait hands a dial's result to the one caller waiting for it. A caller that gives
+// up (its context ends) before the dial finishes leaves nothing behind: the session the
+// dial opens anyway is closed.
+type dialWait struct {
+	root *actor.RootContext
+	ch   chan endpoint.DialResult
+	mu   sync.Mutex
+	quit bool
+}
+
+func newDialWait(root *actor.RootContext) *dialWait {
+	return &dialWait{root: root, ch: make(chan endpoint.DialResult, 1)}
+}
+
+// done is the dial's callback.
+func (w *dialWait) done(r endpoint.DialResult) {
+	w.mu.Lock()
+	quit := w.quit
+	w.mu.Unlock()
+	if quit {
+		w.abandon(r)
+		return
+	}
+	w.ch <- r
+}
+
+// wait returns the dial's result, or ctx's error.
+func (w *dialWait) wait(ctx context.Context) (endpoint.DialResult, error) {
+	select {
+	case r := <-w.ch:
+		return r, r.Err
+	case <-ctx.Done():
+		w.mu.Lock()
+		w.quit = true
+		w.mu.Unlock()
+		select {
+		case r := <-w.ch: // it finished meanwhile
+			w.abandon(r)
+		default:
+		}
+		return endpoint.DialResult{}, ctx.Err()
+	}
+}
+
+func (w *dialWait) abandon(r endpoint.DialResult) {
+	if r.Err == nil {
+		w.root.Send(r.PID, &session.Close{Reason: session.ReasonLocal})
 	}
 }
 

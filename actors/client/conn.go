@@ -193,7 +193,7 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 		}
 		var id float64
 		if len(rep.values) > 0 {
-			id, _ = number(rep.values[len(rep.values)-1])
+			id, _ = amf.AsNumber(rep.values[len(rep.values)-1])
 		}
 		if id < 1 {
 			fail(errors.New("createStream returned no stream ID"))
@@ -431,15 +431,4 @@ func (a *connActor) end(reason session.CloseReason) {
 	}
 	a.c.mu.Unlock()
 	close(a.c.done)
-}
-
-// number reads an AMF number or integer.
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case amf.Integer:
-		return float64(x), true
-	}
-	return 0, false
 }

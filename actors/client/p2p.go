@@ -98,7 +98,7 @@ func (c *Conn) Subscribers(name string) int {
 // It waits for NetStream.Play.Start or a refusal.
 func (c *Conn) PlayPeer(ctx context.Context, peer cryptoutil.PeerID, name string) (*Player, error) {
 	p := newPlayer(name)
-	dialed := make(chan endpoint.DialResult, 1)
+	dw := newDialWait(c.root)
 	timeout := c.opts.HandshakeTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -109,17 +109,12 @@ func (c *Conn) PlayPeer(ctx context.Context, peer cryptoutil.PeerID, name string
 			return actor.PropsFromProducer(func() actor.Actor { return newPeerActor(c, info, name, p) },
 				actor.WithReceiverMiddleware(supervision.Middleware))
 		},
-	}, func(r endpoint.DialResult) { dialed <- r })
-	var sess *actor.PID
-	select {
-	case r := <-dialed:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		sess = r.PID
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	}, dw.done)
+	r, err := dw.wait(ctx)
+	if err != nil {
+		return nil, err
 	}
+	sess := r.PID
 	p.closeFn = func() { c.root.Send(sess, &session.Close{Reason: session.ReasonLocal}) }
 	ended := make(chan struct{}) // the player's own end is reported through started
 	if err := waitStarted(ctx, p.started, ended); err != nil {

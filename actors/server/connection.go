@@ -117,9 +117,15 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *closeRefused:
 		c.closeSession(ctx)
 	case *actor.Terminated:
+		// A child ended (a crash, or a stream deleted): its slot is free again.
 		for f, pid := range c.groupFlows {
 			if pid.Equal(m.Who) {
 				delete(c.groupFlows, f)
+			}
+		}
+		for id, pid := range c.streams {
+			if pid.Equal(m.Who) {
+				delete(c.streams, id)
 			}
 		}
 	case *session.Closing:
@@ -172,8 +178,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
 		}
-		c.groupFlows[m.FlowID] = pid
-		ctx.Watch(pid)
+		c.groupFlows[m.FlowID] = pid // a child: its Terminated comes to us unasked
 		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
 	default:
 		c.reject(ctx, m.FlowID)
@@ -232,7 +237,7 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		c.onCreateStream(ctx, cmd)
 	case flash.CommandDeleteStream:
 		if len(cmd.Args) > 0 {
-			if id, ok := number(cmd.Args[0]); ok {
+			if id, ok := amf.AsNumber(cmd.Args[0]); ok {
 				if pid := c.streams[uint32(id)]; pid != nil {
 					ctx.Stop(pid)
 					delete(c.streams, uint32(id))
@@ -300,7 +305,7 @@ func (c *connection) onConnectResult(ctx actor.Context, r *appConnectResult) {
 	if c.state != connConnecting {
 		return
 	}
-	reply := flash.Command{TransactionID: c.connectTxn, AMF3: c.connectAMF3}
+	reply := flash.Command{Name: flash.CommandConnect, TransactionID: c.connectTxn, AMF3: c.connectAMF3}
 	if r.err != nil {
 		c.sh.stats.ConnectsRejected.Add(1)
 		c.state = connRefused
@@ -337,7 +342,7 @@ func (c *connection) onCallResult(ctx actor.Context, r *appCallResult) {
 	if r.txn == 0 {
 		return // the client expects no answer
 	}
-	cmd := flash.Command{TransactionID: r.txn, AMF3: r.amf3}
+	cmd := flash.Command{Name: r.method, TransactionID: r.txn, AMF3: r.amf3}
 	switch {
 	case r.err == nil:
 		c.reply(ctx, cmd, flash.CommandResult, r.results...)
@@ -445,7 +450,7 @@ func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResu
 		return
 	}
 	delete(c.relays, r.RequestId)
-	cmd := flash.Command{TransactionID: p.txn, AMF3: p.amf3}
+	cmd := flash.Command{Name: "relay", TransactionID: p.txn, AMF3: p.amf3}
 	if !r.Found || r.Peer.Connection == nil {
 		c.sh.stats.RelaysUnknown.Add(1)
 		id, _ := cryptoutil.PeerIDFromBytes(r.PeerId)
@@ -535,9 +540,11 @@ func (c *connection) reply(ctx actor.Context, cmd flash.Command, name string, va
 	c.send(ctx, flash.Command{Name: name, TransactionID: cmd.TransactionID, AMF3: cmd.AMF3, Args: values})
 }
 
+// replyError answers cmd with _error — unless it is a call made with transaction 0, which
+// wants no answer, not even an error (connect is always answered).
 func (c *connection) replyError(ctx actor.Context, cmd flash.Command, s flash.Status) {
-	if cmd.TransactionID == 0 && cmd.Name != flash.CommandConnect && cmd.Name != "" {
-		return // a call that wants no answer gets none, even an error
+	if cmd.TransactionID == 0 && cmd.Name != flash.CommandConnect {
+		return
 	}
 	c.reply(ctx, cmd, flash.CommandError, s)
 }
@@ -563,17 +570,6 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 		return
 	}
 	ctx.Send(c.session, &session.Write{Key: c.ncKey, Data: b, Priority: session.PriorityControl})
-}
-
-// number reads an AMF number or integer.
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case amf.Integer:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where

@@ -15,6 +15,8 @@ import (
 // the first join and retires itself when idle; joins in flight keep it from retiring
 // (join counts one, the actor acknowledges with joined when it processes the join's
 // message), so an actor is never stopped between a lookup and the message that follows.
+// An actor its supervisor gave up on (too many panics) is forgotten, so that the next
+// join makes a fresh one.
 type registry[K comparable] struct {
 	sys        *actor.ActorSystem
 	supervisor *actor.PID
@@ -22,8 +24,9 @@ type registry[K comparable] struct {
 	live       atomic.Int64
 	nextID     atomic.Uint64
 
-	mu sync.Mutex
-	m  map[K]*regEntry
+	mu    sync.Mutex
+	m     map[K]*regEntry
+	byPID map[string]K // PID.Id → key, for the actors that end without retiring
 }
 
 type regEntry struct {
@@ -34,22 +37,27 @@ type regEntry struct {
 
 func newRegistry[K comparable](sys *actor.ActorSystem, log *zap.Logger, kind string, failures *supervision.Counter,
 	props func(key K, id uint64) *actor.Props) *registry[K] {
-	r := &registry[K]{sys: sys, props: props, m: map[K]*regEntry{}}
-	r.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return registrySupervisor{} },
+	r := &registry[K]{sys: sys, props: props, m: map[K]*regEntry{}, byPID: map[string]K{}}
+	r.supervisor = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return registrySupervisor{gone: r.gone} },
 		actor.WithSupervisor(supervision.RestartOnPanic(log, kind, 5, failures))))
 	return r
 }
 
-type registrySupervisor struct{}
+// registrySupervisor is the parent of the registry's actors: it spawns them and hears
+// when they end.
+type registrySupervisor struct{ gone func(*actor.PID) }
 
 type spawnChild struct {
 	props *actor.Props
 	reply chan *actor.PID
 }
 
-func (registrySupervisor) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*spawnChild); ok {
+func (s registrySupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *spawnChild:
 		m.reply <- ctx.Spawn(m.props)
+	case *actor.Terminated:
+		s.gone(m.Who)
 	}
 }
 
@@ -65,6 +73,7 @@ func (r *registry[K]) join(key K) (*actor.PID, uint64) {
 		r.sys.Root.Send(r.supervisor, &spawnChild{props: r.props(key, id), reply: reply})
 		e = &regEntry{pid: <-reply, id: id}
 		r.m[key] = e
+		r.byPID[e.pid.Id] = key
 		r.live.Add(1)
 	}
 	e.pending++
@@ -89,9 +98,26 @@ func (r *registry[K]) retire(key K, pid *actor.PID) bool {
 	if e == nil || !e.pid.Equal(pid) || e.pending > 0 {
 		return false
 	}
-	delete(r.m, key)
-	r.live.Add(-1)
+	r.forget(key, e)
 	return true
+}
+
+// gone forgets the actor pid if it is still registered: it ended without retiring (its
+// supervisor stopped it after repeated panics).
+func (r *registry[K]) gone(pid *actor.PID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if key, ok := r.byPID[pid.Id]; ok {
+		if e := r.m[key]; e != nil && e.pid.Equal(pid) {
+			r.forget(key, e)
+		}
+	}
+}
+
+func (r *registry[K]) forget(key K, e *regEntry) {
+	delete(r.m, key)
+	delete(r.byPID, e.pid.Id)
+	r.live.Add(-1)
 }
 
 func (r *registry[K]) count() int { return int(r.live.Load()) }

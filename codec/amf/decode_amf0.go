@@ -216,7 +216,7 @@ func (d *Decoder) ReadAMF0Number() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, ok := asNumber(v)
+	n, ok := AsNumber(v)
 	if !ok {
 		return 0, fmt.Errorf("%w: want number, have %T", ErrType, v)
 	}

@@ -17,7 +17,7 @@ func (o *Object) GetString(key string) (string, bool) {
 // GetNumber returns the property named key if it is a number (float64 or Integer).
 func (o *Object) GetNumber(key string) (float64, bool) {
 	v, _ := o.Get(key)
-	return asNumber(v)
+	return AsNumber(v)
 }
 
 // Set replaces the value of the first property named key, or appends a new (dynamic)
@@ -47,7 +47,7 @@ func (a *ECMAArray) GetString(key string) (string, bool) {
 // GetNumber returns the property named key if it is a number (float64 or Integer).
 func (a *ECMAArray) GetNumber(key string) (float64, bool) {
 	v, _ := a.Get(key)
-	return asNumber(v)
+	return AsNumber(v)
 }
 
 // Set replaces the value of the first property named key or appends a new one. When Count
@@ -89,7 +89,9 @@ func asString(v any) (string, bool) {
 	return "", false
 }
 
-func asNumber(v any) (float64, bool) {
+// AsNumber reads an AMF number as float64, whether it was decoded as an AMF0 / AMF3
+// double (float64) or an AMF3 integer (Integer).
+func AsNumber(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
 		return n, true
