@@ -198,24 +198,7 @@ func NegotiateResponder(ic InitiatorComponent, local Policy) (Agreement, error) 
 // ErrMechanismRequired, ErrBadHMACLength, ErrNoPublicKey, ErrBadPublicKey,
 // ErrUnsupportedGroup, ErrBadPolicy; the initiator then ignores the RIKeying.
 func NegotiateInitiator(local Policy, skrc []byte, ourGroup DHGroup) (Agreement, []byte, error) {
-	if !ourGroup.Valid() {
-		return Agreement{}, nil, fmt.Errorf("%w: %d", ErrUnsupportedGroup, ourGroup)
-	}
-	cn, key, err := ParseResponderComponent(skrc, ourGroup)
-	if err != nil {
-		return Agreement{}, nil, err
-	}
-	a, err := agree(local, cn, ourGroup)
-	if err != nil {
-		return Agreement{}, nil, err
-	}
-	if key == nil {
-		return Agreement{}, nil, fmt.Errorf("%w: %v", ErrNoPublicKey, ourGroup)
-	}
-	if err := ValidatePublicKey(ourGroup, key); err != nil {
-		return Agreement{}, nil, err
-	}
-	return a, key, nil
+	return NegotiateInitiatorStatic(local, skrc, ourGroup, nil)
 }
 
 // AppendStaticResponderComponent appends the SKRC of a responder whose DH key is in its

@@ -56,11 +56,10 @@ func (c *Counter) Load() uint64 { return c.n.Load() }
 // strategy applies one directive to every failing child, logs and counts the failure,
 // and then lets protoactor's one-for-one machinery carry it out (with restart accounting).
 type strategy struct {
-	kind   string
-	log    *zap.Logger
-	count  *Counter
-	inner  actor.SupervisorStrategy
-	onFail func(child *actor.PID, reason any)
+	kind  string
+	log   *zap.Logger
+	count *Counter
+	inner actor.SupervisorStrategy
 }
 
 func (s *strategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason any, msg any) {
@@ -74,9 +73,6 @@ func (s *strategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 		fields = append(fields, zap.Any("reason", reason))
 	}
 	s.log.Error("actor failed", fields...)
-	if s.onFail != nil {
-		s.onFail(child, reason)
-	}
 	s.inner.HandleFailure(sys, sup, child, rs, reason, msg)
 }
 
@@ -91,21 +87,19 @@ type Options struct {
 	Within      time.Duration
 	// Count, if set, is incremented for every failure.
 	Count *Counter
-	// OnFailure, if set, is called (on the supervisor's goroutine) before the directive.
-	OnFailure func(child *actor.PID, reason any)
 }
 
 // New returns a supervisor strategy for opts.
 func New(log *zap.Logger, opts Options) actor.SupervisorStrategy {
 	d := opts.Directive
 	inner := actor.NewOneForOneStrategy(opts.MaxRestarts, opts.Within, func(any) actor.Directive { return d })
-	return &strategy{kind: opts.Kind, log: log, count: opts.Count, inner: inner, onFail: opts.OnFailure}
+	return &strategy{kind: opts.Kind, log: log, count: opts.Count, inner: inner}
 }
 
 // StopOnPanic is the strategy of actors whose crash must end them (sessions, stream
 // handlers): no restart, the actor stops and its Stopping handler tells the far end.
-func StopOnPanic(log *zap.Logger, kind string, count *Counter, onFail func(*actor.PID, any)) actor.SupervisorStrategy {
-	return New(log, Options{Kind: kind, Directive: actor.StopDirective, Count: count, OnFailure: onFail})
+func StopOnPanic(log *zap.Logger, kind string, count *Counter) actor.SupervisorStrategy {
+	return New(log, Options{Kind: kind, Directive: actor.StopDirective, Count: count})
 }
 
 // RestartOnPanic is the strategy of actors that can rebuild their state (publications):

@@ -93,7 +93,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestStopOnPanicKeepsTheCrashInItsRoom(t *testing.T) {
 	kids, sys, stopped, _, count, logs := run(t, func(l *zap.Logger, c *Counter) actor.SupervisorStrategy {
-		return StopOnPanic(l, "session", c, nil)
+		return StopOnPanic(l, "session", c)
 	})
 	defer sys.Shutdown()
 	sys.Root.Send(kids[1], &boom{})
@@ -138,5 +138,9 @@ func TestRestartOnPanicRebuildsAndEventuallyGivesUp(t *testing.T) {
 	if !alive(sys, kids[1]) || !alive(sys, kids[2]) {
 		t.Fatal("neighbours affected")
 	}
-	_ = stopped
+	// Restarts are not stops: the actor stopped once, at the end.
+	waitFor(t, "the given-up actor's Stopping", func() bool { return stopped.Load() == 1 })
+	if n := stopped.Load(); n != 1 {
+		t.Fatalf("the room stopped %d times, want once", n)
+	}
 }

@@ -234,7 +234,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		}
 		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
 	}
-	e.sessionSupervisor = supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures, nil)
+	e.sessionSupervisor = supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures)
 	e.hooks.onClosing = func(uint32) { e.open.Add(-1) }
 	e.hooks.onClosed = func(id uint32, _ session.CloseReason) { e.unregister(id) }
 	e.hooks.onFIHello = e.onFIHello

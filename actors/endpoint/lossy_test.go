@@ -1009,7 +1009,7 @@ func TestLossyFlowActorPanic(t *testing.T) {
 		seed:   600,
 		server: func(events chan<- any) actor.Actor { return &flowSpawner{events: events} },
 		upperProps: func(p actor.Producer) *actor.Props {
-			return actor.PropsFromProducer(p, actor.WithSupervisor(supervision.StopOnPanic(testLogger(t), "flow", nil, nil)))
+			return actor.PropsFromProducer(p, actor.WithSupervisor(supervision.StopOnPanic(testLogger(t), "flow", nil)))
 		},
 	})
 	a, b := session.FlowKey{Metadata: "a"}, session.FlowKey{Metadata: "b"}

@@ -145,7 +145,7 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	hello := &helloHandler{root: sys.Root, rendezvous: s.rv}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
 	connectionMiddleware := actor.WithReceiverMiddleware(supervision.Middleware)
-	streamSupervisor := actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures, nil))
+	streamSupervisor := actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures))
 	shards := cfg.Shards
 	if shards == 0 {
 		shards = runtime.NumCPU()

@@ -227,7 +227,7 @@ func New(p Params) *actor.Props {
 	if p.Supervisor != nil {
 		opts = append(opts, actor.WithGuardian(p.Supervisor))
 	}
-	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil, nil)))
+	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil)))
 	// The props live as long as the actor, for restarts: they hold the session itself, not
 	// a second copy of p. Sessions are never restarted — their supervisor stops a session
 	// that failed — so the props produce the one session they were made for: spawn them

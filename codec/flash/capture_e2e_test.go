@@ -11,6 +11,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/codec/internal/hexlit"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
@@ -64,15 +65,6 @@ func readCapture(t *testing.T, dir, name string) []byte {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	return b
-}
-
-func e2eHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex constant %q: %v", s, err)
 	}
 	return b
 }
@@ -503,7 +495,7 @@ func TestFlashCaptureEndToEnd(t *testing.T) {
 
 	// Key agreement, the server's way: its known exponent, the client's static key from
 	// the certificate, the two components as carried.
-	serverKey, err := cryptoutil.NewDHKey(cryptoutil.Group2, e2eHex(t, e2eFlashServerPrivate))
+	serverKey, err := cryptoutil.NewDHKey(cryptoutil.Group2, hexlit.Decode(t, e2eFlashServerPrivate))
 	if err != nil {
 		t.Fatalf("NewDHKey: %v", err)
 	}
@@ -748,7 +740,7 @@ func TestRFC7425CaptureEndToEnd(t *testing.T) {
 		}
 	}
 
-	serverKey, err := cryptoutil.NewDHKey(cryptoutil.Group14, e2eHex(t, e2eG14ServerPrivate))
+	serverKey, err := cryptoutil.NewDHKey(cryptoutil.Group14, hexlit.Decode(t, e2eG14ServerPrivate))
 	if err != nil {
 		t.Fatalf("NewDHKey: %v", err)
 	}

@@ -122,7 +122,7 @@ func AppendError(b []byte, txn float64, info any) ([]byte, error) {
 }
 
 // AppendStatusResult is AppendResult for a Status, written without building an
-// *amf.Object or boxing s (the allocation-free path for connect replies).
+// *amf.Object or boxing s: allocation-free.
 func AppendStatusResult(b []byte, txn float64, s Status) ([]byte, error) {
 	return s.AppendAMF0(appendReplyHeader(b, CommandResult, txn))
 }

@@ -1,37 +1,13 @@
 package flash
 
 import (
-	"encoding/hex"
-	"strings"
 	"testing"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/internal/hexlit"
 )
 
-// unhex decodes a hex literal that may contain spaces, newlines, '|' and "quoted ASCII".
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' {
-			j := strings.IndexByte(s[i+1:], '"')
-			if j < 0 {
-				t.Fatalf("unterminated quote in %q", s)
-			}
-			sb.WriteString(hex.EncodeToString([]byte(s[i+1 : i+1+j])))
-			i += j + 1
-			continue
-		}
-		if c == ' ' || c == '\n' || c == '\t' || c == '|' {
-			continue
-		}
-		sb.WriteByte(c)
-	}
-	b, err := hex.DecodeString(sb.String())
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+// unhex decodes a hex literal (see hexlit).
+func unhex(t testing.TB, s string) []byte { t.Helper(); return hexlit.Decode(t, s) }
 
 // Whole TC messages cut by hand out of the user-data chunks of the captures:
 // testdata/flash-session (Flash Player 11.7 ↔ go-rtmfp; packets decrypted with the keys in

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/actorrtmfp/actorrtmfp/codec/internal/hexlit"
 )
 
 // Test-only decryption of the captures in ../../testdata. The real crypto layer is package
@@ -17,15 +18,7 @@ import (
 
 const testdataDir = "../../testdata"
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	s = strings.Join(strings.Fields(s), "")
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+func mustHex(t testing.TB, s string) []byte { t.Helper(); return hexlit.Decode(t, s) }
 
 func decryptCBC(t testing.TB, key, ct []byte) []byte {
 	t.Helper()
