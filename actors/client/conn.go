@@ -274,11 +274,7 @@ func (a *connActor) deleteStream(ctx actor.Context, id uint32) {
 		return
 	}
 	a.write(ctx, flash.Command{Name: flash.CommandDeleteStream, Args: []any{float64(id)}})
-	for lane := laneControl; lane <= laneVideo; lane++ {
-		k := st.key
-		k.Lane = lane
-		ctx.Send(ctx.Parent(), &session.CloseFlow{Key: k})
-	}
+	closeStreamFlows(func(m *session.CloseFlow) { ctx.Send(ctx.Parent(), m) }, st.key)
 }
 
 func (a *connActor) onMessage(ctx actor.Context, data []byte) {

@@ -59,10 +59,14 @@ func (c *Conn) PublishDirect(name string) *Publisher {
 				return ErrClosed
 			default:
 			}
+			base := mediaWrite(session.FlowKey{}, m) // encoded once; Data is shared by the sessions
 			dp.mu.Lock()
 			defer dp.mu.Unlock()
 			for _, s := range dp.subs {
-				dp.root.Send(s.session, mediaWrite(s.key, m))
+				w := *base
+				w.Key = s.key
+				w.Key.Lane = base.Key.Lane
+				dp.root.Send(s.session, &w)
 			}
 			return nil
 		},
@@ -74,7 +78,7 @@ func (c *Conn) PublishDirect(name string) *Publisher {
 			c.direct.mu.Unlock()
 			dp.mu.Lock()
 			for _, s := range dp.subs {
-				dp.root.Send(s.session, &session.CloseFlow{Key: s.key})
+				closeStreamFlows(func(m *session.CloseFlow) { dp.root.Send(s.session, m) }, s.key)
 			}
 			clear(dp.subs)
 			dp.mu.Unlock()
@@ -224,6 +228,7 @@ func (a *peerActor) unsubscribe(sess *actor.PID, flow uint64) {
 		delete(dp.subs, sess.String())
 		dp.mu.Unlock()
 		delete(a.subs, flow)
+		closeStreamFlows(func(m *session.CloseFlow) { a.c.root.Send(sess, m) }, a.flows[flow])
 	}
 }
 

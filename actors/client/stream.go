@@ -42,6 +42,16 @@ func streamMetadata(id uint32) string {
 
 // mediaWrite turns a media message into the Write of its lane: audio and video are sent
 // with lifetimes, key frames abandon the older video.
+// closeStreamFlows closes the send flows of the stream whose control flow is key: the
+// control, audio and video lanes.
+func closeStreamFlows(send func(*session.CloseFlow), key session.FlowKey) {
+	for lane := laneControl; lane <= laneVideo; lane++ {
+		k := key
+		k.Lane = lane
+		send(&session.CloseFlow{Key: k})
+	}
+}
+
 func mediaWrite(key session.FlowKey, m Media) *session.Write {
 	msg := flash.Message{Type: m.Type, Timestamp: m.Timestamp, Body: m.Data}
 	w := &session.Write{Key: key, Data: msg.Append(nil), Priority: session.PriorityControl}
