@@ -96,7 +96,7 @@ func BenchmarkCBC(b *testing.B) {
 		}
 	})
 	b.Run("zeroCBC-decrypt", func(b *testing.B) {
-		c := zeroCBC{blk}
+		c, _ := newCBC(testAESKey)
 		b.ReportAllocs()
 		b.SetBytes(1200)
 		for b.Loop() {
@@ -113,7 +113,7 @@ func BenchmarkCBC(b *testing.B) {
 		}
 	})
 	b.Run("zeroCBC-encrypt", func(b *testing.B) {
-		c := zeroCBC{blk}
+		c, _ := newCBC(testAESKey)
 		b.ReportAllocs()
 		b.SetBytes(1200)
 		for b.Loop() {
@@ -201,4 +201,15 @@ func BenchmarkCookieCheckParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkKeyScheduleRebuild: what a released key schedule costs the next packet (the
+// expansion and its allocation), against the 1,200-byte Open it precedes.
+func BenchmarkKeyScheduleRebuild(b *testing.B) {
+	c, _ := newCBC(testAESKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.release()
+		c.block()
+	}
 }

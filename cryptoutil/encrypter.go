@@ -49,6 +49,11 @@ func NewStartupEncrypter() *Encrypter {
 // Mode returns the Encrypter's mode.
 func (e *Encrypter) Mode() Mode { return e.mode }
 
+// ReleaseKeySchedule drops the expanded AES key schedule (about 500 bytes) until the
+// next Seal rebuilds it: for the encrypter of a session that has been idle for a while.
+// The key, the mode and the sequence number are kept.
+func (e *Encrypter) ReleaseKeySchedule() { e.cbc.release() }
+
 // NextSequence returns the session sequence number the next Seal will use.
 func (e *Encrypter) NextSequence() uint64 { return e.seq }
 

@@ -76,38 +76,59 @@ func (m Mode) validate(hmacKey []byte) error {
 
 // zeroCBC is AES-CBC with an IV of zero restarted for every packet, run straight over
 // the block cipher. (The standard library's CBC modes would each keep a second copy of
-// the key schedule, about 500 bytes per direction of every session.)
-type zeroCBC struct{ b cipher.Block }
+// the key schedule, about 500 bytes per direction of every session.) It keeps the key, so
+// that the expanded schedule can be dropped while a session is idle and rebuilt on its
+// next packet: crypto/aes keeps both the encryption and the decryption schedule in every
+// cipher, about 500 bytes, whichever one is used.
+type zeroCBC struct {
+	key [16]byte
+	b   cipher.Block // nil while released
+}
 
 func newCBC(aesKey []byte) (zeroCBC, error) {
 	if len(aesKey) != 16 {
 		return zeroCBC{}, fmt.Errorf("cryptoutil: AES key must be 16 bytes, got %d", len(aesKey))
 	}
-	b, err := aes.NewCipher(aesKey)
-	if err != nil {
-		return zeroCBC{}, err
-	}
-	return zeroCBC{b}, nil
+	c := zeroCBC{key: [16]byte(aesKey)}
+	c.block()
+	return c, nil
 }
 
+// block returns the cipher, expanding the key if it was released.
+func (c *zeroCBC) block() cipher.Block {
+	if c.b == nil {
+		b, err := aes.NewCipher(c.key[:])
+		if err != nil {
+			panic(err) // cannot happen: newCBC checked the key's length
+		}
+		c.b = b
+	}
+	return c.b
+}
+
+// release drops the expanded key schedule; the next use rebuilds it.
+func (c *zeroCBC) release() { c.b = nil }
+
 // encrypt encrypts buf (a multiple of 16 bytes) in place.
-func (c zeroCBC) encrypt(buf []byte) {
+func (c *zeroCBC) encrypt(buf []byte) {
+	b := c.block()
 	for i := 0; i+aes.BlockSize <= len(buf); i += aes.BlockSize {
 		blk := buf[i : i+aes.BlockSize]
 		if i > 0 {
 			subtle.XORBytes(blk, blk, buf[i-aes.BlockSize:i])
 		}
-		c.b.Encrypt(blk, blk)
+		b.Encrypt(blk, blk)
 	}
 }
 
 // decrypt decrypts src into dst (same length, a multiple of 16). dst may be src itself:
 // blocks are processed from the last, so each previous ciphertext block is still intact
 // when it is needed.
-func (c zeroCBC) decrypt(dst, src []byte) {
+func (c *zeroCBC) decrypt(dst, src []byte) {
+	b := c.block()
 	for i := len(src) - aes.BlockSize; i >= 0; i -= aes.BlockSize {
 		out := dst[i : i+aes.BlockSize]
-		c.b.Decrypt(out, src[i:i+aes.BlockSize])
+		b.Decrypt(out, src[i:i+aes.BlockSize])
 		if i > 0 {
 			subtle.XORBytes(out, out, src[i-aes.BlockSize:i])
 		}

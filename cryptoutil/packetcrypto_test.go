@@ -411,3 +411,46 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 var zeroIV [16]byte
+
+// TestReleaseKeySchedule: dropping the expanded keys between packets changes nothing on
+// the wire (the same datagrams as a pair never released, sequence numbers and replay
+// window kept) and frees the schedule until the next packet.
+func TestReleaseKeySchedule(t *testing.T) {
+	packet := bytes.Repeat([]byte{0x5c}, 300)
+	for _, m := range testModes {
+		t.Run(fmt.Sprintf("%+v", m), func(t *testing.T) {
+			e, d := newPair(t, m)
+			ref, _ := newPair(t, m)
+			var dgs [][]byte
+			for i := range 6 {
+				if i%2 == 1 {
+					e.ReleaseKeySchedule()
+					if e.cbc.b != nil {
+						t.Fatal("encrypter kept its schedule after ReleaseKeySchedule")
+					}
+				}
+				got := e.Seal(nil, 7, packet)
+				if want := ref.Seal(nil, 7, packet); !bytes.Equal(got, want) {
+					t.Fatalf("packet %d: released encrypter sealed a different datagram", i)
+				}
+				dgs = append(dgs, got)
+			}
+			for i, dg := range dgs {
+				d.ReleaseKeySchedule()
+				if d.cbc.b != nil {
+					t.Fatal("decrypter kept its schedule after ReleaseKeySchedule")
+				}
+				p, _, err := d.Open(nil, dg)
+				if err != nil || !bytes.Equal(p[:len(packet)], packet) {
+					t.Fatalf("packet %d after release: %v", i, err)
+				}
+			}
+			if m.SequenceNumbers {
+				d.ReleaseKeySchedule()
+				if _, _, err := d.Open(nil, dgs[0]); err != ErrReplay {
+					t.Fatalf("replay after release: %v, want ErrReplay", err)
+				}
+			}
+		})
+	}
+}

@@ -183,3 +183,57 @@ func TestStartRefusesAMalformedCertificate(t *testing.T) {
 		t.Fatal("Start accepted a truncated certificate")
 	}
 }
+
+// TestIdleSessionsReleaseKeySchedules: sessions idle for session.KeyScheduleIdle give back
+// the AES key schedules of both directions (the session its encrypter, the shard its
+// decrypter), and the next messages, in both dialects, still cross both ways intact.
+func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	server := startServer(t, sys, nil)
+	client := startClient(t, sys)
+	type conn struct {
+		r   DialResult
+		out chan any
+	}
+	var conns []conn
+	for _, d := range dialects {
+		out := make(chan any, 64)
+		conns = append(conns, conn{dialOnce(t, client, server, d, out), out})
+	}
+	echo := func(c conn, msg []byte) {
+		t.Helper()
+		sys.Root.Send(c.r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case m := <-c.out:
+				if fm, ok := m.(*session.FlowMessage); ok {
+					if !bytes.Equal(fm.Data, msg) {
+						t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
+					}
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no echo of the %d-byte message", len(msg))
+			}
+		}
+	}
+	for _, c := range conns {
+		echo(c, []byte("before"))
+	}
+	time.Sleep(session.KeyScheduleIdle + 500*time.Millisecond)
+	for _, c := range conns {
+		echo(c, bytes.Repeat([]byte("after "), 500))
+	}
+	// Each of the four sessions released its encrypter; each endpoint's shards swept the
+	// decrypters of the sessions idle when the first datagram after the pause arrived.
+	if n := server.SessionStats.KeyReleases.Load(); n < 2 {
+		t.Errorf("server sessions released %d encrypter key schedules, want at least 2", n)
+	}
+	if n := client.SessionStats.KeyReleases.Load(); n < 2 {
+		t.Errorf("client sessions released %d encrypter key schedules, want at least 2", n)
+	}
+	if n := server.Stats.KeyReleases.Load() + client.Stats.KeyReleases.Load(); n < 2 {
+		t.Errorf("shards released %d decrypter key schedules, want at least 2", n)
+	}
+}

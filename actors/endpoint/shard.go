@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -22,6 +23,11 @@ type entry struct {
 	// startup marks an initiator's session ID that is still handshaking: the far end's
 	// RIKeying or Cookie Change arrives with it, encrypted with the default key.
 	startup bool
+	// lastIn is when the shard last opened a datagram of the session (endpoint clock); the
+	// shard's sweep releases the decrypter's key schedule of sessions idle for
+	// session.KeyScheduleIdle.
+	lastIn time.Duration
+	hot    bool // dec holds its key schedule
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
@@ -33,6 +39,7 @@ type shard struct {
 	mu    sync.Mutex
 	table map[uint32]*entry
 	boot  *cryptoutil.Decrypter // default key, for startup packets
+	swept time.Duration         // last sweep for idle decrypters
 }
 
 func newShard(e *Endpoint, index int) *shard {
@@ -74,12 +81,16 @@ func (s *shard) handle(in *session.Inbound) {
 		s.startup(in, id)
 		return
 	}
+	if in.At-s.swept >= session.KeyScheduleIdle/2 {
+		s.sweep(in.At)
+	}
 	packet, _, err := ent.dec.OpenInPlace(data)
 	if err != nil {
 		st.countDecrypt(err)
 		in.Release()
 		return
 	}
+	ent.lastIn, ent.hot = in.At, true
 	if s.e.cfg.Dump == DumpAll {
 		s.dump("in", in, packet)
 	}
@@ -108,6 +119,25 @@ func (s *shard) handle(in *session.Inbound) {
 	}
 	st.PacketsIn.Add(1)
 	s.e.sys.Root.Send(ent.pid, in)
+}
+
+// sweep releases the decrypter key schedules of the shard's sessions that have received
+// nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs on
+// the shard's goroutine, the only one that uses the decrypters, at most twice per
+// KeyScheduleIdle, when a datagram arrives.
+func (s *shard) sweep(now time.Duration) {
+	s.swept = now
+	n := 0
+	s.mu.Lock()
+	for _, ent := range s.table {
+		if ent.hot && !ent.startup && now-ent.lastIn >= session.KeyScheduleIdle {
+			ent.dec.ReleaseKeySchedule()
+			ent.hot = false
+			n++
+		}
+	}
+	s.mu.Unlock()
+	s.e.Stats.KeyReleases.Add(uint64(n))
 }
 
 // startupMsg is a handshake chunk for the handshake actor; Payload is its own copy.
@@ -174,6 +204,7 @@ type Stats struct {
 	DropBadSequence                         atomic.Uint64
 	DropMalformed                           atomic.Uint64 // undecodable header, wrong mode, no usable chunk
 	DropMalformedChunk                      atomic.Uint64
+	KeyReleases                             atomic.Uint64 // decrypter key schedules released by the idle sweep
 	// Handshake refusals.
 	BadCookie, StaleCookie, CookieAddress, CookieReused atomic.Uint64
 	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate

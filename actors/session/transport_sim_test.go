@@ -562,3 +562,35 @@ func TestSimRefusedFirstWriteMakesNoFlow(t *testing.T) {
 		t.Fatalf("%d send flows after a refused first write", n)
 	}
 }
+
+// TestSimIdleSessionReleasesItsKeys: a session that has sent nothing for KeyScheduleIdle
+// gives back its encrypter's key schedule, once, and the next message goes out and
+// arrives as before (the schedule is rebuilt by the first packet).
+func TestSimIdleSessionReleasesItsKeys(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	m, client, server := newSim(t, 9, link, link, Config{})
+	key := FlowKey{Metadata: "rpc"}
+	client.write(&Write{Key: key, Data: simPayload(0, 500)})
+	if !m.run(m.clock.now+time.Second, func() bool { return len(server.opened) == 1 && len(server.msgs[server.opened[0].FlowID]) == 1 }) {
+		t.Fatal("first message not delivered")
+	}
+	if n := m.stats.KeyReleases.Load(); n != 0 {
+		t.Fatalf("%d key releases while busy", n)
+	}
+	m.run(m.clock.now+KeyScheduleIdle+time.Second, func() bool { return false })
+	if n := m.stats.KeyReleases.Load(); n != 2 {
+		t.Fatalf("%d key releases after %v idle, want 2 (one per session)", n, KeyScheduleIdle)
+	}
+	m.run(m.clock.now+3*KeyScheduleIdle, func() bool { return false })
+	if n := m.stats.KeyReleases.Load(); n != 2 {
+		t.Fatalf("%d key releases: a released session released again without sending", n)
+	}
+	client.write(&Write{Key: key, Data: simPayload(1, 500)})
+	id := server.opened[0].FlowID
+	if !m.run(m.clock.now+time.Second, func() bool { return len(server.msgs[id]) == 2 }) {
+		t.Fatal("message after the release not delivered")
+	}
+	if !bytes.Equal(server.msgs[id][1], simPayload(1, 500)) {
+		t.Fatal("message after the release corrupted")
+	}
+}
