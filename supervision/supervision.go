@@ -35,15 +35,22 @@ func (p *Panic) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
 // with a *Panic, so that the supervisor's log shows where the crash happened.
 func Middleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 	return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
-		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(*Panic); ok {
-					panic(r)
-				}
-				panic(&Panic{Value: r, Stack: debug.Stack()})
-			}
-		}()
+		defer Repanic()
 		next(ctx, env)
+	}
+}
+
+// Repanic does what Middleware does from inside an actor's own Receive, deferred as its
+// first statement (defer supervision.Repanic()). Actors that exist by the ten thousand
+// (sessions, their connections) use it instead of the middleware: protoactor gives every
+// actor with a receiver middleware a context-extras block (about 400 bytes) and wraps
+// each of its messages in an envelope.
+func Repanic() {
+	if r := recover(); r != nil {
+		if _, ok := r.(*Panic); ok {
+			panic(r)
+		}
+		panic(&Panic{Value: r, Stack: debug.Stack()})
 	}
 }
 

@@ -144,3 +144,26 @@ func TestRestartOnPanicRebuildsAndEventuallyGivesUp(t *testing.T) {
 		t.Fatalf("the room stopped %d times, want once", n)
 	}
 }
+
+func panicsHere(v any) {
+	defer Repanic()
+	panic(v)
+}
+
+// TestRepanicCapturesThePanicSite: deferred in a receive function, Repanic turns a panic
+// into a *Panic whose stack shows the panic site, and passes a *Panic on unchanged.
+func TestRepanicCapturesThePanicSite(t *testing.T) {
+	catch := func(v any) (p *Panic) {
+		defer func() { p, _ = recover().(*Panic) }()
+		panicsHere(v)
+		return nil
+	}
+	p := catch("here")
+	if p == nil || p.Value != "here" || !strings.Contains(string(p.Stack), "supervision.panicsHere") {
+		t.Fatalf("Repanic gave %+v", p)
+	}
+	inner := &Panic{Value: "inner", Stack: []byte("inner stack")}
+	if got := catch(inner); got != inner {
+		t.Fatalf("a *Panic was rewrapped: %+v", got)
+	}
+}

@@ -155,10 +155,11 @@ func Dial(ctx context.Context, sys *actor.ActorSystem, rawURL string, opts Optio
 	c := newConn(sys, rawURL, opts, keys)
 	cfg := EndpointConfig{}
 	if opts.AcceptPeers {
-		cfg.accept = &endpoint.Accept{StaticKeys: keys, Upper: func(info endpoint.SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return newPeerActor(c, info, "", nil) },
-				actor.WithReceiverMiddleware(supervision.Middleware))
-		}}
+		cfg.accept = &endpoint.Accept{
+			StaticKeys:   keys,
+			Upper:        func(info endpoint.SessionInfo) actor.Actor { return newPeerActor(c, info, "", nil) },
+			UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
+		}
 	}
 	e, err := NewEndpoint(sys, cfg)
 	if err != nil {
@@ -229,11 +230,11 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	dw := newDialWait(c.root)
 	e.ep.Dial(endpoint.DialOptions{
 		URL: c.url, Addrs: []netip.AddrPort{addr}, Keys: c.keys, Policy: c.opts.Dialect.Policy(), Timeout: c.opts.HandshakeTimeout,
-		Upper: func(info endpoint.SessionInfo) *actor.Props {
+		Upper: func(info endpoint.SessionInfo) actor.Actor {
 			c.info = info
-			return actor.PropsFromProducer(func() actor.Actor { return newConnActor(c) },
-				actor.WithReceiverMiddleware(supervision.Middleware))
+			return newConnActor(c)
 		},
+		UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
 	}, dw.done)
 	r, err := dw.wait(ctx)
 	if err != nil {

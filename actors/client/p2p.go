@@ -109,10 +109,8 @@ func (c *Conn) PlayPeer(ctx context.Context, peer cryptoutil.PeerID, name string
 	}
 	c.ep.ep.Dial(endpoint.DialOptions{
 		Peer: peer, Addrs: []netip.AddrPort{c.server}, Keys: c.keys, Policy: cryptoutil.FlashInitiatorPolicy(), Timeout: timeout,
-		Upper: func(info endpoint.SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return newPeerActor(c, info, name, p) },
-				actor.WithReceiverMiddleware(supervision.Middleware))
-		},
+		Upper:        func(info endpoint.SessionInfo) actor.Actor { return newPeerActor(c, info, name, p) },
+		UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
 	}, dw.done)
 	r, err := dw.wait(ctx)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
-	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
@@ -32,8 +32,10 @@ type DialOptions struct {
 	// Policy is our HMAC / sequence-number policy (cryptoutil.FlashInitiatorPolicy for
 	// Flash style, cryptoutil.StrictPolicy for RFC 7425 style).
 	Policy cryptoutil.Policy
-	// Upper returns the props of the session's Flash-layer actor.
-	Upper func(SessionInfo) *actor.Props
+	// Upper returns the session's Flash-layer actor (nil: none), spawned as the
+	// session's child with UpperOptions.
+	Upper        func(SessionInfo) actor.Actor
+	UpperOptions []actor.PropsOption
 	// Timeout gives up the dial (default 95 s, RFC 7016's ultimate session timeout).
 	Timeout time.Duration
 }
@@ -287,9 +289,13 @@ func (h *handshake) onRIKeying(ctx actor.Context, m *startupMsg) {
 	delete(h.dials, string(d.tag))
 	delete(h.pending, d.localID)
 	info := SessionInfo{Role: cryptoutil.Initiator, LocalID: d.localID, PeerID: d.cert.ID, Addr: m.from.From, Mode: enc.Mode()}
-	props := session.New(h.e.sessionParams(info, ri.ResponderSessionID, enc, d.o.Upper(info), m))
+	upper := d.o.Upper(info)
+	var kind *actors.Kind
+	if upper != nil {
+		kind = actors.NewKind(d.o.UpperOptions...)
+	}
 	localID, done := d.localID, d.done
-	h.e.spawn(props, func(pid *actor.PID) {
+	h.e.spawn(h.e.sessionParams(info, ri.ResponderSessionID, enc, upper, kind, m), func(pid *actor.PID) {
 		h.e.activate(localID, dec, pid)
 		done(DialResult{PID: pid, Info: info})
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -69,9 +70,12 @@ type Config struct {
 
 // Accept configures the responder side of an endpoint.
 type Accept struct {
-	// Upper returns the props of the Flash-layer actor of an accepted session, spawned as
-	// the session's child.
-	Upper func(info SessionInfo) *actor.Props
+	// Upper returns the Flash-layer actor of an accepted session (nil: none), spawned as
+	// the session's child with UpperOptions.
+	Upper func(info SessionInfo) actor.Actor
+	// UpperOptions configure the props of the upper actors (dispatcher, mailbox,
+	// supervision of their own children…); one props value serves them all.
+	UpperOptions []actor.PropsOption
 	// Policy is the responder's HMAC / sequence-number policy. The zero value requires
 	// nothing and declines with the classic prefix unless the initiator requires them.
 	Policy cryptoutil.Policy
@@ -154,10 +158,12 @@ type Endpoint struct {
 	pool   *session.InboundPool
 
 	handshake *actor.PID
-	// sessionSupervisor stops a session that panics (the session's Stopping handler tells
-	// the far end and unregisters). Sessions are spawned from the root with it as their
-	// guardian: a parent actor would keep a set of every session's PID.
-	sessionSupervisor actor.SupervisorStrategy
+	// sessions is the props of every session: spawned from the root with a guardian that
+	// stops a session that panics (the session's Stopping handler tells the far end and
+	// unregisters); a parent actor would keep a set of every session's PID.
+	sessions *actors.Kind
+	// uppers is the props of the upper actors of accepted sessions (Accept.UpperOptions).
+	uppers *actors.Kind
 	// hooks are the callbacks every session gets, made once.
 	hooks struct {
 		onClosing func(uint32)
@@ -234,7 +240,13 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		}
 		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
 	}
-	e.sessionSupervisor = supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures)
+	e.sessions = session.NewKind(session.KindOptions{
+		Log: e.log, Middleware: cfg.SessionMiddleware, Dispatcher: cfg.Dispatcher,
+		Supervisor: supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures),
+	})
+	if cfg.Accept != nil {
+		e.uppers = actors.NewKind(cfg.Accept.UpperOptions...)
+	}
 	e.hooks.onClosing = func(uint32) { e.open.Add(-1) }
 	e.hooks.onClosed = func(id uint32, _ session.CloseReason) { e.unregister(id) }
 	e.hooks.onFIHello = e.onFIHello
@@ -445,6 +457,6 @@ wait:
 
 // spawn starts a session actor and then calls started with its PID, before the session
 // can receive anything from the far end.
-func (e *Endpoint) spawn(props *actor.Props, started func(*actor.PID)) {
-	started(e.sys.Root.Spawn(props))
+func (e *Endpoint) spawn(p session.Params, started func(*actor.PID)) {
+	started(session.Spawn(e.sessions, e.sys.Root, p))
 }

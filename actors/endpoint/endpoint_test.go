@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
 // echoUpper answers every message of every receive flow on a return flow.
@@ -56,8 +58,8 @@ func startServer(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpo
 	cfg := Config{
 		Listen: "127.0.0.1:0",
 		Log:    testLogger(t),
-		Accept: &Accept{Upper: func(SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return echoUpper{} })
+		Accept: &Accept{Upper: func(SessionInfo) actor.Actor {
+			return echoUpper{}
 		}},
 	}
 	if mut != nil {
@@ -115,8 +117,8 @@ func dialOnce(t *testing.T, client, server *Endpoint, d dialect, out chan any) D
 	client.Dial(DialOptions{
 		URL: fmt.Sprintf("rtmfp://%s/app", server.Addr()), Addrs: []netip.AddrPort{server.Addr()},
 		Keys: keys, Policy: d.policy, Timeout: 10 * time.Second,
-		Upper: func(SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return &collector{out: out} })
+		Upper: func(SessionInfo) actor.Actor {
+			return &collector{out: out}
 		},
 	}, func(r DialResult) { res <- r })
 	select {
@@ -236,4 +238,101 @@ func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
 	if n := server.Stats.KeyReleases.Load() + client.Stats.KeyReleases.Load(); n < 2 {
 		t.Errorf("shards released %d decrypter key schedules, want at least 2", n)
 	}
+}
+
+// lifeUpper echoes like echoUpper, panics on "boom", and reports its stop.
+type lifeUpper struct{ stopped chan<- struct{} }
+
+func (u lifeUpper) Receive(ctx actor.Context) {
+	defer supervision.Repanic()
+	switch m := ctx.Message().(type) {
+	case *session.FlowMessage:
+		if string(m.Data) == "boom" {
+			panic("boom")
+		}
+	case *actor.Stopped:
+		u.stopped <- struct{}{}
+	}
+	echoUpper{}.Receive(ctx)
+}
+
+// TestUpperActorEndsWithItsSession: the upper actor, a child of its session without being
+// in protoactor's children set, is stopped by its session however the session ends — a
+// far close, a forced stop — and a panic in it closes its session (the far end is told).
+func TestUpperActorEndsWithItsSession(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	stopped := make(chan struct{}, 8)
+	server := startServer(t, sys, func(c *Config) {
+		c.Session.CloseLinger = 50 * time.Millisecond
+		c.Log = zap.NewNop() // the panic below is logged as an error
+		c.Accept.Upper = func(SessionInfo) actor.Actor { return lifeUpper{stopped: stopped} }
+	})
+	client := startClient(t, sys)
+	waitStopped := func(what string) {
+		t.Helper()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the upper actor was not stopped", what)
+		}
+	}
+	waitSessions := func(what string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for server.Sessions() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: server has %d sessions, want %d", what, server.Sessions(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send := func(r DialResult, msg string) {
+		sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "m"}, Data: []byte(msg), Priority: session.PriorityControl})
+	}
+
+	// The client closes: the server's session lingers, finishes and stops its upper, and
+	// ends when the upper has (its Terminated reaches a live session, not dead letters).
+	var lateTerminated atomic.Int32
+	sub := sys.EventStream.Subscribe(func(ev any) {
+		if dl, ok := ev.(*actor.DeadLetterEvent); ok {
+			if _, ok := dl.Message.(*actor.Terminated); ok {
+				lateTerminated.Add(1)
+			}
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	out := make(chan any, 64)
+	r := dialOnce(t, client, server, dialects[0], out)
+	send(r, "hello")
+	sys.Root.Send(r.PID, &session.Close{Reason: session.ReasonLocal})
+	waitStopped("far close")
+	waitSessions("far close", 0)
+	if n := lateTerminated.Load(); n != 0 {
+		t.Fatalf("far close: %d Terminated messages went to dead letters", n)
+	}
+
+	// The upper panics: its session closes and tells the client.
+	out = make(chan any, 64)
+	r = dialOnce(t, client, server, dialects[0], out)
+	send(r, "boom")
+	waitStopped("panic")
+	deadline := time.After(5 * time.Second)
+	for closed := false; !closed; {
+		select {
+		case m := <-out:
+			_, closed = m.(*session.Closing)
+		case <-deadline:
+			t.Fatal("panic: the client's session was not closed")
+		}
+	}
+	waitSessions("panic", 0)
+
+	// A forced stop (the endpoint stops without waiting for closes): the upper stops too.
+	out = make(chan any, 64)
+	r = dialOnce(t, client, server, dialects[0], out)
+	send(r, "hello")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = server.Stop(ctx)
+	waitStopped("forced stop")
 }

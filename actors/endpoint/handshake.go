@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -333,8 +334,11 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	rik := append([]byte(nil), h.prepare(from, ik.InitiatorSessionID, rtmfp.RIKeying{ResponderSessionID: localID, SKRC: skrc, Signature: []byte{'X'}})...)
 	h.remember(ck, &keyedEntry{from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik, at: h.e.Now()})
 	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from, Mode: enc.Mode()}
-	props := session.New(h.e.sessionParams(info, ik.InitiatorSessionID, enc, acc.Upper(info), m))
-	h.e.spawn(props, func(pid *actor.PID) {
+	var upper actor.Actor
+	if acc.Upper != nil {
+		upper = acc.Upper(info)
+	}
+	h.e.spawn(h.e.sessionParams(info, ik.InitiatorSessionID, enc, upper, h.e.uppers, m), func(pid *actor.PID) {
 		h.e.activate(localID, dec, pid)
 		_ = h.e.WriteDatagram(rik, from)
 	})
@@ -386,13 +390,12 @@ func (h *handshake) onTick(ctx actor.Context) {
 }
 
 // sessionParams assembles a session actor's parameters.
-func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil.Encrypter, upper *actor.Props, m *startupMsg) session.Params {
+func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil.Encrypter, upper actor.Actor, kind *actors.Kind, m *startupMsg) session.Params {
 	return session.Params{
 		Role: info.Role, LocalID: info.LocalID, FarID: farID, Addr: info.Addr, PeerID: info.PeerID,
 		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
-		Upper: upper, OnClosing: e.hooks.onClosing, OnClosed: e.hooks.onClosed,
+		Upper: upper, UpperKind: kind, OnClosing: e.hooks.onClosing, OnClosed: e.hooks.onClosed,
 		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
-		Dump: e.cfg.Dump == DumpAll, Middleware: e.cfg.SessionMiddleware, OnFIHello: e.hooks.onFIHello, Dispatcher: e.cfg.Dispatcher,
-		Supervisor: e.sessionSupervisor,
+		Dump: e.cfg.Dump == DumpAll, OnFIHello: e.hooks.onFIHello,
 	}
 }

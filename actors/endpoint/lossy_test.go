@@ -115,12 +115,12 @@ func (r *receiptSink) Receive(ctx actor.Context) {
 }
 
 type lossyOpts struct {
-	link       netsim.Link
-	seed       uint64
-	server     func(events chan<- any) actor.Actor // the server's upper actor (default: a recorder)
-	serverCfg  func(*Config)
-	clientCfg  func(*Config)
-	upperProps func(actor.Producer) *actor.Props // server upper props (default: plain)
+	link         netsim.Link
+	seed         uint64
+	server       func(events chan<- any) actor.Actor // the server's upper actor (default: a recorder)
+	serverCfg    func(*Config)
+	clientCfg    func(*Config)
+	upperOptions []actor.PropsOption // server upper props options (default: none)
 }
 
 // lossyEnv is a dialled session through a relay.
@@ -143,14 +143,9 @@ func newLossyEnv(t *testing.T, o lossyOpts) *lossyEnv {
 	if o.server == nil {
 		o.server = func(events chan<- any) actor.Actor { return &recorder{events: events} }
 	}
-	props := o.upperProps
-	if props == nil {
-		props = func(p actor.Producer) *actor.Props { return actor.PropsFromProducer(p) }
-	}
 	env.server = startServer(t, env.sys, func(c *Config) {
-		c.Accept.Upper = func(SessionInfo) *actor.Props {
-			return props(func() actor.Actor { return o.server(env.events) })
-		}
+		c.Accept.Upper = func(SessionInfo) actor.Actor { return o.server(env.events) }
+		c.Accept.UpperOptions = o.upperOptions
 		if o.serverCfg != nil {
 			o.serverCfg(c)
 		}
@@ -188,8 +183,8 @@ func newLossyEnv(t *testing.T, o lossyOpts) *lossyEnv {
 	env.client.Dial(DialOptions{
 		URL: fmt.Sprintf("rtmfp://%s/app", env.server.Addr()), Addrs: []netip.AddrPort{env.relay.Addr()},
 		Keys: []*cryptoutil.DHKey{key}, Policy: cryptoutil.FlashInitiatorPolicy(), Timeout: 30 * time.Second,
-		Upper: func(SessionInfo) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return &clientUpper{out: env.clientEvents} })
+		Upper: func(SessionInfo) actor.Actor {
+			return &clientUpper{out: env.clientEvents}
 		},
 	}, func(r DialResult) { res <- r })
 	select {
@@ -1005,12 +1000,10 @@ func (u *flowSpawner) Receive(ctx actor.Context) {
 // alone gets a flow exception, the other flows and the session go on.
 func TestLossyFlowActorPanic(t *testing.T) {
 	env := newLossyEnv(t, lossyOpts{
-		link:   netsim.Link{Delay: 10 * time.Millisecond, Loss: 0.02},
-		seed:   600,
-		server: func(events chan<- any) actor.Actor { return &flowSpawner{events: events} },
-		upperProps: func(p actor.Producer) *actor.Props {
-			return actor.PropsFromProducer(p, actor.WithSupervisor(supervision.StopOnPanic(testLogger(t), "flow", nil)))
-		},
+		link:         netsim.Link{Delay: 10 * time.Millisecond, Loss: 0.02},
+		seed:         600,
+		server:       func(events chan<- any) actor.Actor { return &flowSpawner{events: events} },
+		upperOptions: []actor.PropsOption{actor.WithSupervisor(supervision.StopOnPanic(testLogger(t), "flow", nil))},
 	})
 	a, b := session.FlowKey{Metadata: "a"}, session.FlowKey{Metadata: "b"}
 	for i := range 5 {

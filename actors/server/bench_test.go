@@ -250,8 +250,8 @@ func BenchmarkSocketToSessionPackets(b *testing.B) {
 			tokens := make(chan struct{}, window)
 			srv, err := endpoint.Start(sys, endpoint.Config{
 				Listen: "127.0.0.1:0", UDPBuffer: 4 << 20, Log: zap.NewNop(),
-				Accept: &endpoint.Accept{Upper: func(endpoint.SessionInfo) *actor.Props {
-					return actor.PropsFromProducer(func() actor.Actor { return &countingUpper{delivered: &delivered, tokens: tokens} })
+				Accept: &endpoint.Accept{Upper: func(endpoint.SessionInfo) actor.Actor {
+					return &countingUpper{delivered: &delivered, tokens: tokens}
 				}},
 			})
 			if err != nil {

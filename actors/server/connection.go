@@ -83,6 +83,7 @@ const refusedLinger = 3 * time.Second
 type closeRefused struct{}
 
 func (c *connection) Receive(ctx actor.Context) {
+	defer supervision.Repanic() // instead of the receiver middleware: see Repanic
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.self, c.session = ctx.Self(), ctx.Parent()

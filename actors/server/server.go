@@ -67,13 +67,17 @@ type shared struct {
 
 // props returns the props of one of the server's actors, on the server's dispatcher.
 func (sh *shared) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(producer, sh.propsOptions(opts...)...)
+}
+
+// propsOptions adds to opts the server's dispatcher and a lock-free mailbox (a few dozen
+// bytes where the default one starts with a ring of ten slots that never shrinks after a
+// burst, for every connection a server holds).
+func (sh *shared) propsOptions(opts ...actor.PropsOption) []actor.PropsOption {
 	if sh.dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(sh.dispatcher))
 	}
-	// A lock-free mailbox: a few dozen bytes where the default one starts with a ring of
-	// ten slots (that never shrinks after a burst), for every connection a server holds.
-	opts = append(opts, actor.WithMailbox(actor.UnboundedLockfree()))
-	return actor.PropsFromProducer(producer, opts...)
+	return append(opts, actor.WithMailbox(actor.UnboundedLockfree()))
 }
 
 // Server is a running RTMFP server.
@@ -144,7 +148,6 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 		actor.WithReceiverMiddleware(supervision.Middleware)))
 	hello := &helloHandler{root: sys.Root, rendezvous: s.rv}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
-	connectionMiddleware := actor.WithReceiverMiddleware(supervision.Middleware)
 	streamSupervisor := actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures))
 	shards := cfg.Shards
 	if shards == 0 {
@@ -162,17 +165,12 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Dispatcher: s.dispatcher,
-			Accept: &endpoint.Accept{Hello: hello, Upper: func(info endpoint.SessionInfo) *actor.Props {
-				// The props live as long as the actor: they hold the connection itself
-				// (connections are never restarted: their session's supervisor stops them).
-				c := newConnection(s.sh, info)
-				return s.sh.props(func() actor.Actor {
-					if c.self != nil {
-						return newConnection(s.sh, c.info) // a restart starts afresh
-					}
-					return c
-				}, connectionMiddleware, streamSupervisor)
-			}},
+			Accept: &endpoint.Accept{
+				Hello: hello,
+				// Connections are never restarted: their session's supervisor stops them.
+				Upper:        func(info endpoint.SessionInfo) actor.Actor { return newConnection(s.sh, info) },
+				UpperOptions: s.sh.propsOptions(streamSupervisor),
+			},
 		})
 		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

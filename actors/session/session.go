@@ -21,6 +21,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -106,7 +107,9 @@ type Params struct {
 	Config  Config
 	Log     *zap.Logger
 	Stats   *Stats
-	Upper   *actor.Props // the Flash layer, spawned as the session's child
+	// Upper is the Flash layer, spawned with UpperKind as the session's child (nil: none).
+	Upper     actor.Actor
+	UpperKind *actors.Kind
 	// OnClosing is called once when the session stops being open (it may linger, closed,
 	// to answer the far end's close); OnClosed when its actor stops.
 	OnClosing func(localID uint32)
@@ -118,14 +121,6 @@ type Params struct {
 	FirstTimestampAt  time.Duration
 	// Dump logs every packet sent, in hex, at debug level.
 	Dump bool
-	// Middleware wraps the session actor's receive function (instrumentation, fault
-	// injection in tests); it runs inside the panic capture.
-	Middleware []actor.ReceiverMiddleware
-	// Dispatcher runs the session actor's mailbox (nil: protoactor's default).
-	Dispatcher actor.Dispatcher
-	// Supervisor, if set, supervises the session when it is spawned from the root (its
-	// guardian strategy); it must stop a failed session, never restart it.
-	Supervisor actor.SupervisorStrategy
 	// OnFIHello receives the Forwarded IHellos of this session (its far end, a rendezvous
 	// server, introduces an initiator that wants to reach us). Arguments are copies.
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
@@ -157,7 +152,8 @@ type sessionParams struct {
 	Writer    Writer
 	Clock     Clock
 	Stats     *Stats
-	Upper     *actor.Props // nil once spawned
+	Upper     actor.Actor // nil once spawned
+	UpperKind *actors.Kind
 	OnClosing func(localID uint32)
 	OnClosed  func(localID uint32, reason CloseReason)
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
@@ -222,27 +218,47 @@ type Session struct {
 	sc      *scratch // buffers lent for the message being processed
 }
 
-// New returns the props of a session actor, to be spawned once (they produce one session)
-// under a supervisor that stops failed sessions. Panics in the session (or its upper
-// actor) are captured by supervision.Middleware for the supervisor's log.
-func New(p Params) *actor.Props {
-	mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, p.Middleware...)
+// KindOptions are what every session of an endpoint shares.
+type KindOptions struct {
+	Log *zap.Logger
+	// Middleware wraps the session actor's receive function (instrumentation, fault
+	// injection in tests); it runs inside the panic capture.
+	Middleware []actor.ReceiverMiddleware
+	// Dispatcher runs the session actors' mailboxes (nil: protoactor's default).
+	Dispatcher actor.Dispatcher
+	// Supervisor, if set, supervises the sessions spawned from the root (their guardian
+	// strategy); it must stop a failed session, never restart it.
+	Supervisor actor.SupervisorStrategy
+}
+
+// NewKind returns the props every session of an endpoint is spawned with (Spawn): a
+// lock-free mailbox, the dispatcher, the guardian, and the strategy that stops an upper
+// actor that panics. Panics in a session are captured (supervision.Repanic) for the
+// supervisor's log.
+func NewKind(o KindOptions) *actors.Kind {
 	// A lock-free mailbox: a few dozen bytes where the default one starts with a ring of
 	// ten slots (that never shrinks after a burst), for every session a server holds.
-	opts := []actor.PropsOption{actor.WithReceiverMiddleware(mw...), actor.WithMailbox(actor.UnboundedLockfree())}
-	if p.Dispatcher != nil {
-		opts = append(opts, actor.WithDispatcher(p.Dispatcher))
+	opts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	if len(o.Middleware) > 0 {
+		// Receive captures its own panics (supervision.Repanic); the middleware of tests
+		// and instrumentation gets the same capture around it.
+		mw := append([]actor.ReceiverMiddleware{supervision.Middleware}, o.Middleware...)
+		opts = append(opts, actor.WithReceiverMiddleware(mw...))
 	}
-	if p.Supervisor != nil {
-		opts = append(opts, actor.WithGuardian(p.Supervisor))
+	if o.Dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(o.Dispatcher))
 	}
-	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(p.Log, "flash-layer", nil)))
-	// The props live as long as the actor, for restarts: they hold the session itself, not
-	// a second copy of p. Sessions are never restarted — their supervisor stops a session
-	// that failed — so the props produce the one session they were made for: spawn them
-	// once.
-	s := newSession(p)
-	return actor.PropsFromProducer(func() actor.Actor { return s }, opts...)
+	if o.Supervisor != nil {
+		opts = append(opts, actor.WithGuardian(o.Supervisor))
+	}
+	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(o.Log, "flash-layer", nil)))
+	return actors.NewKind(opts...)
+}
+
+// Spawn starts the session of p, of kind k (NewKind), from parent (usually the actor
+// system's root). Sessions are never restarted: their supervisor stops one that failed.
+func Spawn(k *actors.Kind, parent actor.SpawnerContext, p Params) *actor.PID {
+	return k.Spawn(newSession(p), parent.Spawn)
 }
 
 func newSession(p Params) *Session {
@@ -253,7 +269,7 @@ func newSession(p Params) *Session {
 	s := &Session{
 		p: sessionParams{
 			Role: p.Role, Dump: p.Dump, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt, Writer: p.Writer,
-			Clock: p.Clock, Stats: p.Stats, Upper: p.Upper, OnClosing: p.OnClosing, OnClosed: p.OnClosed, OnFIHello: p.OnFIHello,
+			Clock: p.Clock, Stats: p.Stats, Upper: p.Upper, UpperKind: p.UpperKind, OnClosing: p.OnClosing, OnClosed: p.OnClosed, OnFIHello: p.OnFIHello,
 		},
 		cfg: p.Config, log: p.Log, addr: p.Addr,
 		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
@@ -269,6 +285,7 @@ type timerFired struct{}
 
 // Receive implements actor.Actor.
 func (s *Session) Receive(ctx actor.Context) {
+	defer supervision.Repanic()
 	s.sc = getScratch()
 	defer func() { putScratch(s.sc); s.sc = nil }()
 	switch m := ctx.Message().(type) {
@@ -329,16 +346,21 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.lastRecv, s.lastSend = now, now
 		s.keysHot = true
 		if s.p.Upper != nil {
-			s.upper = ctx.Spawn(s.p.Upper)
-			s.p.Upper = nil
+			s.upper = spawnUpper(ctx, s.p.UpperKind, s.p.Upper)
+			s.p.Upper, s.p.UpperKind = nil, nil
 		}
 		s.p.Stats.Opened.Add(1)
 		s.flush(ctx)
 	case *actor.Terminated:
-		if s.upper != nil && m.Who.Equal(s.upper) && s.st == stOpen {
-			// The Flash layer crashed or stopped: the session has no purpose left.
+		if s.upper != nil && m.Who.Equal(s.upper) {
 			s.upper = nil
-			s.beginClose(ctx, ReasonFailure)
+			switch s.st {
+			case stOpen:
+				// The Flash layer crashed or stopped: the session has no purpose left.
+				s.beginClose(ctx, ReasonFailure)
+			case stClosed:
+				ctx.Stop(ctx.Self()) // finish was waiting for it
+			}
 			return
 		}
 		s.onFlowActorGone(ctx, m.Who)
@@ -928,12 +950,40 @@ func (s *Session) finish(ctx actor.Context) {
 		return
 	}
 	s.setState(stClosed)
+	if s.upper != nil {
+		// The upper actor is not in protoactor's children set (spawnUpper), so stopping
+		// the session would not stop it first: stop it, and end on its Terminated.
+		ctx.Stop(s.upper)
+		return
+	}
 	ctx.Stop(ctx.Self())
+}
+
+// spawnUpper spawns the session's Flash-layer actor as its child in protoactor's sense
+// (its Parent is the session, its failures go to the session's supervisor strategy, its
+// Terminated comes to the session) without entering it in the session's children set:
+// that set is a context-extras block and a PID set with a map, about 800 bytes per
+// session, for the one child every session has. The session stops it itself (finish,
+// onStopping).
+func spawnUpper(ctx actor.Context, k *actors.Kind, upper actor.Actor) *actor.PID {
+	sys := ctx.ActorSystem()
+	return k.Spawn(upper, func(props *actor.Props) *actor.PID {
+		pid, err := actor.DefaultSpawner(sys, sys.ProcessRegistry.NextId(), props, ctx)
+		if err != nil {
+			panic(err) // cannot happen: a fresh ID is never taken
+		}
+		return pid
+	})
 }
 
 func (s *Session) onStopping(ctx actor.Context) {
 	if s.timer != nil {
 		s.timer.Stop()
+	}
+	if s.upper != nil {
+		// Stopped from outside before finish: the upper actor ends after the session.
+		ctx.Stop(s.upper)
+		s.upper = nil
 	}
 	if s.st != stClosed {
 		// Stopped from outside: by our supervisor after a crash, or by a shutdown.

@@ -30,6 +30,9 @@ type fakeCtx struct {
 	msg  any
 	sent []simSend
 	stop bool
+	// stopUpper: the session stopped its upper actor, which the simulation plays; it
+	// answers with the Terminated protoactor would send.
+	stopUpper bool
 }
 
 type simSend struct {
@@ -37,11 +40,14 @@ type simSend struct {
 	msg any
 }
 
-func (c *fakeCtx) Message() any                  { return c.msg }
-func (c *fakeCtx) Self() *actor.PID              { return c.node.self }
-func (c *fakeCtx) Send(pid *actor.PID, msg any)  { c.sent = append(c.sent, simSend{pid, msg}) }
-func (c *fakeCtx) Watch(*actor.PID)              {}
-func (c *fakeCtx) Stop(pid *actor.PID)           { c.stop = c.stop || pid.Equal(c.node.self) }
+func (c *fakeCtx) Message() any                 { return c.msg }
+func (c *fakeCtx) Self() *actor.PID             { return c.node.self }
+func (c *fakeCtx) Send(pid *actor.PID, msg any) { c.sent = append(c.sent, simSend{pid, msg}) }
+func (c *fakeCtx) Watch(*actor.PID)             {}
+func (c *fakeCtx) Stop(pid *actor.PID) {
+	c.stop = c.stop || pid.Equal(c.node.self)
+	c.stopUpper = c.stopUpper || pid.Equal(c.node.upper)
+}
 func (c *fakeCtx) Spawn(*actor.Props) *actor.PID { panic("spawn in simulation") }
 
 type simClock struct{ now time.Duration }
@@ -178,6 +184,11 @@ func (n *simNode) deliver(msg any) {
 	}
 	n.ctx.msg = msg
 	n.s.Receive(n.ctx)
+	if n.ctx.stopUpper {
+		n.ctx.stopUpper = false
+		n.ctx.msg = &actor.Terminated{Who: n.upper}
+		n.s.Receive(n.ctx)
+	}
 	sent := n.ctx.sent
 	n.ctx.sent = nil
 	if n.ctx.stop {

@@ -45,7 +45,7 @@ func runHandshake(ctx context.Context, b *bench) (*Result, error) {
 		t := time.Now()
 		eps[i%len(eps)].Endpoint().Dial(endpoint.DialOptions{
 			URL: cfg.URL, Addrs: []netip.AddrPort{addr}, Keys: keys, Policy: policy, Timeout: cfg.Timeout,
-			Upper: func(endpoint.SessionInfo) *actor.Props { return nil },
+			Upper: func(endpoint.SessionInfo) actor.Actor { return nil },
 		}, func(r endpoint.DialResult) { done <- r })
 		var r endpoint.DialResult
 		select {

@@ -471,8 +471,8 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	var server, client *endpoint.Endpoint
 	err := inNetns(*nsB, func() (err error) {
 		server, err = endpoint.Start(sys, endpoint.Config{Listen: addrB + ":1935", Log: log, Accept: &endpoint.Accept{
-			Upper: func(endpoint.SessionInfo) *actor.Props {
-				return actor.PropsFromProducer(func() actor.Actor { return &sink{total: total, done: done, end: &end} })
+			Upper: func(endpoint.SessionInfo) actor.Actor {
+				return &sink{total: total, done: done, end: &end}
 			},
 		}})
 		return err
@@ -496,7 +496,7 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	res := make(chan endpoint.DialResult, 1)
 	client.Dial(endpoint.DialOptions{URL: "rtmfp://" + addrB + "/bench", Addrs: []netip.AddrPort{to},
 		Keys: []*cryptoutil.DHKey{key}, Policy: cryptoutil.FlashInitiatorPolicy(), Timeout: 60 * time.Second,
-		Upper: func(endpoint.SessionInfo) *actor.Props { return nil },
+		Upper: func(endpoint.SessionInfo) actor.Actor { return nil },
 	}, func(r endpoint.DialResult) { res <- r })
 	r := <-res
 	if r.Err != nil {
