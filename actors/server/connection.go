@@ -41,19 +41,18 @@ type connection struct {
 	self    *actor.PID
 	client  *client
 
-	state    connState
-	ncFlow   uint64
-	haveNC   bool
-	ncKey    session.FlowKey
-	encoding float64 // the client's objectEncoding, echoed in the connect result
-	// The connect being decided: its transaction and message type, for the answer.
-	connectTxn  float64
-	connectAMF3 bool
+	state       connState
+	haveNC      bool
+	connectAMF3 bool // the connect being decided came as AMF3 (for the answer)
+	closing     bool
+	ncFlow      uint64
+	ncKey       session.FlowKey
+	encoding    float64 // the client's objectEncoding, echoed in the connect result
+	connectTxn  float64 // the transaction of the connect being decided
 	appPID      *actor.PID
 	pending     []flash.Command       // calls received while the application decides on connect
 	streams     map[uint32]*actor.PID // stream actors by stream ID
 	groupFlows  map[uint64]*actor.PID // group flow actors by receive flow
-	closing     bool
 
 	relays     map[uint64]pendingRelay // directory lookups of relay targets
 	nextLookup uint64

@@ -166,29 +166,31 @@ type Session struct {
 	log   *zap.Logger
 	self  *actor.PID
 	upper *actor.PID
-	st    state
-	why   CloseReason
+	// The small fields are kept together: a server holds tens of thousands of sessions,
+	// and padding between them would cost a larger allocation size class.
+	st  state
+	why CloseReason
 	// keysHot: the encrypter holds its expanded key schedule (released after
 	// KeyScheduleIdle without sending, rebuilt by the next packet).
-	keysHot bool
+	keysHot                 bool
+	haveTsRx, haveEchoRx    bool
+	pingOutstanding         bool
+	pendingMobilityPing     bool
+	sendClose, sendCloseAck bool
+	tsRx, tsEchoRx          uint16 // timestamps
+	mobilityTag             [9]byte
 
-	addr        netip.AddrPort
-	mobility    netip.AddrPort // address being checked
-	mobilityTag [9]byte
-	mobilityAt  time.Duration
+	addr       netip.AddrPort
+	mobility   netip.AddrPort // address being checked
+	mobilityAt time.Duration
 
 	// Timestamps.
-	tsRx, tsEchoRx          uint16
-	tsRxAt                  time.Duration
-	haveTsRx, haveEchoRx    bool
-	lastRecv, lastSend      time.Duration
-	tcrRecvAt               time.Duration
-	pingOutstanding         bool
-	lastKeepalivePing       time.Duration
-	pendingPings            [][]byte // ping payloads to answer
-	pendingMobilityPing     bool
-	closeSentAt, closeFrom  time.Duration
-	sendClose, sendCloseAck bool
+	tsRxAt                 time.Duration
+	lastRecv, lastSend     time.Duration
+	tcrRecvAt              time.Duration
+	lastKeepalivePing      time.Duration
+	pendingPings           [][]byte // ping payloads to answer
+	closeSentAt, closeFrom time.Duration
 
 	// Flows.
 	recv        flowMap[uint64, *recvFlow]
