@@ -41,11 +41,13 @@ func (k *Kind) produce() actor.Actor {
 // the PID (a context's Spawn, or actor.DefaultSpawner bound to a parent).
 func (k *Kind) Spawn(a actor.Actor, spawn func(*actor.Props) *actor.PID) *actor.PID {
 	k.mu.Lock()
-	defer k.mu.Unlock()
+	defer func() {
+		// Also when spawn panicked before producing: a later restart must not get a.
+		k.next = nil
+		k.mu.Unlock()
+	}()
 	k.next = a
-	pid := spawn(k.props)
-	k.next = nil
-	return pid
+	return spawn(k.props)
 }
 
 // stillborn is what a restart of a Kind's actor gets: it stops at once.
