@@ -55,6 +55,10 @@ func (d *Decrypter) Mode() Mode { return d.mode }
 // that has been idle for a while. The key, the mode and the replay window are kept.
 func (d *Decrypter) ReleaseKeySchedule() { d.cbc.release() }
 
+// HoldsKeySchedule tells whether the expanded key schedule is held (not released since
+// the last Open).
+func (d *Decrypter) HoldsKeySchedule() bool { return d.cbc.b != nil }
+
 // Window returns the Decrypter's replay window (for inspection and tests).
 func (d *Decrypter) Window() *ReplayWindow { return &d.window }
 

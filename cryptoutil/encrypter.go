@@ -54,6 +54,10 @@ func (e *Encrypter) Mode() Mode { return e.mode }
 // The key, the mode and the sequence number are kept.
 func (e *Encrypter) ReleaseKeySchedule() { e.cbc.release() }
 
+// HoldsKeySchedule tells whether the expanded key schedule is held (not released since
+// the last Seal).
+func (e *Encrypter) HoldsKeySchedule() bool { return e.cbc.b != nil }
+
 // NextSequence returns the session sequence number the next Seal will use.
 func (e *Encrypter) NextSequence() uint64 { return e.seq }
 

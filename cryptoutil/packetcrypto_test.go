@@ -425,7 +425,7 @@ func TestReleaseKeySchedule(t *testing.T) {
 			for i := range 6 {
 				if i%2 == 1 {
 					e.ReleaseKeySchedule()
-					if e.cbc.b != nil {
+					if e.HoldsKeySchedule() {
 						t.Fatal("encrypter kept its schedule after ReleaseKeySchedule")
 					}
 				}
@@ -437,7 +437,7 @@ func TestReleaseKeySchedule(t *testing.T) {
 			}
 			for i, dg := range dgs {
 				d.ReleaseKeySchedule()
-				if d.cbc.b != nil {
+				if d.HoldsKeySchedule() {
 					t.Fatal("decrypter kept its schedule after ReleaseKeySchedule")
 				}
 				p, _, err := d.Open(nil, dg)

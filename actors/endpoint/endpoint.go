@@ -358,7 +358,7 @@ func (e *Endpoint) activate(id uint32, dec *cryptoutil.Decrypter, pid *actor.PID
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ent := s.table[id]; ent != nil && ent.startup {
-		s.table[id] = &entry{pid: pid, dec: dec, hot: true, lastIn: e.Now()}
+		s.table[id] = &entry{pid: pid, dec: dec, lastIn: e.Now()}
 		e.live.Add(1)
 		e.open.Add(1)
 	}

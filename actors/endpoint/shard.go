@@ -27,7 +27,6 @@ type entry struct {
 	// shard's sweep releases the decrypter's key schedule of sessions idle for
 	// session.KeyScheduleIdle.
 	lastIn time.Duration
-	hot    bool // dec holds its key schedule
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
@@ -90,7 +89,7 @@ func (s *shard) handle(in *session.Inbound) {
 		in.Release()
 		return
 	}
-	ent.lastIn, ent.hot = in.At, true
+	ent.lastIn = in.At
 	if s.e.cfg.Dump == DumpAll {
 		s.dump("in", in, packet)
 	}
@@ -130,9 +129,8 @@ func (s *shard) sweep(now time.Duration) {
 	n := 0
 	s.mu.Lock()
 	for _, ent := range s.table {
-		if ent.hot && !ent.startup && now-ent.lastIn >= session.KeyScheduleIdle {
+		if !ent.startup && now-ent.lastIn >= session.KeyScheduleIdle && ent.dec.HoldsKeySchedule() {
 			ent.dec.ReleaseKeySchedule()
-			ent.hot = false
 			n++
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
@@ -81,24 +80,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, sc session.Config) *fixture {
 	t.Helper()
-	sys := actors.NewActorSystem(logger(t))
-	cfg := server.Defaults()
-	cfg.Listen = []string{"127.0.0.1:0"}
-	cfg.Shards = 2
-	ta := &testApp{}
-	srv, err := server.Start(sys, cfg, server.Options{
-		Apps: app.Static{Apps: map[string]app.Application{"live": ta}}, Log: logger(t), Session: sc,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-		sys.Shutdown()
-	})
-	return &fixture{sys: sys, srv: srv, app: ta, url: fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])}
+	return startServer(t, server.Options{Session: sc}, nil)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

@@ -85,7 +85,6 @@ func (s *Session) sendPacket(packet []byte, now time.Duration) {
 	}
 	s.p.Stats.PacketsOut.Add(1)
 	s.lastSend = now
-	s.keysHot = true
 	s.nextTSN++
 }
 
@@ -134,7 +133,6 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 		s.sc.out = s.p.Encrypt.Seal(s.scr().out[:0], s.p.FarID, mp.Packet())
 		_ = s.p.Writer.WriteDatagram(s.scr().out, s.mobility)
 		s.nextTSN++
-		s.keysHot = true
 	}
 	for len(s.fihellos) > 0 {
 		fh := s.fihellos[0]

@@ -168,11 +168,8 @@ type Session struct {
 	upper *actor.PID
 	// The small fields are kept together: a server holds tens of thousands of sessions,
 	// and padding between them would cost a larger allocation size class.
-	st  state
-	why CloseReason
-	// keysHot: the encrypter holds its expanded key schedule (released after
-	// KeyScheduleIdle without sending, rebuilt by the next packet).
-	keysHot                 bool
+	st                      state
+	why                     CloseReason
 	haveTsRx, haveEchoRx    bool
 	pingOutstanding         bool
 	pendingMobilityPing     bool
@@ -346,7 +343,6 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.self = ctx.Self()
 		now := s.now()
 		s.lastRecv, s.lastSend = now, now
-		s.keysHot = true
 		if s.p.Upper != nil {
 			s.upper = spawnUpper(ctx, s.p.UpperKind, s.p.Upper)
 			s.p.Upper, s.p.UpperKind = nil, nil
@@ -1048,10 +1044,9 @@ func (s *Session) onTimer(ctx actor.Context) {
 		if s.persistAt != 0 && now >= s.persistAt {
 			s.persistAt = 0 // flush sends the probe
 		}
-		if s.keysHot && now-s.lastSend >= KeyScheduleIdle {
+		if s.p.Encrypt.HoldsKeySchedule() && now-s.lastSend >= KeyScheduleIdle {
 			// Idle: give the AES key schedule back (~500 B per session) until the next packet.
 			s.p.Encrypt.ReleaseKeySchedule()
-			s.keysHot = false
 			s.p.Stats.KeyReleases.Add(1)
 		}
 	}
@@ -1107,7 +1102,7 @@ func (s *Session) schedule(ctx actor.Context) {
 		if s.persistAt != 0 {
 			next = min(next, s.persistAt)
 		}
-		if s.keysHot {
+		if s.p.Encrypt.HoldsKeySchedule() {
 			next = min(next, s.lastSend+KeyScheduleIdle)
 		}
 	case stNearClose:
