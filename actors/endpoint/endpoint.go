@@ -292,17 +292,15 @@ func (e *Endpoint) WriteDatagram(b []byte, to netip.AddrPort) error {
 	return nil
 }
 
-// readLoop reads datagrams and hands each to its shard.
+// readLoop reads datagrams, up to readBatch per system call, and hands each to its shard.
 func (e *Endpoint) readLoop() {
 	defer e.wg.Done()
-	n := uint32(len(e.shards))
+	r := newBatchReader(e.conn, e.pool)
 	for {
-		in := e.pool.Get()
-		buf := in.Buffer()
-		size, from, err := e.conn.ReadFromUDPAddrPort(buf)
+		n, err := r.read()
 		if err != nil {
-			in.Release()
 			if errors.Is(err, net.ErrClosed) {
+				r.release()
 				for _, s := range e.shards {
 					close(s.in)
 				}
@@ -311,28 +309,45 @@ func (e *Endpoint) readLoop() {
 			e.Stats.ReadErrors.Add(1)
 			continue
 		}
-		e.Stats.DatagramsIn.Add(1)
-		in.SetBuffer(buf[:size])
-		in.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		in.At = e.Now()
-		ssid, ok := cryptoutil.SessionID(buf[:size])
-		if !ok || size < 20 {
-			e.Stats.DropShort.Add(1)
-			in.Release()
-			continue
+		e.Stats.ReadBatches.Add(1)
+		e.Stats.DatagramsIn.Add(uint64(n))
+		at := e.Now()
+		for i := range n {
+			in, from, ok := r.take(i)
+			if !ok {
+				e.Stats.DropOversize.Add(1)
+				in.Release()
+				continue
+			}
+			in.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			in.At = at
+			e.dispatch(in)
 		}
-		var k uint32
-		if ssid == 0 {
-			k = uint32(maphash.Comparable(e.seed, in.From)) % n
-		} else {
-			k = ssid % n
-		}
-		select {
-		case e.shards[k].in <- in:
-		default:
-			e.Stats.DropOverload.Add(1)
-			in.Release()
-		}
+	}
+}
+
+// dispatch hands a datagram to the shard of its session ID (startup packets: of its
+// source address), or drops it, counted, when it is too short or the shard is full.
+func (e *Endpoint) dispatch(in *session.Inbound) {
+	data := in.Buffer()
+	ssid, ok := cryptoutil.SessionID(data)
+	if !ok || len(data) < 20 {
+		e.Stats.DropShort.Add(1)
+		in.Release()
+		return
+	}
+	n := uint32(len(e.shards))
+	var k uint32
+	if ssid == 0 {
+		k = uint32(maphash.Comparable(e.seed, in.From)) % n
+	} else {
+		k = ssid % n
+	}
+	select {
+	case e.shards[k].in <- in:
+	default:
+		e.Stats.DropOverload.Add(1)
+		in.Release()
 	}
 }
 

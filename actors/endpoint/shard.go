@@ -189,6 +189,8 @@ func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
 // Stats counts what an endpoint received and why it dropped what it dropped.
 type Stats struct {
 	DatagramsIn, PacketsIn                  atomic.Uint64
+	ReadBatches                             atomic.Uint64 // system calls that read DatagramsIn
+	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
 	Handshakes                              atomic.Uint64 // handshake chunks passed to the handshake actor
 	ReadErrors                              atomic.Uint64

@@ -37,6 +37,7 @@ const (
 	floodShort                 // 1-19 bytes
 	floodIHello                // the captured Flash IHello, replayed
 	floodIIKeying              // the captured Flash IIKeying: a cookie this server never minted
+	floodOversize              // 4,609-9,000 random bytes: more than the server reads per datagram
 	floodKinds
 )
 
@@ -44,7 +45,7 @@ const (
 // datagrams per second, and counts what it sent of each kind.
 func flood(p *rawPeer, to netip.AddrPort, seed uint64, ihello, iikeying []byte, rate int, stop <-chan struct{}, sent *[floodKinds]atomic.Uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed+1))
-	buf := make([]byte, 1500)
+	buf := make([]byte, 9000)
 	const burst = 10
 	tick := time.NewTicker(time.Second * burst / time.Duration(rate))
 	defer tick.Stop()
@@ -76,6 +77,10 @@ func flood(p *rawPeer, to netip.AddrPort, seed uint64, ihello, iikeying []byte, 
 			d = ihello
 		case floodIIKeying:
 			d = iikeying
+		case floodOversize:
+			d = buf[:4609+rng.IntN(9000-4609)]
+			fillRandom(rng, d)
+			cryptoutil.ScrambleSessionID(d, rng.Uint32()|1)
 		}
 		_ = p.send(to, d)
 		sent[kind].Add(1)
@@ -219,6 +224,7 @@ func TestHostileTrafficWhileClientsConnect(t *testing.T) {
 		n    *atomic.Uint64
 	}{
 		{"DropShort", &st.DropShort},
+		{"DropOversize", &st.DropOversize},
 		{"DropBadLength", &st.DropBadLength},
 		{"DropBadChecksum", &st.DropBadChecksum},
 		{"DropUnknownSession", &st.DropUnknownSession},
@@ -238,8 +244,8 @@ func TestHostileTrafficWhileClientsConnect(t *testing.T) {
 }
 
 func statsString(st *endpoint.Stats) string {
-	return fmt.Sprintf("{in %d packets %d handshakes %d short %d overload %d unknown %d badlength %d checksum %d hmac %d malformed %d badcookie %d stale %d cookieaddr %d reused %d badkeying %d failures %d}",
-		st.DatagramsIn.Load(), st.PacketsIn.Load(), st.Handshakes.Load(), st.DropShort.Load(), st.DropOverload.Load(),
+	return fmt.Sprintf("{in %d reads %d packets %d handshakes %d short %d oversize %d overload %d unknown %d badlength %d checksum %d hmac %d malformed %d badcookie %d stale %d cookieaddr %d reused %d badkeying %d failures %d}",
+		st.DatagramsIn.Load(), st.ReadBatches.Load(), st.PacketsIn.Load(), st.Handshakes.Load(), st.DropShort.Load(), st.DropOversize.Load(), st.DropOverload.Load(),
 		st.DropUnknownSession.Load(), st.DropBadLength.Load(), st.DropBadChecksum.Load(), st.DropBadHMAC.Load(),
 		st.DropMalformed.Load(), st.BadCookie.Load(), st.StaleCookie.Load(), st.CookieAddress.Load(), st.CookieReused.Load(),
 		st.BadKeying.Load(), st.SessionFailures.Load())
