@@ -30,7 +30,6 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
-	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
 // Dialect selects how the client speaks RTMFP.
@@ -105,6 +104,8 @@ type Endpoint struct {
 	sys *actor.ActorSystem
 	ep  *endpoint.Endpoint
 	log *zap.Logger
+	// uppers are the props options of the connection actors (dispatcher, mailbox).
+	uppers []actor.PropsOption
 }
 
 // EndpointConfig configures a client endpoint.
@@ -116,6 +117,10 @@ type EndpointConfig struct {
 	// UDPBuffer sets the socket's receive and send buffers in bytes (0: the OS default);
 	// a socket carrying many sessions' media needs more than the default.
 	UDPBuffer int
+	// Dispatcher runs the endpoint's session and connection actors (nil: protoactor's
+	// default, a goroutine per mailbox wake-up). A program holding many sessions shares
+	// one pool (actors.NewPoolDispatcher) among its endpoints, as the server does.
+	Dispatcher actor.Dispatcher
 
 	accept *endpoint.Accept // P2P responder identity (Dial with AcceptPeers)
 }
@@ -128,11 +133,29 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	ep, err := endpoint.Start(sys, endpoint.Config{Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log, Accept: cfg.accept})
+	uppers := upperOptions(cfg.Dispatcher)
+	if cfg.accept != nil {
+		cfg.accept.UpperOptions = uppers
+	}
+	ep, err := endpoint.Start(sys, endpoint.Config{
+		Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log,
+		Accept: cfg.accept, Dispatcher: cfg.Dispatcher,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &Endpoint{sys: sys, ep: ep, log: cfg.Log}, nil
+	return &Endpoint{sys: sys, ep: ep, log: cfg.Log, uppers: uppers}, nil
+}
+
+// upperOptions are the props options of an endpoint's connection and peer actors: a
+// lock-free mailbox, and d if given. They capture their panics themselves
+// (supervision.Repanic), without a receiver middleware that would wrap every message.
+func upperOptions(d actor.Dispatcher) []actor.PropsOption {
+	opts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	if d != nil {
+		opts = append(opts, actor.WithDispatcher(d))
+	}
+	return opts
 }
 
 // Addr returns the endpoint's local address.
@@ -156,9 +179,8 @@ func Dial(ctx context.Context, sys *actor.ActorSystem, rawURL string, opts Optio
 	cfg := EndpointConfig{}
 	if opts.AcceptPeers {
 		cfg.accept = &endpoint.Accept{
-			StaticKeys:   keys,
-			Upper:        func(info endpoint.SessionInfo) actor.Actor { return newPeerActor(c, info, "", nil) },
-			UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
+			StaticKeys: keys,
+			Upper:      func(info endpoint.SessionInfo) actor.Actor { return newPeerActor(c, info, "", nil) },
 		}
 	}
 	e, err := NewEndpoint(sys, cfg)
@@ -234,7 +256,7 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 			c.info = info
 			return newConnActor(c)
 		},
-		UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
+		UpperOptions: e.uppers,
 	}, dw.done)
 	r, err := dw.wait(ctx)
 	if err != nil {

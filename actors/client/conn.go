@@ -9,6 +9,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
 type callRequest struct {
@@ -74,6 +75,7 @@ type streamCommand struct {
 const closeStreamWait = 3 * time.Second
 
 func (a *connActor) Receive(ctx actor.Context) {
+	defer supervision.Repanic()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.c.conn = ctx.Self()

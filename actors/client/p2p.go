@@ -110,7 +110,7 @@ func (c *Conn) PlayPeer(ctx context.Context, peer cryptoutil.PeerID, name string
 	c.ep.ep.Dial(endpoint.DialOptions{
 		Peer: peer, Addrs: []netip.AddrPort{c.server}, Keys: c.keys, Policy: cryptoutil.FlashInitiatorPolicy(), Timeout: timeout,
 		Upper:        func(info endpoint.SessionInfo) actor.Actor { return newPeerActor(c, info, name, p) },
-		UpperOptions: []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)},
+		UpperOptions: c.ep.uppers,
 	}, dw.done)
 	r, err := dw.wait(ctx)
 	if err != nil {
@@ -148,6 +148,7 @@ func newPeerActor(c *Conn, info endpoint.SessionInfo, name string, player *Playe
 }
 
 func (a *peerActor) Receive(ctx actor.Context) {
+	defer supervision.Repanic()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.sess = ctx.Parent()

@@ -36,7 +36,7 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 
 	// The publisher, on a socket of its own.
 	b.setPhase("publish", nil)
-	pubEP, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: b.cfg.Bind[0], Log: b.log, UDPBuffer: cfg.UDPBuffer})
+	pubEP, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: b.cfg.Bind[0], Log: b.log, UDPBuffer: cfg.UDPBuffer, Dispatcher: b.disp})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,7 @@ type config struct {
 	Drain       time.Duration
 	Group       string
 	LogLevel    string
+	CPUProfile  string
 }
 
 var scenarios = map[string]func(context.Context, *bench) (*Result, error){
@@ -101,6 +103,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	b := newBench(cfg, log, stderr)
 	defer b.close()
 	res, runErr := scenarios[cfg.Scenario](ctx, b)
@@ -158,6 +168,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "fanout: how long to wait at most for the last frames after the publisher stops")
 	fs.StringVar(&cfg.Group, "group", "", "groups: group ID seed (default: random, a fresh group each run)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "error", "client library log level: debug, info, warn, error")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the tool itself (the whole run) to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: actorrtmfp-bench -url rtmfp://host:port/app -scenario connect|rpc|fanout|p2p|groups [flags]\n\n")
 		fs.PrintDefaults()
@@ -469,4 +480,22 @@ func perSecond(n uint64, d time.Duration) float64 {
 		return 0
 	}
 	return round3(float64(n) / d.Seconds())
+}
+
+// startCPUProfile profiles the tool's own process into path until the returned function
+// is called: the tool shares the machine with the server, and where its CPU goes is part
+// of reading any figure taken at saturation.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
