@@ -25,15 +25,26 @@ type HelloHandler interface {
 	OnRendezvous(e *Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte)
 }
 
-// keyedEntry remembers the answer to one IIKeying, so that a retransmission gets the
-// same RIKeying and a replay with another session ID or address gets nothing.
-type keyedEntry struct {
+// usedCookie is a cookie that an IIKeying spent on a session, kept for the cookie's
+// lifetime so that a replay of the IIKeying opens no second session.
+type usedCookie struct {
+	at      time.Duration
+	localID uint32 // the session it opened; its answer is in answers until it is heard
+}
+
+// answer is the RIKeying sent for one IIKeying, kept until the session hears from the
+// initiator (which proves that the RIKeying arrived): a retransmitted IIKeying before
+// then gets the same answer, one with another address, session ID or key gets nothing.
+type answer struct {
+	cookie      [16]byte
 	from        netip.AddrPort
 	initiatorID uint32
 	skic        [16]byte
 	rikeying    []byte // the whole datagram
-	at          time.Duration
 }
+
+// sessionHeard tells the handshake actor that a session received its first packet.
+type sessionHeard struct{ id uint32 }
 
 const (
 	maxKeyed   = 1 << 16
@@ -44,11 +55,16 @@ const (
 // and runs the dials of the endpoint (initiator). It is the only user of its startup
 // encrypter and of its caches.
 type handshake struct {
-	e     *Endpoint
-	log   *zap.Logger
-	boot  *cryptoutil.Encrypter
-	keyed map[[16]byte]*keyedEntry
-	order [][16]byte // insertion order of keyed, for eviction
+	e    *Endpoint
+	log  *zap.Logger
+	boot *cryptoutil.Encrypter
+	// keyed holds every cookie spent for a cookie lifetime (a few dozen bytes each);
+	// answers only the RIKeyings of sessions not yet heard from (a few hundred bytes each,
+	// for a round trip or so: a server opening a thousand sessions a second kept ~100,000
+	// of them for the cookie lifetime before).
+	keyed   map[[16]byte]usedCookie
+	answers map[uint32]*answer
+	order   [][16]byte // insertion order of keyed, for eviction
 
 	keys map[cryptoutil.DHGroup]*ephemeralKey // the responder's current key per group
 
@@ -65,7 +81,7 @@ type tick struct{}
 func newHandshake(e *Endpoint) *handshake {
 	return &handshake{
 		e: e, log: e.log.Named("handshake"), boot: cryptoutil.NewStartupEncrypter(),
-		keyed: map[[16]byte]*keyedEntry{},
+		keyed: map[[16]byte]usedCookie{}, answers: map[uint32]*answer{},
 		dials: map[string]*dial{}, pending: map[uint32]*dial{}, keys: map[cryptoutil.DHGroup]*ephemeralKey{},
 	}
 }
@@ -112,6 +128,8 @@ func (h *handshake) Receive(ctx actor.Context) {
 		h.sendRedirect(m.to, m.tag, m.addrs)
 	case *tick:
 		h.onTick(ctx)
+	case *sessionHeard:
+		delete(h.answers, m.id)
 	case *actor.Started:
 		h.ticker = time.NewTicker(tickPeriod)
 		h.stop = make(chan struct{})
@@ -255,10 +273,12 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	skicSum := sha256.Sum256(ik.SKIC)
 	var skic [16]byte
 	copy(skic[:], skicSum[:16])
-	if ke := h.keyed[ck]; ke != nil {
-		if ke.from == from && ke.initiatorID == ik.InitiatorSessionID && ke.skic == skic {
-			_ = h.e.WriteDatagram(ke.rikeying, from) // retransmitted IIKeying: same answer
+	if used, ok := h.keyed[ck]; ok {
+		if a := h.answers[used.localID]; a != nil && a.cookie == ck && a.from == from && a.initiatorID == ik.InitiatorSessionID && a.skic == skic {
+			_ = h.e.WriteDatagram(a.rikeying, from) // retransmitted IIKeying: same answer
 		} else {
+			// Another address, session ID or key; or a copy of the IIKeying that arrived
+			// after its session was under way, which the initiator no longer waits for.
 			st.CookieReused.Add(1)
 		}
 		return
@@ -332,7 +352,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	}
 	localID := h.e.newSessionID(&entry{startup: true})
 	rik := append([]byte(nil), h.prepare(from, ik.InitiatorSessionID, rtmfp.RIKeying{ResponderSessionID: localID, SKRC: skrc, Signature: []byte{'X'}})...)
-	h.remember(ck, &keyedEntry{from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik, at: h.e.Now()})
+	h.remember(ck, localID, &answer{cookie: ck, from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik})
 	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from, Mode: enc.Mode()}
 	var upper actor.Actor
 	if acc.Upper != nil {
@@ -359,26 +379,37 @@ func (h *handshake) prepare(to netip.AddrPort, farID uint32, c rtmfp.ChunkEncode
 	return h.out
 }
 
-func (h *handshake) remember(k [16]byte, ke *keyedEntry) {
+func (h *handshake) remember(ck [16]byte, localID uint32, a *answer) {
 	if len(h.order) >= maxKeyed {
-		delete(h.keyed, h.order[0])
+		h.forget(h.order[0])
 		h.order = h.order[1:]
 	}
-	h.keyed[k] = ke
-	h.order = append(h.order, k)
+	h.keyed[ck] = usedCookie{at: h.e.Now(), localID: localID}
+	h.answers[localID] = a
+	h.order = append(h.order, ck)
 }
 
-// onTick expires remembered IIKeying answers and drives the dials' retransmissions.
+// forget drops a spent cookie and, if its session was never heard from, its answer (a
+// session ID may have been reused since: then the answer is another cookie's).
+func (h *handshake) forget(ck [16]byte) {
+	if used, ok := h.keyed[ck]; ok {
+		if a := h.answers[used.localID]; a != nil && a.cookie == ck {
+			delete(h.answers, used.localID)
+		}
+		delete(h.keyed, ck)
+	}
+}
+
+// onTick expires spent cookies and drives the dials' retransmissions.
 func (h *handshake) onTick(ctx actor.Context) {
 	now := h.e.Now()
 	ttl := h.e.cfg.CookieTTL + 10*time.Second
 	n := 0
 	for n < len(h.order) {
-		ke := h.keyed[h.order[n]]
-		if ke != nil && now-ke.at < ttl {
+		if used, ok := h.keyed[h.order[n]]; ok && now-used.at < ttl {
 			break
 		}
-		delete(h.keyed, h.order[n])
+		h.forget(h.order[n])
 		n++
 	}
 	if n > 0 {

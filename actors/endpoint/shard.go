@@ -27,6 +27,9 @@ type entry struct {
 	// shard's sweep releases the decrypter's key schedule of sessions idle for
 	// session.KeyScheduleIdle.
 	lastIn time.Duration
+	// heard: the session has received a packet (the handshake actor was told, so that it
+	// forgets the RIKeying it kept for retransmitted IIKeyings).
+	heard bool
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
@@ -90,6 +93,10 @@ func (s *shard) handle(in *session.Inbound) {
 		return
 	}
 	ent.lastIn = in.At
+	if !ent.heard {
+		ent.heard = true
+		s.e.sys.Root.Send(s.e.handshake, &sessionHeard{id: id})
+	}
 	if s.e.cfg.Dump == DumpAll {
 		s.dump("in", in, packet)
 	}

@@ -250,3 +250,79 @@ func statsString(st *endpoint.Stats) string {
 		st.DropMalformed.Load(), st.BadCookie.Load(), st.StaleCookie.Load(), st.CookieAddress.Load(), st.CookieReused.Load(),
 		st.BadKeying.Load(), st.SessionFailures.Load())
 }
+
+// TestRetransmittedIIKeyingIsAnsweredUntilTheSessionIsHeard: the server keeps its
+// RIKeying for retransmitted IIKeyings only until the initiator proves it got it (its
+// first packet on the session); from then on a copy of the IIKeying, like any replay of
+// its cookie, is refused and counted, and never opens a second session.
+func TestRetransmittedIIKeyingIsAnsweredUntilTheSessionIsHeard(t *testing.T) {
+	f := startServer(t, server.Options{}, nil)
+	srvAddr := f.srv.Addrs()[0]
+	st := &f.srv.Endpoints()[0].Stats
+	p := newRawPeer(t)
+	rh, err := p.hello(srvAddr, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := newInitiatorKeying(cryptoutil.FlashInitiatorPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iik := p.iikeying(k, rh.Cookie)
+	answers := make([][]byte, 2)
+	for i := range answers {
+		if err := p.send(srvAddr, iik); err != nil {
+			t.Fatal(err)
+		}
+		typ, payload, err := p.readStartup(5 * time.Second)
+		if err != nil || typ != rtmfp.ChunkRIKeying {
+			t.Fatalf("IIKeying %d: answer chunk %#x, %v; want RIKeying", i+1, typ, err)
+		}
+		answers[i] = payload
+	}
+	if !bytes.Equal(answers[0], answers[1]) {
+		t.Fatal("a retransmitted IIKeying got another RIKeying than the first")
+	}
+	// The same cookie with another initiator session ID: refused.
+	other, err := newInitiatorKeying(cryptoutil.FlashInitiatorPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.send(srvAddr, p.iikeying(other, rh.Cookie)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the replayed cookie to be refused", 5*time.Second, func() bool { return st.CookieReused.Load() == 1 })
+
+	// The initiator speaks on its session: the RIKeying is forgotten, copies of the
+	// IIKeying are now refused too.
+	ri, err := rtmfp.ParseRIKeying(answers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	agreement, peerKey, err := cryptoutil.NegotiateInitiator(cryptoutil.FlashInitiatorPolicy(), ri.SKRC, cryptoutil.Group2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := k.key.SharedSecret(peerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _, err := cryptoutil.NewSessionCrypto(cryptoutil.Initiator, secret, k.skic, ri.SKRC, agreement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{peer: p, server: srvAddr, farID: ri.ResponderSessionID, enc: enc}
+	if err := p.send(srvAddr, s.seal(nil, rtmfp.Ping{Payload: []byte("hi")})); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a copy of the IIKeying to be refused once the session was heard", 5*time.Second, func() bool {
+		_ = p.send(srvAddr, iik)
+		time.Sleep(20 * time.Millisecond)
+		return st.CookieReused.Load() > 1
+	})
+	if n := f.srv.Sessions(); n != 1 {
+		t.Fatalf("server has %d sessions for one initiator", n)
+	}
+	_ = p.send(srvAddr, s.seal(nil, rtmfp.Close{})) // so that the server need not wait for it at shutdown
+	waitUntil(t, "the session to close", 5*time.Second, func() bool { return f.srv.Sessions() == 0 })
+}
