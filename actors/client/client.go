@@ -25,6 +25,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
@@ -148,10 +149,10 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 }
 
 // upperOptions are the props options of an endpoint's connection and peer actors: a
-// lock-free mailbox, and d if given. They capture their panics themselves
+// compact mailbox, and d if given. They capture their panics themselves
 // (supervision.Repanic), without a receiver middleware that would wrap every message.
 func upperOptions(d actor.Dispatcher) []actor.PropsOption {
-	opts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	opts := []actor.PropsOption{actor.WithMailbox(actors.CompactMailbox())}
 	if d != nil {
 		opts = append(opts, actor.WithDispatcher(d))
 	}

@@ -70,14 +70,13 @@ func (sh *shared) props(producer actor.Producer, opts ...actor.PropsOption) *act
 	return actor.PropsFromProducer(producer, sh.propsOptions(opts...)...)
 }
 
-// propsOptions adds to opts the server's dispatcher and a lock-free mailbox (a few dozen
-// bytes where the default one starts with a ring of ten slots that never shrinks after a
-// burst, for every connection a server holds).
+// propsOptions adds to opts the server's dispatcher and a compact mailbox (no queue memory
+// while idle, for every connection and stream a server holds; actors.CompactMailbox).
 func (sh *shared) propsOptions(opts ...actor.PropsOption) []actor.PropsOption {
 	if sh.dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(sh.dispatcher))
 	}
-	return append(opts, actor.WithMailbox(actor.UnboundedLockfree()))
+	return append(opts, actor.WithMailbox(actors.CompactMailbox()))
 }
 
 // Server is a running RTMFP server.

@@ -231,13 +231,13 @@ type KindOptions struct {
 }
 
 // NewKind returns the props every session of an endpoint is spawned with (Spawn): a
-// lock-free mailbox, the dispatcher, the guardian, and the strategy that stops an upper
+// compact mailbox, the dispatcher, the guardian, and the strategy that stops an upper
 // actor that panics. Panics in a session are captured (supervision.Repanic) for the
 // supervisor's log.
 func NewKind(o KindOptions) *actors.Kind {
-	// A lock-free mailbox: a few dozen bytes where the default one starts with a ring of
-	// ten slots (that never shrinks after a burst), for every session a server holds.
-	opts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	// A compact mailbox (actors.CompactMailbox): no queue memory while idle, for every
+	// session a server holds.
+	opts := []actor.PropsOption{actor.WithMailbox(actors.CompactMailbox())}
 	if len(o.Middleware) > 0 {
 		// Receive captures its own panics (supervision.Repanic); the middleware of tests
 		// and instrumentation gets the same capture around it.
