@@ -9,9 +9,15 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 )
 
-// readBatch is how many datagrams one read may return (recvmmsg on Linux; elsewhere
-// golang.org/x/net reads one at a time behind the same call).
-const readBatch = 32
+// readBatch is how many datagrams one read may return at most (recvmmsg on Linux;
+// elsewhere golang.org/x/net reads one at a time behind the same call). A reader starts
+// with readBatchStart slots, each holding a pooled buffer of readBufferSize, and doubles
+// them whenever a read fills them all: a client endpoint per connection (client.Dial)
+// then holds a few buffers, a busy server 32.
+const (
+	readBatch      = 32
+	readBatchStart = 4
+)
 
 // batchReader reads the endpoint's socket up to readBatch datagrams per system call into
 // pooled Inbound buffers. A server fanning media out to a thousand subscribers receives
@@ -23,12 +29,14 @@ type batchReader struct {
 	ins  []*session.Inbound // the Inbound behind each slot of msgs
 	msgs []ipv4.Message
 	bufs [][]byte
+	size int // slots in use, readBatchStart up to readBatch
 }
 
 func newBatchReader(conn *net.UDPConn, pool *session.InboundPool) *batchReader {
 	r := &batchReader{
 		pc: ipv4.NewPacketConn(conn), pool: pool,
 		ins: make([]*session.Inbound, readBatch), msgs: make([]ipv4.Message, readBatch), bufs: make([][]byte, readBatch),
+		size: readBatchStart,
 	}
 	for i := range r.msgs {
 		r.msgs[i].Buffers = r.bufs[i : i+1]
@@ -39,19 +47,24 @@ func newBatchReader(conn *net.UDPConn, pool *session.InboundPool) *batchReader {
 // read blocks until at least one datagram arrives and returns how many it read; take
 // hands them out. The slots taken are refilled at the next read.
 func (r *batchReader) read() (int, error) {
-	for i, in := range r.ins {
+	for i, in := range r.ins[:r.size] {
 		if in == nil {
 			in = r.pool.Get()
 			r.ins[i] = in
 			r.bufs[i] = in.Buffer()
 		}
 	}
-	return r.pc.ReadBatch(r.msgs, 0)
+	n, err := r.pc.ReadBatch(r.msgs[:r.size], 0)
+	if n == r.size && r.size < readBatch {
+		r.size *= 2
+	}
+	return n, err
 }
 
 // take returns the i-th datagram read, its buffer cut to its size, and its source, and
 // gives up the slot. A datagram larger than the buffer (MSG_TRUNC) has ok false: it was
-// cut, so it can only be dropped (the Inbound is still returned, for release).
+// cut, so it can only be dropped (the Inbound is still returned, for release). So has
+// one without a UDP source address, which a UDP socket does not produce.
 func (r *batchReader) take(i int) (in *session.Inbound, from netip.AddrPort, ok bool) {
 	in, m := r.ins[i], &r.msgs[i]
 	r.ins[i] = nil
