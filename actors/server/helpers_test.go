@@ -268,7 +268,26 @@ func (p *rawPeer) handshake(server netip.AddrPort, url string, policy cryptoutil
 	if typ != rtmfp.ChunkRIKeying {
 		return nil, fmt.Errorf("answer to IIKeying is chunk %#x, want RIKeying", typ)
 	}
-	ri, err := rtmfp.ParseRIKeying(payload)
+	return p.keyed(server, k, payload, policy)
+}
+
+// helloAndKeying gets a cookie from server and returns it with a fresh Flash-style
+// initiator keying and the IIKeying datagram that spends the cookie.
+func (p *rawPeer) helloAndKeying(server netip.AddrPort, url string) (rtmfp.RHello, *initiatorKeying, []byte, error) {
+	rh, err := p.hello(server, url)
+	if err != nil {
+		return rh, nil, nil, err
+	}
+	k, err := newInitiatorKeying(cryptoutil.FlashInitiatorPolicy())
+	if err != nil {
+		return rh, nil, nil, err
+	}
+	return rh, k, p.iikeying(k, rh.Cookie), nil
+}
+
+// keyed returns the session that the RIKeying payload answers to k's IIKeying.
+func (p *rawPeer) keyed(server netip.AddrPort, k *initiatorKeying, rikeying []byte, policy cryptoutil.Policy) (*rawSession, error) {
+	ri, err := rtmfp.ParseRIKeying(rikeying)
 	if err != nil {
 		return nil, err
 	}

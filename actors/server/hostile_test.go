@@ -109,15 +109,10 @@ func TestHostileTrafficWhileClientsConnect(t *testing.T) {
 
 	// A real cookie for the stale-cookie attack, minted now and used after it expired.
 	stalePeer := newRawPeer(t)
-	staleHello, err := stalePeer.hello(srvAddr, f.url)
+	staleHello, _, staleIIKeying, err := stalePeer.helloAndKeying(srvAddr, f.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	staleKeying, err := newInitiatorKeying(cryptoutil.FlashInitiatorPolicy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	staleIIKeying := stalePeer.iikeying(staleKeying, staleHello.Cookie)
 	// A cookie is expired once its mint second is more than the TTL (1 s) behind.
 	staleAt := time.Unix(int64(binary.BigEndian.Uint64(staleHello.Cookie))+2, 50e6)
 
@@ -260,15 +255,10 @@ func TestRetransmittedIIKeyingIsAnsweredUntilTheSessionIsHeard(t *testing.T) {
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats
 	p := newRawPeer(t)
-	rh, err := p.hello(srvAddr, f.url)
+	rh, k, iik, err := p.helloAndKeying(srvAddr, f.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := newInitiatorKeying(cryptoutil.FlashInitiatorPolicy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iik := p.iikeying(k, rh.Cookie)
 	answers := make([][]byte, 2)
 	for i := range answers {
 		if err := p.send(srvAddr, iik); err != nil {
@@ -295,23 +285,10 @@ func TestRetransmittedIIKeyingIsAnsweredUntilTheSessionIsHeard(t *testing.T) {
 
 	// The initiator speaks on its session: the RIKeying is forgotten, copies of the
 	// IIKeying are now refused too.
-	ri, err := rtmfp.ParseRIKeying(answers[0])
+	s, err := p.keyed(srvAddr, k, answers[0], cryptoutil.FlashInitiatorPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	agreement, peerKey, err := cryptoutil.NegotiateInitiator(cryptoutil.FlashInitiatorPolicy(), ri.SKRC, cryptoutil.Group2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := k.key.SharedSecret(peerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, _, err := cryptoutil.NewSessionCrypto(cryptoutil.Initiator, secret, k.skic, ri.SKRC, agreement)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSession{peer: p, server: srvAddr, farID: ri.ResponderSessionID, enc: enc}
 	if err := p.send(srvAddr, s.seal(nil, rtmfp.Ping{Payload: []byte("hi")})); err != nil {
 		t.Fatal(err)
 	}
