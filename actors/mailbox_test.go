@@ -18,6 +18,9 @@ func TestCompactMailboxDeliversInOrderUnderConcurrency(t *testing.T) {
 		name string
 		d    actor.Dispatcher
 	}{{"pool", NewPoolDispatcher(3, 7)}, {"default", nil}} {
+		if pd, ok := tc.d.(PoolDispatcher); ok {
+			defer pd.Close()
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			sys := NewActorSystem(zap.NewNop())
 			const actors, senders, msgs = 20, 4, 500
@@ -121,6 +124,8 @@ func TestCompactMailboxSupervision(t *testing.T) {
 	var got []int
 	var restarts atomic.Int32
 	var failedWith atomic.Value
+	d := NewPoolDispatcher(2, 300)
+	defer d.Close()
 	strategy := actor.NewOneForOneStrategy(10, time.Second, func(reason any) actor.Directive {
 		return actor.RestartDirective
 	})
@@ -139,9 +144,9 @@ func TestCompactMailboxSupervision(t *testing.T) {
 					got = append(got, m)
 					mu.Unlock()
 				}
-			}, actor.WithMailbox(CompactMailbox()), actor.WithDispatcher(NewPoolDispatcher(2, 300))))
+			}, actor.WithMailbox(CompactMailbox()), actor.WithDispatcher(d)))
 		}
-		if pid, ok := ctx.Message().(string); ok && pid == "go" {
+		if cmd, ok := ctx.Message().(string); ok && cmd == "go" {
 			for _, c := range ctx.Children() {
 				for n := range 10 {
 					ctx.Send(c, n)

@@ -319,8 +319,7 @@ func (e *Endpoint) readLoop() {
 				in.Release()
 				continue
 			}
-			in.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-			in.At = at
+			in.From, in.At = from, at
 			e.dispatch(in)
 		}
 	}

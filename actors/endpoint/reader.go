@@ -70,7 +70,8 @@ func (r *batchReader) take(i int) (in *session.Inbound, from netip.AddrPort, ok 
 	r.ins[i] = nil
 	in.SetBuffer(r.bufs[i][:m.N])
 	if ua, isUDP := m.Addr.(*net.UDPAddr); isUDP {
-		from = ua.AddrPort()
+		ap := ua.AddrPort()
+		from = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) // IPv4 peers of a dual-stack socket as IPv4
 	}
 	return in, from, m.Flags&msgTrunc == 0 && from.IsValid()
 }

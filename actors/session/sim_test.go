@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/netsim"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
@@ -271,16 +272,9 @@ func (n *simNode) WriteDatagram(b []byte, to netip.AddrPort) error {
 			l.queued = append(l.queued, simQueued{leaves: l.busyUntil, size: len(b)})
 			depart = l.busyUntil
 		}
-		d := depart - now + l.Delay
-		if l.Jitter > 0 {
-			d += time.Duration(m.rng.Int64N(int64(l.Jitter)))
-		}
-		if m.rng.Float64() < l.Reorder {
-			extra := l.ReorderDelay
-			if extra == 0 {
-				extra = 3*l.Delay + 5*time.Millisecond
-			}
-			d += extra
+		transit, reordered := netsim.Link{Delay: l.Delay, Jitter: l.Jitter, Reorder: l.Reorder, ReorderDelay: l.ReorderDelay}.Transit(m.rng)
+		d := depart - now + transit
+		if reordered {
 			l.reordered++
 		}
 		l.sent++

@@ -43,32 +43,20 @@ type simBulk struct {
 func (b *simBulk) start() {
 	prev := b.n.onReceipt
 	b.n.onReceipt = func(msg any) {
+		if key, ok := receiptKey(msg); ok && key != b.key {
+			if prev != nil {
+				prev(msg) // another bulk transfer's
+			}
+			return
+		}
 		switch m := msg.(type) {
 		case *Delivered:
-			if m.Key != b.key {
-				if prev != nil {
-					prev(msg)
-				}
-				return
-			}
 			b.delivered++
 			b.unsettled--
 		case *Abandoned:
-			if m.Key != b.key {
-				if prev != nil {
-					prev(msg)
-				}
-				return
-			}
 			b.abandoned++
 			b.unsettled--
 		case *Refused:
-			if m.Key != b.key {
-				if prev != nil {
-					prev(msg)
-				}
-				return
-			}
 			b.refused++
 			b.unsettled--
 			b.retry = append(b.retry, int(m.Tag))
@@ -80,6 +68,19 @@ func (b *simBulk) start() {
 		b.pump()
 	}
 	b.pump()
+}
+
+// receiptKey returns the flow key of a write's receipt (Delivered, Abandoned, Refused).
+func receiptKey(msg any) (FlowKey, bool) {
+	switch m := msg.(type) {
+	case *Delivered:
+		return m.Key, true
+	case *Abandoned:
+		return m.Key, true
+	case *Refused:
+		return m.Key, true
+	}
+	return FlowKey{}, false
 }
 
 func (b *simBulk) pump() {

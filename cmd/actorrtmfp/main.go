@@ -179,7 +179,11 @@ func servePprof(addr string, log *zap.Logger) (net.Addr, func(), error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("profiling endpoint stopped", zap.Error(err))
+		}
+	}()
 	log.Warn("profiling endpoint open", zap.Stringer("addr", ln.Addr()))
 	return ln.Addr(), func() { _ = hs.Close() }, nil
 }

@@ -30,6 +30,26 @@ type Link struct {
 	ReorderDelay time.Duration
 }
 
+// Transit draws the one-way delay of one copy of a datagram: Delay, plus a uniform
+// [0, Jitter), plus ReorderDelay (default 3 × Delay + 5 ms) for the Reorder fraction held
+// back. The draws are made from rng in that order, so a seeded path is reproducible; the
+// session package's virtual-time simulation uses the same model.
+func (l Link) Transit(rng *rand.Rand) (d time.Duration, reordered bool) {
+	d = l.Delay
+	if l.Jitter > 0 {
+		d += time.Duration(rng.Int64N(int64(l.Jitter)))
+	}
+	if rng.Float64() < l.Reorder {
+		extra := l.ReorderDelay
+		if extra == 0 {
+			extra = 3*l.Delay + 5*time.Millisecond
+		}
+		d += extra
+		reordered = true
+	}
+	return d, reordered
+}
+
 // Counters report what a direction did.
 type Counters struct {
 	Forwarded, Dropped, Duplicated, Reordered atomic.Uint64
@@ -204,16 +224,8 @@ func (r *Relay) forward(b []byte, up bool, send func([]byte)) {
 	}
 	delays := make([]time.Duration, copies)
 	for i := range delays {
-		d := l.Delay
-		if l.Jitter > 0 {
-			d += time.Duration(r.rng.Int64N(int64(l.Jitter)))
-		}
-		if r.rng.Float64() < l.Reorder {
-			extra := l.ReorderDelay
-			if extra == 0 {
-				extra = 3*l.Delay + 5*time.Millisecond
-			}
-			d += extra
+		d, reordered := l.Transit(r.rng)
+		if reordered {
 			c.Reordered.Add(1)
 		}
 		delays[i] = d
