@@ -164,12 +164,8 @@ type Endpoint struct {
 	sessions *actors.Kind
 	// uppers is the props of the upper actors of accepted sessions (Accept.UpperOptions).
 	uppers *actors.Kind
-	// hooks are the callbacks every session gets, made once.
-	hooks struct {
-		onClosing func(uint32)
-		onClosed  func(uint32, session.CloseReason)
-		onFIHello func([]byte, netip.AddrPort, []byte)
-	}
+	// sessionShared is what every session of the endpoint shares (made once).
+	sessionShared *session.Shared
 
 	cert    []byte
 	ours    cryptoutil.Certificate // cert, parsed once
@@ -247,9 +243,12 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 	if cfg.Accept != nil {
 		e.uppers = actors.NewKind(cfg.Accept.UpperOptions...)
 	}
-	e.hooks.onClosing = func(uint32) { e.open.Add(-1) }
-	e.hooks.onClosed = func(id uint32, _ session.CloseReason) { e.unregister(id) }
-	e.hooks.onFIHello = e.onFIHello
+	e.sessionShared = session.NewShared(session.Shared{
+		Writer: e, Clock: e, Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
+		OnClosing: func(uint32) { e.open.Add(-1) },
+		OnClosed:  func(id uint32, _ session.CloseReason) { e.unregister(id) },
+		OnFIHello: e.onFIHello, Dump: cfg.Dump == DumpAll,
+	})
 	hsOpts := []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}
 	if cfg.Dispatcher != nil {
 		hsOpts = append(hsOpts, actor.WithDispatcher(cfg.Dispatcher))

@@ -423,10 +423,8 @@ func (h *handshake) onTick(ctx actor.Context) {
 // sessionParams assembles a session actor's parameters.
 func (e *Endpoint) sessionParams(info SessionInfo, farID uint32, enc *cryptoutil.Encrypter, upper actor.Actor, kind *actors.Kind, m *startupMsg) session.Params {
 	return session.Params{
-		Role: info.Role, LocalID: info.LocalID, FarID: farID, Addr: info.Addr, PeerID: info.PeerID,
-		Encrypt: enc, Writer: e, Clock: e, Config: e.cfg.Session, Log: e.log, Stats: &e.SessionStats,
-		Upper: upper, UpperKind: kind, OnClosing: e.hooks.onClosing, OnClosed: e.hooks.onClosed,
+		Shared: e.sessionShared, Role: info.Role, LocalID: info.LocalID, FarID: farID, Addr: info.Addr, PeerID: info.PeerID,
+		Encrypt: enc, Upper: upper, UpperKind: kind,
 		FirstTimestamp: m.ts, HasFirstTimestamp: m.hasTS, FirstTimestampAt: m.from.At,
-		Dump: e.cfg.Dump == DumpAll, OnFIHello: e.hooks.onFIHello,
 	}
 }

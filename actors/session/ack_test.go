@@ -17,7 +17,7 @@ type nopWriter struct{}
 func (nopWriter) WriteDatagram([]byte, netip.AddrPort) error { return nil }
 
 func bareSession(role cryptoutil.Role, clock Clock) *Session {
-	return newSession(Params{Role: role, Encrypt: cryptoutil.NewStartupEncrypter(), Writer: nopWriter{}, Clock: clock, Log: zap.NewNop()})
+	return newSession(Params{Shared: NewShared(Shared{Writer: nopWriter{}, Clock: clock, Log: zap.NewNop()}), Role: role, Encrypt: cryptoutil.NewStartupEncrypter()})
 }
 
 // ackChunks writes the acknowledgements s owes into one packet with the real writeAcks and

@@ -76,12 +76,12 @@ func (s *Session) flushControlOnly() {
 
 func (s *Session) sendPacket(packet []byte, now time.Duration) {
 	if s.p.Dump {
-		s.log.Debug("packet", zap.String("dir", "out"), zap.Stringer("addr", s.addr), zap.Binary("packet", packet))
+		s.p.Log.Debug("packet", zap.String("dir", "out"), zap.Stringer("addr", s.addr), zap.Binary("packet", packet))
 	}
 	s.sc.out = s.p.Encrypt.Seal(s.scr().out[:0], s.p.FarID, packet)
 	if err := s.p.Writer.WriteDatagram(s.scr().out, s.addr); err != nil {
 		s.p.Stats.WriteErrors.Add(1)
-		s.log.Debug("datagram write failed", zap.Error(err))
+		s.p.Log.Debug("datagram write failed", zap.Error(err))
 	}
 	s.p.Stats.PacketsOut.Add(1)
 	s.lastSend = now
@@ -90,7 +90,7 @@ func (s *Session) sendPacket(packet []byte, now time.Duration) {
 
 func (s *Session) controlPending() bool {
 	return s.sendClose || s.sendCloseAck || len(s.pendingPings) > 0 || s.pingOutstanding && s.lastSend < s.lastKeepalivePing ||
-		s.pendingMobilityPing || len(s.fihellos) > 0
+		s.mobility != nil && s.mobility.pending || len(s.fihellos) > 0
 }
 
 func (s *Session) acksPending() bool {
@@ -125,13 +125,13 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 	if s.pingOutstanding && s.lastSend < s.lastKeepalivePing && pw.WriteChunk(rtmfp.Ping{}) {
 		s.p.Stats.KeepalivePings.Add(1)
 	}
-	if s.pendingMobilityPing && s.mobility.IsValid() {
+	if m := s.mobility; m != nil && m.pending && m.to.IsValid() {
 		// The mobility check must reach the new address: it goes in a packet of its own.
-		s.pendingMobilityPing = false
+		m.pending = false
 		mp := rtmfp.NewPacketWriter(s.scr().plain2[:0], s.header(now), maxPacket)
-		mp.WriteChunk(rtmfp.Ping{Payload: s.mobilityTag[:]})
+		mp.WriteChunk(rtmfp.Ping{Payload: m.tag[:]})
 		s.sc.out = s.p.Encrypt.Seal(s.scr().out[:0], s.p.FarID, mp.Packet())
-		_ = s.p.Writer.WriteDatagram(s.scr().out, s.mobility)
+		_ = s.p.Writer.WriteDatagram(s.scr().out, m.to)
 		s.nextTSN++
 	}
 	for len(s.fihellos) > 0 {
@@ -206,14 +206,18 @@ func (s *Session) writeData(pw *rtmfp.PacketWriter, now time.Duration) (wrote, t
 	if allowance < sendMSS/2 {
 		return false, false
 	}
-	for p := int(numPriorities) - 1; p >= 0; p-- {
-		flows := s.byPrio[p]
-		n := len(flows)
-		if n == 0 {
-			continue
+	for lo := 0; lo < len(s.byPrio); {
+		// flows is one priority's run of byPrio (highest first).
+		p := s.byPrio[lo].priority
+		hi := lo + 1
+		for hi < len(s.byPrio) && s.byPrio[hi].priority == p {
+			hi++
 		}
+		flows := s.byPrio[lo:hi]
+		lo = hi
+		n := uint32(len(flows))
 		start := s.rr[p] % n
-		for i := 0; i < n; i++ {
+		for i := uint32(0); i < n; i++ {
 			f := flows[(start+i)%n]
 			if !f.ready() {
 				continue
@@ -222,7 +226,7 @@ func (s *Session) writeData(pw *rtmfp.PacketWriter, now time.Duration) (wrote, t
 			full := s.writeFlow(pw, f, now)
 			if pw.Len() > before {
 				wrote = true
-				if Priority(p).timeCritical() {
+				if p.timeCritical() {
 					timeCritical = true
 				}
 				s.rr[p] = (start + i + 1) % n

@@ -16,6 +16,7 @@ package session
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -94,36 +95,56 @@ func (c *Config) defaults() {
 	}
 }
 
+// Shared is what every session of an endpoint has in common. The endpoint builds it once
+// (NewShared) and hands the same pointer to each session: a server holds tens of
+// thousands of sessions, and a copy in each would cost them all.
+type Shared struct {
+	Writer Writer
+	Clock  Clock
+	Config Config
+	Log    *zap.Logger
+	Stats  *Stats
+	// OnClosing is called once when a session stops being open (it may linger, closed,
+	// to answer the far end's close); OnClosed when its actor stops.
+	OnClosing func(localID uint32)
+	OnClosed  func(localID uint32, reason CloseReason)
+	// OnFIHello receives a session's Forwarded IHellos (its far end, a rendezvous server,
+	// introduces an initiator that wants to reach us). Arguments are copies.
+	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
+	// Dump logs every packet sent, in hex, at debug level.
+	Dump bool
+}
+
+// NewShared returns a copy of sh with the configuration's defaults filled in (and
+// statistics of its own if sh has none), for the sessions' Params.
+func NewShared(sh Shared) *Shared {
+	sh.Config.defaults()
+	if sh.Stats == nil {
+		sh.Stats = &Stats{}
+	}
+	if sh.Log == nil {
+		sh.Log = zap.NewNop()
+	}
+	return &sh
+}
+
 // Params is everything a session actor is created with.
 type Params struct {
+	*Shared                 // built by NewShared, the same for every session of an endpoint
 	Role    cryptoutil.Role // Responder for sessions a server accepted
 	LocalID uint32          // our session ID (what the far end puts in its packets)
 	FarID   uint32          // the far end's session ID (what we put in ours)
 	Addr    netip.AddrPort
 	PeerID  cryptoutil.PeerID // the far end's peer ID
 	Encrypt *cryptoutil.Encrypter
-	Writer  Writer
-	Clock   Clock
-	Config  Config
-	Log     *zap.Logger
-	Stats   *Stats
 	// Upper is the Flash layer, spawned with UpperKind as the session's child (nil: none).
 	Upper     actor.Actor
 	UpperKind *actors.Kind
-	// OnClosing is called once when the session stops being open (it may linger, closed,
-	// to answer the far end's close); OnClosed when its actor stops.
-	OnClosing func(localID uint32)
-	OnClosed  func(localID uint32, reason CloseReason)
 	// FirstTimestamp, if HasFirstTimestamp, is the far end's last handshake timestamp,
 	// so the first packets already carry an echo.
 	FirstTimestamp    uint16
 	HasFirstTimestamp bool
 	FirstTimestampAt  time.Duration
-	// Dump logs every packet sent, in hex, at debug level.
-	Dump bool
-	// OnFIHello receives the Forwarded IHellos of this session (its far end, a rendezvous
-	// server, introduces an initiator that wants to reach us). Arguments are copies.
-	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
 }
 
 // KeyScheduleIdle is how long a session may send nothing before its encrypter's AES key
@@ -144,42 +165,32 @@ const (
 // sessionParams is what a session keeps of its Params once built: a server holds tens of
 // thousands of sessions, and the rest is only needed to build one.
 type sessionParams struct {
+	*Shared
 	Role      cryptoutil.Role
-	Dump      bool
 	LocalID   uint32
 	FarID     uint32
 	Encrypt   *cryptoutil.Encrypter
-	Writer    Writer
-	Clock     Clock
-	Stats     *Stats
 	Upper     actor.Actor // nil once spawned
 	UpperKind *actors.Kind
-	OnClosing func(localID uint32)
-	OnClosed  func(localID uint32, reason CloseReason)
-	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
 }
 
 // Session is the session actor.
 type Session struct {
-	p     sessionParams
-	cfg   Config
-	log   *zap.Logger
-	self  *actor.PID
-	upper *actor.PID
+	p         sessionParams
+	keepalive time.Duration // Config.Keepalive until the upper layer sets another
+	self      *actor.PID
+	upper     *actor.PID
 	// The small fields are kept together: a server holds tens of thousands of sessions,
 	// and padding between them would cost a larger allocation size class.
 	st                      state
 	why                     CloseReason
 	haveTsRx, haveEchoRx    bool
 	pingOutstanding         bool
-	pendingMobilityPing     bool
 	sendClose, sendCloseAck bool
 	tsRx, tsEchoRx          uint16 // timestamps
-	mobilityTag             [9]byte
 
-	addr       netip.AddrPort
-	mobility   netip.AddrPort // address being checked
-	mobilityAt time.Duration
+	addr     netip.AddrPort
+	mobility *mobilityCheck // the far end's new address being checked, nil if none
 
 	// Timestamps.
 	tsRxAt                 time.Duration
@@ -193,11 +204,11 @@ type Session struct {
 	recv        flowMap[uint64, *recvFlow]
 	send        flowMap[uint64, *sendFlow]
 	sendByKey   flowMap[FlowKey, *sendFlow]
-	byPrio      [numPriorities][]*sendFlow // send flows by priority, in creation order
+	byPrio      []*sendFlow // send flows, highest priority first, in creation order within one
 	nextFlowID  uint64
-	rr          [numPriorities]int // round-robin cursors
-	ackDeadline time.Duration      // delayed-ack deadline, 0 if none
-	dataPackets int                // data packets received since the last ack
+	rr          [numPriorities]uint32 // round-robin cursors within each priority
+	ackDeadline time.Duration         // delayed-ack deadline, 0 if none
+	dataPackets int                   // data packets received since the last ack
 	fihellos    []SendFIHello
 	channels    map[uint64][]*channel
 
@@ -261,16 +272,12 @@ func Spawn(k *actors.Kind, parent actor.SpawnerContext, p Params) *actor.PID {
 }
 
 func newSession(p Params) *Session {
-	p.Config.defaults()
-	if p.Stats == nil {
-		p.Stats = &Stats{}
-	}
 	s := &Session{
 		p: sessionParams{
-			Role: p.Role, Dump: p.Dump, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt, Writer: p.Writer,
-			Clock: p.Clock, Stats: p.Stats, Upper: p.Upper, UpperKind: p.UpperKind, OnClosing: p.OnClosing, OnClosed: p.OnClosed, OnFIHello: p.OnFIHello,
+			Shared: p.Shared, Role: p.Role, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt,
+			Upper: p.Upper, UpperKind: p.UpperKind,
 		},
-		cfg: p.Config, log: p.Log, addr: p.Addr,
+		keepalive: p.Config.Keepalive, addr: p.Addr,
 		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
 	}
 	if p.HasFirstTimestamp {
@@ -333,7 +340,7 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.beginClose(ctx, m.Reason)
 	case *SetKeepalive:
 		if m.Period > 0 {
-			s.cfg.Keepalive = m.Period
+			s.keepalive = m.Period
 			s.schedule(ctx)
 		}
 	case *SendFIHello:
@@ -543,15 +550,15 @@ func (s *Session) scheduleAck(f *recvFlow) {
 // exceed the flow limit is rejected at once (RFC 7016 §3.6.3.1).
 func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow {
 	limits := defaultRecvLimits
-	limits.capacity = s.cfg.FlowBuffer
+	limits.capacity = s.p.Config.FlowBuffer
 	var opts rtmfp.FlowOptions
 	var err error
 	if ud.HasOptions() {
 		opts, err = rtmfp.ParseFlowOptions(ud.Options)
 	}
-	if s.recv.len() >= s.cfg.MaxRecvFlows {
+	if s.recv.len() >= s.p.Config.MaxRecvFlows {
 		s.p.Stats.RejectedFlows.Add(1)
-		if s.recv.len() >= 2*s.cfg.MaxRecvFlows {
+		if s.recv.len() >= 2*s.p.Config.MaxRecvFlows {
 			return nil // not even worth remembering: no ack, no exception
 		}
 		f := newRecvFlow(ud.FlowID, nil, 0, false, limits)
@@ -662,14 +669,8 @@ func (s *Session) removeSendFlow(f *sendFlow) {
 	if s.sendByKey.get(f.key) == f {
 		s.sendByKey.del(f.key)
 	}
-	list := s.byPrio[f.priority]
-	for i, g := range list {
-		if g == f {
-			copy(list[i:], list[i+1:])
-			list[len(list)-1] = nil
-			s.byPrio[f.priority] = list[:len(list)-1]
-			break
-		}
+	if i := slices.Index(s.byPrio, f); i >= 0 {
+		s.byPrio = slices.Delete(s.byPrio, i, i+1)
 	}
 }
 
@@ -755,21 +756,34 @@ func (s *Session) onFlowException(ctx actor.Context, x rtmfp.FlowException) {
 // checkMobility starts verifying a new far address (RFC 7016 §3.5.4): a ping with a
 // fresh payload is sent there, and the session moves when the reply comes back from it.
 func (s *Session) checkMobility(from netip.AddrPort, now time.Duration) {
-	if from == s.mobility && now-s.mobilityAt < time.Second {
+	m := s.mobility
+	if m == nil {
+		// Rare (a client behind a NAT that remapped it): kept out of every session's struct.
+		m = &mobilityCheck{}
+		s.mobility = m
+	} else if from == m.to && now-m.at < time.Second {
 		return
 	}
-	s.mobility, s.mobilityAt = from, now
-	s.mobilityTag[0] = 'M'
-	putUint64(s.mobilityTag[1:], uint64(now)^uint64(s.p.LocalID)<<32)
-	s.pendingMobilityPing = true
+	m.to, m.at = from, now
+	m.tag[0] = 'M'
+	putUint64(m.tag[1:], uint64(now)^uint64(s.p.LocalID)<<32)
+	m.pending = true
+}
+
+// mobilityCheck is a far address being verified: the ping payload sent there and when.
+type mobilityCheck struct {
+	to      netip.AddrPort
+	at      time.Duration
+	tag     [9]byte
+	pending bool // the ping is still to be sent
 }
 
 func (s *Session) onPingReply(ctx actor.Context, payload []byte, from netip.AddrPort, now time.Duration) {
-	if len(payload) == len(s.mobilityTag) && string(payload) == string(s.mobilityTag[:]) && from == s.mobility && s.mobility.IsValid() {
+	if m := s.mobility; m != nil && string(payload) == string(m.tag[:]) && from == m.to && m.to.IsValid() {
 		old := s.addr
-		s.addr, s.mobility = from, netip.AddrPort{}
+		s.addr, s.mobility = from, nil
 		s.p.Stats.AddressChanges.Add(1)
-		s.log.Debug("session address changed", zap.Uint32("session", s.p.LocalID), zap.Stringer("from", old), zap.Stringer("to", from))
+		s.p.Log.Debug("session address changed", zap.Uint32("session", s.p.LocalID), zap.Stringer("from", old), zap.Stringer("to", from))
 		if s.upper != nil {
 			ctx.Send(s.upper, &AddressChanged{From: old, To: from})
 		}
@@ -795,7 +809,7 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 func (s *Session) queue(ctx actor.Context, w *Write) bool {
 	// Refused before any flow is made for it: a flow whose first write is refused would
 	// linger, empty, until the session ends.
-	if s.st != stOpen || s.queuedBytes()+len(w.Data) > s.cfg.SessionSendBuffer {
+	if s.st != stOpen || s.queuedBytes()+len(w.Data) > s.p.Config.SessionSendBuffer {
 		s.refuse(ctx, w)
 		return false
 	}
@@ -808,13 +822,18 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		if w.Priority >= numPriorities {
 			w.Priority = PriorityData
 		}
-		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.cfg.SendQueue)
+		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.p.Config.SendQueue)
 		f.onSettled = s.settled(ctx, w.Key)
 		f.clock = func() int64 { return int64(s.now()) }
 		s.nextFlowID++
 		s.send.set(f.id, f)
 		s.sendByKey.set(w.Key, f)
-		s.byPrio[f.priority] = append(s.byPrio[f.priority], f)
+		// After the last flow of the same or a higher priority.
+		at := len(s.byPrio)
+		for at > 0 && s.byPrio[at-1].priority < f.priority {
+			at--
+		}
+		s.byPrio = slices.Insert(s.byPrio, at, f)
 	}
 	if w.AbandonWaiting > 0 {
 		f.abandonWaiting(int64(s.now()), int64(w.AbandonWaiting))
@@ -924,10 +943,8 @@ func (s *Session) abortFlows(ctx actor.Context) {
 	}
 	s.send.clear()
 	s.sendByKey.clear()
-	for p := range s.byPrio {
-		clear(s.byPrio[p])
-		s.byPrio[p] = s.byPrio[p][:0]
-	}
+	clear(s.byPrio)
+	s.byPrio = s.byPrio[:0]
 	clear(s.flight)
 	s.flight = s.flight[:0]
 	s.outstanding, s.rtoDeadline, s.unackedSince = 0, 0, 0
@@ -998,7 +1015,7 @@ func (s *Session) onStopping(ctx actor.Context) {
 	if s.p.OnClosed != nil {
 		s.p.OnClosed(s.p.LocalID, s.why)
 	}
-	s.log.Debug("session closed", zap.Uint32("session", s.p.LocalID), zap.Stringer("reason", s.why))
+	s.p.Log.Debug("session closed", zap.Uint32("session", s.p.LocalID), zap.Stringer("reason", s.why))
 }
 
 // onTimer handles every deadline: retransmission timeout, delayed ack, keepalive, idle,
@@ -1007,12 +1024,12 @@ func (s *Session) onTimer(ctx actor.Context) {
 	now := s.now()
 	switch s.st {
 	case stFarCloseLinger:
-		if now-s.closeFrom >= s.cfg.CloseLinger {
+		if now-s.closeFrom >= s.p.Config.CloseLinger {
 			s.finish(ctx)
 			return
 		}
 	case stNearClose:
-		if now-s.closeFrom >= s.cfg.NearCloseTimeout {
+		if now-s.closeFrom >= s.p.Config.NearCloseTimeout {
 			s.finish(ctx)
 			return
 		}
@@ -1020,7 +1037,7 @@ func (s *Session) onTimer(ctx actor.Context) {
 			s.sendClose = true
 		}
 	case stOpen:
-		if now-s.lastRecv >= s.cfg.IdleTimeout {
+		if now-s.lastRecv >= s.p.Config.IdleTimeout {
 			s.p.Stats.IdleTimeouts.Add(1)
 			s.why = ReasonIdle
 			s.setState(stNearClose)
@@ -1037,7 +1054,7 @@ func (s *Session) onTimer(ctx actor.Context) {
 				break
 			}
 		}
-		if now-max(s.lastRecv, s.lastKeepalivePing) >= s.cfg.Keepalive {
+		if now-max(s.lastRecv, s.lastKeepalivePing) >= s.keepalive {
 			s.lastKeepalivePing = now
 			s.pingOutstanding = true
 		}
@@ -1055,7 +1072,7 @@ func (s *Session) onTimer(ctx actor.Context) {
 
 // onRTO handles a retransmission timeout: everything in flight is presumed lost.
 func (s *Session) onRTO(ctx actor.Context, now time.Duration) {
-	if s.unackedSince != 0 && now-s.unackedSince >= s.cfg.RetransmitLimit {
+	if s.unackedSince != 0 && now-s.unackedSince >= s.p.Config.RetransmitLimit {
 		s.p.Stats.RetransmitTimeouts.Add(1)
 		s.why = ReasonRetransmit
 		s.setState(stNearClose)
@@ -1078,7 +1095,7 @@ func (s *Session) onRTO(ctx actor.Context, now time.Duration) {
 	s.rtt.backoff()
 	s.rtoDeadline = 0
 	if s.outstanding != 0 {
-		s.log.Warn("outstanding bytes out of balance after timeout", zap.Int("outstanding", s.outstanding))
+		s.p.Log.Warn("outstanding bytes out of balance after timeout", zap.Int("outstanding", s.outstanding))
 		s.outstanding = 0
 	}
 }
@@ -1089,10 +1106,10 @@ func (s *Session) schedule(ctx actor.Context) {
 		return
 	}
 	now := s.now()
-	next := s.lastRecv + s.cfg.IdleTimeout
+	next := s.lastRecv + s.p.Config.IdleTimeout
 	switch s.st {
 	case stOpen:
-		next = min(next, max(s.lastRecv, s.lastKeepalivePing)+s.cfg.Keepalive)
+		next = min(next, max(s.lastRecv, s.lastKeepalivePing)+s.keepalive)
 		if s.rtoDeadline != 0 {
 			next = min(next, s.rtoDeadline)
 		}
@@ -1106,9 +1123,9 @@ func (s *Session) schedule(ctx actor.Context) {
 			next = min(next, s.lastSend+KeyScheduleIdle)
 		}
 	case stNearClose:
-		next = min(s.closeFrom+s.cfg.NearCloseTimeout, s.closeSentAt+time.Second)
+		next = min(s.closeFrom+s.p.Config.NearCloseTimeout, s.closeSentAt+time.Second)
 	case stFarCloseLinger:
-		next = s.closeFrom + s.cfg.CloseLinger
+		next = s.closeFrom + s.p.Config.CloseLinger
 	}
 	if w := s.paceWait(); w > 0 {
 		next = min(next, now+w)
