@@ -2,10 +2,8 @@ package cryptoutil
 
 import (
 	"crypto/aes"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"hash"
 	"slices"
 
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -16,10 +14,9 @@ import (
 // concurrent use.
 type Decrypter struct {
 	cbc    zeroCBC
-	mac    hash.Hash
+	mac    *packetMAC // nil without HMAC
 	mode   Mode
 	window ReplayWindow
-	sum    [sha256.Size]byte
 }
 
 // NewDecrypter returns a Decrypter with a 16-byte AES key, the direction's HMAC key
@@ -114,9 +111,7 @@ func (d *Decrypter) checkCiphertext(datagram []byte) ([]byte, error) {
 		return nil, ErrBadLength
 	}
 	if l > 0 {
-		d.mac.Reset()
-		d.mac.Write(ct)
-		s := d.mac.Sum(d.sum[:0])
+		s := d.mac.of(ct)
 		if subtle.ConstantTimeCompare(s[:l], datagram[len(datagram)-l:]) != 1 {
 			return nil, ErrBadHMAC
 		}

@@ -2,9 +2,7 @@ package cryptoutil
 
 import (
 	"crypto/aes"
-	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"slices"
 
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -12,14 +10,13 @@ import (
 
 // Encrypter seals the packets of one direction: a session's outgoing direction, or
 // startup packets with DefaultKey and Mode{}. It keeps one CBC mode whose IV it resets
-// for every packet, one HMAC state and the transmit sequence number, and does not
+// for every packet, an HMAC state in HMAC mode and the transmit sequence number, and does not
 // allocate when dst has room. Not safe for concurrent use.
 type Encrypter struct {
 	cbc  zeroCBC
-	mac  hash.Hash
+	mac  *packetMAC // nil without HMAC
 	mode Mode
 	seq  uint64
-	sum  [sha256.Size]byte
 }
 
 // NewEncrypter returns an Encrypter with a 16-byte AES key, the direction's HMAC key
@@ -135,9 +132,7 @@ func (e *Encrypter) Seal(dst []byte, farSessionID uint32, packet []byte) []byte 
 	binary.BigEndian.PutUint32(d, farSessionID^binary.BigEndian.Uint32(d[4:])^binary.BigEndian.Uint32(d[8:]))
 
 	if e.mode.HMACLength > 0 {
-		e.mac.Reset()
-		e.mac.Write(plain)
-		s := e.mac.Sum(e.sum[:0])
+		s := e.mac.of(plain)
 		copy(d[SSIDLen+padded:], s[:e.mode.HMACLength])
 	}
 	return dst

@@ -135,11 +135,26 @@ func (c *zeroCBC) decrypt(dst, src []byte) {
 	}
 }
 
-func newMAC(mode Mode, hmacKey []byte) hash.Hash {
+// packetMAC is a direction's HMAC state and the buffer its sums go to. Only sessions in
+// HMAC mode (RFC 7425) have one: the Flash dialect's checksum sessions, most of a
+// server's, do not carry its ~50 bytes plus the pointer-free sum buffer.
+type packetMAC struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+func newMAC(mode Mode, hmacKey []byte) *packetMAC {
 	if mode.HMACLength == 0 {
 		return nil
 	}
-	return hmac.New(sha256.New, hmacKey)
+	return &packetMAC{h: hmac.New(sha256.New, hmacKey)}
+}
+
+// of returns the HMAC of b (the buffer is reused by the next call).
+func (m *packetMAC) of(b []byte) []byte {
+	m.h.Reset()
+	m.h.Write(b)
+	return m.h.Sum(m.sum[:0])
 }
 
 // SessionID returns the session ID encoded in a datagram's first 12 bytes, w0 XOR w1 XOR
