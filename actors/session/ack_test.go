@@ -81,7 +81,7 @@ func TestAckRangesRoundTrip(t *testing.T) {
 		tx := bareSession(cryptoutil.Initiator, clock)
 		sf := newSendFlow(9, FlowKey{}, PriorityData, 1<<30)
 		for range n {
-			sf.write([]byte{1}, 0, true, nil)
+			sf.write([]byte{1}, 0, 0, true, nil)
 		}
 		transmit(sf, n, 1)
 		tx.send.set(9, sf)

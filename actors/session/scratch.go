@@ -3,6 +3,8 @@ package session
 import (
 	"sync"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 )
 
@@ -15,6 +17,7 @@ type scratch struct {
 	out           []byte
 	acks          []rtmfp.AckRange
 	msgs          [][]byte
+	ctx           actor.Context // of the message being processed (Receive)
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -33,6 +36,7 @@ func putScratch(sc *scratch) {
 	if sc == nil {
 		return
 	}
+	sc.ctx = nil
 	clear(sc.msgs[:cap(sc.msgs)])
 	sc.msgs = sc.msgs[:0]
 	scratchPool.Put(sc)

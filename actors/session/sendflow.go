@@ -18,6 +18,11 @@ const (
 // timeCritical reports whether packets carrying this priority set the TC header flag.
 func (p Priority) timeCritical() bool { return p == PriorityAudio || p == PriorityVideo }
 
+// flowOwner is told the fate of a send flow's messages that asked for a receipt.
+type flowOwner interface {
+	settled(f *sendFlow, r *Receipt, delivered bool)
+}
+
 // sendMsg is one message written to a send flow.
 type sendMsg struct {
 	deadline   int64 // session clock (ns) after which the message is abandoned; 0 = never
@@ -25,7 +30,7 @@ type sendMsg struct {
 	abandoned  bool
 	left       int // fragments neither acknowledged nor dropped
 	receipt    *Receipt
-	born       int64 // session clock (ns) when written; 0 if the flow has no clock
+	born       int64 // session clock (ns) when written
 }
 
 // Receipt asks for the fate of a message: the session tells To whether every fragment
@@ -39,8 +44,8 @@ type Receipt struct {
 // all are.
 func (m *sendMsg) settle(f *sendFlow) {
 	m.left--
-	if m.left == 0 && m.receipt != nil && f.onSettled != nil {
-		f.onSettled(m.receipt, !m.abandoned)
+	if m.left == 0 && m.receipt != nil && f.owner != nil {
+		f.owner.settled(f, m.receipt, !m.abandoned)
 		m.receipt = nil
 	}
 }
@@ -101,10 +106,9 @@ type sendFlow struct {
 	queued      int // bytes of data in queue
 	maxQueued   int
 
-	// onSettled is called when a message with a receipt is settled (delivered or not).
-	onSettled func(r *Receipt, delivered bool)
-	// clock, if set, stamps each message with its write time (session clock, ns).
-	clock func() int64
+	// owner is told when a message with a receipt is settled (delivered or not): the
+	// session (an interface value, not a closure per flow).
+	owner flowOwner
 
 	// Statistics.
 	written, abandonedMsgs uint64
@@ -124,7 +128,7 @@ func newSendFlow(id uint64, key FlowKey, prio Priority, maxQueued int) *sendFlow
 // write cuts a message into fragments and queues them. It returns false, queuing nothing,
 // when the flow is closed, its queue is full or its startup options leave no room for data
 // (metadata longer than MaxFlowMetadata, refused before a flow is made for it).
-func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *Receipt) bool {
+func (f *sendFlow) write(data []byte, now, deadline int64, retransmit bool, receipt *Receipt) bool {
 	size := maxFragment - len(f.options)
 	if f.state != sfOpen || f.exception || size <= 0 {
 		return false
@@ -133,10 +137,7 @@ func (f *sendFlow) write(data []byte, deadline int64, retransmit bool, receipt *
 		return false
 	}
 	f.written++
-	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt}
-	if f.clock != nil {
-		m.born = f.clock()
-	}
+	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt, born: now}
 	fra := byte(fraWhole)
 	for first := true; first || len(data) > 0; first = false {
 		n := len(data)

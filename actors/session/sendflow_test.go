@@ -12,7 +12,7 @@ type settledLog struct {
 	delivered []bool
 }
 
-func (l *settledLog) record(r *Receipt, delivered bool) {
+func (l *settledLog) settled(_ *sendFlow, r *Receipt, delivered bool) {
 	l.tags = append(l.tags, r.Tag)
 	l.delivered = append(l.delivered, delivered)
 }
@@ -29,7 +29,7 @@ func (l *settledLog) fate(tag uint64) (delivered, settled bool) {
 func testSendFlow(log *settledLog) *sendFlow {
 	f := newSendFlow(1, FlowKey{Metadata: "TC\x04\x00"}, PriorityData, 1<<20)
 	if log != nil {
-		f.onSettled = log.record
+		f.owner = log
 	}
 	return f
 }
@@ -59,7 +59,7 @@ func TestSendFlowFragmentation(t *testing.T) {
 		t.Fatalf("startup options %x", f.options)
 	}
 	msg := bytes.Repeat([]byte("0123456789"), (3*size+5+9)/10)[:3*size+5]
-	if !f.write(msg, 0, true, nil) {
+	if !f.write(msg, 0, 0, true, nil) {
 		t.Fatal("write refused")
 	}
 	wantFra := []byte{fraBegin, fraMiddle, fraMiddle, fraEnd}
@@ -79,12 +79,12 @@ func TestSendFlowFragmentation(t *testing.T) {
 	}
 	// Once the far end acknowledged the flow, fragments no longer reserve room for options.
 	f.options = nil
-	f.write(make([]byte, 2*maxFragment), 0, true, nil)
+	f.write(make([]byte, 2*maxFragment), 0, 0, true, nil)
 	if fr := f.queue[4]; fr.fra != fraBegin || len(fr.data) != maxFragment || f.queue[5].fra != fraEnd || len(f.queue) != 6 {
 		t.Fatalf("exact multiple of the fragment size: %#x/%d, %d fragments", fr.fra, len(fr.data), len(f.queue))
 	}
-	f.write(make([]byte, maxFragment), 0, true, nil)
-	f.write(nil, 0, true, nil)
+	f.write(make([]byte, maxFragment), 0, 0, true, nil)
+	f.write(nil, 0, 0, true, nil)
 	if a, b := f.queue[6], f.queue[7]; a.fra != fraWhole || len(a.data) != maxFragment || b.fra != fraWhole || len(b.data) != 0 || b.seq != 8 {
 		t.Fatalf("whole fragments: %#x/%d and %#x/%d seq %d", a.fra, len(a.data), b.fra, len(b.data), b.seq)
 	}
@@ -95,7 +95,7 @@ func TestSendFlowFragmentation(t *testing.T) {
 func TestSendFlowFragmentFitsAPacket(t *testing.T) {
 	key := FlowKey{Metadata: string(bytes.Repeat([]byte{'m'}, 40)), Assoc: 1 << 40, HasAssoc: true}
 	f := newSendFlow(1<<40, key, PriorityData, 1<<20)
-	f.write(make([]byte, 5000), 0, true, nil)
+	f.write(make([]byte, 5000), 0, 0, true, nil)
 	h := rtmfp.Header{Flags: rtmfp.ModeInitiator}.WithTimestamp(1).WithEcho(2)
 	fr := f.queue[1]
 	ud := rtmfp.UserData{Flags: fr.fra | rtmfp.UserDataOptions, FlowID: f.id, SequenceNumber: 1 << 40, FSNOffset: 1 << 30, Options: f.options, Data: fr.data}
@@ -107,14 +107,14 @@ func TestSendFlowFragmentFitsAPacket(t *testing.T) {
 
 func TestSendFlowQueueLimit(t *testing.T) {
 	f := newSendFlow(1, FlowKey{}, PriorityData, 3000)
-	if !f.write(make([]byte, 5000), 0, true, nil) {
+	if !f.write(make([]byte, 5000), 0, 0, true, nil) {
 		t.Fatal("a message larger than the queue limit must be taken into an empty queue")
 	}
-	if f.write([]byte("x"), 0, true, nil) {
+	if f.write([]byte("x"), 0, 0, true, nil) {
 		t.Fatal("write to a full queue accepted")
 	}
 	f.close()
-	if f.write(nil, 0, true, nil) {
+	if f.write(nil, 0, 0, true, nil) {
 		t.Fatal("write to a closing flow accepted")
 	}
 }
@@ -123,9 +123,9 @@ func TestSendFlowReceipts(t *testing.T) {
 	var log settledLog
 	f := testSendFlow(&log)
 	f.options = nil
-	f.write(make([]byte, 2*maxFragment+1), 0, true, &Receipt{Tag: 1}) // seq 1–3
-	f.write([]byte("b"), 0, true, &Receipt{Tag: 2})                   // seq 4
-	f.write([]byte("c"), 0, true, nil)                                // seq 5
+	f.write(make([]byte, 2*maxFragment+1), 0, 0, true, &Receipt{Tag: 1}) // seq 1–3
+	f.write([]byte("b"), 0, 0, true, &Receipt{Tag: 2})                   // seq 4
+	f.write([]byte("c"), 0, 0, true, nil)                                // seq 5
 	transmit(f, 5, 7)
 	before := f.outstanding
 	// Selective ack of 2 and 4: message 2 is delivered, message 1 is not yet.
@@ -163,9 +163,9 @@ func TestSendFlowForwardSNAndTrim(t *testing.T) {
 	if f.forwardSN(0) != 0 {
 		t.Fatalf("empty flow FSN %d", f.forwardSN(0))
 	}
-	f.write([]byte("a"), 100, true, &Receipt{Tag: 1}) // seq 1, expires at 100
-	f.write([]byte("b"), 100, true, &Receipt{Tag: 2}) // seq 2
-	f.write([]byte("c"), 0, true, &Receipt{Tag: 3})   // seq 3, reliable
+	f.write([]byte("a"), 0, 100, true, &Receipt{Tag: 1}) // seq 1, expires at 100
+	f.write([]byte("b"), 0, 100, true, &Receipt{Tag: 2}) // seq 2
+	f.write([]byte("c"), 0, 0, true, &Receipt{Tag: 3})   // seq 3, reliable
 	if fsn := f.forwardSN(50); fsn != 0 {
 		t.Fatalf("FSN %d before expiry, want 0", fsn)
 	}
@@ -195,7 +195,7 @@ func TestSendFlowForwardSNAndTrim(t *testing.T) {
 	}
 	// The last fragment is kept even when abandoned, so the FSN can still be told.
 	g := testSendFlow(nil)
-	g.write([]byte("x"), 10, true, nil)
+	g.write([]byte("x"), 0, 10, true, nil)
 	g.trim(20)
 	if len(g.queue) != 1 || g.forwardSN(20) != 1 {
 		t.Fatalf("last abandoned fragment: queue %d, FSN %d", len(g.queue), g.forwardSN(20))
@@ -217,8 +217,8 @@ func TestSendFlowClose(t *testing.T) {
 	})
 	t.Run("last fragment unsent carries FIN", func(t *testing.T) {
 		f := testSendFlow(nil)
-		f.write([]byte("a"), 0, true, nil)
-		f.write([]byte("b"), 0, true, nil)
+		f.write([]byte("a"), 0, 0, true, nil)
+		f.write([]byte("b"), 0, 0, true, nil)
 		transmit(f, 1, 1)
 		f.close()
 		if f.state != sfClosing || f.finalSN != 2 || len(f.queue) != 2 {
@@ -227,7 +227,7 @@ func TestSendFlowClose(t *testing.T) {
 	})
 	t.Run("everything sent: an empty message carries FIN", func(t *testing.T) {
 		f := testSendFlow(nil)
-		f.write([]byte("a"), 0, true, nil)
+		f.write([]byte("a"), 0, 0, true, nil)
 		transmit(f, 1, 1)
 		f.close()
 		if f.state != sfClosing || f.finalSN != 2 || len(f.queue) != 2 || len(f.queue[1].data) != 0 || f.queue[1].fra != fraWhole {
@@ -247,7 +247,7 @@ func TestSendFlowClose(t *testing.T) {
 	})
 	t.Run("everything acked already", func(t *testing.T) {
 		f := testSendFlow(nil)
-		f.write([]byte("a"), 0, true, nil)
+		f.write([]byte("a"), 0, 0, true, nil)
 		transmit(f, 1, 1)
 		f.onAckRange(0, 1, nil)
 		f.compact()
@@ -261,9 +261,9 @@ func TestSendFlowClose(t *testing.T) {
 func TestSendFlowAbandonQueued(t *testing.T) {
 	var log settledLog
 	f := testSendFlow(&log)
-	f.write([]byte("a"), 0, true, &Receipt{Tag: 1})
-	f.write([]byte("b"), 0, true, &Receipt{Tag: 2})
-	f.write([]byte("c"), 0, true, &Receipt{Tag: 3})
+	f.write([]byte("a"), 0, 0, true, &Receipt{Tag: 1})
+	f.write([]byte("b"), 0, 0, true, &Receipt{Tag: 2})
+	f.write([]byte("c"), 0, 0, true, &Receipt{Tag: 3})
 	transmit(f, 1, 1)
 	f.abandonQueued(false)
 	if f.queue[0].msg.abandoned || !f.queue[1].msg.abandoned || !f.queue[2].msg.abandoned {
@@ -282,7 +282,7 @@ func TestSendFlowAbandonQueued(t *testing.T) {
 		}
 	}
 	g := testSendFlow(&log)
-	g.write([]byte("d"), 0, true, &Receipt{Tag: 4})
+	g.write([]byte("d"), 0, 0, true, &Receipt{Tag: 4})
 	transmit(g, 1, 1)
 	g.abandonQueued(true)
 	if !g.queue[0].msg.abandoned {
@@ -295,7 +295,7 @@ func TestSendFlowReadyRespectsWindow(t *testing.T) {
 	if f.ready() {
 		t.Fatal("empty flow ready")
 	}
-	f.write(make([]byte, 3000), 0, true, nil)
+	f.write(make([]byte, 3000), 0, 0, true, nil)
 	f.rxWindow = 1500
 	if !f.ready() {
 		t.Fatal("not ready with an open window")
@@ -318,8 +318,8 @@ func TestSendFlowReadyRespectsWindow(t *testing.T) {
 func TestSendFlowLossAndException(t *testing.T) {
 	var log settledLog
 	f := testSendFlow(&log)
-	f.write([]byte("a"), 0, false, &Receipt{Tag: 1}) // no retransmission
-	f.write([]byte("b"), 0, true, &Receipt{Tag: 2})
+	f.write([]byte("a"), 0, 0, false, &Receipt{Tag: 1}) // no retransmission
+	f.write([]byte("b"), 0, 0, true, &Receipt{Tag: 2})
 	transmit(f, 2, 1)
 	f.queue[0].onLoss()
 	f.queue[1].onLoss()
@@ -327,7 +327,7 @@ func TestSendFlowLossAndException(t *testing.T) {
 		t.Fatal("loss: only the message without retransmission is abandoned")
 	}
 	f.onException()
-	if f.state != sfComplete || !f.exception || f.ready() || f.write([]byte("x"), 0, true, nil) {
+	if f.state != sfComplete || !f.exception || f.ready() || f.write([]byte("x"), 0, 0, true, nil) {
 		t.Fatal("flow usable after an exception")
 	}
 	for _, tag := range []uint64{1, 2} {
@@ -347,9 +347,9 @@ func TestSendFlowLossAndException(t *testing.T) {
 func TestSendFlowTrimKeepsTheFSNCarrier(t *testing.T) {
 	var log settledLog
 	f := testSendFlow(&log)
-	f.write([]byte("a"), 100, true, &Receipt{Tag: 1}) // seq 1, expires at 100
-	f.write([]byte("b"), 100, true, &Receipt{Tag: 2}) // seq 2, expires at 100
-	f.write([]byte("c"), 0, true, &Receipt{Tag: 3})   // seq 3
+	f.write([]byte("a"), 0, 100, true, &Receipt{Tag: 1}) // seq 1, expires at 100
+	f.write([]byte("b"), 0, 100, true, &Receipt{Tag: 2}) // seq 2, expires at 100
+	f.write([]byte("c"), 0, 0, true, &Receipt{Tag: 3})   // seq 3
 	transmit(f, 3, 1)
 	f.queue[0].onLoss() // 1 and 2 lost, 3 still in flight
 	f.queue[1].onLoss()
@@ -376,12 +376,12 @@ func TestSendFlowTrimKeepsTheFSNCarrier(t *testing.T) {
 // writes instead of cutting fragments of negative size.
 func TestSendFlowOptionsLeaveNoRoom(t *testing.T) {
 	f := newSendFlow(1, FlowKey{Metadata: string(make([]byte, 2*maxFragment))}, PriorityData, 1<<20)
-	if f.write([]byte("x"), 0, true, nil) || len(f.queue) != 0 || f.nextSN != 1 {
+	if f.write([]byte("x"), 0, 0, true, nil) || len(f.queue) != 0 || f.nextSN != 1 {
 		t.Fatalf("write with %d bytes of options queued %d fragments", len(f.options), len(f.queue))
 	}
 	// The longest metadata a session accepts still leaves room for data.
 	f = newSendFlow(1, FlowKey{Metadata: string(make([]byte, MaxFlowMetadata)), Assoc: 1 << 60, HasAssoc: true}, PriorityData, 1<<20)
-	if !f.write(make([]byte, 2000), 0, true, nil) || len(f.queue) < 2 {
+	if !f.write(make([]byte, 2000), 0, 0, true, nil) || len(f.queue) < 2 {
 		t.Fatalf("write with %d bytes of options refused", len(f.options))
 	}
 }

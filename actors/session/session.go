@@ -293,6 +293,7 @@ type timerFired struct{}
 func (s *Session) Receive(ctx actor.Context) {
 	defer supervision.Repanic()
 	s.sc = getScratch()
+	s.sc.ctx = ctx
 	defer func() { putScratch(s.sc); s.sc = nil }()
 	switch m := ctx.Message().(type) {
 	case *Inbound:
@@ -823,8 +824,7 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 			w.Priority = PriorityData
 		}
 		f = newSendFlow(s.nextFlowID, w.Key, w.Priority, s.p.Config.SendQueue)
-		f.onSettled = s.settled(ctx, w.Key)
-		f.clock = func() int64 { return int64(s.now()) }
+		f.owner = s
 		s.nextFlowID++
 		s.send.set(f.id, f)
 		s.sendByKey.set(w.Key, f)
@@ -835,14 +835,15 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		}
 		s.byPrio = slices.Insert(s.byPrio, at, f)
 	}
+	now := s.now()
 	if w.AbandonWaiting > 0 {
-		f.abandonWaiting(int64(s.now()), int64(w.AbandonWaiting))
+		f.abandonWaiting(int64(now), int64(w.AbandonWaiting))
 	}
 	var deadline int64
 	if w.Lifetime > 0 {
-		deadline = int64(s.now() + w.Lifetime)
+		deadline = int64(now + w.Lifetime)
 	}
-	if !f.write(w.Data, deadline, !w.NoRetransmit, w.Receipt) {
+	if !f.write(w.Data, int64(now), deadline, !w.NoRetransmit, w.Receipt) {
 		s.refuse(ctx, w)
 		return false
 	}
@@ -857,17 +858,17 @@ func (s *Session) refuse(ctx actor.Context, w *Write) {
 	}
 }
 
-// settled returns the callback that reports the fate of a flow's messages.
-func (s *Session) settled(ctx actor.Context, key FlowKey) func(*Receipt, bool) {
-	return func(r *Receipt, delivered bool) {
-		if r.To == nil {
-			return
-		}
-		if delivered {
-			ctx.Send(r.To, &Delivered{Key: key, Tag: r.Tag})
-		} else {
-			ctx.Send(r.To, &Abandoned{Key: key, Tag: r.Tag})
-		}
+// settled reports the fate of a message that asked for a receipt (flowOwner).
+func (s *Session) settled(f *sendFlow, r *Receipt, delivered bool) {
+	if r.To == nil {
+		return
+	}
+	// Settling happens while a message is processed (acknowledgement, expiry, close), so
+	// the scratch holds the actor context.
+	if delivered {
+		s.sc.ctx.Send(r.To, &Delivered{Key: f.key, Tag: r.Tag})
+	} else {
+		s.sc.ctx.Send(r.To, &Abandoned{Key: f.key, Tag: r.Tag})
 	}
 }
 
