@@ -1,8 +1,9 @@
 package server
 
 import (
+	"net/netip"
+
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/messages"
@@ -12,51 +13,67 @@ import (
 // only protobuf messages (package messages), so that a directory on another host — the
 // cluster seam — can answer the same questions.
 type directory struct {
-	peers  map[cryptoutil.PeerID]*messages.Peer
-	byAddr map[string]cryptoutil.PeerID // public address → peer
+	peers  map[cryptoutil.PeerID]*peerEntry
+	byAddr map[netip.AddrPort]cryptoutil.PeerID // public address → peer
+}
+
+// peerEntry is what the directory keeps of a registered peer: the fields of a
+// messages.Peer with its addresses parsed (netip values instead of strings) and the PIDs
+// and node name shared with the registration. A server holds one per connected client;
+// the protobuf record with its address strings cost about twice as much.
+type peerEntry struct {
+	session, connection *actor.PID
+	public              netip.AddrPort
+	private             []netip.AddrPort
+	node                string
+	sessionID           uint32
+	hasPeerInfo         bool
 }
 
 func newDirectory() actor.Actor {
-	return &directory{peers: map[cryptoutil.PeerID]*messages.Peer{}, byAddr: map[string]cryptoutil.PeerID{}}
+	return &directory{peers: map[cryptoutil.PeerID]*peerEntry{}, byAddr: map[netip.AddrPort]cryptoutil.PeerID{}}
 }
 
 func (d *directory) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.RegisterPeer:
-		id, ok := cryptoutil.PeerIDFromBytes(m.GetPeer().GetPeerId())
+		p := m.GetPeer()
+		id, ok := cryptoutil.PeerIDFromBytes(p.GetPeerId())
 		if !ok {
 			return
 		}
 		if old := d.peers[id]; old != nil {
 			d.unindex(id, old)
 		}
-		// The directory keeps the message's own record (a message is not touched by its
-		// sender once sent): for a local peer it then shares the actors' PIDs and the
-		// node name instead of holding copies, for every connected client.
-		p := m.Peer
-		d.peers[id] = p
-		d.byAddr[p.PublicAddress] = id
+		e := &peerEntry{
+			session: p.Session, connection: p.Connection, public: parseAddr(p.PublicAddress),
+			private: parseAddrs(p.PrivateAddresses), node: p.Node, sessionID: p.SessionId, hasPeerInfo: p.HasPeerInfo,
+		}
+		d.peers[id] = e
+		d.index(id, e)
 	case *messages.UnregisterPeer:
 		if id, ok := cryptoutil.PeerIDFromBytes(m.PeerId); ok {
-			if p := d.peers[id]; p != nil && p.SessionId == m.SessionId {
-				d.unindex(id, p)
+			if e := d.peers[id]; e != nil && e.sessionID == m.SessionId {
+				d.unindex(id, e)
 				delete(d.peers, id)
 			}
 		}
 	case *messages.UpdatePeerAddresses:
 		id, ok := cryptoutil.PeerIDFromBytes(m.PeerId)
-		p := d.peers[id]
-		if !ok || p == nil || p.SessionId != m.SessionId {
+		e := d.peers[id]
+		if !ok || e == nil || e.sessionID != m.SessionId {
 			return
 		}
-		if m.PublicAddress != "" && m.PublicAddress != p.PublicAddress {
-			d.unindex(id, p)
-			p.PublicAddress = m.PublicAddress
-			d.byAddr[p.PublicAddress] = id
+		if m.PublicAddress != "" {
+			if a := parseAddr(m.PublicAddress); a != e.public {
+				d.unindex(id, e)
+				e.public = a
+				d.index(id, e)
+			}
 		}
 		if m.SetPrivate {
-			p.PrivateAddresses = m.PrivateAddresses
-			p.HasPeerInfo = true
+			e.private = parseAddrs(m.PrivateAddresses)
+			e.hasPeerInfo = true
 		}
 	case *messages.LookupPeer:
 		r := &messages.LookupPeerResult{PeerId: m.PeerId, RequestId: m.RequestId}
@@ -66,9 +83,11 @@ func (d *directory) Receive(ctx actor.Context) {
 		d.answer(ctx, m.ReplyTo, r)
 	case *messages.LookupAddress:
 		r := &messages.LookupPeerResult{RequestId: m.RequestId}
-		if id, ok := d.byAddr[m.Address]; ok {
-			r.PeerId = id[:]
-			d.fill(r, id)
+		if a := parseAddr(m.Address); a.IsValid() {
+			if id, ok := d.byAddr[a]; ok {
+				r.PeerId = id[:]
+				d.fill(r, id)
+			}
 		}
 		d.answer(ctx, m.ReplyTo, r)
 	case *messages.CountPeers:
@@ -76,18 +95,39 @@ func (d *directory) Receive(ctx actor.Context) {
 	}
 }
 
-func (d *directory) unindex(id cryptoutil.PeerID, p *messages.Peer) {
-	if d.byAddr[p.PublicAddress] == id {
-		delete(d.byAddr, p.PublicAddress)
+func (d *directory) index(id cryptoutil.PeerID, e *peerEntry) {
+	if e.public.IsValid() {
+		d.byAddr[e.public] = id
 	}
 }
 
-// fill puts a copy of the peer into r: the stored record changes later, the asker may
-// read its answer at any time.
-func (d *directory) fill(r *messages.LookupPeerResult, id cryptoutil.PeerID) {
-	if p := d.peers[id]; p != nil {
-		r.Found, r.Peer = true, proto.Clone(p).(*messages.Peer)
+func (d *directory) unindex(id cryptoutil.PeerID, e *peerEntry) {
+	if e.public.IsValid() && d.byAddr[e.public] == id {
+		delete(d.byAddr, e.public)
 	}
+}
+
+// fill puts the peer into r as a fresh messages.Peer: the stored entry changes later,
+// the asker may read its answer at any time.
+func (d *directory) fill(r *messages.LookupPeerResult, id cryptoutil.PeerID) {
+	e := d.peers[id]
+	if e == nil {
+		return
+	}
+	p := &messages.Peer{
+		PeerId: append([]byte(nil), id[:]...), SessionId: e.sessionID, Session: e.session, Connection: e.connection,
+		HasPeerInfo: e.hasPeerInfo, Node: e.node,
+	}
+	if e.public.IsValid() {
+		p.PublicAddress = e.public.String()
+	}
+	if len(e.private) > 0 {
+		p.PrivateAddresses = make([]string, len(e.private))
+		for i, a := range e.private {
+			p.PrivateAddresses[i] = a.String()
+		}
+	}
+	r.Found, r.Peer = true, p
 }
 
 func (d *directory) answer(ctx actor.Context, to *actor.PID, r *messages.LookupPeerResult) {
@@ -96,4 +136,28 @@ func (d *directory) answer(ctx actor.Context, to *actor.PID, r *messages.LookupP
 		return
 	}
 	ctx.Respond(r)
+}
+
+// parseAddr parses an "ip:port" address of the directory's messages, an IPv4-mapped
+// IPv6 address unmapped; the zero AddrPort if it is not one.
+func parseAddr(s string) netip.AddrPort {
+	a, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// parseAddrs parses a list of addresses, leaving out those that are not "ip:port".
+func parseAddrs(ss []string) []netip.AddrPort {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(ss))
+	for _, s := range ss {
+		if a := parseAddr(s); a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
