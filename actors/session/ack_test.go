@@ -57,7 +57,7 @@ func TestAckRangesRoundTrip(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		const n = 400
 		rx := bareSession(cryptoutil.Responder, clock)
-		rf := newRecvFlow(9, nil, 0, false, recvLimits{capacity: 1 << 30, maxAhead: 1 << 14, maxRanges: 1 << 10})
+		rf := newRecvFlow(9, nil, 0, false, &recvLimits{capacity: 1 << 30, maxAhead: 1 << 14, maxRanges: 1 << 10})
 		rx.recv.set(9, rf)
 		received := map[uint64]bool{}
 		// A random mix: runs, isolated numbers, an FSN now and then.
@@ -123,7 +123,7 @@ func TestAckRangesRoundTrip(t *testing.T) {
 func TestAckRangesTruncated(t *testing.T) {
 	clock := &simClock{now: time.Second}
 	rx := bareSession(cryptoutil.Responder, clock)
-	rf := newRecvFlow(3, nil, 0, false, recvLimits{capacity: 1 << 30, maxAhead: 1 << 20, maxRanges: 1 << 12})
+	rf := newRecvFlow(3, nil, 0, false, &recvLimits{capacity: 1 << 30, maxAhead: 1 << 20, maxRanges: 1 << 12})
 	rx.recv.set(3, rf)
 	// Every other sequence number, with large gaps so each range costs several bytes.
 	for i := uint64(1); i <= 1000; i++ {
@@ -151,7 +151,7 @@ func TestAckRangesTruncated(t *testing.T) {
 func TestAckForRejectedFlowCarriesException(t *testing.T) {
 	clock := &simClock{now: time.Second}
 	rx := bareSession(cryptoutil.Responder, clock)
-	rf := newRecvFlow(4, nil, 0, false, defaultRecvLimits)
+	rf := newRecvFlow(4, nil, 0, false, &defaultRecvLimits)
 	rx.recv.set(4, rf)
 	rf.onData(fraWhole, 1, 0, []byte("x"), nil)
 	rf.reject(9)

@@ -56,7 +56,7 @@ func FuzzRecvFlowReassembly(f *testing.F) {
 		}
 		mode := in[0]
 		in = in[1:]
-		rf := newRecvFlow(1, nil, 0, false, fuzzLimits)
+		rf := newRecvFlow(1, nil, 0, false, &fuzzLimits)
 		rf.networkOrder = mode&1 != 0
 		holding := mode&2 != 0
 		m := newReassemblyModel(t, rf)

@@ -53,7 +53,7 @@ type recvLimits struct {
 }
 
 // maxBuffered returns the bound on buffered bytes beyond which fragments are refused.
-func (l recvLimits) maxBuffered() int {
+func (l *recvLimits) maxBuffered() int {
 	if l.hardLimit > 0 {
 		return l.hardLimit
 	}
@@ -80,37 +80,40 @@ type recvFrag struct {
 // when the flow asks for network order), the forward sequence number that lets a sender
 // abandon messages, and what to acknowledge.
 type recvFlow struct {
-	id       uint64
-	meta     []byte
-	assoc    uint64
-	hasAssoc bool
-	limits   recvLimits
+	id     uint64
+	meta   []byte
+	assoc  uint64
+	limits *recvLimits // shared by the flows of an endpoint's sessions (Shared)
 
-	state         recvFlowState
+	// The small fields are kept together: padding between them cost a size class for
+	// every flow of every held session.
+	hasAssoc     bool
+	state        recvFlowState
+	networkOrder bool
+	finalSeen    bool
+	needAck      bool // an acknowledgement is owed
+	ackNow       bool // … and should not wait for the delayed-ack timer
+	finished     bool // complete, and its actor was told (FlowFinished)
+
 	exceptionCode uint64
-	networkOrder  bool
 	// target receives the flow's messages once the upper layer accepted the flow; until
 	// then they wait in held (their bytes count as buffered).
 	target *actor.PID
 	held   [][]byte
 
-	seqs      seqSet     // received or skipped (≤ forward sequence number)
-	frags     []recvFrag // buffered, sorted by sequence number, none yet delivered
-	buffered  int        // bytes in frags
-	finalSN   uint64
-	finalSeen bool
+	seqs     seqSet     // received or skipped (≤ forward sequence number)
+	frags    []recvFrag // buffered, sorted by sequence number, none yet delivered
+	buffered int        // bytes in frags
+	finalSN  uint64
 
-	needAck    bool // an acknowledgement is owed
-	ackNow     bool // … and should not wait for the delayed-ack timer
 	prevBlocks uint64
-	finished   bool          // complete, and its actor was told (FlowFinished)
 	doneAt     time.Duration // when the flow was first seen done and owing nothing, for the linger
 
 	// Statistics.
 	delivered, dropped uint64
 }
 
-func newRecvFlow(id uint64, meta []byte, assoc uint64, hasAssoc bool, limits recvLimits) *recvFlow {
+func newRecvFlow(id uint64, meta []byte, assoc uint64, hasAssoc bool, limits *recvLimits) *recvFlow {
 	f := &recvFlow{id: id, meta: meta, assoc: assoc, hasAssoc: hasAssoc, limits: limits}
 	f.seqs.Add(0, 0) // sequence numbers start at 1
 	f.prevBlocks = f.windowBlocks()

@@ -8,7 +8,7 @@ import (
 )
 
 func testRecvFlow(capacity int) *recvFlow {
-	return newRecvFlow(1, nil, 0, false, recvLimits{capacity: capacity, maxAhead: 64, maxRanges: 8})
+	return newRecvFlow(1, nil, 0, false, &recvLimits{capacity: capacity, maxAhead: 64, maxRanges: 8})
 }
 
 // feed gives one fragment to f and returns the delivered messages as strings.
@@ -244,7 +244,7 @@ func TestRecvFlowNetworkOrder(t *testing.T) {
 
 func TestRecvFlowWindowAccounting(t *testing.T) {
 	const capacity, hard = 8 << 10, 12 << 10
-	f := newRecvFlow(1, nil, 0, false, recvLimits{capacity: capacity, maxAhead: 64, maxRanges: 8, hardLimit: hard})
+	f := newRecvFlow(1, nil, 0, false, &recvLimits{capacity: capacity, maxAhead: 64, maxRanges: 8, hardLimit: hard})
 	if f.windowBlocks() != 8 {
 		t.Fatalf("empty flow advertises %d blocks, want 8", f.windowBlocks())
 	}
@@ -342,7 +342,7 @@ func TestRecvFlowMessageLargerThanWindow(t *testing.T) {
 }
 
 func TestRecvFlowLimits(t *testing.T) {
-	f := newRecvFlow(1, nil, 0, false, recvLimits{capacity: 64 << 10, maxAhead: 10, maxRanges: 3})
+	f := newRecvFlow(1, nil, 0, false, &recvLimits{capacity: 64 << 10, maxAhead: 10, maxRanges: 3})
 	if _, err := f.onData(fraWhole, 5, 6, nil, nil); !errors.Is(err, errFragBadFSN) {
 		t.Fatalf("FSN above the sequence number: %v", err)
 	}

@@ -91,16 +91,17 @@ const (
 // forward sequence number, the flow's startup options (metadata, return association)
 // repeated until the first acknowledgement, and the receiver's advertised window.
 type sendFlow struct {
-	id       uint64
-	key      FlowKey
-	priority Priority
-	options  []byte // startup options incl. the end marker; nil once acknowledged
+	id      uint64
+	key     FlowKey
+	options []byte // startup options incl. the end marker; nil once acknowledged
 
-	queue       []*sendFrag // unacknowledged fragments, in sequence order
-	nextSN      uint64
-	finalSN     uint64
-	state       sendFlowState
-	exception   bool
+	queue     []*sendFrag // unacknowledged fragments, in sequence order
+	nextSN    uint64
+	finalSN   uint64
+	priority  Priority
+	state     sendFlowState
+	exception bool
+
 	rxWindow    int // receiver's free buffer, bytes
 	outstanding int // bytes in flight
 	queued      int // bytes of data in queue

@@ -113,12 +113,16 @@ type Shared struct {
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
 	// Dump logs every packet sent, in hex, at debug level.
 	Dump bool
+
+	recvLimits recvLimits // of every receive flow (NewShared)
 }
 
 // NewShared returns a copy of sh with the configuration's defaults filled in (and
 // statistics of its own if sh has none), for the sessions' Params.
 func NewShared(sh Shared) *Shared {
 	sh.Config.defaults()
+	sh.recvLimits = defaultRecvLimits
+	sh.recvLimits.capacity = sh.Config.FlowBuffer
 	if sh.Stats == nil {
 		sh.Stats = &Stats{}
 	}
@@ -550,8 +554,7 @@ func (s *Session) scheduleAck(f *recvFlow) {
 // whose first fragment we see has no options, has unknown mandatory options or would
 // exceed the flow limit is rejected at once (RFC 7016 §3.6.3.1).
 func (s *Session) openRecvFlow(ctx actor.Context, ud *rtmfp.UserData) *recvFlow {
-	limits := defaultRecvLimits
-	limits.capacity = s.p.Config.FlowBuffer
+	limits := &s.p.recvLimits
 	var opts rtmfp.FlowOptions
 	var err error
 	if ud.HasOptions() {

@@ -17,8 +17,8 @@ func TestPerSessionStructsFitTheirSizeClass(t *testing.T) {
 		size, max uintptr
 	}{
 		{"Session", unsafe.Sizeof(Session{}), 640},
-		{"recvFlow", unsafe.Sizeof(recvFlow{}), 256},
-		{"sendFlow", unsafe.Sizeof(sendFlow{}), 192},
+		{"recvFlow", unsafe.Sizeof(recvFlow{}), 192},
+		{"sendFlow", unsafe.Sizeof(sendFlow{}), 176},
 	} {
 		if c.size > c.max {
 			t.Errorf("%s is %d bytes, over its %d-byte size class", c.name, c.size, c.max)
