@@ -36,27 +36,38 @@ const (
 // directions, close — and, as children, the actors of its streams and groups.
 type connection struct {
 	sh      *shared
-	info    endpoint.SessionInfo
 	session *actor.PID
 	self    *actor.PID
-	client  *client
+	// client is what the application sees of the connection; it holds the session's ID,
+	// the peer ID and the far address, which the connection reads there too.
+	client *client
 
-	state       connState
-	haveNC      bool
-	connectAMF3 bool // the connect being decided came as AMF3 (for the answer)
-	closing     bool
-	ncFlow      uint64
-	ncKey       session.FlowKey
-	encoding    float64 // the client's objectEncoding, echoed in the connect result
-	connectTxn  float64 // the transaction of the connect being decided
-	appPID      *actor.PID
-	pending     []flash.Command       // calls received while the application decides on connect
-	streams     map[uint32]*actor.PID // stream actors by stream ID
-	groupFlows  map[uint64]*actor.PID // group flow actors by receive flow
+	state      connState
+	haveNC     bool
+	closing    bool
+	ncFlow     uint64
+	ncKey      session.FlowKey
+	appPID     *actor.PID
+	connect    *pendingConnect       // the connect being decided, nil otherwise
+	streams    map[uint32]*actor.PID // stream actors by stream ID
+	groupFlows map[uint64]*actor.PID // group flow actors by receive flow
+	relay      *relayState           // made by the first relay call
+}
 
-	relays     map[uint64]pendingRelay // directory lookups of relay targets
+// pendingConnect is a connect the application is deciding on.
+type pendingConnect struct {
+	txn      float64         // its transaction, for the answer
+	encoding float64         // the client's objectEncoding, echoed in the connect result
+	amf3     bool            // it came as AMF3 (so does the answer)
+	calls    []flash.Command // calls received meanwhile, run once it is accepted
+}
+
+// relayState is what Cirrus-style relay calls need: few clients make them, so it is kept
+// out of every connection.
+type relayState struct {
+	pending    map[uint64]pendingRelay // directory lookups of relay targets
 	nextLookup uint64
-	relayLimit bucket
+	limit      bucket
 }
 
 type pendingRelay struct {
@@ -72,7 +83,7 @@ const (
 )
 
 func newConnection(sh *shared, info endpoint.SessionInfo) *connection {
-	return &connection{sh: sh, info: info}
+	return &connection{sh: sh, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
 }
 
 // refusedLinger is how long a refused client gets to read its _error before the server
@@ -86,6 +97,7 @@ func (c *connection) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.self, c.session = ctx.Self(), ctx.Parent()
+		c.client.root, c.client.conn = ctx.ActorSystem().Root, c.self
 		c.sh.stats.Connections.Add(1)
 	case *session.FlowOpened:
 		c.onFlowOpened(ctx, m)
@@ -220,8 +232,8 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 	}
 	switch c.state {
 	case connConnecting:
-		if len(c.pending) < 64 {
-			c.pending = append(c.pending, cmd)
+		if len(c.connect.calls) < 64 {
+			c.connect.calls = append(c.connect.calls, cmd)
 		}
 		return
 	case connIdle:
@@ -271,9 +283,9 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	if obj == nil {
 		obj = amf.NewObject()
 	}
-	c.encoding = 0
+	pc := &pendingConnect{txn: cmd.TransactionID, amf3: cmd.AMF3}
 	if enc, ok := obj.GetNumber("objectEncoding"); ok && enc == 3 {
-		c.encoding = 3
+		pc.encoding = 3
 	}
 	tcURL, _ := obj.GetString("tcUrl")
 	var path string
@@ -284,12 +296,9 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 		appName, _ := obj.GetString("app")
 		path, query = splitURL(appName)
 	}
-	c.client = &client{
-		root: ctx.ActorSystem().Root, conn: c.self, sessionID: c.info.LocalID, peerID: c.info.PeerID,
-		path: path, query: query, connect: encodeConnectObject(obj), addr: c.info.Addr,
-	}
+	// Written before the application first sees the client (appConnect below).
+	c.client.path, c.client.query, c.client.connect = path, query, encodeConnectObject(obj)
 	c.appPID = c.sh.apps.lookup(path)
-	c.connectTxn, c.connectAMF3 = cmd.TransactionID, cmd.AMF3
 	if c.appPID == nil {
 		c.sh.stats.ConnectsRejected.Add(1)
 		c.state = connRefused
@@ -297,7 +306,7 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 		c.refuse(ctx)
 		return
 	}
-	c.state = connConnecting
+	c.state, c.connect = connConnecting, pc
 	ctx.Send(c.appPID, &appConnect{client: c.client, args: cmd.Args})
 }
 
@@ -305,27 +314,26 @@ func (c *connection) onConnectResult(ctx actor.Context, r *appConnectResult) {
 	if c.state != connConnecting {
 		return
 	}
-	reply := flash.Command{Name: flash.CommandConnect, TransactionID: c.connectTxn, AMF3: c.connectAMF3}
+	pc := c.connect
+	c.connect = nil
+	reply := flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}
 	if r.err != nil {
 		c.sh.stats.ConnectsRejected.Add(1)
 		c.state = connRefused
-		c.pending = nil
 		c.replyError(ctx, reply, flash.ConnectRejected(r.err.Error()))
 		c.refuse(ctx)
 		return
 	}
 	c.state = connConnected
 	c.sh.stats.ConnectsAccepted.Add(1)
-	status := flash.ConnectSuccess(c.encoding)
+	status := flash.ConnectSuccess(pc.encoding)
 	status.Extra = append(status.Extra, r.props...)
 	c.reply(ctx, reply, flash.CommandResult, status)
 	ctx.Send(c.sh.directory, &messages.RegisterPeer{Peer: &messages.Peer{
-		PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, Session: c.session, Connection: c.self,
+		PeerId: c.client.peerID[:], SessionId: c.client.sessionID, Session: c.session, Connection: c.self,
 		PublicAddress: c.client.Address().String(), Node: c.sh.node,
 	}})
-	pending := c.pending
-	c.pending = nil
-	for _, cmd := range pending {
+	for _, cmd := range pc.calls {
 		c.onCommand(ctx, cmd)
 	}
 }
@@ -372,7 +380,7 @@ func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
 	}
 	c.client.setPrivate(addrs)
 	ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{
-		PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, PrivateAddresses: strs, SetPrivate: true,
+		PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PrivateAddresses: strs, SetPrivate: true,
 	})
 	ka := flash.SetKeepalive(uint32(c.sh.cfg.KeepaliveServer/time.Millisecond), uint32(c.sh.cfg.KeepalivePeer/time.Millisecond))
 	c.write(ctx, ka.Append(nil))
@@ -414,7 +422,11 @@ func (c *connection) onRelay(ctx actor.Context, cmd flash.Command) {
 		c.replyError(ctx, cmd, flash.CallFailed("relay needs the target's peer ID (64 hex digits)"))
 		return
 	}
-	if !c.relayLimit.take(relaysPerSecond, 2*relaysPerSecond, time.Now()) {
+	if c.relay == nil {
+		c.relay = &relayState{}
+	}
+	rs := c.relay
+	if !rs.limit.take(relaysPerSecond, 2*relaysPerSecond, time.Now()) {
 		c.sh.stats.RelaysLimited.Add(1)
 		c.replyError(ctx, cmd, flash.CallFailed("relay rate limit exceeded"))
 		return
@@ -431,25 +443,28 @@ func (c *connection) onRelay(ctx actor.Context, cmd flash.Command) {
 		c.replyError(ctx, cmd, flash.CallFailed("relay payload too large"))
 		return
 	}
-	if c.relays == nil {
-		c.relays = map[uint64]pendingRelay{}
+	if rs.pending == nil {
+		rs.pending = map[uint64]pendingRelay{}
 	}
-	if len(c.relays) >= 256 {
+	if len(rs.pending) >= 256 {
 		c.sh.stats.RelaysLimited.Add(1)
 		c.replyError(ctx, cmd, flash.CallFailed("too many relays in progress"))
 		return
 	}
-	c.nextLookup++
-	c.relays[c.nextLookup] = pendingRelay{txn: cmd.TransactionID, amf3: cmd.AMF3, args: payload}
-	ctx.Send(c.sh.directory, &messages.LookupPeer{PeerId: target[:], RequestId: c.nextLookup, ReplyTo: c.self})
+	rs.nextLookup++
+	rs.pending[rs.nextLookup] = pendingRelay{txn: cmd.TransactionID, amf3: cmd.AMF3, args: payload}
+	ctx.Send(c.sh.directory, &messages.LookupPeer{PeerId: target[:], RequestId: rs.nextLookup, ReplyTo: c.self})
 }
 
 func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResult) {
-	p, ok := c.relays[r.RequestId]
+	if c.relay == nil {
+		return
+	}
+	p, ok := c.relay.pending[r.RequestId]
 	if !ok {
 		return
 	}
-	delete(c.relays, r.RequestId)
+	delete(c.relay.pending, r.RequestId)
 	cmd := flash.Command{Name: "relay", TransactionID: p.txn, AMF3: p.amf3}
 	if !r.Found || r.Peer.Connection == nil {
 		c.sh.stats.RelaysUnknown.Add(1)
@@ -457,7 +472,7 @@ func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResu
 		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("peer %s not found", id)))
 		return
 	}
-	ctx.Send(r.Peer.Connection, &messages.RelayMessage{SenderPeerId: c.info.PeerID[:], Method: "onRelay", ArgsAmf0: p.args})
+	ctx.Send(r.Peer.Connection, &messages.RelayMessage{SenderPeerId: c.client.peerID[:], Method: "onRelay", ArgsAmf0: p.args})
 	if p.txn != 0 {
 		c.reply(ctx, cmd, flash.CommandResult, nil)
 	}
@@ -507,12 +522,9 @@ func (b *bucket) take(rate, burst float64, now time.Time) bool {
 }
 
 func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
-	if c.client == nil {
-		return
-	}
 	c.client.setAddress(to)
 	if c.state == connConnected {
-		ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{PeerId: c.info.PeerID[:], SessionId: c.info.LocalID, PublicAddress: to.String()})
+		ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PublicAddress: to.String()})
 	}
 }
 
@@ -523,7 +535,7 @@ func (c *connection) leave(ctx actor.Context) {
 	}
 	c.closing = true
 	if c.state == connConnected {
-		ctx.Send(c.sh.directory, &messages.UnregisterPeer{PeerId: c.info.PeerID[:], SessionId: c.info.LocalID})
+		ctx.Send(c.sh.directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
 		ctx.Send(c.appPID, &appDisconnect{client: c.client})
 		c.sh.stats.Disconnections.Add(1)
 	}

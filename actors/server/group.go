@@ -167,7 +167,7 @@ type groupFlow struct {
 }
 
 func newGroupFlow(c *connection, flowID uint64) *groupFlow {
-	return &groupFlow{sh: c.sh, session: c.session, client: c.client, appPID: c.appPID, flowID: flowID, peer: c.info.PeerID,
+	return &groupFlow{sh: c.sh, session: c.session, client: c.client, appPID: c.appPID, flowID: flowID, peer: c.client.peerID,
 		key: session.FlowKey{Metadata: "GC", Assoc: flowID, HasAssoc: true}}
 }
 
