@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -363,20 +364,25 @@ func (c *connection) onCallResult(ctx actor.Context, r *appCallResult) {
 
 // onSetPeerInfo stores the client's private addresses and answers with Set Keepalive.
 func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
-	var addrs []netip.AddrPort
-	var strs []string
+	var parsed [16]netip.AddrPort // at most 16 are kept
+	n := 0
 	for _, a := range cmd.Args {
 		s, ok := a.(string)
 		if !ok {
 			continue
 		}
 		ap, err := netip.ParseAddrPort(s)
-		if err != nil || len(addrs) >= 16 {
+		if err != nil || n == len(parsed) {
 			continue
 		}
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		addrs = append(addrs, ap)
-		strs = append(strs, ap.String())
+		parsed[n] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		n++
+	}
+	// The client keeps them for as long as it is connected: exactly as many as there are.
+	addrs := slices.Clone(parsed[:n])
+	strs := make([]string, n)
+	for i, ap := range addrs {
+		strs[i] = ap.String()
 	}
 	c.client.setPrivate(addrs)
 	ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{
