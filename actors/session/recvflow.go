@@ -188,7 +188,13 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	if f.seqs.Len() != rangesBefore {
 		f.ackNow = true
 	}
-	if keep {
+	switch {
+	case keep && len(f.frags) == 0 && flags&fraMask == fraWhole && seq <= f.cumulative():
+		// A whole message in order with nothing buffered before it (the usual case):
+		// delivered at once, without a buffer every idle flow would then keep.
+		out = append(out, append([]byte(nil), data...))
+		f.delivered++
+	case keep:
 		f.insert(recvFrag{seq: seq, fra: flags & fraMask, data: append([]byte(nil), data...)})
 	}
 	out = f.deliver(out)

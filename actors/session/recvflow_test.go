@@ -483,3 +483,37 @@ func TestRecvFlowReject(t *testing.T) {
 		t.Fatalf("cum %d buffered %d", f.cumulative(), f.buffered)
 	}
 }
+
+// TestInOrderWholeMessagesAreNotBuffered: whole messages that arrive in order are
+// delivered as they come without the flow making a fragment buffer (which an idle flow
+// would keep); a message after a gap is buffered, and delivered with the one that fills
+// the gap, in order; after that, in-order messages pass straight through again. The
+// delivered bytes are the flow's own copies.
+func TestInOrderWholeMessagesAreNotBuffered(t *testing.T) {
+	f := testRecvFlow(1 << 16)
+	wantMsgs(t, feed(t, f, fraWhole, 1, 0, "a"), "a")
+	wantMsgs(t, feed(t, f, fraWhole, 2, 0, "b"), "b")
+	if cap(f.frags) != 0 || f.buffered != 0 {
+		t.Fatalf("in-order messages made a buffer: cap %d, %d bytes buffered", cap(f.frags), f.buffered)
+	}
+	wantMsgs(t, feed(t, f, fraWhole, 4, 0, "d"))
+	if len(f.frags) != 1 {
+		t.Fatalf("the message after the gap is not buffered: %d fragments", len(f.frags))
+	}
+	wantMsgs(t, feed(t, f, fraWhole, 3, 0, "c"), "c", "d")
+	wantMsgs(t, feed(t, f, fraWhole, 5, 0, "e"), "e")
+	checkBuffered(t, f)
+	if f.delivered != 5 || f.buffered != 0 {
+		t.Fatalf("delivered %d, buffered %d bytes", f.delivered, f.buffered)
+	}
+
+	data := []byte("x")
+	out, err := f.onData(fraWhole, 6, 0, data, nil)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	data[0] = 'y'
+	if string(out[0]) != "x" {
+		t.Fatal("the delivered message shares the caller's buffer")
+	}
+}
