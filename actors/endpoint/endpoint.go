@@ -244,7 +244,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		e.uppers = actors.NewKind(cfg.Accept.UpperOptions...)
 	}
 	e.sessionShared = session.NewShared(session.Shared{
-		Writer: e, Clock: e, Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
+		Writer: e, Clock: e, Scheduler: session.NewTimers(e, sys.Root), Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
 		OnClosing: func(uint32) { e.open.Add(-1) },
 		OnClosed:  func(id uint32, _ session.CloseReason) { e.unregister(id) },
 		OnFIHello: e.onFIHello, Dump: cfg.Dump == DumpAll,

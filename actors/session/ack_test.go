@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -16,8 +17,15 @@ type nopWriter struct{}
 
 func (nopWriter) WriteDatagram([]byte, netip.AddrPort) error { return nil }
 
+// nopScheduler sets no timers: tests that need a session's timer fire it themselves, at
+// its timerAt.
+type nopScheduler struct{}
+
+func (nopScheduler) Arm(uint32, *TimerSlot, *actor.PID, time.Duration) {}
+func (nopScheduler) Cancel(uint32, *TimerSlot)                         {}
+
 func bareSession(role cryptoutil.Role, clock Clock) *Session {
-	return newSession(Params{Shared: NewShared(Shared{Writer: nopWriter{}, Clock: clock, Log: zap.NewNop()}), Role: role, Encrypt: cryptoutil.NewStartupEncrypter()})
+	return newSession(Params{Shared: NewShared(Shared{Writer: nopWriter{}, Clock: clock, Scheduler: nopScheduler{}, Log: zap.NewNop()}), Role: role, Encrypt: cryptoutil.NewStartupEncrypter()})
 }
 
 // ackChunks writes the acknowledgements s owes into one packet with the real writeAcks and

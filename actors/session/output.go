@@ -61,7 +61,7 @@ func (s *Session) flush(ctx actor.Context) {
 			}
 		}
 	}
-	s.schedule(ctx)
+	s.schedule()
 }
 
 // flushControlOnly sends pending control chunks (used while stopping, when flows are gone).

@@ -101,9 +101,11 @@ func (c *Config) defaults() {
 type Shared struct {
 	Writer Writer
 	Clock  Clock
-	Config Config
-	Log    *zap.Logger
-	Stats  *Stats
+	// Scheduler wakes the sessions at their deadlines (NewTimers; required).
+	Scheduler Scheduler
+	Config    Config
+	Log       *zap.Logger
+	Stats     *Stats
 	// OnClosing is called once when a session stops being open (it may linger, closed,
 	// to answer the far end's close); OnClosed when its actor stops.
 	OnClosing func(localID uint32)
@@ -120,6 +122,9 @@ type Shared struct {
 // NewShared returns a copy of sh with the configuration's defaults filled in (and
 // statistics of its own if sh has none), for the sessions' Params.
 func NewShared(sh Shared) *Shared {
+	if sh.Scheduler == nil {
+		panic("session: Shared.Scheduler is required (NewTimers)")
+	}
 	sh.Config.defaults()
 	sh.recvLimits = defaultRecvLimits
 	sh.recvLimits.capacity = sh.Config.FlowBuffer
@@ -227,7 +232,7 @@ type Session struct {
 	unackedSince time.Duration // when the oldest unacknowledged data was first sent, 0 if none
 	persistAt    time.Duration
 
-	timer   *time.Timer
+	timer   TimerSlot // in p.Scheduler
 	timerAt time.Duration
 	sc      *scratch // buffers lent for the message being processed
 }
@@ -346,7 +351,7 @@ func (s *Session) Receive(ctx actor.Context) {
 	case *SetKeepalive:
 		if m.Period > 0 {
 			s.keepalive = m.Period
-			s.schedule(ctx)
+			s.schedule()
 		}
 	case *SendFIHello:
 		s.fihellos = append(s.fihellos, *m)
@@ -996,9 +1001,7 @@ func spawnUpper(ctx actor.Context, k *actors.Kind, upper actor.Actor) *actor.PID
 }
 
 func (s *Session) onStopping(ctx actor.Context) {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.p.Scheduler.Cancel(s.p.LocalID, &s.timer)
 	if s.upper != nil {
 		// Stopped from outside before finish: the upper actor ends after the session.
 		ctx.Stop(s.upper)
@@ -1105,7 +1108,7 @@ func (s *Session) onRTO(ctx actor.Context, now time.Duration) {
 }
 
 // schedule arms the timer for the earliest deadline.
-func (s *Session) schedule(ctx actor.Context) {
+func (s *Session) schedule() {
 	if s.st == stClosed {
 		return
 	}
@@ -1141,11 +1144,5 @@ func (s *Session) schedule(ctx actor.Context) {
 		return // an earlier firing will reschedule
 	}
 	s.timerAt = next
-	d := next - now
-	if s.timer == nil {
-		self, root := s.self, ctx.ActorSystem().Root
-		s.timer = time.AfterFunc(d, func() { root.Send(self, &timerFired{}) })
-	} else {
-		s.timer.Reset(d)
-	}
+	s.p.Scheduler.Arm(s.p.LocalID, &s.timer, s.self, next)
 }

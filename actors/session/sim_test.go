@@ -163,15 +163,12 @@ func (m *sim) newNode(name string, role cryptoutil.Role, local, far uint32, addr
 	n.ctx = &fakeCtx{node: n}
 	n.s = newSession(Params{
 		Shared: NewShared(Shared{
-			Writer: n, Clock: &m.clock, Config: cfg, Log: zap.NewNop(), Stats: &m.stats,
+			// The simulation fires the session's timer itself, at s.timerAt.
+			Writer: n, Clock: &m.clock, Scheduler: nopScheduler{}, Config: cfg, Log: zap.NewNop(), Stats: &m.stats,
 			OnClosed: func(_ uint32, why CloseReason) { n.reason = why },
 		}),
 		Role: role, LocalID: local, FarID: far, Encrypt: cryptoutil.NewStartupEncrypter(),
 	})
-	// The session's timer is driven by the simulation: a stopped timer that schedule
-	// merely resets (its function does nothing); the simulation fires at s.timerAt.
-	n.s.timer = time.AfterFunc(time.Hour, func() {})
-	n.s.timer.Stop()
 	m.nodes = append(m.nodes, n)
 	return n
 }
