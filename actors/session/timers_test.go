@@ -32,6 +32,20 @@ func (r *fireRecorder) Receive(ctx actor.Context) {
 
 type wallClock struct{ epoch time.Time }
 
+// timerRig returns Timers on a wall clock and n session stand-ins (fireRecorder, named 0
+// to n-1) that report their wake-ups on fired.
+func timerRig(t *testing.T, n int) (Clock, *Timers, []*actor.PID, chan firing) {
+	sys := actors.NewActorSystem(zap.NewNop())
+	t.Cleanup(sys.Shutdown)
+	clock := wallClock{time.Now()}
+	fired := make(chan firing, 1<<16)
+	pids := make([]*actor.PID, n)
+	for i := range pids {
+		pids[i] = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fireRecorder{i, clock, fired} }))
+	}
+	return clock, NewTimers(clock, sys.Root), pids, fired
+}
+
 func (c wallClock) Now() time.Duration { return time.Since(c.epoch) }
 
 // checkHeaps verifies every shard's heap order and that each entry's slot holds its
@@ -61,17 +75,9 @@ func checkHeaps(t *testing.T, tm *Timers) map[*TimerSlot]time.Duration {
 // deadlines pass, exactly the armed sessions are woken, once each, none before its last
 // deadline; cancelled ones never.
 func TestTimersFireEachDeadlineOnceAndNeverEarly(t *testing.T) {
-	sys := actors.NewActorSystem(zap.NewNop())
-	defer sys.Shutdown()
-	clock := wallClock{time.Now()}
-	tm := NewTimers(clock, sys.Root)
 	const n = 300
-	fired := make(chan firing, 4*n)
-	pids := make([]*actor.PID, n)
+	clock, tm, pids, fired := timerRig(t, n)
 	slots := make([]TimerSlot, n)
-	for i := range pids {
-		pids[i] = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fireRecorder{i, clock, fired} }))
-	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := clock.Now() + time.Hour // nothing fires while the ops run
 	want := map[int]time.Duration{}
@@ -135,15 +141,10 @@ func TestTimersFireEachDeadlineOnceAndNeverEarly(t *testing.T) {
 // TestTimersConcurrentArming: sessions arm and cancel from many goroutines while
 // deadlines fire (run with -race); each session's last deadline wakes it.
 func TestTimersConcurrentArming(t *testing.T) {
-	sys := actors.NewActorSystem(zap.NewNop())
-	defer sys.Shutdown()
-	clock := wallClock{time.Now()}
-	tm := NewTimers(clock, sys.Root)
 	const n = 64
-	fired := make(chan firing, 1<<16)
+	clock, tm, pids, fired := timerRig(t, n)
 	var wg sync.WaitGroup
-	for g := range n {
-		pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fireRecorder{g, clock, fired} }))
+	for g, pid := range pids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
