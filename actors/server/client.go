@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -19,24 +20,32 @@ type client struct {
 	conn      *actor.PID // the connection actor
 	sessionID uint32
 	peerID    cryptoutil.PeerID
-	path      string
-	query     url.Values
-	connect   []byte // the connect command object, AMF0 (decoded on demand: it is seldom read)
+	path      string     // interned: the clients of one application share it
+	query     url.Values // nil without a query
+	// connect is the connect command object in AMF0, decoded on demand (it is seldom
+	// read) and interned: the clients of one page send the same object, and a server
+	// holding thousands of them keeps one copy.
+	connect unique.Handle[string]
 
 	mu      sync.Mutex
 	addr    netip.AddrPort
 	private []netip.AddrPort
 }
 
-func (c *client) SessionID() uint32          { return c.sessionID }
-func (c *client) PeerID() cryptoutil.PeerID  { return c.peerID }
-func (c *client) Path() string               { return c.path }
-func (c *client) Query() map[string][]string { return c.query }
+func (c *client) SessionID() uint32         { return c.sessionID }
+func (c *client) PeerID() cryptoutil.PeerID { return c.peerID }
+func (c *client) Path() string              { return c.path }
+func (c *client) Query() map[string][]string {
+	if c.query == nil {
+		return url.Values{}
+	}
+	return c.query
+}
 
 // ConnectObject decodes the connect command object anew at each call: the caller may keep
 // or modify the copy it gets.
 func (c *client) ConnectObject() *amf.Object {
-	if v, err := amf.NewDecoder(c.connect).ReadAMF0(); err == nil {
+	if v, err := amf.NewDecoder([]byte(c.connect.Value())).ReadAMF0(); err == nil {
 		if o, ok := v.(*amf.Object); ok {
 			return o
 		}
@@ -88,7 +97,6 @@ func (c *client) Close() { c.root.Send(c.conn, &closeClient{}) }
 // ("rtmfp://host:port/app/inst?k=v") or a bare path ("app/inst", as librtmfp sends in
 // its EPD). The path has no leading or trailing slash; "" is the root application.
 func splitURL(raw string) (path string, query url.Values) {
-	query = url.Values{}
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		query, _ = url.ParseQuery(raw[i+1:])
 		raw = raw[:i]
@@ -101,5 +109,6 @@ func splitURL(raw string) (path string, query url.Values) {
 			raw = ""
 		}
 	}
-	return strings.Trim(raw, "/"), query
+	// Interned: a substring would keep the whole URL of every client alive.
+	return unique.Make(strings.Trim(raw, "/")).Value(), query
 }

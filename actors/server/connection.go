@@ -1,13 +1,13 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -592,12 +592,12 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 
 // encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where
 // the decoded object takes several times that, for every connected client.
-func encodeConnectObject(obj *amf.Object) []byte {
+func encodeConnectObject(obj *amf.Object) unique.Handle[string] {
 	b, err := amf.AppendAMF0(nil, obj)
 	if err != nil {
-		return nil
+		b = nil
 	}
-	return bytes.Clone(b)
+	return unique.Make(string(b))
 }
 
 // decoders lends AMF decoders to the connections and streams, which parse a command now

@@ -275,4 +275,22 @@ func TestConnectObject(t *testing.T) {
 	if q := ac.Query()["room"]; len(q) != 1 || q[0] != "7" {
 		t.Fatalf("query %v", ac.Query())
 	}
+
+	// A second client of the same page: the same object (the server keeps one copy of
+	// it), and a URL without a query gives an empty, usable map.
+	c2, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{
+		ConnectObject: []amf.Property{{Key: "pageUrl", Value: "https://example.org/p"}, {Key: "extra", Value: []any{1.0, "two"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.app.mu.Lock()
+	ac2 := f.app.connected[c2.PeerID().String()]
+	f.app.mu.Unlock()
+	if p, _ := ac2.ConnectObject().GetString("pageUrl"); p != "https://example.org/p" || ac2.Path() != "live" {
+		t.Fatalf("second client: pageUrl %q, path %q", p, ac2.Path())
+	}
+	if q := ac2.Query(); q == nil || len(q) != 0 {
+		t.Fatalf("query without one in the URL: %#v", q)
+	}
 }
