@@ -281,6 +281,9 @@ func Spawn(k *actors.Kind, parent actor.SpawnerContext, p Params) *actor.PID {
 }
 
 func newSession(p Params) *Session {
+	if p.Shared == nil {
+		panic("session: Params.Shared is required (NewShared)")
+	}
 	s := &Session{
 		p: sessionParams{
 			Shared: p.Shared, Role: p.Role, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt,
