@@ -117,6 +117,7 @@ type Shared struct {
 	Dump bool
 
 	recvLimits recvLimits // of every receive flow (NewShared)
+	made       bool       // by NewShared
 }
 
 // NewShared returns a copy of sh with the configuration's defaults filled in (and
@@ -134,6 +135,7 @@ func NewShared(sh Shared) *Shared {
 	if sh.Log == nil {
 		sh.Log = zap.NewNop()
 	}
+	sh.made = true
 	return &sh
 }
 
@@ -281,8 +283,8 @@ func Spawn(k *actors.Kind, parent actor.SpawnerContext, p Params) *actor.PID {
 }
 
 func newSession(p Params) *Session {
-	if p.Shared == nil {
-		panic("session: Params.Shared is required (NewShared)")
+	if p.Shared == nil || !p.Shared.made {
+		panic("session: Params.Shared must come from NewShared")
 	}
 	s := &Session{
 		p: sessionParams{
