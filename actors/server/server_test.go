@@ -248,18 +248,24 @@ func TestDualStackListen(t *testing.T) {
 func TestConnectObject(t *testing.T) {
 	f := startServer(t, server.Options{}, nil)
 	ep := newClientEndpoint(t, f, client.EndpointConfig{})
-	c, err := ep.Connect(ctxT(t, 10*time.Second), f.url+"?room=7", client.Options{
-		ConnectObject: []amf.Property{{Key: "pageUrl", Value: "https://example.org/p"}, {Key: "extra", Value: []any{1.0, "two"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
+	// connect connects a client of the page to url and returns what the application sees.
+	connect := func(url string) app.Client {
+		t.Helper()
+		c, err := ep.Connect(ctxT(t, 10*time.Second), url, client.Options{
+			ConnectObject: []amf.Property{{Key: "pageUrl", Value: "https://example.org/p"}, {Key: "extra", Value: []any{1.0, "two"}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.app.mu.Lock()
+		ac := f.app.connected[c.PeerID().String()]
+		f.app.mu.Unlock()
+		if ac == nil {
+			t.Fatal("the application does not know the client")
+		}
+		return ac
 	}
-	f.app.mu.Lock()
-	ac := f.app.connected[c.PeerID().String()]
-	f.app.mu.Unlock()
-	if ac == nil {
-		t.Fatal("the application does not know the client")
-	}
+	ac := connect(f.url + "?room=7")
 	o := ac.ConnectObject()
 	page, _ := o.GetString("pageUrl")
 	ver, _ := o.GetString("flashVer")
@@ -278,15 +284,7 @@ func TestConnectObject(t *testing.T) {
 
 	// A second client of the same page: the same object (the server keeps one copy of
 	// it), and a URL without a query gives an empty, usable map.
-	c2, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{
-		ConnectObject: []amf.Property{{Key: "pageUrl", Value: "https://example.org/p"}, {Key: "extra", Value: []any{1.0, "two"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.app.mu.Lock()
-	ac2 := f.app.connected[c2.PeerID().String()]
-	f.app.mu.Unlock()
+	ac2 := connect(f.url)
 	if p, _ := ac2.ConnectObject().GetString("pageUrl"); p != "https://example.org/p" || ac2.Path() != "live" {
 		t.Fatalf("second client: pageUrl %q, path %q", p, ac2.Path())
 	}
