@@ -371,11 +371,11 @@ func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
 		if !ok {
 			continue
 		}
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil || n == len(parsed) {
+		ap := parseAddr(s)
+		if !ap.IsValid() || n == len(parsed) {
 			continue
 		}
-		parsed[n] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		parsed[n] = ap
 		n++
 	}
 	// The client keeps them for as long as it is connected: exactly as many as there are.

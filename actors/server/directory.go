@@ -138,8 +138,8 @@ func (d *directory) answer(ctx actor.Context, to *actor.PID, r *messages.LookupP
 	ctx.Respond(r)
 }
 
-// parseAddr parses an "ip:port" address of the directory's messages, an IPv4-mapped
-// IPv6 address unmapped; the zero AddrPort if it is not one.
+// parseAddr parses an "ip:port" address (the directory's messages, setPeerInfo), an
+// IPv4-mapped IPv6 address unmapped; the zero AddrPort if it is not one.
 func parseAddr(s string) netip.AddrPort {
 	a, err := netip.ParseAddrPort(s)
 	if err != nil {

@@ -125,7 +125,7 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 	if s.pingOutstanding && s.lastSend < s.lastKeepalivePing && pw.WriteChunk(rtmfp.Ping{}) {
 		s.p.Stats.KeepalivePings.Add(1)
 	}
-	if m := s.mobility; m != nil && m.pending && m.to.IsValid() {
+	if m := s.mobility; m != nil && m.pending {
 		// The mobility check must reach the new address: it goes in a packet of its own.
 		m.pending = false
 		mp := rtmfp.NewPacketWriter(s.scr().plain2[:0], s.header(now), maxPacket)

@@ -793,7 +793,7 @@ type mobilityCheck struct {
 }
 
 func (s *Session) onPingReply(ctx actor.Context, payload []byte, from netip.AddrPort, now time.Duration) {
-	if m := s.mobility; m != nil && string(payload) == string(m.tag[:]) && from == m.to && m.to.IsValid() {
+	if m := s.mobility; m != nil && string(payload) == string(m.tag[:]) && from == m.to {
 		old := s.addr
 		s.addr, s.mobility = from, nil
 		s.p.Stats.AddressChanges.Add(1)

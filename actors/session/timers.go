@@ -91,8 +91,8 @@ func (t *Timers) Cancel(key uint32, slot *TimerSlot) {
 	// The runtime timer may now fire early for nothing: it re-arms for what is left.
 }
 
-// Len returns the number of deadlines set (for tests and statistics).
-func (t *Timers) Len() int {
+// len returns the number of deadlines set.
+func (t *Timers) len() int {
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]

@@ -93,8 +93,8 @@ func TestTimersFireEachDeadlineOnceAndNeverEarly(t *testing.T) {
 		want[i] = at
 	}
 	armed := checkHeaps(t, tm)
-	if len(armed) != len(want) || tm.Len() != len(want) {
-		t.Fatalf("%d slots armed (%d entries), want %d", len(armed), tm.Len(), len(want))
+	if len(armed) != len(want) || tm.len() != len(want) {
+		t.Fatalf("%d slots armed (%d entries), want %d", len(armed), tm.len(), len(want))
 	}
 	for i, at := range want {
 		if armed[&slots[i]] != at {
@@ -133,8 +133,8 @@ func TestTimersFireEachDeadlineOnceAndNeverEarly(t *testing.T) {
 		t.Fatalf("session %d woken once more", f.name)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if tm.Len() != 0 {
-		t.Fatalf("%d deadlines left after they all fired", tm.Len())
+	if tm.len() != 0 {
+		t.Fatalf("%d deadlines left after they all fired", tm.len())
 	}
 }
 
@@ -163,12 +163,12 @@ func TestTimersConcurrentArming(t *testing.T) {
 	wg.Wait()
 	last := map[int]bool{}
 	deadline := time.After(10 * time.Second)
-	for tm.Len() > 0 || len(last) < n {
+	for tm.len() > 0 || len(last) < n {
 		select {
 		case f := <-fired:
 			last[f.name] = true
 		case <-deadline:
-			t.Fatalf("%d of %d sessions woken, %d deadlines left", len(last), n, tm.Len())
+			t.Fatalf("%d of %d sessions woken, %d deadlines left", len(last), n, tm.len())
 		}
 	}
 	checkHeaps(t, tm)
