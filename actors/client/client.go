@@ -122,6 +122,10 @@ type EndpointConfig struct {
 	// default, a goroutine per mailbox wake-up). A program holding many sessions shares
 	// one pool (actors.NewPoolDispatcher) among its endpoints, as the server does.
 	Dispatcher actor.Dispatcher
+	// KernelTimestamps stamps received media (Media.Arrived) with the kernel's receive
+	// time (Linux), leaving out the endpoint's own delay in reading its socket: what a
+	// measuring client wants.
+	KernelTimestamps bool
 
 	accept *endpoint.Accept // P2P responder identity (Dial with AcceptPeers)
 }
@@ -140,7 +144,7 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	}
 	ep, err := endpoint.Start(sys, endpoint.Config{
 		Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log,
-		Accept: cfg.accept, Dispatcher: cfg.Dispatcher,
+		Accept: cfg.accept, Dispatcher: cfg.Dispatcher, KernelTimestamps: cfg.KernelTimestamps,
 	})
 	if err != nil {
 		return nil, err
@@ -228,6 +232,15 @@ func (e *Endpoint) Connect(ctx context.Context, rawURL string, opts Options) (*C
 		return nil, err
 	}
 	return c, nil
+}
+
+// arrived converts a receive time of the connection's endpoint clock (FlowMessage.At) to
+// a time.Time; zero stays zero (unknown).
+func (c *Conn) arrived(at time.Duration) time.Time {
+	if at == 0 {
+		return time.Time{}
+	}
+	return c.ep.ep.Time(at)
 }
 
 func newConn(sys *actor.ActorSystem, rawURL string, opts Options, keys []*cryptoutil.DHKey) *Conn {

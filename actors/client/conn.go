@@ -90,7 +90,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 			a.onGroupMessage(g, m.Data)
 		} else if id, ok := a.flowStream[m.FlowID]; ok && !a.ended {
 			if st := a.streams[id]; st != nil {
-				code := onStreamMessage(st, m.Data, &a.dec)
+				code := onStreamMessage(st, m.Data, a.c.arrived(m.At), &a.dec)
 				if st.closing && (code == flash.CodePlayStop || code == flash.CodeUnpublishSuccess) {
 					a.deleteStream(ctx, id)
 				}

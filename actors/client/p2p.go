@@ -169,7 +169,7 @@ func (a *peerActor) Receive(ctx actor.Context) {
 			return
 		}
 		if a.st != nil {
-			onStreamMessage(a.st, m.Data, &a.dec)
+			onStreamMessage(a.st, m.Data, a.c.arrived(m.At), &a.dec)
 			return
 		}
 		a.onPlayerMessage(ctx, m)

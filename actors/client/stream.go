@@ -19,6 +19,10 @@ type Media struct {
 	Type      byte
 	Timestamp uint32
 	Data      []byte
+	// Arrived, on a received message, is when the datagram that completed it reached the
+	// endpoint: the kernel's receive time with EndpointConfig.KernelTimestamps, else when
+	// the endpoint read it. Zero if unknown (a message held until its flow was accepted).
+	Arrived time.Time
 }
 
 // Lanes of a NetStream's send flows: commands and data, audio, video.
@@ -201,7 +205,7 @@ type streamState struct {
 
 // onStreamMessage handles one message of a NetStream receive flow and returns the code of
 // the status it carried, if it was an onStatus.
-func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) (code string) {
+func onStreamMessage(st *streamState, data []byte, arrived time.Time, dec *amf.Decoder) (code string) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
 		return ""
@@ -236,7 +240,7 @@ func onStreamMessage(st *streamState, data []byte, dec *amf.Decoder) (code strin
 		return s.Code
 	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
 		if st.player != nil && !st.closing {
-			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: append([]byte(nil), msg.Body...)})
+			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: append([]byte(nil), msg.Body...), Arrived: arrived})
 		}
 	}
 	return ""

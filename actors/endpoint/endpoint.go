@@ -66,6 +66,12 @@ type Config struct {
 	// Dispatcher runs the mailboxes of the session actors and of the handshake actor
 	// (nil: protoactor's default, a goroutine per wake-up).
 	Dispatcher actor.Dispatcher
+	// KernelTimestamps stamps each datagram with the time the kernel received it
+	// (SO_TIMESTAMPNS, Linux) instead of the time the endpoint's read returned, so that
+	// receive times (Inbound.At, FlowMessage.At) leave out the endpoint's own delay in
+	// reading its socket: what a measuring client wants. Where the kernel cannot, the
+	// endpoint logs it and keeps read times.
+	KernelTimestamps bool
 }
 
 // Accept configures the responder side of an endpoint.
@@ -153,6 +159,7 @@ type Endpoint struct {
 	conn   *net.UDPConn
 	addr   netip.AddrPort
 	epoch  time.Time
+	stamps bool // the socket records kernel receive times (Config.KernelTimestamps)
 	shards []*shard
 	seed   maphash.Seed
 	pool   *session.InboundPool
@@ -188,6 +195,11 @@ type Endpoint struct {
 // Now returns the endpoint clock (monotonic time since the endpoint started).
 func (e *Endpoint) Now() time.Duration { return time.Since(e.epoch) }
 
+// Time converts a reading of the endpoint clock (such as Inbound.At or FlowMessage.At)
+// to a time.Time, whose monotonic reading other clocks of the process can be compared
+// with.
+func (e *Endpoint) Time(at time.Duration) time.Time { return e.epoch.Add(at) }
+
 // Start binds the socket and starts the endpoint's goroutines and actors.
 func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 	cfg.defaults()
@@ -206,6 +218,13 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 	e := &Endpoint{
 		cfg: cfg, sys: sys, log: cfg.Log, conn: conn, epoch: time.Now(),
 		seed: maphash.MakeSeed(), pool: session.NewInboundPool(readBufferSize), closed: make(chan struct{}),
+	}
+	if cfg.KernelTimestamps {
+		if err := enableStamps(conn); err != nil {
+			cfg.Log.Warn("kernel receive timestamps unavailable; receive times are read times", zap.Error(err))
+		} else {
+			e.stamps = true
+		}
 	}
 	e.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.writer = newBatchWriter(conn, &e.Stats)
@@ -294,7 +313,7 @@ func (e *Endpoint) WriteDatagram(b []byte, to netip.AddrPort) error {
 // readLoop reads datagrams, up to readBatch per system call, and hands each to its shard.
 func (e *Endpoint) readLoop() {
 	defer e.wg.Done()
-	r := newBatchReader(e.conn, e.pool)
+	r := newBatchReader(e.conn, e.pool, e.stamps)
 	for {
 		n, err := r.read()
 		if err != nil {
@@ -310,8 +329,10 @@ func (e *Endpoint) readLoop() {
 		}
 		e.Stats.ReadBatches.Add(1)
 		e.Stats.DatagramsIn.Add(uint64(n))
-		at := e.Now()
+		now := time.Now()
+		at, wall := now.Sub(e.epoch), now.UnixNano()
 		for i := range n {
+			ns, stamped := r.stamp(i)
 			in, from, ok := r.take(i)
 			if !ok {
 				e.Stats.DropOversize.Add(1)
@@ -319,6 +340,9 @@ func (e *Endpoint) readLoop() {
 				continue
 			}
 			in.From, in.At = from, at
+			if stamped {
+				in.At = arrivedAt(at, wall, ns)
+			}
 			e.dispatch(in)
 		}
 	}

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"net"
 	"net/netip"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -32,14 +33,24 @@ type batchReader struct {
 	size int // slots in use, readBatchStart up to readBatch
 }
 
-func newBatchReader(conn *net.UDPConn, pool *session.InboundPool) *batchReader {
+// newBatchReader reads conn into Inbound values of pool. With stamps (a socket that
+// records kernel receive times, see enableStamps) each slot also has room for the
+// receive time's control message.
+func newBatchReader(conn *net.UDPConn, pool *session.InboundPool, stamps bool) *batchReader {
 	r := &batchReader{
 		pc: ipv4.NewPacketConn(conn), pool: pool,
 		ins: make([]*session.Inbound, readBatch), msgs: make([]ipv4.Message, readBatch), bufs: make([][]byte, readBatch),
 		size: readBatchStart,
 	}
+	var oob []byte
+	if stamps {
+		oob = make([]byte, readBatch*stampSpace)
+	}
 	for i := range r.msgs {
 		r.msgs[i].Buffers = r.bufs[i : i+1]
+		if stamps {
+			r.msgs[i].OOB = oob[i*stampSpace : (i+1)*stampSpace : (i+1)*stampSpace]
+		}
 	}
 	return r
 }
@@ -74,6 +85,26 @@ func (r *batchReader) take(i int) (in *session.Inbound, from netip.AddrPort, ok 
 		from = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) // IPv4 peers of a dual-stack socket as IPv4
 	}
 	return in, from, m.Flags&msgTrunc == 0 && from.IsValid()
+}
+
+// stamp returns the kernel's receive time (Unix nanoseconds) of the i-th datagram read,
+// if the socket records them; call it before take.
+func (r *batchReader) stamp(i int) (int64, bool) {
+	m := &r.msgs[i]
+	if m.NN <= 0 || m.NN > len(m.OOB) {
+		return 0, false
+	}
+	return kernelStamp(m.OOB[:m.NN])
+}
+
+// arrivedAt converts a kernel receive time ns (Unix nanoseconds) to the endpoint clock,
+// given the clock (at) and the wall time (wall) of the moment the read returned. The
+// datagram's age is taken on the wall clock, which the kernel stamps with, and subtracted
+// from the monotonic reading, so a wall clock stepped while the endpoint runs can move a
+// receive time by no more than that age; it is never later than the read.
+func arrivedAt(at time.Duration, wall, ns int64) time.Duration {
+	age := time.Duration(wall - ns)
+	return at - min(max(age, 0), at)
 }
 
 // release returns the Inbound values still held by the slots (the socket closed).

@@ -2,9 +2,11 @@ package endpoint
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 )
@@ -26,7 +28,7 @@ func TestBatchReaderReadsWhatIsQueuedInFewCalls(t *testing.T) {
 	defer peer.Close()
 	const bufSize = 256
 	pool := session.NewInboundPool(bufSize)
-	r := newBatchReader(conn, pool)
+	r := newBatchReader(conn, pool, false)
 
 	var sent [][]byte
 	for i := range 10 {
@@ -82,4 +84,98 @@ func TestBatchReaderReadsWhatIsQueuedInFewCalls(t *testing.T) {
 	}
 	in.Release()
 	r.release()
+}
+
+// TestKernelStampsAreArrivalTimes queues two datagrams 30 ms apart on a socket that
+// records kernel receive times and reads them only later: each datagram's stamp falls
+// between the wall-clock moments around its own send, not at the read, and on the
+// endpoint clock the earlier datagram arrived that much before the read. The kernel turns
+// receive stamping on a little after the first socket asks (until then it stamps at the
+// read), so the test tries a few rounds and needs one to pass.
+func TestKernelStampsAreArrivalTimes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("kernel receive timestamps are read on Linux only")
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := enableStamps(conn); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	r := newBatchReader(conn, session.NewInboundPool(256), true)
+	defer r.release()
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	var problem string
+	for range 5 {
+		var before, after [2]int64
+		for i := range 2 {
+			before[i] = time.Now().UnixNano()
+			if _, err := peer.WriteToUDPAddrPort([]byte("twenty bytes or more"), to); err != nil {
+				t.Fatal(err)
+			}
+			after[i] = time.Now().UnixNano()
+			time.Sleep(30 * time.Millisecond)
+		}
+		var stamps []int64
+		var read int64
+		for len(stamps) < 2 {
+			n, err := r.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			read = time.Now().UnixNano()
+			for i := range n {
+				ns, ok := r.stamp(i)
+				in, _, _ := r.take(i)
+				in.Release()
+				if !ok {
+					t.Fatalf("datagram %d has no kernel receive time", len(stamps))
+				}
+				stamps = append(stamps, ns)
+			}
+		}
+		problem = ""
+		for i, ns := range stamps {
+			// The kernel's clock is coarser than the process's: allow a millisecond.
+			if ns < before[i]-int64(time.Millisecond) || ns > after[i]+int64(time.Millisecond) {
+				problem += fmt.Sprintf("datagram %d stamped %v after its send began, which took %v; ", i, time.Duration(ns-before[i]), time.Duration(after[i]-before[i]))
+			}
+		}
+		at := 10 * time.Second // the endpoint clock at the read
+		first, second := arrivedAt(at, read, stamps[0]), arrivedAt(at, read, stamps[1])
+		if gap := second - first; gap < 30*time.Millisecond || second > at {
+			problem += fmt.Sprintf("on the endpoint clock the datagrams arrived at %v and %v (read at %v): want ≥ 30 ms apart, before the read", first, second, at)
+		}
+		if problem == "" {
+			return
+		}
+		t.Log(problem)
+	}
+	t.Error("no round had arrival stamps")
+}
+
+// TestArrivedAt checks the conversion's bounds: a stamp from the future (a wall clock set
+// back) is the read time, one older than the endpoint is its start.
+func TestArrivedAt(t *testing.T) {
+	const wall = int64(1_000_000_000_000)
+	for _, c := range []struct {
+		at   time.Duration
+		ns   int64
+		want time.Duration
+	}{
+		{5 * time.Second, wall - int64(2*time.Millisecond), 5*time.Second - 2*time.Millisecond},
+		{5 * time.Second, wall + int64(time.Second), 5 * time.Second},
+		{5 * time.Second, wall - int64(time.Minute), 0},
+	} {
+		if got := arrivedAt(c.at, wall, c.ns); got != c.want {
+			t.Errorf("arrivedAt(%v, wall, wall%+d) = %v, want %v", c.at, c.ns-wall, got, c.want)
+		}
+	}
 }

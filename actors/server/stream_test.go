@@ -204,3 +204,57 @@ func TestPublishPlaySmoke(t *testing.T) {
 }
 
 func sessionConfigZero() session.Config { return session.Config{} }
+
+// TestPlayedMediaCarriesArrivalTime: a player on an endpoint with kernel timestamps gets
+// every frame stamped with when it reached the endpoint: after the frame was published,
+// before the player read it.
+func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
+	f := newFixture(t, sessionConfigZero())
+	pubConn := dial(t, f, f.url, client.Options{})
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "stamped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newClientEndpoint(t, f, client.EndpointConfig{KernelTimestamps: true})
+	playConn, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer playConn.Close()
+	player, err := playConn.Play(ctxT(t, 10*time.Second), "stamped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frames = 20
+	written := make(chan time.Time, frames)
+	go func() {
+		for i := range frames {
+			written <- time.Now()
+			if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: []byte{0xAF, 0x01, byte(i)}}); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < frames; {
+		select {
+		case m := <-player.C:
+			read := time.Now()
+			if m.Type != flash.TypeAudio || len(m.Data) != 3 {
+				continue
+			}
+			sent := <-written
+			for int(m.Data[2]) > i { // a frame the server did not relay: skip its write time
+				sent, i = <-written, i+1
+			}
+			if m.Arrived.IsZero() || m.Arrived.Before(sent) || m.Arrived.After(read) {
+				t.Fatalf("frame %d written at %v, arrived at %v, read at %v", m.Data[2], sent, m.Arrived, read)
+			}
+			i++
+		case <-deadline:
+			t.Fatalf("%d of %d frames played", i, frames)
+		}
+	}
+}

@@ -69,7 +69,7 @@ func FuzzRecvFlowReassembly(f *testing.F) {
 				case flags&0x01 != 0:
 					if holding {
 						holding = false
-						m.deliveredAll(rf.release())
+						m.deliveredAll(heldData(rf.release()))
 					}
 				case flags&0x02 != 0:
 					rf.ackTaken()
@@ -109,7 +109,7 @@ func FuzzRecvFlowReassembly(f *testing.F) {
 			}
 			if holding && rf.state != rfRejected {
 				for _, msg := range out {
-					rf.hold(msg)
+					rf.hold(msg, 0)
 				}
 			} else {
 				m.deliveredAll(out)
@@ -215,7 +215,7 @@ func (m *reassemblyModel) check() {
 		}
 	}
 	for _, h := range f.held {
-		n += len(h) + fragOverhead
+		n += len(h.data) + fragOverhead
 	}
 	if n != f.buffered {
 		m.t.Fatalf("buffered %d, fragments and held messages hold %d", f.buffered, n)

@@ -96,6 +96,9 @@ type FlowOpened struct {
 type FlowMessage struct {
 	FlowID uint64
 	Data   []byte
+	// At is when the datagram that completed the message arrived (Inbound.At, on the
+	// endpoint clock), also for a message held until its flow was accepted.
+	At time.Duration
 }
 
 // FlowFinished says the far end closed a receive flow and every message was delivered.

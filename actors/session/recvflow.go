@@ -99,7 +99,7 @@ type recvFlow struct {
 	// target receives the flow's messages once the upper layer accepted the flow; until
 	// then they wait in held (their bytes count as buffered).
 	target *actor.PID
-	held   [][]byte
+	held   []heldMsg
 
 	seqs     seqSet     // received or skipped (≤ forward sequence number)
 	frags    []recvFrag // buffered, sorted by sequence number, none yet delivered
@@ -359,17 +359,24 @@ func (f *recvFlow) dropBuffered() {
 }
 
 // hold keeps delivered messages until the flow is accepted.
-func (f *recvFlow) hold(msg []byte) {
-	f.held = append(f.held, msg)
+func (f *recvFlow) hold(msg []byte, at time.Duration) {
+	f.held = append(f.held, heldMsg{data: msg, at: at})
 	f.buffered += len(msg) + fragOverhead
 }
 
+// heldMsg is a complete message waiting for its flow to be accepted, and when the
+// datagram that completed it arrived.
+type heldMsg struct {
+	data []byte
+	at   time.Duration
+}
+
 // release returns the held messages and frees their room in the window.
-func (f *recvFlow) release() [][]byte {
+func (f *recvFlow) release() []heldMsg {
 	held := f.held
 	f.held = nil
 	for _, m := range held {
-		f.buffered -= len(m) + fragOverhead
+		f.buffered -= len(m.data) + fragOverhead
 	}
 	if f.prevBlocks < 2 && f.windowBlocks() >= 2 {
 		f.needAck, f.ackNow = true, true // the window reopened: tell the sender

@@ -29,6 +29,15 @@ func strs(msgs [][]byte) []string {
 	return s
 }
 
+// heldData returns the messages of released held ones.
+func heldData(held []heldMsg) [][]byte {
+	var out [][]byte
+	for _, h := range held {
+		out = append(out, h.data)
+	}
+	return out
+}
+
 func wantMsgs(t *testing.T, got []string, want ...string) {
 	t.Helper()
 	if len(got) != len(want) || (len(want) > 0 && !slices.Equal(got, want)) {
@@ -45,7 +54,7 @@ func checkBuffered(t testing.TB, f *recvFlow) {
 		n += len(fr.data) + fragOverhead
 	}
 	for _, m := range f.held {
-		n += len(m) + fragOverhead
+		n += len(m.data) + fragOverhead
 	}
 	if n != f.buffered {
 		t.Fatalf("buffered %d, fragments and held messages hold %d", f.buffered, n)
@@ -307,7 +316,7 @@ func TestRecvFlowWindowWithHeldMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range out {
-			f.hold(m)
+			f.hold(m, 0)
 		}
 	}
 	if f.windowBlocks() != 0 {
@@ -418,7 +427,7 @@ func TestRecvFlowHoldAndRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range out {
-			f.hold(m) // not accepted yet: the session holds them
+			f.hold(m, 0) // not accepted yet: the session holds them
 		}
 		checkBuffered(t, f)
 	}
@@ -448,7 +457,7 @@ func TestRecvFlowCompleteKeepsHeldMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range out {
-			f.hold(m)
+			f.hold(m, 0)
 		}
 	}
 	out, err := f.onData(fraWhole|flagFinal, 3, 0, []byte("c"), nil)
@@ -460,16 +469,16 @@ func TestRecvFlowCompleteKeepsHeldMessages(t *testing.T) {
 	}
 	wantMsgs(t, strs(out), "c")
 	for _, m := range out {
-		f.hold(m)
+		f.hold(m, 0)
 	}
-	wantMsgs(t, strs(f.release()), "a", "b", "c")
+	wantMsgs(t, strs(heldData(f.release())), "a", "b", "c")
 	checkBuffered(t, f)
 }
 
 func TestRecvFlowReject(t *testing.T) {
 	f := testRecvFlow(64 << 10)
 	feed(t, f, fraWhole, 2, 0, "b")
-	f.hold([]byte("held"))
+	f.hold([]byte("held"), 0)
 	f.reject(7)
 	if f.state != rfRejected || f.exceptionCode != 7 || f.buffered != 0 || len(f.frags) != 0 || len(f.held) != 0 {
 		t.Fatalf("after reject: state %d code %d buffered %d", f.state, f.exceptionCode, f.buffered)

@@ -437,7 +437,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 		switch c.Type {
 		case rtmfp.ChunkUserData, rtmfp.ChunkNextUserData:
 			seenData = true
-			s.onUserData(ctx, &c.UD)
+			s.onUserData(ctx, &c.UD, in.At)
 		case rtmfp.ChunkAckRanges:
 			a, err := rtmfp.ParseAckRanges(c.Payload, s.scr().acks)
 			if err != nil {
@@ -514,8 +514,9 @@ func (s *Session) ownMode() int {
 	return rtmfp.ModeInitiator
 }
 
-// onUserData feeds one fragment to its receive flow, creating the flow on first sight.
-func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
+// onUserData feeds one fragment, which arrived at at, to its receive flow, creating the
+// flow on first sight.
+func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData, at time.Duration) {
 	if ud.FlowID == 0 && ud.Flags == 0 && ud.SequenceNumber == 0 && ud.Data == nil {
 		// Malformed chunk: the shard left UD zero.
 		s.p.Stats.DropMalformedChunk.Add(1)
@@ -536,10 +537,10 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData) {
 	for i, m := range s.scr().msgs {
 		switch {
 		case f.target != nil:
-			ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: m})
+			ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: m, At: at})
 		case f.state != rfRejected:
 			// Not accepted yet (the flow may already be complete): kept for AcceptFlow.
-			f.hold(m)
+			f.hold(m, at)
 		}
 		s.scr().msgs[i] = nil
 	}
@@ -613,7 +614,7 @@ func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
 		ctx.Watch(m.PID)
 	}
 	for _, msg := range f.release() {
-		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg})
+		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg.data, At: msg.at})
 	}
 	s.scheduleAck(f) // the window may have reopened
 	if f.state == rfComplete && !f.finished {

@@ -128,6 +128,7 @@ type simNode struct {
 	// accepts or rejects by hand).
 	acceptDelay time.Duration
 	onMessage   func(flowID uint64, data []byte)
+	onArrival   func(m *FlowMessage) // with onMessage, for tests of the message's fields
 	onReceipt   func(msg any)
 
 	opened   []*FlowOpened
@@ -217,6 +218,9 @@ func (n *simNode) react(sm simSend) {
 		n.msgs[m.FlowID] = append(n.msgs[m.FlowID], m.Data)
 		if n.onMessage != nil {
 			n.onMessage(m.FlowID, m.Data)
+		}
+		if n.onArrival != nil {
+			n.onArrival(m)
 		}
 	case *FlowFinished:
 		n.finished[m.FlowID] = true
