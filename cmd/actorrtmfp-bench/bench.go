@@ -61,7 +61,7 @@ func (b *bench) endpoints() ([]*client.Endpoint, error) {
 		return b.eps, nil
 	}
 	for i := range b.cfg.Sockets {
-		e, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: b.cfg.Bind[i%len(b.cfg.Bind)], Log: b.log, UDPBuffer: b.cfg.UDPBuffer, Dispatcher: b.disp})
+		e, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: b.cfg.Bind[i%len(b.cfg.Bind)], Log: b.log, UDPBuffer: b.cfg.UDPBuffer, Dispatcher: b.disp, KernelTimestamps: true})
 		if err != nil {
 			b.closeEndpoints()
 			return nil, fmt.Errorf("client socket: %w", err)
@@ -123,6 +123,10 @@ func (b *bench) options() client.Options {
 
 // now is the time since the start of the run, on the process's monotonic clock.
 func (b *bench) now() time.Duration { return time.Since(b.epoch) }
+
+// since converts t (with a monotonic reading, as the client's receive times have) to the
+// run's clock.
+func (b *bench) since(t time.Time) time.Duration { return t.Sub(b.epoch) }
 
 // measured fills what every scenario reports of its measured phase, from before to after:
 // its wall time, its main latency, and the server's, the tool's and the network's figures.

@@ -213,6 +213,17 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	all.merge(&pl.latV)
 	res.Latency = all.summary()
 	res.Latencies["audio"], res.Latencies["video"] = la, lv
+	var sock histogram
+	sock.merge(&pl.sockA)
+	sock.merge(&pl.sockV)
+	if sock.count() > 0 {
+		res.Latencies["at the socket"] = sock.summary()
+		res.Latencies["at the socket, audio"] = pl.sockA.summary()
+		res.Latencies["at the socket, video"] = pl.sockV.summary()
+	}
+	if n := pl.unstamped.Load(); n > 0 {
+		res.Counts["frames_without_receive_time"] = n
+	}
 	if dropped > 0 {
 		res.Notes = append(res.Notes, "tool_dropped > 0: the tool did not read its players' queues in time; its own CPU limited the measurement")
 	}
@@ -255,6 +266,12 @@ type pubLoop struct {
 	err        error
 
 	latA, latV histogram // added latency per kind, recorded by the subscribers
+	// Added latency up to the subscriber's socket: from the send stamp to the kernel's
+	// receive time of the datagram that completed the frame, which leaves out the tool's
+	// own work and queueing on the receiving side (decryption, acknowledgements, its
+	// actors, the subscriber's goroutine).
+	sockA, sockV histogram
+	unstamped    atomic.Uint64 // frames without a receive time
 }
 
 func newPubLoop(b *bench, pub *client.Publisher, av *avStream) *pubLoop {
@@ -339,9 +356,9 @@ func (s *fanSub) receive(b *bench, pl *pubLoop) {
 			continue
 		}
 		at := b.now()
-		last, start, recv, lat := &lastA, pl.startA.Load(), &s.recvA, &pl.latA
+		last, start, recv, lat, sock := &lastA, pl.startA.Load(), &s.recvA, &pl.latA, &pl.sockA
 		if video {
-			last, start, recv, lat = &lastV, pl.startV.Load(), &s.recvV, &pl.latV
+			last, start, recv, lat, sock = &lastV, pl.startV.Load(), &s.recvV, &pl.latV, &pl.sockV
 		}
 		if int64(seq) <= *last {
 			s.reorder.Add(1)
@@ -353,6 +370,11 @@ func (s *fanSub) receive(b *bench, pl *pubLoop) {
 		}
 		recv.Add(1)
 		lat.record(at - sent)
+		if m.Arrived.IsZero() {
+			pl.unstamped.Add(1)
+		} else {
+			sock.record(b.since(m.Arrived) - sent)
+		}
 	}
 }
 
