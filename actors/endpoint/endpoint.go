@@ -227,7 +227,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		}
 	}
 	e.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	e.writer = newBatchWriter(conn, &e.Stats)
+	e.writer = newBatchWriter(conn, &e.Stats, cfg.Log)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		conn.Close()

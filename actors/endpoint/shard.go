@@ -199,6 +199,8 @@ type Stats struct {
 	ReadBatches                             atomic.Uint64 // system calls that read DatagramsIn
 	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
+	DatagramsSegmented                      atomic.Uint64 // sent within segmented entries (UDP GSO runs)
+	SegmentationRefused                     atomic.Uint64 // segmented sends refused by the kernel (segmentation then off)
 	Handshakes                              atomic.Uint64 // handshake chunks passed to the handshake actor
 	ReadErrors                              atomic.Uint64
 	DropShort                               atomic.Uint64 // shorter than a minimal packet

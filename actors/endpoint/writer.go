@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"go.uber.org/zap"
 	"golang.org/x/net/ipv4"
 )
 
@@ -15,16 +16,32 @@ import (
 // system call each, from goroutines contending for the socket, was most of its CPU.
 // WriteDatagram copies the datagram (the caller reuses its buffer) and queues it; it
 // blocks only when the queue is full, which is the socket's own backpressure.
+//
+// Where the kernel offers UDP segmentation offload (Linux GSO), a run of datagrams to one
+// destination that share a size (a key frame's fragments to one subscriber) travels as
+// one entry of the batch, which the kernel, or the network card, cuts into the same
+// datagrams: the stack is traversed once per run instead of once per datagram. If the
+// kernel refuses a segmented entry (a device without checksum offload, IPsec), the writer
+// sends that run, and everything after, one datagram per entry.
 type batchWriter struct {
-	pc    *ipv4.PacketConn // works for IPv6 sockets too: the batch calls are family-neutral
+	pc    batchConn // an ipv4.PacketConn: it works for IPv6 sockets too, the batch calls are family-neutral
 	queue chan *outgoing
 	done  chan struct{}
 	stats *Stats
+	log   *zap.Logger
+	gso   bool // coalesce runs into segmented entries
 
 	msgs  []ipv4.Message
 	addrs []net.UDPAddr
-	bufs  [][]byte
+	bufs  [][]byte // the batch's datagrams, in order: each entry's iovec is a slice of it
+	oob   []byte   // a UDP_SEGMENT control message per entry
+	first []int    // the first datagram of each entry, then the batch's end
 	batch []*outgoing
+}
+
+// batchConn is the socket's batch write (sendmmsg).
+type batchConn interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 type outgoing struct {
@@ -35,15 +52,21 @@ type outgoing struct {
 const (
 	maxBatch       = 64
 	writeQueueSize = 8192
+	// One segmented entry carries at most maxSegments datagrams (the kernel's
+	// UDP_MAX_SEGMENTS) and maxSegmentBytes bytes (one UDP payload is at most 64 KB).
+	maxSegments     = 64
+	maxSegmentBytes = 60000
 )
 
 var outgoingPool = sync.Pool{New: func() any { return &outgoing{b: make([]byte, 0, 1500)} }}
 
-func newBatchWriter(conn *net.UDPConn, stats *Stats) *batchWriter {
+func newBatchWriter(conn *net.UDPConn, stats *Stats, log *zap.Logger) *batchWriter {
 	w := &batchWriter{
-		pc: ipv4.NewPacketConn(conn), queue: make(chan *outgoing, writeQueueSize), done: make(chan struct{}), stats: stats,
+		pc: ipv4.NewPacketConn(conn), queue: make(chan *outgoing, writeQueueSize), done: make(chan struct{}), stats: stats, log: log,
+		gso:  probeSegmentation(conn),
 		msgs: make([]ipv4.Message, maxBatch), addrs: make([]net.UDPAddr, maxBatch),
-		bufs: make([][]byte, maxBatch), batch: make([]*outgoing, 0, maxBatch),
+		bufs: make([][]byte, maxBatch), oob: make([]byte, maxBatch*segmentOOBSize), first: make([]int, maxBatch+1),
+		batch: make([]*outgoing, 0, maxBatch),
 	}
 	for i := range w.addrs {
 		w.addrs[i].IP = make(net.IP, 16)
@@ -86,12 +109,56 @@ func (w *batchWriter) run() {
 	}
 }
 
-// send writes the batch, resuming after a partial write and skipping a datagram whose
+// send writes the batch, resuming after a partial write and skipping an entry whose
 // destination the kernel refused.
 func (w *batchWriter) send() {
 	n := len(w.batch)
 	for i, o := range w.batch {
-		a := &w.addrs[i]
+		w.bufs[i] = o.b
+	}
+	w.stats.WriteBatches.Add(1)
+	for start := 0; start < n; {
+		m := w.build(start)
+		k, err := w.pc.WriteBatch(w.msgs[:m], 0)
+		k = max(k, 0)
+		if err == nil {
+			start = w.first[min(k, m)]
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) {
+			break
+		}
+		// Entry k failed.
+		if w.gso && w.first[k+1]-w.first[k] > 1 && segmentationRefused(err) {
+			w.gso = false
+			w.stats.SegmentationRefused.Add(1)
+			w.log.Warn("the kernel refused a segmented send (UDP GSO); sending datagrams one by one", zap.Error(err))
+			start = w.first[k]
+			continue
+		}
+		w.stats.WriteErrors.Add(1)
+		start = w.first[k+1]
+	}
+	for i, o := range w.batch {
+		outgoingPool.Put(o)
+		w.batch[i] = nil
+		w.bufs[i] = nil
+	}
+	w.stats.DatagramsOut.Add(uint64(n))
+}
+
+// build fills the entries of a sendmmsg call with the batch's datagrams from start on:
+// one entry per datagram, or with segmentation one per run (runEnd). It returns the
+// number of entries; w.first[j] is the first datagram of entry j, w.first[count] the end.
+func (w *batchWriter) build(start int) int {
+	j := 0
+	for i := start; i < len(w.batch); j++ {
+		end := i + 1
+		if w.gso {
+			end = runEnd(w.batch, i)
+		}
+		o := w.batch[i]
+		a := &w.addrs[j]
 		ip := o.to.Addr().Unmap()
 		if ip.Is4() {
 			v4 := ip.As4()
@@ -101,25 +168,35 @@ func (w *batchWriter) send() {
 			a.IP = append(a.IP[:0], v6[:]...)
 		}
 		a.Port, a.Zone = int(o.to.Port()), ""
-		w.bufs[i] = o.b
-		w.msgs[i] = ipv4.Message{Buffers: w.bufs[i : i+1], Addr: a}
-	}
-	w.stats.WriteBatches.Add(1)
-	for off := 0; off < n; {
-		k, err := w.pc.WriteBatch(w.msgs[off:n], 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				break
-			}
-			w.stats.WriteErrors.Add(1)
-			k = max(k, 0) + 1 // skip the datagram that failed
+		w.msgs[j] = ipv4.Message{Buffers: w.bufs[i:end], Addr: a}
+		if end-i > 1 {
+			w.msgs[j].OOB = putSegmentSize(w.oob[j*segmentOOBSize:], len(o.b))
+			w.stats.DatagramsSegmented.Add(uint64(end - i))
 		}
-		off += k
+		w.first[j] = i
+		i = end
 	}
-	for i, o := range w.batch {
-		outgoingPool.Put(o)
-		w.batch[i] = nil
-		w.bufs[i] = nil
+	w.first[j] = len(w.batch)
+	return j
+}
+
+// runEnd returns the end of the run of datagrams from batch[i] that one segmented entry
+// can carry: to the same destination, of the first one's size except for a shorter
+// last one, at most maxSegments of them and maxSegmentBytes in all.
+func runEnd(batch []*outgoing, i int) int {
+	first := batch[i]
+	size, total := len(first.b), len(first.b)
+	k := i + 1
+	for k < len(batch) && k-i < maxSegments {
+		o := batch[k]
+		if o.to != first.to || len(o.b) == 0 || len(o.b) > size || total+len(o.b) > maxSegmentBytes {
+			break
+		}
+		total += len(o.b)
+		k++
+		if len(o.b) < size {
+			break
+		}
 	}
-	w.stats.DatagramsOut.Add(uint64(n))
+	return k
 }

@@ -1,0 +1,54 @@
+//go:build linux
+
+package endpoint
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// segmentOOBSize is the control-message space of a UDP_SEGMENT option.
+var segmentOOBSize = unix.CmsgSpace(2)
+
+// probeSegmentation reports whether the kernel offers UDP segmentation offload (GSO,
+// Linux 4.18) on conn: one sendmmsg entry may then carry a run of datagrams of one size
+// to one destination, which the kernel (or the network card) cuts into datagrams.
+func probeSegmentation(conn *net.UDPConn) bool {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	_ = rc.Control(func(fd uintptr) {
+		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		ok = err == nil
+	})
+	return ok
+}
+
+// putSegmentSize writes a UDP_SEGMENT control message for segments of size bytes into
+// oob (segmentOOBSize bytes) and returns it.
+func putSegmentSize(oob []byte, size int) []byte {
+	oob = oob[:segmentOOBSize]
+	clear(oob)
+	lenSize := unix.SizeofCmsghdr - 8
+	if lenSize == 8 {
+		binary.NativeEndian.PutUint64(oob, uint64(unix.CmsgLen(2)))
+	} else {
+		binary.NativeEndian.PutUint32(oob, uint32(unix.CmsgLen(2)))
+	}
+	binary.NativeEndian.PutUint32(oob[lenSize:], uint32(unix.IPPROTO_UDP))
+	binary.NativeEndian.PutUint32(oob[lenSize+4:], uint32(unix.UDP_SEGMENT))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
+	return oob
+}
+
+// segmentationRefused reports whether a send failed because of segmentation itself (a
+// device without checksum offload, a path through IPsec, an old kernel), after which the
+// writer sends datagrams one by one.
+func segmentationRefused(err error) bool {
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP)
+}
