@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/net/ipv4"
+
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
 
 // batchWriter sends the datagrams of every session of an endpoint from one goroutine, in
@@ -45,9 +47,16 @@ type batchConn interface {
 }
 
 type outgoing struct {
-	b  []byte
-	to netip.AddrPort
+	b   []byte
+	to  netip.AddrPort
+	sid uint32 // the session ID the datagram is for (0 for handshakes)
 }
+
+// sameSession reports whether two datagrams go to one session: runs are formed per
+// session, as a server's sessions each have an address of their own. (Sessions sharing a
+// socket, as a load tool's do, are not run together, so that what the runs save for a
+// server measured by such a tool is what it saves for one serving separate clients.)
+func sameSession(a, b *outgoing) bool { return a.to == b.to && a.sid == b.sid }
 
 const (
 	maxBatch       = 64
@@ -80,6 +89,7 @@ func (w *batchWriter) write(b []byte, to netip.AddrPort) {
 	o := outgoingPool.Get().(*outgoing)
 	o.b = append(o.b[:0], b...)
 	o.to = to
+	o.sid, _ = cryptoutil.SessionID(b)
 	w.queue <- o
 }
 
@@ -113,9 +123,6 @@ func (w *batchWriter) run() {
 // destination the kernel refused.
 func (w *batchWriter) send() {
 	n := len(w.batch)
-	for i, o := range w.batch {
-		w.bufs[i] = o.b
-	}
 	w.stats.WriteBatches.Add(1)
 	for start := 0; start < n; {
 		m := w.build(start)
@@ -155,7 +162,11 @@ func (w *batchWriter) build(start int) int {
 	for i := start; i < len(w.batch); j++ {
 		end := i + 1
 		if w.gso {
+			gather(w.batch, i)
 			end = runEnd(w.batch, i)
+		}
+		for k := i; k < end; k++ {
+			w.bufs[k] = w.batch[k].b
 		}
 		o := w.batch[i]
 		a := &w.addrs[j]
@@ -180,16 +191,39 @@ func (w *batchWriter) build(start int) int {
 	return j
 }
 
+// gatherWindow is how far gather looks past the datagrams it already brought together.
+const gatherWindow = 8
+
+// gather brings the datagrams of batch[i]'s session that follow it closely (within
+// gatherWindow entries for others) next to it, keeping their order. Sessions running on
+// different workers interleave their datagrams in the queue, which would cut a run short;
+// datagrams of different sessions have no order to keep.
+func gather(batch []*outgoing, i int) {
+	first := batch[i]
+	j := i + 1 // where the session's next datagram goes
+	for k := i + 1; k < len(batch) && k-j < gatherWindow; k++ {
+		if !sameSession(batch[k], first) {
+			continue
+		}
+		if k != j {
+			o := batch[k]
+			copy(batch[j+1:k+1], batch[j:k])
+			batch[j] = o
+		}
+		j++
+	}
+}
+
 // runEnd returns the end of the run of datagrams from batch[i] that one segmented entry
-// can carry: to the same destination, of the first one's size except for a shorter
-// last one, at most maxSegments of them and maxSegmentBytes in all.
+// can carry: for the same session, of the first one's size except for a shorter last
+// one, at most maxSegments of them and maxSegmentBytes in all.
 func runEnd(batch []*outgoing, i int) int {
 	first := batch[i]
 	size, total := len(first.b), len(first.b)
 	k := i + 1
 	for k < len(batch) && k-i < maxSegments {
 		o := batch[k]
-		if o.to != first.to || len(o.b) == 0 || len(o.b) > size || total+len(o.b) > maxSegmentBytes {
+		if !sameSession(o, first) || len(o.b) == 0 || len(o.b) > size || total+len(o.b) > maxSegmentBytes {
 			break
 		}
 		total += len(o.b)

@@ -44,6 +44,11 @@ func TestRunEnd(t *testing.T) {
 			t.Fatalf("runs %v, want %v", runs, want)
 		}
 	}
+	other := out(a, 1000, 1)
+	other.sid = 7 // another session behind the same address (a load tool's socket)
+	if end := runEnd([]*outgoing{out(a, 1000, 1), other}, 0); end != 1 {
+		t.Errorf("datagrams of two sessions to one address run together")
+	}
 	var many []*outgoing
 	for range maxSegments + 10 {
 		many = append(many, out(a, 100, 1))
@@ -60,9 +65,32 @@ func TestRunEnd(t *testing.T) {
 	}
 }
 
+// TestGather: datagrams to one destination that follow closely are brought together in
+// their order; others keep theirs; one beyond the window stays where it is.
+func TestGather(t *testing.T) {
+	a, b, c := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1"), netip.MustParseAddrPort("10.0.0.3:1")
+	batch := []*outgoing{out(a, 10, 1), out(b, 10, 2), out(a, 10, 3), out(c, 10, 4), out(b, 10, 5), out(a, 10, 6)}
+	for range gatherWindow {
+		batch = append(batch, out(c, 10, 7))
+	}
+	batch = append(batch, out(a, 10, 8)) // gatherWindow others after the last gathered one
+	for i := 0; i < len(batch); i++ {
+		gather(batch, i)
+	}
+	var got []byte
+	for _, o := range batch {
+		got = append(got, o.b[0])
+	}
+	want := []byte{1, 3, 6, 2, 5, 4, 7, 7, 7, 7, 7, 7, 7, 7, 8}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
 // TestBatchWriterSegmentsRuns sends a key frame's worth of datagrams to one socket and
-// others to a second one in one batch: every datagram arrives whole and in order, and
-// where the kernel offers segmentation the run traveled as one entry.
+// others to a second one in one batch, interleaved: every datagram arrives whole and in
+// order, and where the kernel offers segmentation the run of five traveled as one entry,
+// the two datagrams to the second socket, brought together, as another.
 func TestBatchWriterSegmentsRuns(t *testing.T) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -110,8 +138,8 @@ func TestBatchWriterSegmentsRuns(t *testing.T) {
 	if got := stats.DatagramsOut.Load(); got != 8 {
 		t.Errorf("DatagramsOut %d, want 8", got)
 	}
-	if runtime.GOOS == "linux" && w.gso && stats.DatagramsSegmented.Load() != 5 {
-		t.Errorf("%d datagrams sent segmented, want the run of 5", stats.DatagramsSegmented.Load())
+	if runtime.GOOS == "linux" && w.gso && stats.DatagramsSegmented.Load() != 7 {
+		t.Errorf("%d datagrams sent segmented, want the run of 5 and the pair", stats.DatagramsSegmented.Load())
 	}
 	t.Logf("segmentation %v: %d datagrams segmented", w.gso, stats.DatagramsSegmented.Load())
 }
