@@ -393,7 +393,22 @@ type Conn struct {
 // Play plays a stream published on the server and waits for NetStream.Play.Start (or
 // Reset) — or a refusal (*StreamError).
 func (c *Conn) Play(ctx context.Context, name string) (*Player, error) {
-	p := newPlayer(name)
+	return c.play(ctx, newPlayer(name, nil))
+}
+
+// PlayFunc plays like Play, but hands every frame to fn instead of queuing it to the
+// player's C (which is then nil): fn runs on the connection's actor, in the stream's
+// order, so it must return quickly and not call the connection. A consumer that handles
+// each frame at once saves the queue and the wake-up of a reading goroutine per frame.
+// Media.Data is fn's to keep.
+func (c *Conn) PlayFunc(ctx context.Context, name string, fn func(Media)) (*Player, error) {
+	if fn == nil {
+		return nil, errors.New("rtmfp: PlayFunc needs a function")
+	}
+	return c.play(ctx, newPlayer(name, fn))
+}
+
+func (c *Conn) play(ctx context.Context, p *Player) (*Player, error) {
 	c.root.Send(c.conn, &streamRequest{player: p})
 	if err := waitStarted(ctx, p.started, c.done); err != nil {
 		p.Close()

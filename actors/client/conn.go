@@ -413,7 +413,7 @@ func (a *connActor) end(reason session.CloseReason) {
 	}
 	for _, st := range a.streams {
 		if st.player != nil {
-			close(st.player.c)
+			st.player.end()
 		}
 	}
 	clear(a.streams)

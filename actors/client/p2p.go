@@ -101,7 +101,7 @@ func (c *Conn) Subscribers(name string) int {
 // introduces us (rendezvous), we open a session to the peer and play its stream over it.
 // It waits for NetStream.Play.Start or a refusal.
 func (c *Conn) PlayPeer(ctx context.Context, peer cryptoutil.PeerID, name string) (*Player, error) {
-	p := newPlayer(name)
+	p := newPlayer(name, nil)
 	dw := newDialWait(c.root)
 	timeout := c.opts.HandshakeTimeout
 	if d, ok := ctx.Deadline(); ok {
@@ -241,7 +241,7 @@ func (a *peerActor) end() {
 		case a.player.started <- ErrClosed:
 		default:
 		}
-		close(a.player.c)
+		a.player.end()
 	}
 	for _, dp := range a.subs {
 		dp.mu.Lock()

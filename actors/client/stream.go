@@ -72,14 +72,16 @@ func mediaWrite(key session.FlowKey, m Media) *session.Write {
 	return w
 }
 
-// Player receives a stream. Media arrive on C in order per kind; Status carries the
-// stream's onStatus events (NetStream.Play.Start, PublishNotify, UnpublishNotify, …).
+// Player receives a stream. Media arrive on C in order per kind (or are handed to the
+// function given to PlayFunc); Status carries the stream's onStatus events
+// (NetStream.Play.Start, PublishNotify, UnpublishNotify, …).
 type Player struct {
 	Name   string
 	C      <-chan Media
 	Status <-chan flash.Status
 
 	c       chan Media
+	fn      func(Media) // PlayFunc: called instead of queuing to c
 	status  chan flash.Status
 	dropped atomic.Uint64
 	closeFn func()
@@ -88,8 +90,11 @@ type Player struct {
 	started chan error
 }
 
-func newPlayer(name string) *Player {
-	p := &Player{Name: name, c: make(chan Media, 8192), status: make(chan flash.Status, 64), started: make(chan error, 1)}
+func newPlayer(name string, fn func(Media)) *Player {
+	p := &Player{Name: name, fn: fn, status: make(chan flash.Status, 64), started: make(chan error, 1)}
+	if fn == nil {
+		p.c = make(chan Media, 8192)
+	}
 	p.C, p.Status = p.c, p.status
 	return p
 }
@@ -130,7 +135,18 @@ func (p *Player) command(name string, args ...any) error {
 	return p.cmdFn(name, args...)
 }
 
+// end closes C when the connection ends (a PlayFunc player has none).
+func (p *Player) end() {
+	if p.c != nil {
+		close(p.c)
+	}
+}
+
 func (p *Player) deliver(m Media) {
+	if p.fn != nil {
+		p.fn(m)
+		return
+	}
 	select {
 	case p.c <- m:
 	default:
@@ -240,7 +256,9 @@ func onStreamMessage(st *streamState, data []byte, arrived time.Time, dec *amf.D
 		return s.Code
 	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
 		if st.player != nil && !st.closing {
-			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: append([]byte(nil), msg.Body...), Arrived: arrived})
+			// The session hands over each message in a slice of its own (FlowMessage), so
+			// the body needs no copy.
+			st.player.deliver(Media{Type: msg.Type, Timestamp: msg.Timestamp, Data: msg.Body, Arrived: arrived})
 		}
 	}
 	return ""

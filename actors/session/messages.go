@@ -95,7 +95,7 @@ type FlowOpened struct {
 // as complete, for flows that asked for network order).
 type FlowMessage struct {
 	FlowID uint64
-	Data   []byte
+	Data   []byte // the receiver's own: the session keeps no reference to it
 	// At is when the datagram that completed the message arrived (Inbound.At, on the
 	// endpoint clock), also for a message held until its flow was accepted.
 	At time.Duration
