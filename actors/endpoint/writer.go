@@ -56,7 +56,7 @@ type outgoing struct {
 // session, as a server's sessions each have an address of their own. (Sessions sharing a
 // socket, as a load tool's do, are not run together, so that what the runs save for a
 // server measured by such a tool is what it saves for one serving separate clients.)
-func sameSession(a, b *outgoing) bool { return a.to == b.to && a.sid == b.sid }
+func sameSession(a, b *outgoing) bool { return a.sid == b.sid && a.to == b.to }
 
 const (
 	maxBatch       = 64
@@ -162,7 +162,9 @@ func (w *batchWriter) build(start int) int {
 	for i := start; i < len(w.batch); j++ {
 		end := i + 1
 		if w.gso {
-			gather(w.batch, i)
+			if len(w.batch[i].b) >= gatherMinSize {
+				gather(w.batch, i)
+			}
 			end = runEnd(w.batch, i)
 		}
 		for k := i; k < end; k++ {
@@ -191,8 +193,16 @@ func (w *batchWriter) build(start int) int {
 	return j
 }
 
-// gatherWindow is how far gather looks past the datagrams it already brought together.
-const gatherWindow = 8
+// gatherWindow is how far gather looks past the datagrams it already brought together;
+// gather looks only after datagrams of at least gatherMinSize bytes: a session writes
+// several datagrams at once for a message larger than a packet, and those are full but
+// the last (a session's packets are at most rtmfp.MaxPacketSize bytes before framing),
+// while small datagrams (acknowledgements, audio) come one per session and a search
+// after each would cost more than it finds.
+const (
+	gatherWindow  = 8
+	gatherMinSize = 1024
+)
 
 // gather brings the datagrams of batch[i]'s session that follow it closely (within
 // gatherWindow entries for others) next to it, keeping their order. Sessions running on
