@@ -398,9 +398,9 @@ func (c *Conn) Play(ctx context.Context, name string) (*Player, error) {
 
 // PlayFunc plays like Play, but hands every frame to fn instead of queuing it to the
 // player's C (which is then nil): fn runs on the connection's actor, in the stream's
-// order, so it must return quickly and not call the connection. A consumer that handles
-// each frame at once saves the queue and the wake-up of a reading goroutine per frame.
-// Media.Data is fn's to keep.
+// order, so it must return quickly and not call the connection; a panic in fn fails that
+// actor, which ends the connection. A consumer that handles each frame at once saves the
+// queue and the wake-up of a reading goroutine per frame. Media.Data is fn's to keep.
 func (c *Conn) PlayFunc(ctx context.Context, name string, fn func(Media)) (*Player, error) {
 	if fn == nil {
 		return nil, errors.New("rtmfp: PlayFunc needs a function")

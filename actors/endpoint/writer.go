@@ -19,9 +19,9 @@ import (
 // WriteDatagram copies the datagram (the caller reuses its buffer) and queues it; it
 // blocks only when the queue is full, which is the socket's own backpressure.
 //
-// Where the kernel offers UDP segmentation offload (Linux GSO), a run of datagrams to one
-// destination that share a size (a key frame's fragments to one subscriber) travels as
-// one entry of the batch, which the kernel, or the network card, cuts into the same
+// Where the kernel offers UDP segmentation offload (Linux GSO), a run of one session's
+// datagrams that share a size (a key frame's fragments to one subscriber) travels as one
+// entry of the batch, which the kernel, or the network card, cuts into the same
 // datagrams: the stack is traversed once per run instead of once per datagram. If the
 // kernel refuses a segmented entry (a device without checksum offload, IPsec), the writer
 // sends that run, and everything after, one datagram per entry.
@@ -136,6 +136,7 @@ func (w *batchWriter) send() {
 			break
 		}
 		// Entry k failed.
+		k = min(k, m-1)
 		if w.gso && w.first[k+1]-w.first[k] > 1 && segmentationRefused(err) {
 			w.gso = false
 			w.stats.SegmentationRefused.Add(1)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"testing"
 	"time"
 
@@ -255,6 +256,70 @@ func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
 			i++
 		case <-deadline:
 			t.Fatalf("%d of %d frames played", i, frames)
+		}
+	}
+}
+
+// TestPlayFuncPanicEndsOnlyItsConnection: a PlayFunc player whose function panics ends its
+// own connection (the failure of its connection's actor); a second player of the same
+// stream, on the same client endpoint, keeps playing.
+func TestPlayFuncPanicEndsOnlyItsConnection(t *testing.T) {
+	f := newFixture(t, sessionConfigZero())
+	pubConn := dial(t, f, f.url, client.Options{})
+	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newClientEndpoint(t, f, client.EndpointConfig{})
+	bad, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if _, err := bad.PlayFunc(ctxT(t, 10*time.Second), "crash", func(client.Media) { panic("the application's bug") }); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan byte, 64)
+	if _, err := good.PlayFunc(ctxT(t, 10*time.Second), "crash", func(m client.Media) {
+		if m.Type == flash.TypeAudio && len(m.Data) == 3 {
+			got <- m.Data[2]
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(i int) {
+		if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: []byte{0xAF, 0x01, byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	select {
+	case <-bad.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection whose play function panicked did not end")
+	}
+	for i := 1; i <= 5; i++ {
+		write(i)
+	}
+	deadline := time.After(10 * time.Second)
+	for want := byte(1); want <= 5; {
+		select {
+		case b := <-got:
+			if b == want {
+				want++
+			}
+		case <-deadline:
+			t.Fatalf("the other player stopped at frame %d", want)
+		}
+	}
+	if _, err := good.Call(ctxT(t, 5*time.Second), "echo", "still here"); err != nil {
+		var ce *client.CallError
+		if !errors.As(err, &ce) {
+			t.Fatalf("the other connection: %v", err)
 		}
 	}
 }
