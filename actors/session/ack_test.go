@@ -33,7 +33,7 @@ func bareSession(role cryptoutil.Role, clock Clock) *Session {
 func ackChunks(t *testing.T, s *Session) []rtmfp.AckRanges {
 	t.Helper()
 	pw := rtmfp.NewPacketWriter(nil, s.header(s.now()), maxPacket)
-	s.writeAcks(&pw)
+	s.writeAcks(&pw, s.now())
 	r, err := rtmfp.NewPacketReader(pw.Packet())
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestAckForRejectedFlowCarriesException(t *testing.T) {
 	rf.onData(fraWhole, 1, 0, []byte("x"), nil)
 	rf.reject(9)
 	pw := rtmfp.NewPacketWriter(nil, rx.header(clock.now), maxPacket)
-	rx.writeAcks(&pw)
+	rx.writeAcks(&pw, rx.now())
 	r, _ := rtmfp.NewPacketReader(pw.Packet())
 	var types []byte
 	for r.Next() {

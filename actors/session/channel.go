@@ -94,16 +94,21 @@ const (
 	keyFrameCatchUp = time.Second
 )
 
+// channel is one binding of a channel in a session. A session's bindings form a list
+// (Session.channels, then next): a player binds one channel, rarely more, and the list
+// is read for every channel message, where a map's lookup was a few cache misses per
+// session and message in a large fan-out.
 type channel struct {
-	binding      uint64
+	ch, binding  uint64
+	next         *channel
 	keys         [3]FlowKey
 	audio, video bool
 	waitKey      bool
 }
 
 func (s *Session) binding(ch, b uint64) *channel {
-	for _, c := range s.channels[ch] {
-		if c.binding == b {
+	for c := s.channels; c != nil; c = c.next {
+		if c.ch == ch && c.binding == b {
 			return c
 		}
 	}
@@ -111,29 +116,26 @@ func (s *Session) binding(ch, b uint64) *channel {
 }
 
 func (s *Session) onBindChannel(m *BindChannel) {
-	if s.channels == nil {
-		s.channels = map[uint64][]*channel{}
-	}
-	c := &channel{binding: m.Binding, keys: [3]FlowKey{m.Control, m.Audio, m.Video}, audio: true, video: true, waitKey: m.WaitKeyFrame}
+	c := &channel{ch: m.Channel, binding: m.Binding, keys: [3]FlowKey{m.Control, m.Audio, m.Video}, audio: true, video: true, waitKey: m.WaitKeyFrame}
 	if old := s.binding(m.Channel, m.Binding); old != nil {
+		c.next = old.next
 		*old = *c
 		return
 	}
-	s.channels[m.Channel] = append(s.channels[m.Channel], c)
+	at := &s.channels
+	for *at != nil {
+		at = &(*at).next
+	}
+	*at = c
 }
 
 func (s *Session) onUnbindChannel(ctx actor.Context, m *UnbindChannel) {
-	list := s.channels[m.Channel]
-	for i, c := range list {
-		if c.binding != m.Binding {
+	for at := &s.channels; *at != nil; at = &(*at).next {
+		c := *at
+		if c.ch != m.Channel || c.binding != m.Binding {
 			continue
 		}
-		list = append(list[:i], list[i+1:]...)
-		if len(list) == 0 {
-			delete(s.channels, m.Channel)
-		} else {
-			s.channels[m.Channel] = list
-		}
+		*at = c.next
 		for _, k := range c.keys {
 			if f := s.sendByKey.get(k); f != nil {
 				f.close()
@@ -179,8 +181,8 @@ func (s *Session) queueChannel(ctx actor.Context, m *ChannelMessage) bool {
 		return false
 	}
 	queued := false
-	for _, c := range s.channels[m.Channel] {
-		if !m.Targeted || c.binding == m.ToBinding {
+	for c := s.channels; c != nil; c = c.next {
+		if c.ch == m.Channel && (!m.Targeted || c.binding == m.ToBinding) {
 			queued = s.channelWrite(ctx, c, m) || queued
 		}
 	}

@@ -82,3 +82,44 @@ func TestSimChannelBatch(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestChannelBindingsList: a session's bindings of several channels, bound, re-bound in
+// place, resynchronised and unbound in any order, stay one list in binding order.
+func TestChannelBindingsList(t *testing.T) {
+	link := simLink{Delay: 10 * time.Millisecond}
+	_, _, server := newSim(t, 1, link, link, Config{})
+	bind := func(ch, b uint64, wait bool) {
+		k := func(kind string) FlowKey { return FlowKey{Metadata: fmt.Sprintf("%s-%d-%d", kind, ch, b)} }
+		server.deliver(&BindChannel{Channel: ch, Binding: b, Control: k("c"), Audio: k("a"), Video: k("v"), WaitKeyFrame: wait})
+	}
+	list := func() (out []string) {
+		for c := server.s.channels; c != nil; c = c.next {
+			out = append(out, fmt.Sprintf("%d/%d/%v", c.ch, c.binding, c.waitKey))
+		}
+		return out
+	}
+	want := func(w ...string) {
+		t.Helper()
+		if got := list(); !slices.Equal(got, w) {
+			t.Fatalf("bindings %v, want %v", got, w)
+		}
+	}
+	bind(7, 1, false)
+	bind(8, 1, false)
+	bind(7, 2, false)
+	want("7/1/false", "8/1/false", "7/2/false")
+	bind(8, 1, true) // re-bound in place
+	want("7/1/false", "8/1/true", "7/2/false")
+	server.deliver(&ResyncChannel{Channel: 7})
+	want("7/1/true", "8/1/true", "7/2/true")
+	server.deliver(&UnbindChannel{Channel: 7, Binding: 1})
+	want("8/1/true", "7/2/true")
+	server.deliver(&UnbindChannel{Channel: 9, Binding: 1}) // not bound: nothing
+	server.deliver(&UnbindChannel{Channel: 7, Binding: 2})
+	want("8/1/true")
+	bind(7, 3, false)
+	want("8/1/true", "7/3/false")
+	server.deliver(&UnbindChannel{Channel: 8, Binding: 1})
+	server.deliver(&UnbindChannel{Channel: 7, Binding: 3})
+	want()
+}

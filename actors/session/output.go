@@ -44,7 +44,7 @@ func (s *Session) flush(ctx actor.Context) {
 			dataWritten, timeCritical = s.writeData(&pw, now)
 		}
 		if dataWritten || ackDue || pw.Chunks() > 0 {
-			s.writeAcks(&pw)
+			s.writeAcks(&pw, now)
 		}
 		if pw.Chunks() == 0 {
 			break
@@ -157,8 +157,7 @@ func (s *Session) writeControl(pw *rtmfp.PacketWriter, now time.Duration) {
 // writeAcks writes an acknowledgement for every receive flow that owes one, and a flow
 // exception for each rejected flow. Done flows that owe nothing are forgotten after the
 // linger.
-func (s *Session) writeAcks(pw *rtmfp.PacketWriter) {
-	now := s.now()
+func (s *Session) writeAcks(pw *rtmfp.PacketWriter, now time.Duration) {
 	for id, f := range s.recv.all() {
 		if !f.needAck {
 			switch {

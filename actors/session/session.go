@@ -221,7 +221,7 @@ type Session struct {
 	ackDeadline time.Duration         // delayed-ack deadline, 0 if none
 	dataPackets int                   // data packets received since the last ack
 	fihellos    []SendFIHello
-	channels    map[uint64][]*channel
+	channels    *channel // bindings of channels (BindChannel), a list
 
 	// Loss detection and congestion.
 	rtt          rttEstimator
@@ -326,8 +326,10 @@ func (s *Session) Receive(ctx actor.Context) {
 	case *GateChannel:
 		s.onGateChannel(m)
 	case *ResyncChannel:
-		for _, c := range s.channels[m.Channel] {
-			c.waitKey = true
+		for c := s.channels; c != nil; c = c.next {
+			if c.ch == m.Channel {
+				c.waitKey = true
+			}
 		}
 	case *timerFired:
 		s.timerAt = 0
