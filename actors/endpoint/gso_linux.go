@@ -17,16 +17,10 @@ var segmentOOBSize = unix.CmsgSpace(2)
 // Linux 4.18) on conn: one sendmmsg entry may then carry a run of datagrams of one size
 // to one destination, which the kernel (or the network card) cuts into datagrams.
 func probeSegmentation(conn *net.UDPConn) bool {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok := false
-	_ = rc.Control(func(fd uintptr) {
-		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		ok = err == nil
-	})
-	return ok
+	return withFD(conn, func(fd int) error {
+		_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		return err
+	}) == nil
 }
 
 // putSegmentSize writes a UDP_SEGMENT control message for segments of size bytes into

@@ -15,17 +15,20 @@ var stampSpace = unix.CmsgSpace(16)
 // enableStamps asks the kernel to record when each datagram of conn arrived
 // (SO_TIMESTAMPNS); the reads then return that time as a control message.
 func enableStamps(conn *net.UDPConn) error {
+	return withFD(conn, func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+}
+
+// withFD runs fn on conn's file descriptor.
+func withFD(conn *net.UDPConn, fn func(fd int) error) error {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-	}); err != nil {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
 	}
-	return serr
+	return ferr
 }
 
 // kernelStamp returns the kernel's receive time (Unix nanoseconds) found in a datagram's

@@ -163,12 +163,7 @@ func checkContiguous(t *testing.T, who string, frames [][]byte, video bool) {
 }
 
 func TestPublishPlaySmoke(t *testing.T) {
-	f := newFixture(t, sessionConfigZero())
-	pubConn := dial(t, f, f.url, client.Options{})
-	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "cam")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, pub := publishing(t, "cam")
 	src := &avSource{keyEvery: 25, videoBytes: 600}
 	for _, m := range src.headers() {
 		if err := pub.Write(m); err != nil {
@@ -206,23 +201,37 @@ func TestPublishPlaySmoke(t *testing.T) {
 
 func sessionConfigZero() session.Config { return session.Config{} }
 
+// publishing starts a server and publishes stream name on it.
+func publishing(t *testing.T, name string) (*fixture, *client.Publisher) {
+	t.Helper()
+	f := newFixture(t, sessionConfigZero())
+	pub, err := dial(t, f, f.url, client.Options{}).Publish(ctxT(t, 10*time.Second), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, pub
+}
+
+// numberedAudio is audio frame i of a test stream, its number in its third byte.
+func numberedAudio(i int) client.Media {
+	return client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: []byte{0xAF, 0x01, byte(i)}}
+}
+
+// numberOf returns the number of a numberedAudio frame, or -1 for another message.
+func numberOf(m client.Media) int {
+	if m.Type != flash.TypeAudio || len(m.Data) != 3 {
+		return -1
+	}
+	return int(m.Data[2])
+}
+
 // TestPlayedMediaCarriesArrivalTime: a player on an endpoint with kernel timestamps gets
 // every frame stamped with when it reached the endpoint: after the frame was published,
 // before the player read it.
 func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
-	f := newFixture(t, sessionConfigZero())
-	pubConn := dial(t, f, f.url, client.Options{})
-	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "stamped")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, pub := publishing(t, "stamped")
 	ep := newClientEndpoint(t, f, client.EndpointConfig{KernelTimestamps: true})
-	playConn, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer playConn.Close()
-	player, err := playConn.Play(ctxT(t, 10*time.Second), "stamped")
+	player, err := connectMany(t, f, []*client.Endpoint{ep}, 1)[0].Play(ctxT(t, 10*time.Second), "stamped")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +240,7 @@ func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
 	go func() {
 		for i := range frames {
 			written <- time.Now()
-			if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: []byte{0xAF, 0x01, byte(i)}}); err != nil {
+			if err := pub.Write(numberedAudio(i)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -243,15 +252,16 @@ func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
 		select {
 		case m := <-player.C:
 			read := time.Now()
-			if m.Type != flash.TypeAudio || len(m.Data) != 3 {
+			n := numberOf(m)
+			if n < 0 {
 				continue
 			}
 			sent := <-written
-			for int(m.Data[2]) > i { // a frame the server did not relay: skip its write time
+			for n > i { // a frame the server did not relay: skip its write time
 				sent, i = <-written, i+1
 			}
 			if m.Arrived.IsZero() || m.Arrived.Before(sent) || m.Arrived.After(read) {
-				t.Fatalf("frame %d written at %v, arrived at %v, read at %v", m.Data[2], sent, m.Arrived, read)
+				t.Fatalf("frame %d written at %v, arrived at %v, read at %v", n, sent, m.Arrived, read)
 			}
 			i++
 		case <-deadline:
@@ -264,35 +274,23 @@ func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
 // own connection (the failure of its connection's actor); a second player of the same
 // stream, on the same client endpoint, keeps playing.
 func TestPlayFuncPanicEndsOnlyItsConnection(t *testing.T) {
-	f := newFixture(t, sessionConfigZero())
-	pubConn := dial(t, f, f.url, client.Options{})
-	pub, err := pubConn.Publish(ctxT(t, 10*time.Second), "crash")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, pub := publishing(t, "crash")
 	ep := newClientEndpoint(t, f, client.EndpointConfig{})
-	bad, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := ep.Connect(ctxT(t, 10*time.Second), f.url, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer good.Close()
+	conns := connectMany(t, f, []*client.Endpoint{ep}, 2)
+	bad, good := conns[0], conns[1]
 	if _, err := bad.PlayFunc(ctxT(t, 10*time.Second), "crash", func(client.Media) { panic("the application's bug") }); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan byte, 64)
+	got := make(chan int, 64)
 	if _, err := good.PlayFunc(ctxT(t, 10*time.Second), "crash", func(m client.Media) {
-		if m.Type == flash.TypeAudio && len(m.Data) == 3 {
-			got <- m.Data[2]
+		if n := numberOf(m); n >= 0 {
+			got <- n
 		}
 	}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(i int) {
-		if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: []byte{0xAF, 0x01, byte(i)}}); err != nil {
+		if err := pub.Write(numberedAudio(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -306,10 +304,10 @@ func TestPlayFuncPanicEndsOnlyItsConnection(t *testing.T) {
 		write(i)
 	}
 	deadline := time.After(10 * time.Second)
-	for want := byte(1); want <= 5; {
+	for want := 1; want <= 5; {
 		select {
-		case b := <-got:
-			if b == want {
+		case n := <-got:
+			if n == want {
 				want++
 			}
 		case <-deadline:
