@@ -21,7 +21,7 @@ type Media struct {
 	Data      []byte
 	// Arrived, on a received message, is when the datagram that completed it reached the
 	// endpoint: the kernel's receive time with EndpointConfig.KernelTimestamps, else when
-	// the endpoint read it. Zero if unknown (a message held until its flow was accepted).
+	// the endpoint read it; zero on a message written, not received.
 	Arrived time.Time
 }
 
