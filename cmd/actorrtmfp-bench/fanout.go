@@ -27,7 +27,7 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	res.Params["bitrate"] = cfg.Bitrate
 	res.Params["duration"] = cfg.Duration.String()
 	res.Params["drain"] = cfg.Drain.String()
-	res.LatencyOf = "added (publish → receive)"
+	res.LatencyOf = "added (publish → delivery)"
 
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
