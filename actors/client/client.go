@@ -234,14 +234,9 @@ func (e *Endpoint) Connect(ctx context.Context, rawURL string, opts Options) (*C
 	return c, nil
 }
 
-// arrived converts a receive time of the connection's endpoint clock (FlowMessage.At) to
-// a time.Time; zero stays zero (unknown).
-func (c *Conn) arrived(at time.Duration) time.Time {
-	if at == 0 {
-		return time.Time{}
-	}
-	return c.ep.ep.Time(at)
-}
+// arrived converts a receive time of the connection's endpoint clock (FlowMessage.At,
+// which every received message has) to a time.Time.
+func (c *Conn) arrived(at time.Duration) time.Time { return c.ep.ep.Time(at) }
 
 func newConn(sys *actor.ActorSystem, rawURL string, opts Options, keys []*cryptoutil.DHKey) *Conn {
 	if opts.HandshakeTimeout <= 0 {

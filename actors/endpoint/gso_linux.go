@@ -26,18 +26,8 @@ func probeSegmentation(conn *net.UDPConn) bool {
 // putSegmentSize writes a UDP_SEGMENT control message for segments of size bytes into
 // oob (segmentOOBSize bytes) and returns it.
 func putSegmentSize(oob []byte, size int) []byte {
-	oob = oob[:segmentOOBSize]
-	clear(oob)
-	lenSize := unix.SizeofCmsghdr - 8
-	if lenSize == 8 {
-		binary.NativeEndian.PutUint64(oob, uint64(unix.CmsgLen(2)))
-	} else {
-		binary.NativeEndian.PutUint32(oob, uint32(unix.CmsgLen(2)))
-	}
-	binary.NativeEndian.PutUint32(oob[lenSize:], uint32(unix.IPPROTO_UDP))
-	binary.NativeEndian.PutUint32(oob[lenSize+4:], uint32(unix.UDP_SEGMENT))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
-	return oob
+	binary.NativeEndian.PutUint16(putCmsg(oob, unix.IPPROTO_UDP, unix.UDP_SEGMENT, 2), uint16(size))
+	return oob[:segmentOOBSize]
 }
 
 // segmentationRefused reports whether a send failed because of segmentation itself (a

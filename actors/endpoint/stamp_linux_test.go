@@ -10,21 +10,14 @@ import (
 )
 
 // stampMessage builds the control messages a read returns: an unrelated one first, then
-// the receive time.
+// the receive time (the kernel's own are read in TestKernelStampsAreArrivalTimes).
 func stampMessage(sec, nsec int64) []byte {
-	put := func(b []byte, level, typ int32, data []byte) []byte {
-		h := make([]byte, unix.CmsgSpace(len(data)))
-		binary.NativeEndian.PutUint64(h, uint64(unix.CmsgLen(len(data))))
-		binary.NativeEndian.PutUint32(h[8:], uint32(level))
-		binary.NativeEndian.PutUint32(h[12:], uint32(typ))
-		copy(h[unix.CmsgLen(0):], data)
-		return append(b, h...)
-	}
-	ts := make([]byte, 16)
+	b := make([]byte, unix.CmsgSpace(1)+unix.CmsgSpace(16))
+	putCmsg(b, unix.IPPROTO_IP, unix.IP_TOS, 1)
+	ts := putCmsg(b[unix.CmsgSpace(1):], unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, 16)
 	binary.NativeEndian.PutUint64(ts, uint64(sec))
 	binary.NativeEndian.PutUint64(ts[8:], uint64(nsec))
-	b := put(nil, unix.IPPROTO_IP, unix.IP_TOS, []byte{0})
-	return put(b, unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, ts)
+	return b
 }
 
 // TestKernelStampParse finds the receive time after another control message and refuses

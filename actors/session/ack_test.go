@@ -28,19 +28,32 @@ func bareSession(role cryptoutil.Role, clock Clock) *Session {
 	return newSession(Params{Shared: NewShared(Shared{Writer: nopWriter{}, Clock: clock, Scheduler: nopScheduler{}, Log: zap.NewNop()}), Role: role, Encrypt: cryptoutil.NewStartupEncrypter()})
 }
 
-// ackChunks writes the acknowledgements s owes into one packet with the real writeAcks and
-// parses them back.
-func ackChunks(t *testing.T, s *Session) []rtmfp.AckRanges {
+// packetChunks writes one packet of s with write (one of the session's own writers, such
+// as writeAcks or writeData) and returns its chunks, parsed back.
+func packetChunks(t *testing.T, s *Session, write func(*rtmfp.PacketWriter, time.Duration)) []rtmfp.Chunk {
 	t.Helper()
 	pw := rtmfp.NewPacketWriter(nil, s.header(s.now()), maxPacket)
-	s.writeAcks(&pw, s.now())
+	write(&pw, s.now())
 	r, err := rtmfp.NewPacketReader(pw.Packet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var acks []rtmfp.AckRanges
+	var chunks []rtmfp.Chunk
 	for r.Next() {
-		c := r.Chunk()
+		chunks = append(chunks, r.Chunk())
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	return chunks
+}
+
+// ackChunks writes the acknowledgements s owes into one packet with the real writeAcks and
+// parses them back.
+func ackChunks(t *testing.T, s *Session) []rtmfp.AckRanges {
+	t.Helper()
+	var acks []rtmfp.AckRanges
+	for _, c := range packetChunks(t, s, s.writeAcks) {
 		if c.Type != rtmfp.ChunkAckRanges {
 			continue
 		}
@@ -49,9 +62,6 @@ func ackChunks(t *testing.T, s *Session) []rtmfp.AckRanges {
 			t.Fatal(err)
 		}
 		acks = append(acks, a)
-	}
-	if r.Err() != nil {
-		t.Fatal(r.Err())
 	}
 	return acks
 }

@@ -13,16 +13,10 @@ import (
 // each user data fragment in it, in order.
 func dataFlowOrder(t *testing.T, s *Session) []uint64 {
 	t.Helper()
-	pw := rtmfp.NewPacketWriter(nil, s.header(s.now()), maxPacket)
-	s.writeData(&pw, s.now())
-	r, err := rtmfp.NewPacketReader(pw.Packet())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var flows []uint64
 	var last uint64
-	for r.Next() {
-		c := r.Chunk()
+	write := func(pw *rtmfp.PacketWriter, now time.Duration) { s.writeData(pw, now) }
+	for _, c := range packetChunks(t, s, write) {
 		switch c.Type {
 		case rtmfp.ChunkUserData:
 			d, err := rtmfp.ParseUserData(c.Payload)
@@ -36,9 +30,6 @@ func dataFlowOrder(t *testing.T, s *Session) []uint64 {
 			continue
 		}
 		flows = append(flows, last)
-	}
-	if r.Err() != nil {
-		t.Fatal(r.Err())
 	}
 	return flows
 }

@@ -207,14 +207,8 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	var sock histogram
 	sock.merge(&pl.sockA)
 	sock.merge(&pl.sockV)
-	if sock.count() > 0 {
-		res.Latencies["at the socket"] = sock.summary()
-		res.Latencies["at the socket, audio"] = pl.sockA.summary()
-		res.Latencies["at the socket, video"] = pl.sockV.summary()
-	}
-	if n := pl.unstamped.Load(); n > 0 {
-		res.Counts["frames_without_receive_time"] = n
-	}
+	res.Latencies["at the socket"] = sock.summary()
+	res.Latencies["at the socket, audio"], res.Latencies["at the socket, video"] = pl.sockA.summary(), pl.sockV.summary()
 	if pl.err != nil {
 		res.Notes = append(res.Notes, "the publisher's write failed: "+pl.err.Error())
 	}
@@ -259,7 +253,6 @@ type pubLoop struct {
 	// own work and queueing on the receiving side (decryption, acknowledgements, its
 	// actors, the subscriber's goroutine).
 	sockA, sockV histogram
-	unstamped    atomic.Uint64 // frames without a receive time
 }
 
 func newPubLoop(b *bench, pub *client.Publisher, av *avStream) *pubLoop {
@@ -358,9 +351,5 @@ func (s *fanSub) receive(b *bench, pl *pubLoop, m client.Media) {
 	}
 	recv.Add(1)
 	lat.record(at - sent)
-	if m.Arrived.IsZero() {
-		pl.unstamped.Add(1)
-	} else {
-		sock.record(b.since(m.Arrived) - sent)
-	}
+	sock.record(b.since(m.Arrived) - sent)
 }
