@@ -430,7 +430,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 
 	preOutstanding := s.outstanding
 	var maxTSN uint64
-	ackedBytes, anyAck, seenData := 0, false, false
+	ackedBytes, anyAck, seenData, exceptions := 0, false, false, false
 	for i := range in.Chunks {
 		c := &in.Chunks[i]
 		if s.st == stFarCloseLinger && c.Type != rtmfp.ChunkClose {
@@ -475,12 +475,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 				s.scheduleAck(f)
 			}
 		case rtmfp.ChunkFlowException:
-			x, err := rtmfp.ParseFlowException(c.Payload)
-			if err != nil {
-				s.p.Stats.DropMalformedChunk.Add(1)
-			} else {
-				s.onFlowException(ctx, x)
-			}
+			exceptions = true // after the packet's acknowledgements, below
 		case rtmfp.ChunkFIHello:
 			fh, err := rtmfp.ParseFIHello(c.Payload)
 			if err != nil {
@@ -502,6 +497,21 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 	}
 	if anyAck {
 		s.afterAcks(ackedBytes, maxTSN, preOutstanding, now)
+	}
+	if exceptions {
+		// A receiver that rejects a flow acknowledges what it took in the same packet,
+		// before or after the report (rtmfp-cpp puts the report first): settle
+		// that as delivered before the rest of the flow is abandoned.
+		for i := range in.Chunks {
+			if c := &in.Chunks[i]; c.Type == rtmfp.ChunkFlowException {
+				x, err := rtmfp.ParseFlowException(c.Payload)
+				if err != nil {
+					s.p.Stats.DropMalformedChunk.Add(1)
+				} else {
+					s.onFlowException(ctx, x)
+				}
+			}
+		}
 	}
 	if s.st == stClosed {
 		return

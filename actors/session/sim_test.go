@@ -298,6 +298,12 @@ func (n *simNode) receive(datagram []byte) {
 	if err != nil {
 		n.sim.t.Fatalf("%s: undecryptable datagram: %v", n.name, err)
 	}
+	n.receivePacket(packet)
+}
+
+// receivePacket parses a decrypted packet as an endpoint shard does and gives it to the
+// session.
+func (n *simNode) receivePacket(packet []byte) {
 	r, err := rtmfp.NewPacketReader(packet)
 	if err != nil {
 		n.sim.t.Fatalf("%s: bad packet: %v", n.name, err)
