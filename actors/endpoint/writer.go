@@ -70,9 +70,16 @@ const (
 var outgoingPool = sync.Pool{New: func() any { return &outgoing{b: make([]byte, 0, 1500)} }}
 
 func newBatchWriter(conn *net.UDPConn, stats *Stats, log *zap.Logger) *batchWriter {
+	w := newBatchWriterOn(ipv4.NewPacketConn(conn), probeSegmentation(conn), stats, log)
+	go w.run()
+	return w
+}
+
+// newBatchWriterOn returns a writer on pc with its batch buffers, not yet running (a test
+// gives it a fake connection and calls send).
+func newBatchWriterOn(pc batchConn, gso bool, stats *Stats, log *zap.Logger) *batchWriter {
 	w := &batchWriter{
-		pc: ipv4.NewPacketConn(conn), queue: make(chan *outgoing, writeQueueSize), done: make(chan struct{}), stats: stats, log: log,
-		gso:  probeSegmentation(conn),
+		pc: pc, queue: make(chan *outgoing, writeQueueSize), done: make(chan struct{}), stats: stats, log: log, gso: gso,
 		msgs: make([]ipv4.Message, maxBatch), addrs: make([]net.UDPAddr, maxBatch),
 		bufs: make([][]byte, maxBatch), oob: make([]byte, maxBatch*segmentOOBSize), first: make([]int, maxBatch+1),
 		batch: make([]*outgoing, 0, maxBatch),
@@ -80,7 +87,6 @@ func newBatchWriter(conn *net.UDPConn, stats *Stats, log *zap.Logger) *batchWrit
 	for i := range w.addrs {
 		w.addrs[i].IP = make(net.IP, 16)
 	}
-	go w.run()
 	return w
 }
 

@@ -180,9 +180,7 @@ func TestBatchWriterFallsBackWhenSegmentationIsRefused(t *testing.T) {
 	a, bad := netip.MustParseAddrPort("127.0.0.1:1000"), netip.MustParseAddrPort("127.0.0.1:2000")
 	fc := &failingConn{errno: syscall.EIO, bad: bad}
 	var stats Stats
-	w := &batchWriter{pc: fc, stats: &stats, log: zap.NewNop(), gso: true,
-		msgs: make([]ipv4.Message, maxBatch), addrs: make([]net.UDPAddr, maxBatch),
-		bufs: make([][]byte, maxBatch), oob: make([]byte, maxBatch*max(segmentOOBSize, 1)), first: make([]int, maxBatch+1)}
+	w := newBatchWriterOn(fc, true, &stats, zap.NewNop())
 	var want [][]byte
 	for i := range 3 {
 		o := out(a, 100, byte(i))

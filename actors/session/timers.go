@@ -91,18 +91,6 @@ func (t *Timers) Cancel(key uint32, slot *TimerSlot) {
 	// The runtime timer may now fire early for nothing: it re-arms for what is left.
 }
 
-// len returns the number of deadlines set.
-func (t *Timers) len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.heap)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
 // rearm sets the runtime timer for the earliest deadline. Called with mu held and the
 // heap not empty.
 func (sh *timerShard) rearm() {

@@ -173,3 +173,15 @@ func TestTimersConcurrentArming(t *testing.T) {
 	}
 	checkHeaps(t, tm)
 }
+
+// len returns the number of deadlines set.
+func (t *Timers) len() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.heap)
+		sh.mu.Unlock()
+	}
+	return n
+}
