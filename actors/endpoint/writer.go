@@ -134,6 +134,7 @@ func (w *batchWriter) send() {
 		m := w.build(start)
 		k, err := w.pc.WriteBatch(w.msgs[:m], 0)
 		k = max(k, 0)
+		w.countSegmented(min(k, m))
 		if err == nil {
 			start = w.first[min(k, m)]
 			continue
@@ -191,13 +192,26 @@ func (w *batchWriter) build(start int) int {
 		w.msgs[j] = ipv4.Message{Buffers: w.bufs[i:end], Addr: a}
 		if end-i > 1 {
 			w.msgs[j].OOB = putSegmentSize(w.oob[j*segmentOOBSize:], len(o.b))
-			w.stats.DatagramsSegmented.Add(uint64(end - i))
 		}
 		w.first[j] = i
 		i = end
 	}
 	w.first[j] = len(w.batch)
 	return j
+}
+
+// countSegmented counts the datagrams of the segmented entries among the first k entries
+// of the last build, which the kernel took: entries refused or built again after a partial
+// write are counted once, when sent.
+func (w *batchWriter) countSegmented(k int) {
+	if !w.gso {
+		return
+	}
+	for j := range k {
+		if n := w.first[j+1] - w.first[j]; n > 1 {
+			w.stats.DatagramsSegmented.Add(uint64(n))
+		}
+	}
 }
 
 // gatherWindow is how far gather looks past the datagrams it already brought together;

@@ -205,4 +205,7 @@ func TestBatchWriterFallsBackWhenSegmentationIsRefused(t *testing.T) {
 	if w.gso || stats.SegmentationRefused.Load() != 1 || stats.WriteErrors.Load() != 1 {
 		t.Fatalf("segmentation %v, refused %d, write errors %d; want off, 1, 1", w.gso, stats.SegmentationRefused.Load(), stats.WriteErrors.Load())
 	}
+	if n := stats.DatagramsSegmented.Load(); n != 0 {
+		t.Errorf("%d datagrams counted as sent segmented, want 0: the only segmented entry was refused", n)
+	}
 }

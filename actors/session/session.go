@@ -430,7 +430,8 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 
 	preOutstanding := s.outstanding
 	var maxTSN uint64
-	ackedBytes, anyAck, seenData, exceptions := 0, false, false, false
+	ackedBytes, anyAck, seenData := 0, false, false
+	exceptionsEnd := 0 // the packet's exception reports read are in Chunks[:exceptionsEnd]
 	for i := range in.Chunks {
 		c := &in.Chunks[i]
 		if s.st == stFarCloseLinger && c.Type != rtmfp.ChunkClose {
@@ -475,7 +476,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 				s.scheduleAck(f)
 			}
 		case rtmfp.ChunkFlowException:
-			exceptions = true // after the packet's acknowledgements, below
+			exceptionsEnd = i + 1 // applied after the packet's acknowledgements, below
 		case rtmfp.ChunkFIHello:
 			fh, err := rtmfp.ParseFIHello(c.Payload)
 			if err != nil {
@@ -498,11 +499,12 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 	if anyAck {
 		s.afterAcks(ackedBytes, maxTSN, preOutstanding, now)
 	}
-	if exceptions {
+	if exceptionsEnd > 0 {
 		// A receiver that rejects a flow acknowledges what it took in the same packet,
 		// before or after the report (rtmfp-cpp puts the report first): settle
-		// that as delivered before the rest of the flow is abandoned.
-		for i := range in.Chunks {
+		// that as delivered before the rest of the flow is abandoned. (Reports the loop
+		// above skipped, after a close, stay unread.)
+		for i := range in.Chunks[:exceptionsEnd] {
 			if c := &in.Chunks[i]; c.Type == rtmfp.ChunkFlowException {
 				x, err := rtmfp.ParseFlowException(c.Payload)
 				if err != nil {
