@@ -142,7 +142,7 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	if cfg.accept != nil {
 		cfg.accept.UpperOptions = uppers
 	}
-	ep, err := endpoint.Start(sys, endpoint.Config{
+	ep, err := endpoint.Start(sys.Root, endpoint.Config{
 		Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log,
 		Accept: cfg.accept, Dispatcher: cfg.Dispatcher, KernelTimestamps: cfg.KernelTimestamps,
 	})

@@ -295,8 +295,7 @@ func (h *handshake) onRIKeying(ctx actor.Context, m *startupMsg) {
 		kind = actors.NewKind(d.o.UpperOptions...)
 	}
 	localID, done := d.localID, d.done
-	h.e.spawn(h.e.sessionParams(info, ri.ResponderSessionID, enc, upper, kind, m), func(pid *actor.PID) {
-		h.e.activate(localID, dec, pid)
-		done(DialResult{PID: pid, Info: info})
-	})
+	pid := h.spawn(h.e.sessionParams(info, ri.ResponderSessionID, enc, upper, kind, m))
+	h.e.activate(localID, dec, pid)
+	done(DialResult{PID: pid, Info: info})
 }

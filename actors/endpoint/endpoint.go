@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -66,6 +67,9 @@ type Config struct {
 	// Dispatcher runs the mailboxes of the session actors and of the handshake actor
 	// (nil: protoactor's default, a goroutine per wake-up).
 	Dispatcher actor.Dispatcher
+	// Clock is the endpoint's time: its sessions' deadlines, handshake retransmissions,
+	// cookie lifetimes (nil: the real clock; tests move a clock.Warp forward).
+	Clock clock.Clock
 	// KernelTimestamps stamps each datagram with the time the kernel received it
 	// (SO_TIMESTAMPNS, Linux) instead of the time the endpoint's read returned, so that
 	// receive times (Inbound.At, FlowMessage.At) leave out the endpoint's own delay in
@@ -149,6 +153,7 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
+	c.Clock = clock.Or(c.Clock)
 }
 
 // Endpoint is a running RTMFP endpoint.
@@ -164,10 +169,12 @@ type Endpoint struct {
 	seed   maphash.Seed
 	pool   *session.InboundPool
 
+	clock     clock.Clock
 	handshake *actor.PID
-	// sessions is the props of every session: spawned from the root with a guardian that
-	// stops a session that panics (the session's Stopping handler tells the far end and
-	// unregisters); a parent actor would keep a set of every session's PID.
+	// sessions is the props of every session: the handshake actor spawns them as its
+	// children, and its strategy stops a session that panics (the session's Stopping
+	// handler tells the far end and unregisters). Stopping the handshake actor stops them
+	// all.
 	sessions *actors.Kind
 	// uppers is the props of the upper actors of accepted sessions (Accept.UpperOptions).
 	uppers *actors.Kind
@@ -185,24 +192,33 @@ type Endpoint struct {
 	live     atomic.Int64 // sessions in the table (open or lingering after a close)
 	open     atomic.Int64 // open sessions
 	stopping atomic.Bool
+	drained  chan struct{} // closed when no session is left after a Stop began
+	drain    sync.Once
 	wg       sync.WaitGroup
-	closed   chan struct{}
+	closed   chan struct{} // closed when the endpoint is down (socket closed)
 
 	Stats        Stats
 	SessionStats session.Stats
 }
 
 // Now returns the endpoint clock (monotonic time since the endpoint started).
-func (e *Endpoint) Now() time.Duration { return time.Since(e.epoch) }
+func (e *Endpoint) Now() time.Duration { return e.clock.Now().Sub(e.epoch) }
+
+// AfterFunc runs f after d on the endpoint's clock (session.Clock).
+func (e *Endpoint) AfterFunc(d time.Duration, f func()) clock.Timer { return e.clock.AfterFunc(d, f) }
 
 // Time converts a reading of the endpoint clock (such as Inbound.At or FlowMessage.At)
 // to a time.Time, whose monotonic reading other clocks of the process can be compared
 // with.
 func (e *Endpoint) Time(at time.Duration) time.Time { return e.epoch.Add(at) }
 
-// Start binds the socket and starts the endpoint's goroutines and actors.
-func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
+// Start binds the socket and starts the endpoint's goroutines and its handshake actor,
+// spawned from parent: the actor system's root, or an actor whose child the endpoint
+// becomes (called from that actor's Receive). The handshake actor is the parent of the
+// endpoint's sessions; stopping it (or its parent) stops them and closes the socket.
+func Start(parent actor.SpawnerContext, cfg Config) (*Endpoint, error) {
 	cfg.defaults()
+	sys := parent.ActorSystem()
 	laddr, err := net.ResolveUDPAddr("udp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
@@ -216,8 +232,9 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		_ = conn.SetWriteBuffer(cfg.UDPBuffer)
 	}
 	e := &Endpoint{
-		cfg: cfg, sys: sys, log: cfg.Log, conn: conn, epoch: time.Now(),
-		seed: maphash.MakeSeed(), pool: session.NewInboundPool(readBufferSize), closed: make(chan struct{}),
+		cfg: cfg, sys: sys, log: cfg.Log, conn: conn, clock: cfg.Clock, epoch: cfg.Clock.Now(),
+		seed: maphash.MakeSeed(), pool: session.NewInboundPool(readBufferSize),
+		drained: make(chan struct{}), closed: make(chan struct{}),
 	}
 	if cfg.KernelTimestamps {
 		if err := enableStamps(conn); err != nil {
@@ -255,10 +272,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		}
 		e.certID = cryptoutil.PeerIDFromCertificate(e.cert)
 	}
-	e.sessions = session.NewKind(session.KindOptions{
-		Log: e.log, Middleware: cfg.SessionMiddleware, Dispatcher: cfg.Dispatcher,
-		Supervisor: supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures),
-	})
+	e.sessions = session.NewKind(session.KindOptions{Log: e.log, Middleware: cfg.SessionMiddleware, Dispatcher: cfg.Dispatcher})
 	if cfg.Accept != nil {
 		e.uppers = actors.NewKind(cfg.Accept.UpperOptions...)
 	}
@@ -268,11 +282,12 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Endpoint, error) {
 		OnClosed:  func(id uint32, _ session.CloseReason) { e.unregister(id) },
 		OnFIHello: e.onFIHello, Dump: cfg.Dump == DumpAll,
 	})
-	hsOpts := []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}
+	hsOpts := []actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware),
+		actor.WithSupervisor(supervision.StopOnPanic(e.log, "session", &e.Stats.SessionFailures))}
 	if cfg.Dispatcher != nil {
 		hsOpts = append(hsOpts, actor.WithDispatcher(cfg.Dispatcher))
 	}
-	e.handshake = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newHandshake(e) }, hsOpts...))
+	e.handshake = parent.Spawn(actor.PropsFromProducer(func() actor.Actor { return newHandshake(e) }, hsOpts...))
 	e.shards = make([]*shard, cfg.Shards)
 	for i := range e.shards {
 		e.shards[i] = newShard(e, i)
@@ -329,8 +344,11 @@ func (e *Endpoint) readLoop() {
 		}
 		e.Stats.ReadBatches.Add(1)
 		e.Stats.DatagramsIn.Add(uint64(n))
-		now := time.Now()
-		at, wall := now.Sub(e.epoch), now.UnixNano()
+		at := e.Now()
+		var wall int64
+		if e.stamps {
+			wall = time.Now().UnixNano()
+		}
 		for i := range n {
 			ns, stamped := r.stamp(i)
 			in, from, ok := r.take(i)
@@ -408,8 +426,8 @@ func (e *Endpoint) unregister(id uint32) {
 	defer s.mu.Unlock()
 	if ent, ok := s.table[id]; ok {
 		delete(s.table, id)
-		if !ent.startup {
-			e.live.Add(-1)
+		if !ent.startup && e.live.Add(-1) == 0 && e.stopping.Load() {
+			e.drain.Do(func() { close(e.drained) })
 		}
 	}
 }
@@ -462,25 +480,29 @@ func (e *Endpoint) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.forEachSession(func(pid *actor.PID) { e.sys.Root.Send(pid, &session.Close{Reason: session.ReasonShutdown}) })
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
+	if e.live.Load() == 0 {
+		e.drain.Do(func() { close(e.drained) })
+	}
 	var err error
-wait:
-	for e.live.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			break wait
-		case <-tick.C:
-		}
+	select {
+	case <-e.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-e.closed: // stopped meanwhile by its parent
 	}
-	// Sessions that did not end in time are stopped.
-	var stopping []*actor.Future
-	e.forEachSession(func(pid *actor.PID) { stopping = append(stopping, e.sys.Root.StopFuture(pid)) })
-	for _, f := range stopping {
-		_ = f.Wait()
-	}
+	// Sessions that did not end in time stop with the handshake actor, their parent.
 	_ = e.sys.Root.StopFuture(e.handshake).Wait()
+	<-e.closed
+	return err
+}
+
+// Done is closed when the endpoint is down: its actors stopped and its socket closed.
+func (e *Endpoint) Done() <-chan struct{} { return e.closed }
+
+// shutdown closes the socket and waits for the goroutines, once the handshake actor and
+// every session have stopped.
+func (e *Endpoint) shutdown() {
+	e.stopping.Store(true)
 	e.wmu.Lock()
 	e.wclosed = true
 	e.wmu.Unlock()
@@ -489,11 +511,4 @@ wait:
 	e.wg.Wait()
 	close(e.closed)
 	e.log.Info("endpoint stopped", zap.Stringer("addr", e.addr))
-	return err
-}
-
-// spawn starts a session actor and then calls started with its PID, before the session
-// can receive anything from the far end.
-func (e *Endpoint) spawn(p session.Params, started func(*actor.PID)) {
-	started(session.Spawn(e.sessions, e.sys.Root, p))
 }

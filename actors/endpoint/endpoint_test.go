@@ -65,7 +65,7 @@ func startServer(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpo
 	if mut != nil {
 		mut(&cfg)
 	}
-	e, err := Start(sys, cfg)
+	e, err := Start(sys.Root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func startServer(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpo
 
 func startClient(t *testing.T, sys *actor.ActorSystem) *Endpoint {
 	t.Helper()
-	e, err := Start(sys, Config{Listen: "127.0.0.1:0", Log: testLogger(t)})
+	e, err := Start(sys.Root, Config{Listen: "127.0.0.1:0", Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 func TestStartRefusesAMalformedCertificate(t *testing.T) {
 	sys := actors.NewActorSystem(zap.NewNop())
 	defer sys.Shutdown()
-	ep, err := Start(sys, Config{Listen: "127.0.0.1:0", Log: zap.NewNop(), Accept: &Accept{Certificate: []byte{0x05, 0x0A}}})
+	ep, err := Start(sys.Root, Config{Listen: "127.0.0.1:0", Log: zap.NewNop(), Accept: &Accept{Certificate: []byte{0x05, 0x0A}}})
 	if err == nil {
 		_ = ep.Stop(context.Background())
 		t.Fatal("Start accepted a truncated certificate")

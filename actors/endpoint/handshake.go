@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -70,8 +72,8 @@ type handshake struct {
 
 	dials   map[string]*dial // by tag
 	pending map[uint32]*dial // by our initiator session ID once IIKeying was sent
-	ticker  *time.Ticker
-	stop    chan struct{}
+	ticker  clock.Timer
+	ctx     actor.Context // while in Receive: sessions are spawned as its children
 	buf     []byte
 	out     []byte
 }
@@ -119,38 +121,44 @@ func (h *handshake) ephemeral(g cryptoutil.DHGroup) (*cryptoutil.DHKey, error) {
 }
 
 func (h *handshake) Receive(ctx actor.Context) {
+	h.ctx = ctx
+	defer func() { h.ctx = nil }()
 	switch m := ctx.Message().(type) {
 	case *startupMsg:
-		h.onStartup(ctx, m)
+		h.guard(func() { h.onStartup(ctx, m) })
 	case *dialRequest:
 		h.startDial(ctx, m)
 	case *redirectRequest:
 		h.sendRedirect(m.to, m.tag, m.addrs)
 	case *tick:
 		h.onTick(ctx)
+		h.ticker.Reset(tickPeriod)
 	case *sessionHeard:
 		delete(h.answers, m.id)
 	case *actor.Started:
-		h.ticker = time.NewTicker(tickPeriod)
-		h.stop = make(chan struct{})
-		self, root, t, stop := ctx.Self(), ctx.ActorSystem().Root, h.ticker, h.stop
-		go func() {
-			for {
-				select {
-				case <-t.C:
-					root.Send(self, &tick{})
-				case <-stop:
-					return
-				}
-			}
-		}()
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		h.ticker = h.e.clock.AfterFunc(tickPeriod, func() { root.Send(self, &tick{}) })
 	case *actor.Stopping:
 		h.ticker.Stop()
-		close(h.stop)
 		for _, d := range h.dials {
 			h.failDial(d, errors.New("endpoint stopped"))
 		}
+	case *actor.Stopped:
+		// Every session, its child, has stopped too.
+		h.e.shutdown()
 	}
+}
+
+// guard runs the handling of one datagram, recovering a panic there: the handshake actor
+// is the parent of every session of its endpoint, and a restart would stop them all.
+func (h *handshake) guard(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.e.Stats.HandshakePanics.Add(1)
+			h.log.Error("handshake handler panicked", zap.String("panic", fmt.Sprint(r)), zap.Stack("stack"))
+		}
+	}()
+	f()
 }
 
 func (h *handshake) onStartup(ctx actor.Context, m *startupMsg) {
@@ -213,7 +221,7 @@ func (h *handshake) onIHello(m *startupMsg) {
 		h.e.Stats.DropMalformed.Add(1)
 		return
 	}
-	cookie := h.e.cookies.Mint(ih.Tag, from, time.Now())
+	cookie := h.e.cookies.Mint(ih.Tag, from, h.e.clock.Now())
 	h.sendStartup(from, 0, rtmfp.RHello{Tag: ih.Tag, Cookie: cookie[:], Certificate: h.e.cert})
 }
 
@@ -251,13 +259,13 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		return
 	}
 	from := m.from.From
-	switch err := h.e.cookies.Check(ik.Cookie, from, time.Now()); {
+	switch err := h.e.cookies.Check(ik.Cookie, from, h.e.clock.Now()); {
 	case err == nil:
 	case errors.Is(err, cryptoutil.ErrCookieAddress):
 		// Genuine cookie, but the initiator's address changed since IHello (NAT rebinding):
 		// RFC 7016 §3.5.1.2 — hand it a cookie for its new address.
 		st.CookieAddress.Add(1)
-		fresh := h.e.cookies.Mint(ik.Cookie[:min(16, len(ik.Cookie))], from, time.Now())
+		fresh := h.e.cookies.Mint(ik.Cookie[:min(16, len(ik.Cookie))], from, h.e.clock.Now())
 		h.sendStartup(from, ik.InitiatorSessionID, rtmfp.CookieChange{OldCookie: ik.Cookie, NewCookie: fresh[:]})
 		return
 	case errors.Is(err, cryptoutil.ErrCookieExpired):
@@ -358,10 +366,15 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	if acc.Upper != nil {
 		upper = acc.Upper(info)
 	}
-	h.e.spawn(h.e.sessionParams(info, ik.InitiatorSessionID, enc, upper, h.e.uppers, m), func(pid *actor.PID) {
-		h.e.activate(localID, dec, pid)
-		_ = h.e.WriteDatagram(rik, from)
-	})
+	pid := h.spawn(h.e.sessionParams(info, ik.InitiatorSessionID, enc, upper, h.e.uppers, m))
+	h.e.activate(localID, dec, pid)
+	_ = h.e.WriteDatagram(rik, from)
+}
+
+// spawn starts a session actor as a child of the handshake actor; the caller activates it
+// before the session can receive anything from the far end.
+func (h *handshake) spawn(p session.Params) *actor.PID {
+	return session.Spawn(h.e.sessions, h.ctx, p)
 }
 
 // prepare builds a startup datagram without sending it.

@@ -163,7 +163,7 @@ func newLossyEnv(t *testing.T, o lossyOpts) *lossyEnv {
 	if o.clientCfg != nil {
 		o.clientCfg(&ccfg)
 	}
-	if env.client, err = Start(env.sys, ccfg); err != nil {
+	if env.client, err = Start(env.sys.Root, ccfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

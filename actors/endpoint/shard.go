@@ -221,6 +221,7 @@ type Stats struct {
 	UnknownPeer                                         atomic.Uint64 // rendezvous for a peer ID not here
 	ForwardedHellos                                     atomic.Uint64 // FIHellos received: a rendezvous server introduced an initiator
 	SessionFailures                                     supervision.Counter
+	HandshakePanics                                     atomic.Uint64 // handshake messages whose handling panicked (recovered, logged)
 }
 
 func (st *Stats) countDecrypt(err error) {

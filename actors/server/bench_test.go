@@ -42,7 +42,7 @@ func TestHelperServerProcess(t *testing.T) {
 	sys := actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
-	srv, err := server.Start(sys, cfg, server.Options{})
+	srv, err := server.Start(sys.Root, cfg, server.Options{})
 	if err != nil {
 		fmt.Printf("ERR %v\n", err)
 		os.Exit(1)
@@ -248,7 +248,7 @@ func BenchmarkSocketToSessionPackets(b *testing.B) {
 			defer sys.Shutdown()
 			var delivered atomic.Int64
 			tokens := make(chan struct{}, window)
-			srv, err := endpoint.Start(sys, endpoint.Config{
+			srv, err := endpoint.Start(sys.Root, endpoint.Config{
 				Listen: "127.0.0.1:0", UDPBuffer: 4 << 20, Log: zap.NewNop(),
 				Accept: &endpoint.Accept{Upper: func(endpoint.SessionInfo) actor.Actor {
 					return &countingUpper{delivered: &delivered, tokens: tokens}

@@ -6,13 +6,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caarlos0/env/v11"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 )
 
 // Config is the server's configuration. cmd/actorrtmfp fills it from environment
-// variables (prefix ACTORRTMFP_, caarlos0/env tags below); an embedding program may fill
-// it by hand. The zero value of a field means its envDefault. Validate names the
-// variable of a bad value.
+// variables (prefix ACTORRTMFP_, the env tags below); an embedding program may fill it by
+// hand. A zero field means its default: the envDefault tag, the one source of defaults.
+// Validate names the variable of a bad value.
 type Config struct {
 	Listen          []string      `env:"LISTEN" envDefault:":1935" envSeparator:"," desc:"UDP addresses to serve, host:port, comma-separated (:1935 is every interface, IPv4 and IPv6)"`
 	KeepaliveServer time.Duration `env:"KEEPALIVE_SERVER" envDefault:"15s" desc:"how often clients ping the server when idle, told to them with Set Keepalive (5s-255s)"`
@@ -22,9 +24,9 @@ type Config struct {
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"console" desc:"console (human-readable) or json"`
 	Dump            string        `env:"DUMP" envDefault:"none" desc:"packet dumps at debug level: none, startup (handshakes) or all (every packet, decrypted)"`
 	Shards          int           `env:"SHARDS" envDefault:"0" desc:"decrypt-and-parse goroutines per socket, 1-256 (0: one per CPU)"`
-	UDPBuffer       int           `env:"UDP_BUFFER" envDefault:"4194304" desc:"socket send and receive buffer, bytes (0: the OS default)"`
+	UDPBuffer       int           `env:"UDP_BUFFER" envDefault:"4194304" desc:"socket send and receive buffer, bytes, 4096-1073741824 (-1: the OS default)"`
 	MaxSessions     int           `env:"MAX_SESSIONS" envDefault:"100000" desc:"sessions per socket, beyond which handshakes are refused (1-10000000)"`
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"5s" desc:"how long a graceful stop waits for clients to acknowledge the close (0s-1m)"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"5s" desc:"how long a graceful stop waits for clients to acknowledge the close (100ms-1m)"`
 	GroupMaxMembers int           `env:"GROUP_MAX_MEMBERS" envDefault:"10000" desc:"members per NetGroup, beyond which joins are refused (1-1000000)"`
 	GroupsPerClient int           `env:"GROUPS_PER_CLIENT" envDefault:"8" desc:"NetGroups one client may be in at once (1-256)"`
 	GroupNeighbors  int           `env:"GROUP_NEIGHBORS" envDefault:"6" desc:"peer IDs handed to a NetGroup member per join (1-32)"`
@@ -32,12 +34,17 @@ type Config struct {
 
 // Defaults returns the configuration with every default.
 func Defaults() Config {
-	return Config{
-		Listen: []string{":1935"}, KeepaliveServer: 15 * time.Second, KeepalivePeer: 10 * time.Second,
-		IdleTimeout: 90 * time.Second, LogLevel: "info", LogFormat: "console", Dump: "none", UDPBuffer: 4 << 20,
-		MaxSessions: 100000, ShutdownTimeout: 5 * time.Second,
-		GroupMaxMembers: 10000, GroupsPerClient: 8, GroupNeighbors: 6,
+	var c Config
+	return c.WithDefaults()
+}
+
+// WithDefaults returns c with its zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	// The tags are fixed and parse: an error here is a bug in them.
+	if err := env.ParseWithOptions(&c, env.Options{Environment: map[string]string{}, SetDefaultsForZeroValuesOnly: true}); err != nil {
+		panic(fmt.Sprintf("server: the defaults of Config do not parse: %v", err))
 	}
+	return c
 }
 
 // ConfigError is a configuration value out of range; Var is the environment variable.
@@ -49,11 +56,10 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("ACTORRTMFP_%s=%q is invalid: %s", e.Var, e.Value, e.Want)
 }
 
-// Validate checks every value and reports the first bad one, naming its variable.
-func (c *Config) Validate() error {
-	if len(c.Listen) == 0 {
-		return &ConfigError{"LISTEN", "", "want at least one host:port"}
-	}
+// Validate checks every value (zero ones stand for their defaults) and reports the first
+// bad one, naming its variable.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
 	for _, l := range c.Listen {
 		if _, port, err := net.SplitHostPort(l); err != nil {
 			return &ConfigError{"LISTEN", l, "want host:port, e.g. :1935 or 127.0.0.1:1935"}
@@ -70,7 +76,7 @@ func (c *Config) Validate() error {
 	if err := durationIn("IDLE_TIMEOUT", c.IdleTimeout, 10*time.Second, time.Hour); err != nil {
 		return err
 	}
-	if err := durationIn("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 0, time.Minute); err != nil {
+	if err := durationIn("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 100*time.Millisecond, time.Minute); err != nil {
 		return err
 	}
 	switch c.LogLevel {
@@ -89,8 +95,8 @@ func (c *Config) Validate() error {
 	if c.Shards < 0 || c.Shards > 256 {
 		return &ConfigError{"SHARDS", strconv.Itoa(c.Shards), "want 1-256, or 0 for one per CPU"}
 	}
-	if c.UDPBuffer < 0 || c.UDPBuffer > 1<<30 {
-		return &ConfigError{"UDP_BUFFER", strconv.Itoa(c.UDPBuffer), "want 0-1073741824 bytes"}
+	if c.UDPBuffer != -1 && (c.UDPBuffer < 4096 || c.UDPBuffer > 1<<30) {
+		return &ConfigError{"UDP_BUFFER", strconv.Itoa(c.UDPBuffer), "want 4096-1073741824 bytes, or -1 for the OS default"}
 	}
 	if c.MaxSessions < 1 || c.MaxSessions > 10000000 {
 		return &ConfigError{"MAX_SESSIONS", strconv.Itoa(c.MaxSessions), "want 1-10000000"}

@@ -212,7 +212,7 @@ func TestGroupHooksAndLimits(t *testing.T) {
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.GroupMaxMembers = 3
 	cfg.GroupsPerClient = 2
-	srv, err := server.Start(sys, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga}})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga}})
 	if err != nil {
 		t.Fatal(err)
 	}

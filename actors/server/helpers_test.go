@@ -38,7 +38,7 @@ func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *f
 	if opts.Log == nil {
 		opts.Log = logger(t)
 	}
-	srv, err := server.Start(sys, cfg, opts)
+	srv, err := server.Start(sys.Root, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

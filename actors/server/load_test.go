@@ -78,7 +78,7 @@ func TestFiveHundredClientsConnectAtOnce(t *testing.T) {
 	if n, err := f.srv.Peers(); err != nil || n != clients {
 		t.Fatalf("directory holds %d peers (%v), want %d", n, err, clients)
 	}
-	if got := f.srv.Stats().ConnectsAccepted.Load(); got != clients {
+	if got := f.srv.Stats().NetConn.ConnectsAccepted.Load(); got != clients {
 		t.Fatalf("server accepted %d connects, want %d", got, clients)
 	}
 

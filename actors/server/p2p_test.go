@@ -125,8 +125,8 @@ func TestRelayReachesTheTargetAsOnRelay(t *testing.T) {
 	if _, err := a.Call(ctxT(t, 5*time.Second), "relay", "not-a-peer-id"); !errors.As(err, &ce) {
 		t.Fatalf("relay with a malformed peer ID: %v", err)
 	}
-	if f.srv.Stats().RelaysUnknown.Load() != 1 {
-		t.Fatalf("unknown relays counted: %d", f.srv.Stats().RelaysUnknown.Load())
+	if f.srv.Stats().Relay.RelaysUnknown.Load() != 1 {
+		t.Fatalf("unknown relays counted: %d", f.srv.Stats().Relay.RelaysUnknown.Load())
 	}
 }
 
@@ -154,8 +154,8 @@ func TestRelayLimits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if refused == 0 || f.srv.Stats().RelaysLimited.Load() < 2 {
-		t.Fatalf("no relay was limited (refused %d, counted %d)", refused, f.srv.Stats().RelaysLimited.Load())
+	if refused == 0 || f.srv.Stats().Relay.RelaysLimited.Load() < 2 {
+		t.Fatalf("no relay was limited (refused %d, counted %d)", refused, f.srv.Stats().Relay.RelaysLimited.Load())
 	}
 	if _, err := b.Call(ctxT(t, 5*time.Second), "echo", "fine"); err != nil {
 		t.Fatalf("target after the burst: %v", err)
@@ -195,7 +195,7 @@ func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
 	sys := actors.NewActorSystem(logger(t))
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
-	srv, err := server.Start(sys, cfg, server.Options{Log: logger(t), Rendezvous: h})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Rendezvous: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,12 +286,12 @@ func TestServerPeerIDIsAValidTarget(t *testing.T) {
 	before := f.srv.RendezvousStats().Lookups.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	opened := f.srv.Stats().Connections.Load()
+	opened := f.srv.Stats().NetConn.Connections.Load()
 	_, _ = a.PlayPeer(ctx, a.ServerPeerID(), "x")
 	if f.srv.RendezvousStats().Lookups.Load() != before {
 		t.Fatal("a handshake to the server's own peer ID was treated as a rendezvous")
 	}
-	if f.srv.Stats().Connections.Load() <= opened {
+	if f.srv.Stats().NetConn.Connections.Load() <= opened {
 		t.Fatal("no session opened for the server's own peer ID")
 	}
 }

@@ -1,15 +1,17 @@
-// Package server is the RTMFP server: Flash-profile sessions (NetConnection, calls in
-// both directions), the directory of peers, the applications, and one endpoint per
-// listening address.
+// Package server is an RTMFP server node: the root actor that parents everything the
+// node runs, started by Start from the top of an actor system or from inside an
+// embedding program's actor. See docs/architecture.md for the tree:
 //
-// The actor tree of one node:
-//
-//	server                    root: owns the directory, restarts it if it crashes
-//	├── directory             peer ID → session (protobuf messages: the cluster seam)
-//	apps/<path>               one actor per application, called one event at a time
-//	endpoint (per address)    socket, reader shards, handshake actor, sessions supervisor
-//	└── sessions/<id>         session actor (transport)
-//	    └── connection        Flash layer: NetConnection, and its streams and groups
+//	node                      root of one node (a child of Start's parent)
+//	├── directory             peer ID → session (p2p; protobuf: the cluster seam)
+//	├── rendezvous            P2P introductions (p2p)
+//	├── apps                  one actor per application path (apphost)
+//	├── publications          one actor per live stream (live)
+//	├── groups                one actor per NetGroup (netgroup)
+//	└── handshake (per socket) answers handshakes; parent of the socket's sessions (endpoint)
+//	    └── session           one per RTMFP session (session)
+//	        └── connection    its NetConnection (netconn)
+//	            └── streams, group flows
 package server
 
 import (
@@ -19,7 +21,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,70 +28,27 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
+	"github.com/actorrtmfp/actorrtmfp/actors/netconn"
+	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
+	"github.com/actorrtmfp/actorrtmfp/actors/p2p"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/messages"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
-// Stats counts what the Flash layer of the server did.
+// Stats counts what the node did, by concern.
 type Stats struct {
-	Connections      atomic.Uint64 // sessions whose Flash layer started
-	ConnectsAccepted atomic.Uint64
-	ConnectsRejected atomic.Uint64
-	Disconnections   atomic.Uint64 // connected clients that left
-	Calls            atomic.Uint64 // client → server calls passed to applications
-	RejectedFlows    atomic.Uint64
-	BadMessages      atomic.Uint64 // undecodable Flash messages
-	EncodeErrors     atomic.Uint64
-	StreamFailures   supervision.Counter // stream actors stopped after a panic
-	Relays           atomic.Uint64       // relay calls
-	RelaysLimited    atomic.Uint64       // refused by the rate or size limits
-	RelaysUnknown    atomic.Uint64       // target not connected
-}
-
-// shared is what every connection actor of the server uses.
-type shared struct {
-	cfg       Config
-	log       *zap.Logger
-	apps      *appHost
-	pubs      *pubHost
-	groups    *groupHost
-	directory *actor.PID
-	stats     *Stats
-	node      string
-	// dispatcher runs the server's own actors (sessions, connections, streams,
-	// publications, groups, directory, rendezvous): none of them blocks. Application
-	// actors, which run user code, keep protoactor's default dispatcher.
-	dispatcher actor.Dispatcher
-}
-
-// props returns the props of one of the server's actors, on the server's dispatcher.
-func (sh *shared) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	return actor.PropsFromProducer(producer, sh.propsOptions(opts...)...)
-}
-
-// propsOptions adds to opts the server's dispatcher and a compact mailbox (no queue memory
-// while idle, for every connection and stream a server holds; actors.CompactMailbox).
-func (sh *shared) propsOptions(opts ...actor.PropsOption) []actor.PropsOption {
-	if sh.dispatcher != nil {
-		opts = append(opts, actor.WithDispatcher(sh.dispatcher))
-	}
-	return append(opts, actor.WithMailbox(actors.CompactMailbox()))
-}
-
-// Server is a running RTMFP server.
-type Server struct {
-	cfg        Config
-	sys        *actor.ActorSystem
-	log        *zap.Logger
-	sh         *shared
-	root       *actor.PID
-	endpoints  []*endpoint.Endpoint
-	stats      Stats
-	rvStats    RendezvousStats
-	rv         *actor.PID
-	dispatcher actors.PoolDispatcher
+	NetConn    netconn.Stats
+	Relay      p2p.RelayStats
+	Rendezvous p2p.RendezvousStats
+	Live       live.Stats
+	Groups     netgroup.Stats
+	Apps       apphost.Stats
+	Node       supervision.Counter // panics of the node's own actors (directory, rendezvous…)
 }
 
 // Options are what an embedding program passes besides the configuration.
@@ -100,6 +58,9 @@ type Options struct {
 	Apps app.Registry
 	// Log receives the server's logs; nil discards them.
 	Log *zap.Logger
+	// Clock drives every timer of the node (nil: the real clock). Tests give a
+	// clock.Warp and skip long timeouts instead of sleeping through them.
+	Clock clock.Clock
 	// Session overrides session tunables (tests shorten timers); zero fields keep the
 	// values derived from the configuration.
 	Session session.Config
@@ -115,39 +76,99 @@ type Options struct {
 	PublicationMiddleware []actor.ReceiverMiddleware
 }
 
-// Start validates cfg, binds every listen address and starts the actor tree.
-func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
+// Server is a running RTMFP server node.
+type Server struct {
+	cfg        Config
+	opts       Options
+	sys        *actor.ActorSystem
+	log        *zap.Logger
+	root       *actor.PID
+	stats      Stats
+	endpoints  []*endpoint.Endpoint
+	directory  *actor.PID
+	dispatcher actors.PoolDispatcher
+	done       chan struct{} // closed when the node has stopped
+}
+
+// Start validates cfg, starts the node as a child of parent — the actor system's root
+// (sys.Root), or an embedding program's actor (its Context, from its Receive) — binds
+// every listen address and returns once the node serves them. Stopping the parent stops
+// the node and frees its ports; Stop does the same gracefully.
+func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
 	if opts.Apps == nil {
 		opts.Apps = app.Everyone()
 	}
-	s := &Server{cfg: cfg, sys: sys, log: opts.Log}
+	opts.Clock = clock.Or(opts.Clock)
+	s := &Server{cfg: cfg, opts: opts, sys: parent.ActorSystem(), log: opts.Log, done: make(chan struct{})}
 	// The server's actors run on a fixed pool of goroutines: sessions are the bulk of
 	// the work (every packet, every subscriber of a fan-out), and protoactor's default
 	// dispatcher would start a goroutine — and grow its stack — at every wake-up.
 	s.dispatcher = actors.NewPoolDispatcher(0, 300)
+	ready := make(chan error, 1)
+	props := actor.PropsFromProducer(func() actor.Actor { return &node{s: s, ready: ready} },
+		actor.WithSupervisor(supervision.RestartOnPanic(opts.Log, "node service", 10, &s.stats.Node)))
+	s.root = parent.Spawn(props)
+	if err := <-ready; err != nil {
+		_ = s.sys.Root.StopFuture(s.root).Wait()
+		<-s.done
+		return nil, err
+	}
+	return s, nil
+}
+
+// node is the root actor of a node: it starts the node's services and endpoints as its
+// children, and when it stops (Stop, or its parent stopping) they stop with it.
+type node struct {
+	s     *Server
+	ready chan<- error
+}
+
+func (n *node) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		n.ready <- n.start(ctx)
+	case *actor.Stopped:
+		n.s.dispatcher.Close()
+		close(n.s.done)
+	}
+}
+
+// props returns the props of one of the node's own actors: on the pool dispatcher, with a
+// compact mailbox (no queue memory while idle, for every connection and stream a server
+// holds; actors.CompactMailbox).
+func (s *Server) propsOptions(opts ...actor.PropsOption) []actor.PropsOption {
+	return append(opts, actor.WithDispatcher(s.dispatcher), actor.WithMailbox(actors.CompactMailbox()))
+}
+
+func (n *node) start(ctx actor.Context) error {
+	s := n.s
+	cfg, opts, st := s.cfg, s.opts, &s.stats
+	s.directory = ctx.Spawn(p2p.DirectoryProps(s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
+	rendezvous := ctx.Spawn(p2p.RendezvousProps(p2p.RendezvousConfig{
+		Directory: s.directory, Unknown: opts.Rendezvous, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
+	}, s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
+	// Applications run user code, which may block: protoactor's default dispatcher.
+	apps := ctx.Spawn(apphost.Props(opts.Apps, opts.Log, &st.Apps))
+	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live,
+		Options: s.propsOptions(actor.WithReceiverMiddleware(opts.PublicationMiddleware...))}))
+	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions()}))
 	host, _ := os.Hostname()
-	s.sh = &shared{cfg: cfg, log: opts.Log, stats: &s.stats, node: host, dispatcher: s.dispatcher}
-	s.sh.apps = newAppHost(sys, opts.Apps, opts.Log)
-	s.sh.pubs = newPubHost(sys, s.sh, opts.Log, opts.PublicationMiddleware)
-	s.sh.groups = newGroupHost(sys, s.sh, opts.Log)
-
-	dirReady := make(chan *actor.PID, 1)
-	rootProps := actor.PropsFromProducer(func() actor.Actor { return &serverRoot{ready: dirReady, sh: s.sh} },
-		actor.WithSupervisor(supervision.RestartOnPanic(opts.Log, "directory", 10, nil)))
-	s.root = sys.Root.Spawn(rootProps)
-	s.sh.directory = <-dirReady
-
-	s.rv = sys.Root.Spawn(s.sh.props(func() actor.Actor { return newRendezvous(s.sh, opts.Rendezvous, &s.rvStats) },
-		actor.WithReceiverMiddleware(supervision.Middleware)))
-	hello := &helloHandler{root: sys.Root, rendezvous: s.rv}
+	conns := netconn.New(netconn.Config{
+		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
+		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups,
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
+		ChildOptions: s.propsOptions(),
+	})
+	hello := &p2p.HelloHandler{Root: ctx.ActorSystem().Root, Rendezvous: rendezvous}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
-	streamSupervisor := actor.WithSupervisor(supervision.StopOnPanic(opts.Log, "stream", &s.stats.StreamFailures))
 	shards := cfg.Shards
 	if shards == 0 {
 		shards = runtime.NumCPU()
@@ -159,44 +180,20 @@ func Start(sys *actor.ActorSystem, cfg Config, opts Options) (*Server, error) {
 	if sc.IdleTimeout == 0 {
 		sc.IdleTimeout = cfg.IdleTimeout
 	}
+	buffer := max(cfg.UDPBuffer, 0) // -1: the OS default (endpoint: 0)
 	for _, l := range cfg.Listen {
-		e, err := endpoint.Start(sys, endpoint.Config{
-			Listen: l, Shards: shards, UDPBuffer: cfg.UDPBuffer, Dump: dump, Session: sc,
+		e, err := endpoint.Start(ctx, endpoint.Config{
+			Listen: l, Shards: shards, UDPBuffer: buffer, Dump: dump, Session: sc, Clock: opts.Clock,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Dispatcher: s.dispatcher,
-			Accept: &endpoint.Accept{
-				Hello: hello,
-				// Connections are never restarted: their session's supervisor stops them.
-				Upper:        func(info endpoint.SessionInfo) actor.Actor { return newConnection(s.sh, info) },
-				UpperOptions: s.sh.propsOptions(streamSupervisor),
-			},
+			Accept:     &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
 		})
 		if err != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = s.Stop(ctx)
-			cancel()
-			return nil, fmt.Errorf("listen on %s: %w", l, err)
+			return fmt.Errorf("listen on %s: %w", l, err)
 		}
 		s.endpoints = append(s.endpoints, e)
 	}
-	return s, nil
-}
-
-// serverRoot is the root actor of the node; the directory is its child.
-type serverRoot struct {
-	ready chan *actor.PID
-	sh    *shared
-}
-
-func (r *serverRoot) Receive(ctx actor.Context) {
-	if _, ok := ctx.Message().(*actor.Started); ok && r.ready != nil {
-		pid, err := ctx.SpawnNamed(r.sh.props(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)), "directory")
-		if err != nil {
-			pid = ctx.Spawn(r.sh.props(newDirectory, actor.WithReceiverMiddleware(supervision.Middleware)))
-		}
-		r.ready <- pid
-		r.ready = nil
-	}
+	return nil
 }
 
 // Addrs returns the bound addresses.
@@ -211,26 +208,26 @@ func (s *Server) Addrs() []netip.AddrPort {
 // Endpoints returns the server's endpoints (one per listen address).
 func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
 
-// Stats returns the Flash-layer counters.
+// Stats returns the node's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
 // PublicationStats returns the publication counters.
-func (s *Server) PublicationStats() *PublicationStats { return &s.sh.pubs.stats }
+func (s *Server) PublicationStats() *live.Stats { return &s.stats.Live }
 
 // Publications returns the number of live publications.
-func (s *Server) Publications() int { return s.sh.pubs.count() }
+func (s *Server) Publications() int { return s.stats.Live.Publications() }
 
 // GroupStats returns the NetGroup counters.
-func (s *Server) GroupStats() *GroupStats { return &s.sh.groups.stats }
+func (s *Server) GroupStats() *netgroup.Stats { return &s.stats.Groups }
 
 // Groups returns the number of live groups.
-func (s *Server) Groups() int { return s.sh.groups.count() }
+func (s *Server) Groups() int { return s.stats.Groups.Groups() }
 
 // RendezvousStats returns the introduction counters.
-func (s *Server) RendezvousStats() *RendezvousStats { return &s.rvStats }
+func (s *Server) RendezvousStats() *p2p.RendezvousStats { return &s.stats.Rendezvous }
 
 // ApplicationPanics returns how many application handler calls panicked.
-func (s *Server) ApplicationPanics() uint64 { return s.sh.apps.panics.Load() }
+func (s *Server) ApplicationPanics() uint64 { return s.stats.Apps.Panics.Load() }
 
 // Sessions returns the number of live sessions on every endpoint.
 func (s *Server) Sessions() int {
@@ -241,9 +238,10 @@ func (s *Server) Sessions() int {
 	return n
 }
 
-// Peers asks the directory how many peers it holds.
+// Peers asks the directory how many peers it holds (for operators and tests; nothing on
+// a client's path asks it).
 func (s *Server) Peers() (int, error) {
-	r, err := s.sys.Root.RequestFuture(s.sh.directory, &messages.CountPeers{}, 5*time.Second).Result()
+	r, err := s.sys.Root.RequestFuture(s.directory, &messages.CountPeers{}, 5*time.Second).Result()
 	if err != nil {
 		return 0, err
 	}
@@ -255,31 +253,23 @@ func (s *Server) Peers() (int, error) {
 }
 
 // Directory returns the directory actor.
-func (s *Server) Directory() *actor.PID { return s.sh.directory }
+func (s *Server) Directory() *actor.PID { return s.directory }
+
+// Done is closed when the node has stopped (Stop, or its parent stopping).
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Stop closes every session (each client is sent a close), waits up to the shutdown
-// timeout or ctx for the clients to acknowledge, and stops the actors.
+// timeout or ctx for the clients to acknowledge, and stops the node.
 func (s *Server) Stop(ctx context.Context) error {
-	if s.cfg.ShutdownTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
 	var first error
 	for _, e := range s.endpoints {
 		if err := e.Stop(ctx); err != nil && first == nil {
 			first = err
 		}
 	}
-	s.sh.pubs.stop()
-	s.sh.groups.stop()
-	s.sh.apps.stop()
-	if s.rv != nil {
-		_ = s.sys.Root.StopFuture(s.rv).Wait()
-	}
-	if s.root != nil {
-		_ = s.sys.Root.StopFuture(s.root).Wait()
-	}
-	s.dispatcher.Close()
+	_ = s.sys.Root.StopFuture(s.root).Wait()
+	<-s.done
 	return first
 }

@@ -226,7 +226,7 @@ func cuesOf(r *playRecord) int {
 func crashPublicationAt(n int64, seen *atomic.Int64) actor.ReceiverMiddleware {
 	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
 		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
-			if fmt.Sprintf("%T", env.Message) == "*server.publishMedia" && seen.Add(1) == n {
+			if fmt.Sprintf("%T", env.Message) == "*live.Ingest" && seen.Add(1) == n {
 				panic("injected publication crash")
 			}
 			next(ctx, env)
@@ -271,7 +271,7 @@ func TestPublicationCrashReattaches(t *testing.T) {
 	var lateErr error
 	feed.run(ticks, tickPeriod, func(i int) {
 		if i == lateTick {
-			if n := f.srv.PublicationStats().Failures.Load(); n != 1 {
+			if n := f.srv.PublicationStats().Registry.Failures.Load(); n != 1 {
 				lateErr = fmt.Errorf("publication failures before the late join: %d, want 1", n)
 				return
 			}
@@ -289,7 +289,7 @@ func TestPublicationCrashReattaches(t *testing.T) {
 	}
 	waitCaughtUp(t, feed, recs, 15*time.Second)
 
-	if n := f.srv.PublicationStats().Failures.Load(); n != 1 {
+	if n := f.srv.PublicationStats().Registry.Failures.Load(); n != 1 {
 		t.Fatalf("publication failures: %d, want 1", n)
 	}
 	if n := f.srv.Publications(); n != 1 {
@@ -399,7 +399,7 @@ func TestSubscriberSessionCrash(t *testing.T) {
 	if n := f.srv.Endpoints()[0].Stats.SessionFailures.Load(); n != 1 {
 		t.Fatalf("session failures: %d, want 1", n)
 	}
-	if n := f.srv.PublicationStats().Failures.Load(); n != 0 {
+	if n := f.srv.PublicationStats().Registry.Failures.Load(); n != 0 {
 		t.Fatalf("publication failures: %d, want none", n)
 	}
 	_, _, written := feed.counts()

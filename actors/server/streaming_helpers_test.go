@@ -49,7 +49,7 @@ func (f *avFeed) diag() string {
 	st := &f.fx.srv.Endpoints()[0].SessionStats
 	ps := f.fx.srv.PublicationStats()
 	return fmt.Sprintf("server: media %d fanout %d publication failures %d; sessions: media dropped %d writes refused %d retransmissions %d resent %d fragments refused %d",
-		ps.Media.Load(), ps.Fanout.Load(), ps.Failures.Load(), st.MediaDropped.Load(), st.WritesRefused.Load(),
+		ps.Media.Load(), ps.Fanout.Load(), ps.Registry.Failures.Load(), st.MediaDropped.Load(), st.WritesRefused.Load(),
 		st.Retransmissions.Load(), st.FragmentsResent.Load(), st.DropFragment.Load())
 }
 

@@ -77,7 +77,7 @@ func TestVanishedClientIsTimedOutAndFreed(t *testing.T) {
 	if n := ep0.SessionStats.IdleTimeouts.Load(); n != 1 {
 		t.Fatalf("idle timeouts counted: %d, want 1", n)
 	}
-	if n := f.srv.Stats().Disconnections.Load(); n != 1 {
+	if n := f.srv.Stats().NetConn.Disconnections.Load(); n != 1 {
 		t.Fatalf("server counted %d disconnections, want 1", n)
 	}
 

@@ -1,110 +1,40 @@
 package session
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 )
 
-// Channels let one sender (a publication) feed many sessions with the same immutable
-// message: the sender sends one *ChannelMessage to every subscribed session, and each
-// session maps it to its own send flows for that channel (BindChannel) and applies the
-// subscriber's media policy there — where its queue is:
-//
-//   - codec configuration (sequence headers) and data messages are sent reliably;
-//   - audio is sent with a lifetime, and dropped only when the audio flow is far behind;
-//   - video is sent with a lifetime; a key frame abandons the older queued video when the
-//     subscriber is behind (its oldest waiting frame waited keyFrameCatchUp); when the
-//     video flow falls far behind, video is dropped until the next key frame.
-//
-// A slow subscriber thus loses video back to the next key frame and never slows the
-// sender or the other subscribers: nothing here blocks or replies.
+// A session is a sink of live streams (package live): a publication binds its channel to
+// send flows of the session, then sends each message once to every subscribed session,
+// and the session applies each binding's live.Policy here, where the queue is.
 
-// MediaKind says which flow of a channel a message goes to.
-type MediaKind uint8
-
-const (
-	KindControl MediaKind = iota // status and data messages
-	KindAudio
-	KindVideo
-)
-
-// BindChannel binds a channel to three send flows of the session. A session may bind one
-// channel several times (a client playing a stream twice), told apart by Binding.
-type BindChannel struct {
-	Channel uint64
-	Binding uint64
-	Control FlowKey
-	Audio   FlowKey
-	Video   FlowKey
-	// WaitKeyFrame drops video until the first key frame (a new subscriber that is not
-	// replayed a group of pictures).
-	WaitKeyFrame bool
+// Lanes is what an RTMFP subscriber hands a publication for its session's bindings
+// (live.Play.Lanes): the send flows of its NetStream by live.Kind, and a message the
+// session writes when it binds, before anything of the channel (Stream Begin on the
+// NetConnection flow).
+type Lanes struct {
+	Flows [3]FlowKey
+	First *Write
 }
 
-// UnbindChannel forgets one binding of a channel; its flows are closed.
-type UnbindChannel struct{ Channel, Binding uint64 }
-
-// GateChannel turns a binding's audio or video off or on (receiveAudio, receiveVideo,
-// pause). Video resumes at the next key frame.
-type GateChannel struct {
-	Channel, Binding uint64
-	Audio, Video     bool
-}
-
-// ResyncChannel makes video of every binding of a channel wait for the next key frame
-// (the sender lost its state).
-type ResyncChannel struct{ Channel uint64 }
-
-// ChannelMessage is one message for every session bound to Channel. It is shared between
-// sessions and must not be modified after it is sent. A sender sends it once to each
-// session, whatever the number of bindings there: the session writes it to every binding
-// of the channel — or, when Targeted, to binding ToBinding only (what a sender replays to
-// one new subscriber).
-type ChannelMessage struct {
-	Channel uint64
-	Kind    MediaKind
-	Data    []byte // the whole Flash message (type, timestamp, body)
-	// KeyFrame marks video that starts a group of pictures.
-	KeyFrame bool
-	// Config marks messages never to drop: codec configuration, metadata.
-	Config bool
-	// Targeted limits the message to the binding ToBinding.
-	Targeted  bool
-	ToBinding uint64
-}
-
-// ChannelBatch is several channel messages at once (what a sender had queued in one
-// burst, e.g. the audio and video frames of one instant): the session queues them all,
-// then sends, so they share packets and cost one wake-up.
-type ChannelBatch struct {
-	Msgs []*ChannelMessage
-}
-
-// Media lifetimes and backlog limits of channel flows.
-const (
-	channelAudioLifetime = 1500 * time.Millisecond
-	channelVideoLifetime = 4 * time.Second
-	audioBacklog         = 512 << 10 // queued audio bytes beyond which audio is dropped
-	videoBacklog         = 384 << 10 // queued video bytes beyond which video skips to the next key frame
-	// keyFrameCatchUp is how long the oldest video of a flow must have waited for a key
-	// frame to give up the older video: a subscriber a moment behind (an acknowledgement
-	// delayed by a scheduling hiccup, a short burst of loss) keeps the end of its group of
-	// pictures; one that fell behind catches up at the key frame.
-	keyFrameCatchUp = time.Second
-)
+// Lifetimes and backlogs of the channel flows are the live package's (live.Policy).
 
 // channel is one binding of a channel in a session. A session's bindings form a list
 // (Session.channels, then next): a player binds one channel, rarely more, and the list
 // is read for every channel message, where a map's lookup was a few cache misses per
 // session and message in a large fan-out.
 type channel struct {
-	ch, binding  uint64
-	next         *channel
-	keys         [3]FlowKey
-	audio, video bool
-	waitKey      bool
+	ch, binding uint64
+	next        *channel
+	s           *Session
+	keys        [3]FlowKey
+	policy      live.Policy
 }
+
+// Queued implements live.Backlog: the bytes queued on the lane's send flow.
+func (c *channel) Queued(k live.Kind) int { return c.s.queuedOn(c.keys[k]) }
 
 func (s *Session) binding(ch, b uint64) *channel {
 	for c := s.channels; c != nil; c = c.next {
@@ -115,21 +45,29 @@ func (s *Session) binding(ch, b uint64) *channel {
 	return nil
 }
 
-func (s *Session) onBindChannel(m *BindChannel) {
-	c := &channel{ch: m.Channel, binding: m.Binding, keys: [3]FlowKey{m.Control, m.Audio, m.Video}, audio: true, video: true, waitKey: m.WaitKeyFrame}
+func (s *Session) onBind(ctx actor.Context, m *live.Bind) {
+	lanes, ok := m.Lanes.(*Lanes)
+	if !ok {
+		s.p.Stats.BadBindings.Add(1)
+		return
+	}
+	c := &channel{ch: m.Channel, binding: m.Binding, s: s, keys: lanes.Flows, policy: live.NewPolicy(m)}
 	if old := s.binding(m.Channel, m.Binding); old != nil {
 		c.next = old.next
 		*old = *c
-		return
+	} else {
+		at := &s.channels
+		for *at != nil {
+			at = &(*at).next
+		}
+		*at = c
 	}
-	at := &s.channels
-	for *at != nil {
-		at = &(*at).next
+	if lanes.First != nil {
+		s.onWrite(ctx, lanes.First)
 	}
-	*at = c
 }
 
-func (s *Session) onUnbindChannel(ctx actor.Context, m *UnbindChannel) {
+func (s *Session) onUnbind(ctx actor.Context, m *live.Unbind) {
 	for at := &s.channels; *at != nil; at = &(*at).next {
 		c := *at
 		if c.ch != m.Channel || c.binding != m.Binding {
@@ -147,36 +85,41 @@ func (s *Session) onUnbindChannel(ctx actor.Context, m *UnbindChannel) {
 	}
 }
 
-func (s *Session) onGateChannel(m *GateChannel) {
+func (s *Session) onGate(m *live.Gate) {
 	if c := s.binding(m.Channel, m.Binding); c != nil {
-		if m.Video && !c.video {
-			c.waitKey = true
-		}
-		c.audio, c.video = m.Audio, m.Video
+		c.policy.Gate(m.Audio, m.Video)
 	}
 }
 
-// onChannelMessage applies each binding's media policy, queues the message and sends.
-func (s *Session) onChannelMessage(ctx actor.Context, m *ChannelMessage) {
-	if s.queueChannel(ctx, m) {
+func (s *Session) onResync(m *live.Resync) {
+	for c := s.channels; c != nil; c = c.next {
+		if c.ch == m.Channel {
+			c.policy.WaitKey = true
+		}
+	}
+}
+
+// onMedia applies each binding's policy, queues the message and sends.
+func (s *Session) onMedia(ctx actor.Context, m *live.Media) {
+	if s.queueMedia(ctx, m) {
 		s.flush(ctx)
 	}
 }
 
-// onChannelBatch queues a burst of channel messages, then sends once.
-func (s *Session) onChannelBatch(ctx actor.Context, b *ChannelBatch) {
+// onBatch queues a burst of channel messages, then sends once.
+func (s *Session) onBatch(ctx actor.Context, b *live.Batch) {
 	queued := false
 	for _, m := range b.Msgs {
-		queued = s.queueChannel(ctx, m) || queued
+		queued = s.queueMedia(ctx, m) || queued
 	}
 	if queued {
 		s.flush(ctx)
 	}
 }
 
-// queueChannel queues a channel message on every binding it is for; it reports whether
+// queueMedia queues a channel message on every binding it is for; it reports whether
 // anything was queued.
-func (s *Session) queueChannel(ctx actor.Context, m *ChannelMessage) bool {
+func (s *Session) queueMedia(ctx actor.Context, m *live.Media) bool {
 	if s.st != stOpen {
 		return false
 	}
@@ -189,51 +132,21 @@ func (s *Session) queueChannel(ctx actor.Context, m *ChannelMessage) bool {
 	return queued
 }
 
-func (s *Session) channelWrite(ctx actor.Context, c *channel, m *ChannelMessage) bool {
+// lanePriority is the send-flow priority of each kind of channel message.
+var lanePriority = [...]Priority{live.KindControl: PriorityControl, live.KindAudio: PriorityAudio, live.KindVideo: PriorityVideo}
+
+func (s *Session) channelWrite(ctx actor.Context, c *channel, m *live.Media) bool {
 	if int(m.Kind) >= len(c.keys) {
 		return false
 	}
-	w := Write{Key: c.keys[m.Kind], Data: m.Data}
-	switch m.Kind {
-	case KindControl:
-		w.Priority = PriorityControl
-	case KindAudio:
-		if !c.audio {
-			return false
-		}
-		w.Priority = PriorityAudio
-		if !m.Config {
-			if s.queuedOn(w.Key) > audioBacklog {
-				s.p.Stats.MediaDropped.Add(1)
-				return false
-			}
-			w.Lifetime = channelAudioLifetime
-		}
-	case KindVideo:
-		if !c.video {
-			return false
-		}
-		w.Priority = PriorityVideo
-		switch {
-		case m.Config:
-		case m.KeyFrame:
-			c.waitKey = false
-			w.AbandonWaiting = keyFrameCatchUp
-			w.Lifetime = channelVideoLifetime
-		case c.waitKey:
+	d := c.policy.Decide(m, c)
+	if !d.Send {
+		if d.Dropped {
 			s.p.Stats.MediaDropped.Add(1)
-			return false
-		case s.queuedOn(w.Key) > videoBacklog:
-			// Far behind: drop to the next key frame.
-			c.waitKey = true
-			s.p.Stats.MediaDropped.Add(1)
-			return false
-		default:
-			w.Lifetime = channelVideoLifetime
 		}
-	default:
 		return false
 	}
+	w := Write{Key: c.keys[m.Kind], Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime, AbandonWaiting: d.AbandonOlder}
 	return s.queue(ctx, &w)
 }
 

@@ -5,37 +5,39 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 )
 
 // TestSimChannelBatch: a ChannelBatch reaches every binding of its channel with each
 // binding's policy applied — in order on each flow — and leaves in fewer packets than the
 // same messages sent one by one.
 func TestSimChannelBatch(t *testing.T) {
-	keys := func(b int) BindChannel {
+	keys := func(b int) *live.Bind {
 		m := func(kind string) FlowKey { return FlowKey{Metadata: fmt.Sprintf("%s-%d", kind, b)} }
-		return BindChannel{Channel: 7, Binding: uint64(b), Control: m("control"), Audio: m("audio"), Video: m("video")}
+		return &live.Bind{Channel: 7, Binding: uint64(b), Lanes: &Lanes{Flows: [3]FlowKey{m("control"), m("audio"), m("video")}}}
 	}
-	batch := func(round int) []*ChannelMessage {
-		msg := func(kind MediaKind, i int) []byte { return []byte(fmt.Sprintf("r%d-k%d-%d", round, kind, i)) }
-		return []*ChannelMessage{
-			{Channel: 7, Kind: KindControl, Config: true, Data: msg(KindControl, 0)},
-			{Channel: 7, Kind: KindAudio, Data: msg(KindAudio, 0)},
-			{Channel: 7, Kind: KindVideo, KeyFrame: true, Data: msg(KindVideo, 0)},
-			{Channel: 7, Kind: KindAudio, Data: msg(KindAudio, 1)},
-			{Channel: 7, Kind: KindVideo, Data: msg(KindVideo, 1)},
-			{Channel: 8, Kind: KindAudio, Data: msg(KindAudio, 9)}, // another channel: not bound
+	batch := func(round int) []*live.Media {
+		msg := func(kind live.Kind, i int) []byte { return []byte(fmt.Sprintf("r%d-k%d-%d", round, kind, i)) }
+		return []*live.Media{
+			{Channel: 7, Kind: live.KindControl, Config: true, Data: msg(live.KindControl, 0)},
+			{Channel: 7, Kind: live.KindAudio, Data: msg(live.KindAudio, 0)},
+			{Channel: 7, Kind: live.KindVideo, KeyFrame: true, Data: msg(live.KindVideo, 0)},
+			{Channel: 7, Kind: live.KindAudio, Data: msg(live.KindAudio, 1)},
+			{Channel: 7, Kind: live.KindVideo, Data: msg(live.KindVideo, 1)},
+			{Channel: 8, Kind: live.KindAudio, Data: msg(live.KindAudio, 9)}, // another channel: not bound
 		}
 	}
 	run := func(batched bool) (got map[string][]string, datagrams int) {
 		link := simLink{Delay: 10 * time.Millisecond}
 		m, client, server := newSim(t, 1, link, link, Config{})
-		server.deliver(ptr(keys(1)))
-		server.deliver(ptr(keys(2)))
-		server.deliver(&GateChannel{Channel: 7, Binding: 2, Audio: false, Video: true})
+		server.deliver(keys(1))
+		server.deliver(keys(2))
+		server.deliver(&live.Gate{Channel: 7, Binding: 2, Audio: false, Video: true})
 		before := server.link.sent
 		for round := range 3 {
 			if batched {
-				server.deliver(&ChannelBatch{Msgs: batch(round)})
+				server.deliver(&live.Batch{Msgs: batch(round)})
 			} else {
 				for _, msg := range batch(round) {
 					server.deliver(msg)
@@ -81,8 +83,6 @@ func TestSimChannelBatch(t *testing.T) {
 	t.Logf("datagrams: batched %d, one by one %d", batchedDatagrams, singleDatagrams)
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // TestChannelBindingsList: a session's bindings of several channels, bound, re-bound in
 // place, resynchronised and unbound in any order, stay one list in binding order.
 func TestChannelBindingsList(t *testing.T) {
@@ -90,11 +90,11 @@ func TestChannelBindingsList(t *testing.T) {
 	_, _, server := newSim(t, 1, link, link, Config{})
 	bind := func(ch, b uint64, wait bool) {
 		k := func(kind string) FlowKey { return FlowKey{Metadata: fmt.Sprintf("%s-%d-%d", kind, ch, b)} }
-		server.deliver(&BindChannel{Channel: ch, Binding: b, Control: k("c"), Audio: k("a"), Video: k("v"), WaitKeyFrame: wait})
+		server.deliver(&live.Bind{Channel: ch, Binding: b, Lanes: &Lanes{Flows: [3]FlowKey{k("c"), k("a"), k("v")}}, WaitKeyFrame: wait})
 	}
 	list := func() (out []string) {
 		for c := server.s.channels; c != nil; c = c.next {
-			out = append(out, fmt.Sprintf("%d/%d/%v", c.ch, c.binding, c.waitKey))
+			out = append(out, fmt.Sprintf("%d/%d/%v", c.ch, c.binding, c.policy.WaitKey))
 		}
 		return out
 	}
@@ -110,16 +110,16 @@ func TestChannelBindingsList(t *testing.T) {
 	want("7/1/false", "8/1/false", "7/2/false")
 	bind(8, 1, true) // re-bound in place
 	want("7/1/false", "8/1/true", "7/2/false")
-	server.deliver(&ResyncChannel{Channel: 7})
+	server.deliver(&live.Resync{Channel: 7})
 	want("7/1/true", "8/1/true", "7/2/true")
-	server.deliver(&UnbindChannel{Channel: 7, Binding: 1})
+	server.deliver(&live.Unbind{Channel: 7, Binding: 1})
 	want("8/1/true", "7/2/true")
-	server.deliver(&UnbindChannel{Channel: 9, Binding: 1}) // not bound: nothing
-	server.deliver(&UnbindChannel{Channel: 7, Binding: 2})
+	server.deliver(&live.Unbind{Channel: 9, Binding: 1}) // not bound: nothing
+	server.deliver(&live.Unbind{Channel: 7, Binding: 2})
 	want("8/1/true")
 	bind(7, 3, false)
 	want("8/1/true", "7/3/false")
-	server.deliver(&UnbindChannel{Channel: 8, Binding: 1})
-	server.deliver(&UnbindChannel{Channel: 7, Binding: 3})
+	server.deliver(&live.Unbind{Channel: 8, Binding: 1})
+	server.deliver(&live.Unbind{Channel: 7, Binding: 3})
 	want()
 }

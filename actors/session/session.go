@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -247,14 +248,11 @@ type KindOptions struct {
 	Middleware []actor.ReceiverMiddleware
 	// Dispatcher runs the session actors' mailboxes (nil: protoactor's default).
 	Dispatcher actor.Dispatcher
-	// Supervisor, if set, supervises the sessions spawned from the root (their guardian
-	// strategy); it must stop a failed session, never restart it.
-	Supervisor actor.SupervisorStrategy
 }
 
 // NewKind returns the props every session of an endpoint is spawned with (Spawn): a
-// compact mailbox, the dispatcher, the guardian, and the strategy that stops an upper
-// actor that panics. Panics in a session are captured (supervision.Repanic) for the
+// compact mailbox, the dispatcher, and the strategy that stops an upper actor that
+// panics. Their parent's strategy must stop a session that failed, never restart it. Panics in a session are captured (supervision.Repanic) for the
 // supervisor's log.
 func NewKind(o KindOptions) *actors.Kind {
 	// A compact mailbox (actors.CompactMailbox): no queue memory while idle, for every
@@ -269,15 +267,13 @@ func NewKind(o KindOptions) *actors.Kind {
 	if o.Dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(o.Dispatcher))
 	}
-	if o.Supervisor != nil {
-		opts = append(opts, actor.WithGuardian(o.Supervisor))
-	}
 	opts = append(opts, actor.WithSupervisor(supervision.StopOnPanic(o.Log, "flash-layer", nil)))
 	return actors.NewKind(opts...)
 }
 
-// Spawn starts the session of p, of kind k (NewKind), from parent (usually the actor
-// system's root). Sessions are never restarted: their supervisor stops one that failed.
+// Spawn starts the session of p, of kind k (NewKind), as a child of parent (an endpoint's
+// handshake actor, from its Receive). Sessions are never restarted: their supervisor
+// stops one that failed.
 func Spawn(k *actors.Kind, parent actor.SpawnerContext, p Params) *actor.PID {
 	return k.Spawn(newSession(p), parent.Spawn)
 }
@@ -315,22 +311,18 @@ func (s *Session) Receive(ctx actor.Context) {
 		m.Release()
 	case *Write:
 		s.onWrite(ctx, m)
-	case *ChannelMessage:
-		s.onChannelMessage(ctx, m)
-	case *ChannelBatch:
-		s.onChannelBatch(ctx, m)
-	case *BindChannel:
-		s.onBindChannel(m)
-	case *UnbindChannel:
-		s.onUnbindChannel(ctx, m)
-	case *GateChannel:
-		s.onGateChannel(m)
-	case *ResyncChannel:
-		for c := s.channels; c != nil; c = c.next {
-			if c.ch == m.Channel {
-				c.waitKey = true
-			}
-		}
+	case *live.Media:
+		s.onMedia(ctx, m)
+	case *live.Batch:
+		s.onBatch(ctx, m)
+	case *live.Bind:
+		s.onBind(ctx, m)
+	case *live.Unbind:
+		s.onUnbind(ctx, m)
+	case *live.Gate:
+		s.onGate(m)
+	case *live.Resync:
+		s.onResync(m)
 	case *timerFired:
 		s.timerAt = 0
 		s.onTimer(ctx)

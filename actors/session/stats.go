@@ -21,5 +21,6 @@ type Stats struct {
 	DropFragment       atomic.Uint64 // fragments refused by a receive flow (window, limits)
 	FlowActorFailures  atomic.Uint64 // receive flows rejected because their actor stopped
 	MediaDropped       atomic.Uint64 // channel media dropped by the subscriber policy (backlog, waiting for a key frame)
+	BadBindings        atomic.Uint64 // live.Bind messages whose lanes were not a *Lanes
 	KeyReleases        atomic.Uint64 // encrypter key schedules released by idle sessions
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 )
 
 // Scheduler wakes sessions at their deadlines: it sends a session a timerFired message
@@ -29,7 +31,7 @@ type TimerSlot struct {
 // its slot in the runtime's heaps cost a held session ~190 bytes). A firing sends
 // every due session its timerFired from one goroutine.
 type Timers struct {
-	clock  Clock
+	clock  TimerClock
 	root   *actor.RootContext
 	shards [timerShards]timerShard
 }
@@ -42,7 +44,7 @@ type timerShard struct {
 	t       *Timers
 	mu      sync.Mutex
 	heap    []timerEntry
-	timer   *time.Timer
+	timer   clock.Timer
 	armedAt time.Duration // the runtime timer's deadline; 0 if it is not armed
 	batch   []*actor.PID  // reused between firings (nil while a firing uses it)
 }
@@ -53,10 +55,15 @@ type timerEntry struct {
 	pid  *actor.PID
 }
 
-// NewTimers returns the scheduler of sessions that use clock and are reached through
-// root.
-func NewTimers(clock Clock, root *actor.RootContext) *Timers {
-	t := &Timers{clock: clock, root: root}
+// TimerClock is a Clock that can also run a function after a delay (an endpoint's).
+type TimerClock interface {
+	Clock
+	AfterFunc(d time.Duration, f func()) clock.Timer
+}
+
+// NewTimers returns the scheduler of sessions that use c and are reached through root.
+func NewTimers(c TimerClock, root *actor.RootContext) *Timers {
+	t := &Timers{clock: c, root: root}
 	for i := range t.shards {
 		t.shards[i].t = t
 	}
@@ -97,7 +104,7 @@ func (sh *timerShard) rearm() {
 	at := sh.heap[0].at
 	d := max(at-sh.t.clock.Now(), 0)
 	if sh.timer == nil {
-		sh.timer = time.AfterFunc(d, sh.fire)
+		sh.timer = sh.t.clock.AfterFunc(d, sh.fire)
 	} else {
 		sh.timer.Reset(d)
 	}

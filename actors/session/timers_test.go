@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 )
 
 // fireRecorder is an actor that reports each timerFired it gets, with the clock's time.
@@ -47,6 +48,8 @@ func timerRig(t *testing.T, n int) (Clock, *Timers, []*actor.PID, chan firing) {
 }
 
 func (c wallClock) Now() time.Duration { return time.Since(c.epoch) }
+
+func (c wallClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
 
 // checkHeaps verifies every shard's heap order and that each entry's slot holds its
 // index, and returns the deadline of each armed slot.

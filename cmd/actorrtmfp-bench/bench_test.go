@@ -36,7 +36,7 @@ func startServer(t *testing.T) string {
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.Shards = 2
-	srv, err := server.Start(sys, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	}
 
 	sys := actors.NewActorSystem(log)
-	srv, err := server.Start(sys, cfg, server.Options{Log: log})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: log})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		sys.Shutdown()

@@ -56,8 +56,8 @@ func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
 		"ACTORRTMFP_DUMP=middle",
 		"ACTORRTMFP_SHARDS=300",
 		"ACTORRTMFP_SHARDS=abc",
-		"ACTORRTMFP_UDP_BUFFER=-1",
-		"ACTORRTMFP_MAX_SESSIONS=0",
+		"ACTORRTMFP_UDP_BUFFER=-2",
+		"ACTORRTMFP_MAX_SESSIONS=-1",
 		"ACTORRTMFP_SHUTDOWN_TIMEOUT=1h",
 	}
 	for _, kv := range cases {

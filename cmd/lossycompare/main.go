@@ -470,7 +470,7 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	var end time.Time
 	var server, client *endpoint.Endpoint
 	err := inNetns(*nsB, func() (err error) {
-		server, err = endpoint.Start(sys, endpoint.Config{Listen: addrB + ":1935", Log: log, Accept: &endpoint.Accept{
+		server, err = endpoint.Start(sys.Root, endpoint.Config{Listen: addrB + ":1935", Log: log, Accept: &endpoint.Accept{
 			Upper: func(endpoint.SessionInfo) actor.Actor {
 				return &sink{total: total, done: done, end: &end}
 			},
@@ -482,7 +482,7 @@ func runRTMFP(total int, log *zap.Logger) (int, time.Duration, error) {
 	}
 	defer stop(server)
 	if err := inNetns(*nsA, func() (err error) {
-		client, err = endpoint.Start(sys, endpoint.Config{Listen: addrA + ":0", Log: log})
+		client, err = endpoint.Start(sys.Root, endpoint.Config{Listen: addrA + ":0", Log: log})
 		return err
 	}); err != nil {
 		return 0, 0, err

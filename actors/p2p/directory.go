@@ -1,4 +1,8 @@
-package server
+// Package p2p is what the server does for peer-to-peer: the directory of connected peers
+// (peer ID → session, connection and addresses), the introduction service that answers
+// a peer-ID lookup with a redirect to the target and a forwarded hello to it (NAT hole
+// punching), and Cirrus-style relay calls between clients.
+package p2p
 
 import (
 	"net/netip"
@@ -30,8 +34,11 @@ type peerEntry struct {
 	hasPeerInfo         bool
 }
 
-func newDirectory() actor.Actor {
-	return &directory{peers: map[cryptoutil.PeerID]*peerEntry{}, byAddr: map[netip.AddrPort]cryptoutil.PeerID{}}
+// DirectoryProps returns the props of a directory actor.
+func DirectoryProps(opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &directory{peers: map[cryptoutil.PeerID]*peerEntry{}, byAddr: map[netip.AddrPort]cryptoutil.PeerID{}}
+	}, opts...)
 }
 
 func (d *directory) Receive(ctx actor.Context) {
@@ -46,8 +53,8 @@ func (d *directory) Receive(ctx actor.Context) {
 			d.unindex(id, old)
 		}
 		e := &peerEntry{
-			session: p.Session, connection: p.Connection, public: parseAddr(p.PublicAddress),
-			private: parseAddrs(p.PrivateAddresses), node: p.Node, sessionID: p.SessionId, hasPeerInfo: p.HasPeerInfo,
+			session: p.Session, connection: p.Connection, public: ParseAddr(p.PublicAddress),
+			private: ParseAddrs(p.PrivateAddresses), node: p.Node, sessionID: p.SessionId, hasPeerInfo: p.HasPeerInfo,
 		}
 		d.peers[id] = e
 		d.index(id, e)
@@ -65,14 +72,14 @@ func (d *directory) Receive(ctx actor.Context) {
 			return
 		}
 		if m.PublicAddress != "" {
-			if a := parseAddr(m.PublicAddress); a != e.public {
+			if a := ParseAddr(m.PublicAddress); a != e.public {
 				d.unindex(id, e)
 				e.public = a
 				d.index(id, e)
 			}
 		}
 		if m.SetPrivate {
-			e.private = parseAddrs(m.PrivateAddresses)
+			e.private = ParseAddrs(m.PrivateAddresses)
 			e.hasPeerInfo = true
 		}
 	case *messages.LookupPeer:
@@ -83,7 +90,7 @@ func (d *directory) Receive(ctx actor.Context) {
 		d.answer(ctx, m.ReplyTo, r)
 	case *messages.LookupAddress:
 		r := &messages.LookupPeerResult{RequestId: m.RequestId}
-		if a := parseAddr(m.Address); a.IsValid() {
+		if a := ParseAddr(m.Address); a.IsValid() {
 			if id, ok := d.byAddr[a]; ok {
 				r.PeerId = id[:]
 				d.fill(r, id)
@@ -138,9 +145,9 @@ func (d *directory) answer(ctx actor.Context, to *actor.PID, r *messages.LookupP
 	ctx.Respond(r)
 }
 
-// parseAddr parses an "ip:port" address (the directory's messages, setPeerInfo), an
+// ParseAddr parses an "ip:port" address (the directory's messages, setPeerInfo), an
 // IPv4-mapped IPv6 address unmapped; the zero AddrPort if it is not one.
-func parseAddr(s string) netip.AddrPort {
+func ParseAddr(s string) netip.AddrPort {
 	a, err := netip.ParseAddrPort(s)
 	if err != nil {
 		return netip.AddrPort{}
@@ -148,14 +155,14 @@ func parseAddr(s string) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
-// parseAddrs parses a list of addresses, leaving out those that are not "ip:port".
-func parseAddrs(ss []string) []netip.AddrPort {
+// ParseAddrs parses a list of addresses, leaving out those that are not "ip:port".
+func ParseAddrs(ss []string) []netip.AddrPort {
 	if len(ss) == 0 {
 		return nil
 	}
 	out := make([]netip.AddrPort, 0, len(ss))
 	for _, s := range ss {
-		if a := parseAddr(s); a.IsValid() {
+		if a := ParseAddr(s); a.IsValid() {
 			out = append(out, a)
 		}
 	}

@@ -1,4 +1,4 @@
-package server
+package netconn
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -24,18 +26,18 @@ const (
 // actor, and the flow actor of every flow the client opens for that stream ID): publish,
 // play, closeStream, receiveAudio/receiveVideo, pause, and the media of a publisher.
 type netStream struct {
-	sh      *shared
-	id      uint32
-	session *actor.PID
-	client  *client
-	appPID  *actor.PID
-	ncKey   session.FlowKey
-	keys    [3]session.FlowKey // server → client: control and data, audio, video
+	cfg        *Config
+	id         uint32
+	session    *actor.PID
+	client     *client
+	appPID     *actor.PID
+	wantsMedia bool
+	ncKey      session.FlowKey
+	keys       [3]session.FlowKey // server → client: control and data, audio, video
 
 	role    streamRole
 	name    string
 	pub     *actor.PID
-	pubKey  pubKey
 	retries int
 	gates   [2]bool // receiveAudio, receiveVideo
 	chanID  uint64  // the channel of the publication being played
@@ -43,7 +45,7 @@ type netStream struct {
 
 func newNetStream(c *connection, id uint32) *netStream {
 	meta := string(flash.Metadata{Kind: flash.KindNetStream, StreamID: uint64(id)}.Append(nil))
-	s := &netStream{sh: c.sh, id: id, session: c.session, client: c.client, appPID: c.appPID, ncKey: c.ncKey}
+	s := &netStream{cfg: c.cfg, id: id, session: c.session, client: c.client, appPID: c.appPID, wantsMedia: c.wantsMedia, ncKey: c.ncKey}
 	for lane := range s.keys {
 		s.keys[lane] = session.FlowKey{Metadata: meta, Assoc: c.ncFlow, HasAssoc: true, Lane: uint8(lane)}
 	}
@@ -51,7 +53,7 @@ func newNetStream(c *connection, id uint32) *netStream {
 }
 
 // joinTimeout bounds how long a publish or play waits for its publication's answer before
-// trying again (the publication may have been retiring).
+// asking again (the publication may have crashed on it).
 const joinTimeout = 3 * time.Second
 
 type joinTimedOut struct{ role streamRole }
@@ -60,23 +62,12 @@ func (s *netStream) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *session.FlowMessage:
 		s.onMessage(ctx, m.Data)
-	case *appStreamResult:
+	case *apphost.StreamResult:
 		s.onDecision(ctx, m)
-	case *attachResult:
-		if s.role != rolePublishPending {
-			return
-		}
-		if !m.ok {
-			s.role = roleIdle
-			s.status(ctx, flash.PublishBadName(s.name+" is already published"))
-			return
-		}
-		s.role = rolePublishing
-		s.status(ctx, flash.PublishStart(s.name))
-	case *subscribed:
-		if s.role == rolePlayPending {
-			s.role, s.chanID = rolePlaying, m.channel
-		}
+	case *live.Published:
+		s.onPublished(ctx, m)
+	case *live.Playing:
+		s.onPlaying(ctx, m)
 	case *joinTimedOut:
 		if s.role == m.role && s.retries < 3 {
 			s.retries++
@@ -90,20 +81,20 @@ func (s *netStream) Receive(ctx actor.Context) {
 func (s *netStream) onMessage(ctx actor.Context, data []byte) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
-		s.sh.stats.BadMessages.Add(1)
+		s.cfg.Stats.BadMessages.Add(1)
 		return
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
 		cmd, err := parseCommand(msg)
 		if err != nil {
-			s.sh.stats.BadMessages.Add(1)
+			s.cfg.Stats.BadMessages.Add(1)
 			return
 		}
 		s.onCommand(ctx, cmd)
 	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
 		if s.role == rolePublishing {
-			ctx.Send(s.pub, &publishMedia{stream: ctx.Self(), msg: msg, data: data})
+			ctx.Send(s.pub, &live.Ingest{Stream: ctx.Self(), Msg: msg, Data: data})
 		}
 	}
 }
@@ -135,19 +126,17 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 	case flash.CommandReceiveAudio, flash.CommandReceiveVideo:
 		on, _ := arg(0).(bool)
 		if s.role == rolePlaying {
-			g := &session.GateChannel{Channel: s.channel(), Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]}
 			if cmd.Name == flash.CommandReceiveAudio {
-				g.Audio = on
+				s.gates[0] = on
 			} else {
-				g.Video = on
+				s.gates[1] = on
 			}
-			s.gates = [2]bool{g.Audio, g.Video}
-			ctx.Send(s.session, g)
+			ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
 		}
 	case flash.CommandPause:
 		paused, _ := arg(0).(bool)
 		if s.role == rolePlaying {
-			ctx.Send(s.session, &session.GateChannel{Channel: s.channel(), Binding: uint64(s.id), Audio: !paused && s.gates[0], Video: !paused && s.gates[1]})
+			ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: !paused && s.gates[0], Video: !paused && s.gates[1]})
 			if paused {
 				s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: "NetStream.Pause.Notify", Description: "Pausing " + s.name})
 			} else {
@@ -164,68 +153,91 @@ func (s *netStream) begin(ctx actor.Context, role streamRole, name string) {
 	}
 	s.role, s.name, s.retries = role, name, 0
 	s.gates = [2]bool{true, true}
-	ctx.Send(s.appPID, &appStream{client: s.client, name: name, publish: role == rolePublishPending, replyTo: ctx.Self()})
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self()})
 }
 
-func (s *netStream) onDecision(ctx actor.Context, r *appStreamResult) {
+func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
 	switch {
-	case r.publish && s.role == rolePublishPending:
-		if r.err != nil {
+	case r.Publish && s.role == rolePublishPending:
+		if r.Err != nil {
 			s.role = roleIdle
-			s.status(ctx, flash.PublishBadName(r.err.Error()))
+			s.status(ctx, flash.PublishBadName(r.Err.Error()))
 			return
 		}
-	case !r.publish && s.role == rolePlayPending:
-		if r.err != nil {
+	case !r.Publish && s.role == rolePlayPending:
+		if r.Err != nil {
 			s.role = roleIdle
-			s.status(ctx, flash.PlayFailed(r.err.Error()))
+			s.status(ctx, flash.PlayFailed(r.Err.Error()))
 			return
 		}
 	default:
 		return
 	}
-	s.pubKey = pubKey{app: s.client.path, name: s.name}
 	s.join(ctx)
 }
 
-// join finds (or creates) the publication and attaches or subscribes to it.
+// join asks the registry of publications to publish or play the stream; the publication
+// answers with Published or Playing.
 func (s *netStream) join(ctx actor.Context) {
-	s.pub, _ = s.sh.pubs.join(s.pubKey)
-	me := member{stream: ctx.Self(), session: s.session, client: s.client}
+	key := live.Key{App: s.client.path, Name: s.name}
 	if s.role == rolePublishPending {
-		ctx.Send(s.pub, &attachPublisher{member: me, media: s.sh.apps.wantsMedia(s.client.path)})
+		p := &live.Publish{Key: key, Stream: ctx.Self(), Client: s.client}
+		if s.wantsMedia {
+			p.App = s.appPID
+		}
+		ctx.Send(s.cfg.Publications, p)
 	} else {
-		ctx.Send(s.pub, &subscribe{
-			subscriber: subscriber{member: me, binding: uint64(s.id), control: s.keys[0], ncKey: s.ncKey, streamID: s.id},
-			audio:      s.keys[1], video: s.keys[2],
-		})
+		begin := &session.Write{Key: s.ncKey, Data: flash.StreamBegin(s.id).Append(nil), Priority: session.PriorityControl}
+		ctx.Send(s.cfg.Publications, &live.Play{Key: key, Stream: ctx.Self(), Client: s.client, Sink: s.session,
+			Binding: uint64(s.id), Lanes: &session.Lanes{Flows: s.keys, First: begin}})
 	}
 	self, root, role := ctx.Self(), ctx.ActorSystem().Root, s.role
-	time.AfterFunc(joinTimeout, func() { root.Send(self, &joinTimedOut{role: role}) })
+	s.cfg.Clock.AfterFunc(joinTimeout, func() { root.Send(self, &joinTimedOut{role: role}) })
+}
+
+func (s *netStream) onPublished(ctx actor.Context, m *live.Published) {
+	if s.role != rolePublishPending {
+		if m.OK && !(s.role == rolePublishing && s.pub.Equal(m.Publication)) {
+			// The stream was closed while its publish was on its way.
+			ctx.Send(m.Publication, &live.Unpublish{Stream: ctx.Self()})
+		}
+		return
+	}
+	if !m.OK {
+		s.role = roleIdle
+		s.status(ctx, flash.PublishBadName(s.name+" is already published"))
+		return
+	}
+	s.role, s.pub = rolePublishing, m.Publication
+	s.status(ctx, flash.PublishStart(s.name))
+}
+
+func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
+	switch {
+	case s.role == rolePlayPending:
+		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
+	case s.role == rolePlaying && s.pub.Equal(m.Publication):
+		// The answer to a repeated play.
+	default:
+		// The stream was closed while its play was on its way.
+		ctx.Send(m.Publication, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
+	}
 }
 
 // stop ends publishing or playing (closeStream, or the stream actor stopping).
 func (s *netStream) stop(ctx actor.Context, answer bool) {
 	switch s.role {
-	case rolePublishing, rolePublishPending:
-		if s.pub != nil {
-			ctx.Send(s.pub, &detachPublisher{stream: ctx.Self()})
+	case rolePublishing:
+		ctx.Send(s.pub, &live.Unpublish{Stream: ctx.Self()})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true})
+		if answer {
+			s.status(ctx, flash.UnpublishSuccess(s.name))
 		}
-		if s.role == rolePublishing {
-			ctx.Send(s.appPID, &appStream{client: s.client, name: s.name, publish: true, stop: true})
-			if answer {
-				s.status(ctx, flash.UnpublishSuccess(s.name))
-			}
-		}
-	case rolePlaying, rolePlayPending:
-		if s.pub != nil {
-			ctx.Send(s.pub, &unsubscribe{stream: ctx.Self()})
-		}
-		if s.role == rolePlaying {
-			ctx.Send(s.appPID, &appStream{client: s.client, name: s.name, stop: true})
-			if answer {
-				s.status(ctx, flash.PlayStop(s.name))
-			}
+	case rolePlaying:
+		ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true})
+		if answer {
+			s.status(ctx, flash.PlayStop(s.name))
 		}
 	}
 	s.role, s.pub = roleIdle, nil
@@ -235,6 +247,3 @@ func (s *netStream) status(ctx actor.Context, st flash.Status) {
 	b, _ := flash.AppendOnStatus(nil, st)
 	ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
 }
-
-// channel is the channel of the publication this stream plays.
-func (s *netStream) channel() uint64 { return s.chanID }

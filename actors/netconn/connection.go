@@ -1,4 +1,8 @@
-package server
+// Package netconn is the Flash layer of a server's RTMFP sessions: the NetConnection of
+// each client (connect, setPeerInfo, createStream/deleteStream, calls in both directions,
+// relay, close) as the session's upper actor, and as its children the actors of the
+// client's NetStreams (publish, play and their commands) and of its NetGroup flows.
+package netconn
 
 import (
 	"errors"
@@ -6,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unique"
 
@@ -13,14 +18,74 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
+	"github.com/actorrtmfp/actorrtmfp/actors/p2p"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
-	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/messages"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
+
+// Stats counts what the Flash layer of the server did.
+type Stats struct {
+	Connections      atomic.Uint64 // sessions whose Flash layer started
+	ConnectsAccepted atomic.Uint64
+	ConnectsRejected atomic.Uint64
+	Disconnections   atomic.Uint64 // connected clients that left
+	Calls            atomic.Uint64 // client → server calls passed to applications
+	RejectedFlows    atomic.Uint64
+	BadMessages      atomic.Uint64 // undecodable Flash messages
+	EncodeErrors     atomic.Uint64
+	StreamFailures   supervision.Counter // stream and group flow actors stopped after a panic
+}
+
+// Config is what every connection of a node shares; New makes the connections.
+type Config struct {
+	// KeepaliveServer and KeepalivePeer are told to clients (Set Keepalive).
+	KeepaliveServer, KeepalivePeer time.Duration
+	GroupsPerClient                int // NetGroups one client may be in at once
+	Node                           string
+	// The node's services.
+	Apps         *actor.PID // apphost
+	Directory    *actor.PID // p2p directory
+	Publications *actor.PID // live registry
+	Groups       *actor.PID // netgroup registry
+	Clock        clock.Clock
+	Log          *zap.Logger
+	Stats        *Stats
+	RelayStats   *p2p.RelayStats
+	GroupStats   *netgroup.Stats
+	// ChildOptions are the props options of the connections' children (stream and group
+	// flow actors): dispatcher and mailbox.
+	ChildOptions []actor.PropsOption
+}
+
+// Connections makes the upper actors of a node's sessions.
+type Connections struct{ cfg Config }
+
+// New returns the maker of connections for cfg.
+func New(cfg Config) *Connections {
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Connections{cfg: cfg}
+}
+
+// Upper returns the connection of a new session (endpoint.Accept.Upper).
+func (cs *Connections) Upper(info endpoint.SessionInfo) actor.Actor {
+	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
+}
+
+// UpperOptions are the props options of the connections (endpoint.Accept.UpperOptions):
+// their children, the stream and group flow actors, are stopped when they panic.
+func (cs *Connections) UpperOptions() []actor.PropsOption {
+	return append(slices.Clone(cs.cfg.ChildOptions), actor.WithSupervisor(supervision.StopOnPanic(cs.cfg.Log, "stream", &cs.cfg.Stats.StreamFailures)))
+}
 
 // connState is where a NetConnection stands.
 type connState uint8
@@ -36,7 +101,7 @@ const (
 // NetConnection — connect, setPeerInfo, createStream/deleteStream, calls in both
 // directions, close — and, as children, the actors of its streams and groups.
 type connection struct {
-	sh      *shared
+	cfg     *Config
 	session *actor.PID
 	self    *actor.PID
 	// client is what the application sees of the connection; it holds the session's ID,
@@ -48,11 +113,12 @@ type connection struct {
 	closing    bool
 	ncFlow     uint64
 	ncKey      session.FlowKey
+	wantsMedia bool // the application wants the media of its publishers
 	appPID     *actor.PID
 	connect    *pendingConnect       // the connect being decided, nil otherwise
 	streams    map[uint32]*actor.PID // stream actors by stream ID
 	groupFlows map[uint64]*actor.PID // group flow actors by receive flow
-	relay      *relayState           // made by the first relay call
+	relay      *p2p.Relay            // made by the first relay call
 }
 
 // pendingConnect is a connect the application is deciding on.
@@ -61,30 +127,6 @@ type pendingConnect struct {
 	encoding float64         // the client's objectEncoding, echoed in the connect result
 	amf3     bool            // it came as AMF3 (so does the answer)
 	calls    []flash.Command // calls received meanwhile, run once it is accepted
-}
-
-// relayState is what Cirrus-style relay calls need: few clients make them, so it is kept
-// out of every connection.
-type relayState struct {
-	pending    map[uint64]pendingRelay // directory lookups of relay targets
-	nextLookup uint64
-	limit      bucket
-}
-
-type pendingRelay struct {
-	txn  float64
-	amf3 bool
-	args []byte
-}
-
-// Relay limits: calls per second per client (burst twice that) and payload size.
-const (
-	relaysPerSecond = 50
-	maxRelayPayload = 64 << 10
-)
-
-func newConnection(sh *shared, info endpoint.SessionInfo) *connection {
-	return &connection{sh: sh, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
 }
 
 // refusedLinger is how long a refused client gets to read its _error before the server
@@ -99,7 +141,7 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *actor.Started:
 		c.self, c.session = ctx.Self(), ctx.Parent()
 		c.client.root, c.client.conn = ctx.ActorSystem().Root, c.self
-		c.sh.stats.Connections.Add(1)
+		c.cfg.Stats.Connections.Add(1)
 	case *session.FlowOpened:
 		c.onFlowOpened(ctx, m)
 	case *session.FlowMessage:
@@ -113,9 +155,9 @@ func (c *connection) Receive(ctx actor.Context) {
 		}
 	case *session.AddressChanged:
 		c.onAddressChanged(ctx, m.To)
-	case *appConnectResult:
+	case *apphost.ConnectResult:
 		c.onConnectResult(ctx, m)
-	case *appCallResult:
+	case *apphost.CallResult:
 		c.onCallResult(ctx, m)
 	case *callClient:
 		if c.state == connConnected {
@@ -180,14 +222,14 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		// Every flow of the stream (commands, audio, video, data) goes to its actor.
 		ctx.Send(c.session, &session.AcceptFlow{FlowID: m.FlowID, PID: pid})
 	case flash.KindNetGroup:
-		if c.state != connConnected || len(c.groupFlows) >= c.sh.cfg.GroupsPerClient {
-			c.sh.groups.stats.Refused.Add(1)
+		if c.state != connConnected || len(c.groupFlows) >= c.cfg.GroupsPerClient {
+			c.cfg.GroupStats.Refused.Add(1)
 			c.reject(ctx, m.FlowID)
 			return
 		}
-		proto := newGroupFlow(c, m.FlowID)
-		pid := ctx.Spawn(c.sh.props(func() actor.Actor { gf := *proto; return &gf },
-			actor.WithReceiverMiddleware(supervision.Middleware)))
+		flow := netgroup.NewFlow(netgroup.FlowParams{Session: c.session, Client: c.client, App: c.appPID, Groups: c.cfg.Groups,
+			FlowID: m.FlowID, Stats: c.cfg.GroupStats})
+		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }))
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
 		}
@@ -199,7 +241,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 }
 
 func (c *connection) reject(ctx actor.Context, flowID uint64) {
-	c.sh.stats.RejectedFlows.Add(1)
+	c.cfg.Stats.RejectedFlows.Add(1)
 	ctx.Send(c.session, &session.RejectFlow{FlowID: flowID})
 }
 
@@ -207,21 +249,21 @@ func (c *connection) reject(ctx actor.Context, flowID uint64) {
 func (c *connection) onNetConnectionMessage(ctx actor.Context, data []byte) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
-		c.sh.stats.BadMessages.Add(1)
+		c.cfg.Stats.BadMessages.Add(1)
 		return
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
 		cmd, err := parseCommand(msg)
 		if err != nil {
-			c.sh.stats.BadMessages.Add(1)
+			c.cfg.Stats.BadMessages.Add(1)
 			return
 		}
 		c.onCommand(ctx, cmd)
 	case flash.TypeUserControl:
 		// Set Buffer Length and the like from the client: nothing to do for a live server.
 	default:
-		c.sh.stats.BadMessages.Add(1)
+		c.cfg.Stats.BadMessages.Add(1)
 	}
 }
 
@@ -269,8 +311,8 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 			c.reply(ctx, cmd, flash.CommandResult, nil)
 		}
 	default:
-		c.sh.stats.Calls.Add(1)
-		ctx.Send(c.appPID, &appCall{client: c.client, txn: cmd.TransactionID, amf3: cmd.AMF3, method: cmd.Name, args: cmd.Args})
+		c.cfg.Stats.Calls.Add(1)
+		ctx.Send(c.appPID, &apphost.Call{Client: c.client, Txn: cmd.TransactionID, AMF3: cmd.AMF3, Method: cmd.Name, Args: cmd.Args, ReplyTo: c.self})
 	}
 }
 
@@ -299,40 +341,39 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	}
 	// Written before the application first sees the client (appConnect below).
 	c.client.path, c.client.query, c.client.connect = path, query, encodeConnectObject(obj)
-	c.appPID = c.sh.apps.lookup(path)
-	if c.appPID == nil {
-		c.sh.stats.ConnectsRejected.Add(1)
-		c.state = connRefused
-		c.replyError(ctx, cmd, flash.ConnectInvalidApp(fmt.Sprintf("Application '%s' doesn't exist", path)))
-		c.refuse(ctx)
-		return
-	}
 	c.state, c.connect = connConnecting, pc
-	ctx.Send(c.appPID, &appConnect{client: c.client, args: cmd.Args})
+	ctx.Send(c.cfg.Apps, &apphost.Connect{Client: c.client, Args: cmd.Args, ReplyTo: c.self})
 }
 
-func (c *connection) onConnectResult(ctx actor.Context, r *appConnectResult) {
+func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult) {
 	if c.state != connConnecting {
 		return
 	}
 	pc := c.connect
 	c.connect = nil
 	reply := flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}
-	if r.err != nil {
-		c.sh.stats.ConnectsRejected.Add(1)
+	switch {
+	case errors.Is(r.Err, apphost.ErrNoApplication):
+		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
-		c.replyError(ctx, reply, flash.ConnectRejected(r.err.Error()))
+		c.replyError(ctx, reply, flash.ConnectInvalidApp(fmt.Sprintf("Application '%s' doesn't exist", c.client.path)))
+		c.refuse(ctx)
+		return
+	case r.Err != nil:
+		c.cfg.Stats.ConnectsRejected.Add(1)
+		c.state = connRefused
+		c.replyError(ctx, reply, flash.ConnectRejected(r.Err.Error()))
 		c.refuse(ctx)
 		return
 	}
-	c.state = connConnected
-	c.sh.stats.ConnectsAccepted.Add(1)
+	c.state, c.appPID, c.wantsMedia = connConnected, r.App, r.WantsMedia
+	c.cfg.Stats.ConnectsAccepted.Add(1)
 	status := flash.ConnectSuccess(pc.encoding)
-	status.Extra = append(status.Extra, r.props...)
+	status.Extra = append(status.Extra, r.Props...)
 	c.reply(ctx, reply, flash.CommandResult, status)
-	ctx.Send(c.sh.directory, &messages.RegisterPeer{Peer: &messages.Peer{
+	ctx.Send(c.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
 		PeerId: c.client.peerID[:], SessionId: c.client.sessionID, Session: c.session, Connection: c.self,
-		PublicAddress: c.client.Address().String(), Node: c.sh.node,
+		PublicAddress: c.client.Address().String(), Node: c.cfg.Node,
 	}})
 	for _, cmd := range pc.calls {
 		c.onCommand(ctx, cmd)
@@ -344,21 +385,21 @@ func (c *connection) onConnectResult(ctx actor.Context, r *appConnectResult) {
 func (c *connection) refuse(ctx actor.Context) {
 	c.send(ctx, flash.Command{Name: flash.CommandClose})
 	self, root := c.self, ctx.ActorSystem().Root
-	time.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
+	c.cfg.Clock.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
 }
 
-func (c *connection) onCallResult(ctx actor.Context, r *appCallResult) {
-	if r.txn == 0 {
+func (c *connection) onCallResult(ctx actor.Context, r *apphost.CallResult) {
+	if r.Txn == 0 {
 		return // the client expects no answer
 	}
-	cmd := flash.Command{Name: r.method, TransactionID: r.txn, AMF3: r.amf3}
+	cmd := flash.Command{Name: r.Method, TransactionID: r.Txn, AMF3: r.AMF3}
 	switch {
-	case r.err == nil:
-		c.reply(ctx, cmd, flash.CommandResult, r.results...)
-	case errors.Is(r.err, app.ErrMethodNotFound):
-		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("Method '%s' not found", r.method)))
+	case r.Err == nil:
+		c.reply(ctx, cmd, flash.CommandResult, r.Results...)
+	case errors.Is(r.Err, app.ErrMethodNotFound):
+		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("Method '%s' not found", r.Method)))
 	default:
-		c.replyError(ctx, cmd, flash.CallFailed(r.err.Error()))
+		c.replyError(ctx, cmd, flash.CallFailed(r.Err.Error()))
 	}
 }
 
@@ -371,7 +412,7 @@ func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
 		if !ok {
 			continue
 		}
-		ap := parseAddr(s)
+		ap := p2p.ParseAddr(s)
 		if !ap.IsValid() || n == len(parsed) {
 			continue
 		}
@@ -385,10 +426,10 @@ func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
 		strs[i] = ap.String()
 	}
 	c.client.setPrivate(addrs)
-	ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{
+	ctx.Send(c.cfg.Directory, &messages.UpdatePeerAddresses{
 		PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PrivateAddresses: strs, SetPrivate: true,
 	})
-	ka := flash.SetKeepalive(uint32(c.sh.cfg.KeepaliveServer/time.Millisecond), uint32(c.sh.cfg.KeepalivePeer/time.Millisecond))
+	ka := flash.SetKeepalive(uint32(c.cfg.KeepaliveServer/time.Millisecond), uint32(c.cfg.KeepalivePeer/time.Millisecond))
 	c.write(ctx, ka.Append(nil))
 }
 
@@ -402,84 +443,40 @@ func (c *connection) onCreateStream(ctx actor.Context, cmd flash.Command) {
 	for c.streams[id] != nil {
 		id++
 	}
-	proto := newNetStream(c, id) // built here: the producer must not read the connection
+	ns := newNetStream(c, id) // built here: the producer must not read the connection
 	if c.streams == nil {
 		c.streams = map[uint32]*actor.PID{}
 	}
-	c.streams[id] = ctx.Spawn(c.sh.props(func() actor.Actor { ns := *proto; return &ns },
-		actor.WithReceiverMiddleware(supervision.Middleware)))
+	c.streams[id] = ctx.Spawn(c.childProps(func() actor.Actor { return ns }))
 	c.reply(ctx, cmd, flash.CommandResult, float64(id))
 }
 
 const maxStreams = 256
 
-// onRelay handles Cirrus' relay(targetPeerID, args…): the target receives
-// onRelay(senderPeerID, args…) and the caller an empty _result, or _error when the target
-// is not connected (Mona's recipe, which the Cirrus samples expect).
+// onRelay handles Cirrus' relay(targetPeerID, args…) (p2p.Relay).
 func (c *connection) onRelay(ctx actor.Context, cmd flash.Command) {
-	c.sh.stats.Relays.Add(1)
-	var target cryptoutil.PeerID
-	var err error
-	if len(cmd.Args) > 0 {
-		s, _ := cmd.Args[0].(string)
-		target, err = cryptoutil.ParsePeerID(s)
-	}
-	if len(cmd.Args) == 0 || err != nil {
-		c.replyError(ctx, cmd, flash.CallFailed("relay needs the target's peer ID (64 hex digits)"))
-		return
-	}
 	if c.relay == nil {
-		c.relay = &relayState{}
+		c.relay = &p2p.Relay{}
 	}
-	rs := c.relay
-	if !rs.limit.take(relaysPerSecond, 2*relaysPerSecond, time.Now()) {
-		c.sh.stats.RelaysLimited.Add(1)
-		c.replyError(ctx, cmd, flash.CallFailed("relay rate limit exceeded"))
-		return
+	if err := c.relay.Start(ctx, c.cfg.Directory, c.self, c.cfg.RelayStats, cmd.TransactionID, cmd.AMF3, cmd.Args, c.cfg.Clock.Now()); err != nil {
+		c.replyError(ctx, cmd, flash.CallFailed(err.Error()))
 	}
-	var payload []byte
-	for _, a := range cmd.Args[1:] {
-		if payload, err = amf.AppendAMF0(payload, a); err != nil {
-			c.replyError(ctx, cmd, flash.CallFailed("relay arguments cannot be encoded"))
-			return
-		}
-	}
-	if len(payload) > maxRelayPayload {
-		c.sh.stats.RelaysLimited.Add(1)
-		c.replyError(ctx, cmd, flash.CallFailed("relay payload too large"))
-		return
-	}
-	if rs.pending == nil {
-		rs.pending = map[uint64]pendingRelay{}
-	}
-	if len(rs.pending) >= 256 {
-		c.sh.stats.RelaysLimited.Add(1)
-		c.replyError(ctx, cmd, flash.CallFailed("too many relays in progress"))
-		return
-	}
-	rs.nextLookup++
-	rs.pending[rs.nextLookup] = pendingRelay{txn: cmd.TransactionID, amf3: cmd.AMF3, args: payload}
-	ctx.Send(c.sh.directory, &messages.LookupPeer{PeerId: target[:], RequestId: rs.nextLookup, ReplyTo: c.self})
 }
 
 func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResult) {
 	if c.relay == nil {
 		return
 	}
-	p, ok := c.relay.pending[r.RequestId]
+	call, ok, err := c.relay.Deliver(ctx, r, c.client.peerID, c.cfg.RelayStats)
 	if !ok {
 		return
 	}
-	delete(c.relay.pending, r.RequestId)
-	cmd := flash.Command{Name: "relay", TransactionID: p.txn, AMF3: p.amf3}
-	if !r.Found || r.Peer.Connection == nil {
-		c.sh.stats.RelaysUnknown.Add(1)
-		id, _ := cryptoutil.PeerIDFromBytes(r.PeerId)
-		c.replyError(ctx, cmd, flash.CallFailed(fmt.Sprintf("peer %s not found", id)))
+	cmd := flash.Command{Name: "relay", TransactionID: call.Txn, AMF3: call.AMF3}
+	if err != nil {
+		c.replyError(ctx, cmd, flash.CallFailed(err.Error()))
 		return
 	}
-	ctx.Send(r.Peer.Connection, &messages.RelayMessage{SenderPeerId: c.client.peerID[:], Method: "onRelay", ArgsAmf0: p.args})
-	if p.txn != 0 {
+	if call.Txn != 0 {
 		c.reply(ctx, cmd, flash.CommandResult, nil)
 	}
 }
@@ -489,48 +486,18 @@ func (c *connection) onRelayed(ctx actor.Context, m *messages.RelayMessage) {
 	if c.state != connConnected {
 		return
 	}
-	sender, ok := cryptoutil.PeerIDFromBytes(m.SenderPeerId)
-	if !ok || m.Method == "" {
+	method, args, err := p2p.Relayed(m)
+	if err != nil {
+		c.cfg.Stats.BadMessages.Add(1)
 		return
 	}
-	args := []any{sender.String()}
-	var dec amf.Decoder
-	dec.Reset(m.ArgsAmf0)
-	for dec.Len() > 0 {
-		v, err := dec.ReadAMF0()
-		if err != nil {
-			c.sh.stats.BadMessages.Add(1)
-			return
-		}
-		args = append(args, v)
-	}
-	c.send(ctx, flash.Command{Name: m.Method, Args: args})
-}
-
-// bucket is a token bucket.
-type bucket struct {
-	tokens float64
-	last   time.Time
-	used   bool
-}
-
-func (b *bucket) take(rate, burst float64, now time.Time) bool {
-	if !b.used {
-		b.tokens, b.last, b.used = burst, now, true
-	}
-	b.tokens = min(burst, b.tokens+rate*now.Sub(b.last).Seconds())
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	c.send(ctx, flash.Command{Name: method, Args: args})
 }
 
 func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
 	c.client.setAddress(to)
 	if c.state == connConnected {
-		ctx.Send(c.sh.directory, &messages.UpdatePeerAddresses{PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PublicAddress: to.String()})
+		ctx.Send(c.cfg.Directory, &messages.UpdatePeerAddresses{PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PublicAddress: to.String()})
 	}
 }
 
@@ -541,9 +508,9 @@ func (c *connection) leave(ctx actor.Context) {
 	}
 	c.closing = true
 	if c.state == connConnected {
-		ctx.Send(c.sh.directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
-		ctx.Send(c.appPID, &appDisconnect{client: c.client})
-		c.sh.stats.Disconnections.Add(1)
+		ctx.Send(c.cfg.Directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
+		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client})
+		c.cfg.Stats.Disconnections.Add(1)
 	}
 	c.state = connRefused
 }
@@ -571,8 +538,8 @@ func (c *connection) replyError(ctx actor.Context, cmd flash.Command, s flash.St
 func (c *connection) send(ctx actor.Context, cmd flash.Command) {
 	b, err := flash.AppendCommand(nil, cmd)
 	if err != nil {
-		c.sh.log.Warn("cannot encode command", zap.String("name", cmd.Name), zap.Error(err))
-		c.sh.stats.EncodeErrors.Add(1)
+		c.cfg.Log.Warn("cannot encode command", zap.String("name", cmd.Name), zap.Error(err))
+		c.cfg.Stats.EncodeErrors.Add(1)
 		if cmd.Name == flash.CommandResult {
 			b, _ = flash.AppendCommand(nil, flash.Command{Name: flash.CommandError, TransactionID: cmd.TransactionID, AMF3: cmd.AMF3,
 				Args: []any{flash.CallFailed("result cannot be encoded")}})
@@ -588,6 +555,12 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 		return
 	}
 	ctx.Send(c.session, &session.Write{Key: c.ncKey, Data: b, Priority: session.PriorityControl})
+}
+
+// childProps returns the props of a stream or group flow actor.
+func (c *connection) childProps(producer actor.Producer) *actor.Props {
+	opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}, c.cfg.ChildOptions...)
+	return actor.PropsFromProducer(producer, opts...)
 }
 
 // encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where

@@ -1,4 +1,4 @@
-package server
+package p2p
 
 import (
 	"slices"
@@ -20,7 +20,7 @@ import (
 func TestDirectoryRecords(t *testing.T) {
 	sys := actors.NewActorSystem(zap.NewNop())
 	defer sys.Shutdown()
-	dir := sys.Root.Spawn(actor.PropsFromProducer(newDirectory))
+	dir := sys.Root.Spawn(DirectoryProps())
 	ask := func(m any) *messages.LookupPeerResult {
 		t.Helper()
 		r, err := sys.Root.RequestFuture(dir, m, 5*time.Second).Result()

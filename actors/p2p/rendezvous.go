@@ -1,4 +1,4 @@
-package server
+package p2p
 
 import (
 	"fmt"
@@ -10,7 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -39,13 +41,23 @@ type RendezvousStats struct {
 // An unknown target goes to the RendezvousHandler, if any, which may name addresses to
 // redirect to; otherwise nothing is sent, as Flash expects.
 type rendezvous struct {
-	sh       *shared
-	handler  app.RendezvousHandler
-	stats    *RendezvousStats
-	limit    limiter
+	cfg      RendezvousConfig
+	limit    *ratelimit.PerAddress
 	attempts boundedCounts
 	pending  map[uint64]*introduction
 	nextID   uint64
+}
+
+// RendezvousConfig configures the introduction service of a node.
+type RendezvousConfig struct {
+	Directory *actor.PID // where peers are looked up
+	// Unknown, if set, is asked about introductions to peers that are not here.
+	Unknown app.RendezvousHandler
+	// LookupsPerSecond bounds the lookups of one source address (burst twice that).
+	LookupsPerSecond float64
+	Clock            clock.Clock
+	Log              *zap.Logger
+	Stats            *RendezvousStats
 }
 
 type introduction struct {
@@ -60,41 +72,51 @@ type introduction struct {
 	at        time.Time
 }
 
-// introduce is sent by the endpoint's handshake actor (through helloHandler).
-type introduce struct {
-	ep       *endpoint.Endpoint
-	from     netip.AddrPort
-	target   cryptoutil.PeerID
-	epd, tag []byte
+// Introduce asks for an introduction; an endpoint's handshake actor sends it (HelloHandler).
+type Introduce struct {
+	Endpoint *endpoint.Endpoint // where the IHello came in (and the redirect goes out)
+	From     netip.AddrPort
+	Target   cryptoutil.PeerID
+	EPD, Tag []byte
 }
 
-const (
-	lookupsPerSecond = 20 // per source IP, burst twice that
-	maxPending       = 4096
-)
+// DefaultLookupsPerSecond is the default bound of lookups per source address.
+const DefaultLookupsPerSecond = 20
 
-func newRendezvous(sh *shared, h app.RendezvousHandler, stats *RendezvousStats) *rendezvous {
-	return &rendezvous{
-		sh: sh, handler: h, stats: stats,
-		limit:    newLimiter(lookupsPerSecond, 2*lookupsPerSecond, 1<<14),
-		attempts: newBoundedCounts(1 << 14), pending: map[uint64]*introduction{},
+const maxPending = 4096
+
+// RendezvousProps returns the props of a node's introduction service.
+func RendezvousProps(cfg RendezvousConfig, opts ...actor.PropsOption) *actor.Props {
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.LookupsPerSecond <= 0 {
+		cfg.LookupsPerSecond = DefaultLookupsPerSecond
 	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &rendezvous{
+			cfg:      cfg,
+			limit:    ratelimit.NewPerAddress(cfg.LookupsPerSecond, 2*cfg.LookupsPerSecond, 1<<14),
+			attempts: newBoundedCounts(1 << 14), pending: map[uint64]*introduction{},
+		}
+	}, opts...)
 }
 
 func (r *rendezvous) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *introduce:
+	case *Introduce:
 		r.onIntroduce(ctx, m)
 	case *messages.LookupPeerResult:
 		r.onResult(ctx, m)
 	}
 }
 
-func (r *rendezvous) onIntroduce(ctx actor.Context, m *introduce) {
-	r.stats.Lookups.Add(1)
-	now := time.Now()
-	if !r.limit.allow(m.from.Addr(), now) {
-		r.stats.Limited.Add(1)
+func (r *rendezvous) onIntroduce(ctx actor.Context, m *Introduce) {
+	r.cfg.Stats.Lookups.Add(1)
+	now := r.cfg.Clock.Now()
+	if !r.limit.Allow(m.From.Addr(), now) {
+		r.cfg.Stats.Limited.Add(1)
 		return
 	}
 	if len(r.pending) >= maxPending {
@@ -105,16 +127,16 @@ func (r *rendezvous) onIntroduce(ctx actor.Context, m *introduce) {
 			}
 		}
 		if len(r.pending) >= maxPending {
-			r.stats.Limited.Add(1)
+			r.cfg.Stats.Limited.Add(1)
 			return
 		}
 	}
-	in := &introduction{ep: m.ep, from: m.from, target: m.target, epd: m.epd, tag: m.tag, attempt: r.attempts.inc(string(m.tag)), at: now}
+	in := &introduction{ep: m.Endpoint, from: m.From, target: m.Target, epd: m.EPD, tag: m.Tag, attempt: r.attempts.inc(string(m.Tag)), at: now}
 	r.nextID++
 	id := r.nextID
 	r.pending[id] = in
-	ctx.Send(r.sh.directory, &messages.LookupPeer{PeerId: m.target[:], RequestId: id, ReplyTo: ctx.Self()})
-	ctx.Send(r.sh.directory, &messages.LookupAddress{Address: m.from.String(), RequestId: id, ReplyTo: ctx.Self()})
+	ctx.Send(r.cfg.Directory, &messages.LookupPeer{PeerId: m.Target[:], RequestId: id, ReplyTo: ctx.Self()})
+	ctx.Send(r.cfg.Directory, &messages.LookupAddress{Address: m.From.String(), RequestId: id, ReplyTo: ctx.Self()})
 }
 
 func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult) {
@@ -138,7 +160,7 @@ func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult)
 		r.unknown(in)
 		return
 	}
-	r.stats.Introductions.Add(1)
+	r.cfg.Stats.Introductions.Add(1)
 	targetAddrs := addressesOf(in.peer)
 	initiatorAddrs := []netip.AddrPort{in.from}
 	if in.initiator != nil {
@@ -173,25 +195,25 @@ func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult)
 
 // unknown asks the application about a peer that is not here.
 func (r *rendezvous) unknown(in *introduction) {
-	if r.handler == nil {
-		r.stats.Unknown.Add(1)
+	if r.cfg.Unknown == nil {
+		r.cfg.Stats.Unknown.Add(1)
 		return
 	}
 	var addrs []netip.AddrPort
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				r.sh.log.Error("rendezvous handler panicked", zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
+				r.cfg.Log.Error("rendezvous handler panicked", zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
 				addrs = nil
 			}
 		}()
-		addrs = r.handler.OnRendezvousUnknown(in.target)
+		addrs = r.cfg.Unknown.OnRendezvousUnknown(in.target)
 	}()
 	if len(addrs) == 0 {
-		r.stats.Unknown.Add(1)
+		r.cfg.Stats.Unknown.Add(1)
 		return
 	}
-	r.stats.Redirected.Add(1)
+	r.cfg.Stats.Redirected.Add(1)
 	redirect := make([]rtmfp.Address, len(addrs))
 	for i, a := range addrs {
 		redirect[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginRelay} // as Mona marks them
@@ -223,45 +245,16 @@ func privateOf(p *messages.Peer) []netip.AddrPort {
 	return out
 }
 
-// helloHandler connects an endpoint's handshake actor to the rendezvous actor.
-type helloHandler struct {
-	root       *actor.RootContext
-	rendezvous *actor.PID
+// HelloHandler connects an endpoint's handshake actor to a node's rendezvous actor.
+type HelloHandler struct {
+	Root       *actor.RootContext
+	Rendezvous *actor.PID
 }
 
-func (h *helloHandler) OnRendezvous(e *endpoint.Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte) {
-	h.root.Send(h.rendezvous, &introduce{ep: e, from: from, target: target,
-		epd: append([]byte(nil), epd...), tag: append([]byte(nil), tag...)})
-}
-
-// limiter is a token bucket per key, with a bounded number of keys.
-type limiter struct {
-	rate, burst float64
-	max         int
-	buckets     map[netip.Addr]*bucket
-}
-
-func newLimiter(rate, burst float64, max int) limiter {
-	return limiter{rate: rate, burst: burst, max: max, buckets: map[netip.Addr]*bucket{}}
-}
-
-func (l *limiter) allow(k netip.Addr, now time.Time) bool {
-	b := l.buckets[k]
-	if b == nil {
-		if len(l.buckets) >= l.max {
-			for key, old := range l.buckets { // drop full (idle) buckets
-				if old.tokens+l.rate*now.Sub(old.last).Seconds() >= l.burst {
-					delete(l.buckets, key)
-				}
-			}
-			if len(l.buckets) >= l.max {
-				return false
-			}
-		}
-		b = &bucket{}
-		l.buckets[k] = b
-	}
-	return b.take(l.rate, l.burst, now)
+// OnRendezvous implements endpoint.HelloHandler.
+func (h *HelloHandler) OnRendezvous(e *endpoint.Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte) {
+	h.Root.Send(h.Rendezvous, &Introduce{Endpoint: e, From: from, Target: target,
+		EPD: append([]byte(nil), epd...), Tag: append([]byte(nil), tag...)})
 }
 
 // boundedCounts counts occurrences of keys, forgetting the oldest beyond a bound.

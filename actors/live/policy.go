@@ -1,0 +1,97 @@
+package live
+
+import "time"
+
+// Policy is what one binding of a sink lets through, decided where the subscriber's queue
+// is, so that a slow subscriber loses media and never slows the publisher or the others:
+//
+//   - configuration (sequence headers), metadata and statuses are always sent, reliably;
+//   - audio is sent with a lifetime, and dropped only when its lane is far behind;
+//   - video is sent with a lifetime; a key frame gives up the older queued video that has
+//     waited KeyFrameCatchUp (the subscriber is behind); when the video lane falls far
+//     behind, video is dropped until the next key frame.
+//
+// The zero value lets nothing through: NewPolicy makes a binding's.
+type Policy struct {
+	Audio, Video bool // the subscriber wants audio, video (Gate)
+	WaitKey      bool // video waits for the next key frame
+}
+
+// Media lifetimes and backlog limits of a binding's lanes.
+const (
+	AudioLifetime = 1500 * time.Millisecond
+	VideoLifetime = 4 * time.Second
+	AudioBacklog  = 512 << 10 // queued audio bytes beyond which audio is dropped
+	VideoBacklog  = 384 << 10 // queued video bytes beyond which video skips to the next key frame
+	// KeyFrameCatchUp is how long the oldest video of a lane must have waited for a key
+	// frame to give it up: a subscriber a moment behind (an acknowledgement delayed by a
+	// scheduling hiccup, a short burst of loss) keeps the end of its group of pictures;
+	// one that fell behind catches up at the key frame.
+	KeyFrameCatchUp = time.Second
+)
+
+// NewPolicy returns the policy of a new binding.
+func NewPolicy(b *Bind) Policy { return Policy{Audio: true, Video: true, WaitKey: b.WaitKeyFrame} }
+
+// Decision is what to do with one message on one binding.
+type Decision struct {
+	Send bool
+	// Dropped says a message was not sent because of the subscriber's backlog or a key
+	// frame it waits for (a gated lane is not a drop).
+	Dropped bool
+	// Lifetime, if non-zero, is how long the message may take to be delivered before the
+	// sink gives it up; zero means reliable.
+	Lifetime time.Duration
+	// AbandonOlder, if positive, first gives up the lane's older messages that have a
+	// lifetime and have waited at least this long.
+	AbandonOlder time.Duration
+}
+
+// Backlog tells how many bytes wait in one lane of a binding.
+type Backlog interface {
+	Queued(k Kind) int
+}
+
+// Decide applies the policy to m; q is asked about the lane's backlog only when it
+// matters.
+func (p *Policy) Decide(m *Media, q Backlog) Decision {
+	switch m.Kind {
+	case KindControl:
+		return Decision{Send: true}
+	case KindAudio:
+		switch {
+		case !p.Audio:
+			return Decision{}
+		case m.Config:
+			return Decision{Send: true}
+		case q.Queued(KindAudio) > AudioBacklog:
+			return Decision{Dropped: true}
+		}
+		return Decision{Send: true, Lifetime: AudioLifetime}
+	case KindVideo:
+		switch {
+		case !p.Video:
+			return Decision{}
+		case m.Config:
+			return Decision{Send: true}
+		case m.KeyFrame:
+			p.WaitKey = false
+			return Decision{Send: true, Lifetime: VideoLifetime, AbandonOlder: KeyFrameCatchUp}
+		case p.WaitKey:
+			return Decision{Dropped: true}
+		case q.Queued(KindVideo) > VideoBacklog:
+			p.WaitKey = true // far behind: drop to the next key frame
+			return Decision{Dropped: true}
+		}
+		return Decision{Send: true, Lifetime: VideoLifetime}
+	}
+	return Decision{}
+}
+
+// Gate applies a Gate message: video that was off resumes at a key frame.
+func (p *Policy) Gate(audio, video bool) {
+	if video && !p.Video {
+		p.WaitKey = true
+	}
+	p.Audio, p.Video = audio, video
+}

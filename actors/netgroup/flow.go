@@ -1,0 +1,111 @@
+package netgroup
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+)
+
+// FlowParams is what the flow actor of a client's NetGroup flow is made with.
+type FlowParams struct {
+	Session *actor.PID // the client's session
+	Client  app.Client
+	App     *actor.PID // the client's application
+	Groups  *actor.PID // the registry of groups (Props)
+	FlowID  uint64     // the client's group flow
+	Stats   *Stats
+}
+
+// Flow is the flow actor of one NetGroup ("GC") flow of a client: it reads the join
+// message, asks the application, joins the group, and writes the member peer IDs the
+// group hands out on the server's return flow (0x0B messages, no TC header).
+type Flow struct {
+	p    FlowParams
+	key  session.FlowKey
+	peer cryptoutil.PeerID
+
+	gid     app.GroupID
+	group   *actor.PID
+	joining bool
+	joined  bool
+}
+
+// NewFlow returns the flow actor of a client's group flow.
+func NewFlow(p FlowParams) *Flow {
+	return &Flow{p: p, peer: p.Client.PeerID(), key: session.FlowKey{Metadata: "GC", Assoc: p.FlowID, HasAssoc: true}}
+}
+
+func (f *Flow) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *session.FlowMessage:
+		f.onMessage(ctx, m.Data)
+	case *apphost.GroupResult:
+		f.onDecision(ctx, m)
+	case *Neighbors:
+		f.joining, f.joined, f.group = false, true, m.Group
+		for _, p := range m.Peers {
+			ctx.Send(f.p.Session, &session.Write{Key: f.key, Data: flash.AppendGroupMember(nil, p), Priority: session.PriorityControl})
+		}
+	case *Refused:
+		f.refuse(ctx)
+	case *session.FlowFinished:
+		f.leave(ctx)
+		ctx.Stop(ctx.Self())
+	case *actor.Stopping:
+		f.leave(ctx)
+	}
+}
+
+func (f *Flow) onMessage(ctx actor.Context, data []byte) {
+	j, err := flash.ParseGroupJoin(data)
+	if err != nil {
+		f.p.Stats.BadJoins.Add(1)
+		return
+	}
+	gid := app.GroupID(j.GroupID)
+	switch {
+	case f.joining:
+		return
+	case f.joined && gid == f.gid:
+		// Asking again: a fresh choice of neighbours (through the registry, like every
+		// join: the group counts what the registry forwards it).
+		ctx.Send(f.p.Groups, &Join{Group: gid, Peer: f.peer, Flow: ctx.Self()})
+		return
+	case f.joined:
+		f.leave(ctx) // another group on the same flow: leave the first
+	}
+	f.gid, f.joining = gid, true
+	ctx.Send(f.p.App, &apphost.Group{Client: f.p.Client, Group: gid, ReplyTo: ctx.Self()})
+}
+
+func (f *Flow) onDecision(ctx actor.Context, m *apphost.GroupResult) {
+	if !f.joining {
+		return
+	}
+	if m.Err != nil {
+		f.p.Stats.Refused.Add(1)
+		f.refuse(ctx)
+		return
+	}
+	ctx.Send(f.p.Groups, &Join{Group: f.gid, Peer: f.peer, Flow: ctx.Self()})
+}
+
+// refuse rejects the flow and ends this actor (freeing the client's group slot).
+func (f *Flow) refuse(ctx actor.Context) {
+	f.joining = false
+	ctx.Send(f.p.Session, &session.RejectFlow{FlowID: f.p.FlowID})
+	ctx.Stop(ctx.Self())
+}
+
+func (f *Flow) leave(ctx actor.Context) {
+	if !f.joined {
+		return
+	}
+	f.joined = false
+	ctx.Send(f.group, &Leave{Peer: f.peer, Flow: ctx.Self()})
+	ctx.Send(f.p.App, &apphost.Group{Client: f.p.Client, Group: f.gid, Leave: true})
+}
