@@ -13,7 +13,11 @@ import (
 // protoactor reports routine events at info level ("actor system started", every
 // supervised recovery); they are passed on at debug level unless they are warnings or
 // errors, so that our own supervision log (package supervision) is the one operators see.
+// A nil log discards them.
 func NewActorSystem(log *zap.Logger) *actor.ActorSystem {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	named := log.Named("protoactor")
 	handler := zapslog.NewHandler(demote{named.Core()}, zapslog.WithCaller(false))
 	cfg := actor.Configure(

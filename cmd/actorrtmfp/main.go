@@ -16,20 +16,16 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"reflect"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 )
-
-const envPrefix = "ACTORRTMFP_"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil))
@@ -40,23 +36,30 @@ func main() {
 func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.Server) int {
 	fs := flag.NewFlagSet("actorrtmfp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
+	fs.Usage = func() {} // --help is answered below, once, on stdout
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout)
 			return 0
 		}
+		fmt.Fprintln(stderr, "actorrtmfp: see --help")
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "actorrtmfp", server.Version())
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "actorrtmfp: unexpected argument %q (settings are environment variables; see --help)\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := loadConfig(environ)
+	st, err := loadSettings(environ)
 	if err != nil {
 		fmt.Fprintf(stderr, "actorrtmfp: %v\n", err)
 		return 2
 	}
+	cfg := st.Config
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "actorrtmfp: %v\n", err)
@@ -68,10 +71,10 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	if addr := lookupEnv(environ, pprofVar); addr != "" {
-		_, stopPprof, err := servePprof(addr, log)
+	if st.PProf != "" {
+		_, stopPprof, err := servePprof(st.PProf, log)
 		if err != nil {
-			fmt.Fprintf(stderr, "actorrtmfp: %s: %v\n", pprofVar, err)
+			fmt.Fprintf(stderr, "actorrtmfp: %sPPROF: %v\n", envPrefix, err)
 			return 2
 		}
 		defer stopPprof()
@@ -84,7 +87,8 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 		sys.Shutdown()
 		return 1
 	}
-	log.Info("actorrtmfp started", zap.Stringers("addrs", srv.Addrs()), zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()))
+	log.Info("actorrtmfp started", zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
+		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()))
 	if ready != nil {
 		ready <- srv
 	}
@@ -96,73 +100,6 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	sys.Shutdown()
 	log.Info("stopped")
 	return 0
-}
-
-// loadConfig reads the configuration from environ (KEY=VALUE strings) and validates it.
-// Every error names the variable concerned.
-func loadConfig(environ []string) (server.Config, error) {
-	var cfg server.Config
-	err := env.ParseWithOptions(&cfg, env.Options{Prefix: envPrefix, Environment: env.ToMap(environ)})
-	if err != nil {
-		var agg env.AggregateError
-		if errors.As(err, &agg) && len(agg.Errors) > 0 {
-			err = agg.Errors[0]
-		}
-		var pe env.ParseError
-		if errors.As(err, &pe) {
-			return cfg, fmt.Errorf("%s%s: %v", envPrefix, envKey(pe.Name), pe.Err)
-		}
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
-}
-
-// envKey returns the variable name (without prefix) of a Config field.
-func envKey(field string) string {
-	if f, ok := reflect.TypeOf(server.Config{}).FieldByName(field); ok {
-		return f.Tag.Get("env")
-	}
-	return field
-}
-
-// usage prints every variable with its default and meaning.
-func usage(w io.Writer) {
-	fmt.Fprintf(w, `actorrtmfp — an RTMFP server (Flash Player / AIR and RFC 7016/7425 peers)
-
-Usage: actorrtmfp [--help]
-
-With no settings it serves UDP :1935 (every interface, IPv4 and IPv6) and accepts every
-client. Settings are environment variables:
-
-`)
-	t := reflect.TypeOf(server.Config{})
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		key := f.Tag.Get("env")
-		if key == "" {
-			continue
-		}
-		def := f.Tag.Get("envDefault")
-		if def == "" {
-			def = `""`
-		}
-		fmt.Fprintf(w, "  %s%s (default %s)\n      %s\n", envPrefix, key, def, f.Tag.Get("desc"))
-	}
-	fmt.Fprintf(w, "  %s (default \"\")\n      opt-in profiling: serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); never expose it\n", pprofVar)
-	fmt.Fprintln(w, "\nSIGINT or SIGTERM stops the server after sending every client a session close.")
-}
-
-// pprofVar is the opt-in profiling endpoint (not a server setting: it is not in Config).
-const pprofVar = envPrefix + "PPROF"
-
-// lookupEnv returns the value of key in environ (KEY=VALUE strings), or "".
-func lookupEnv(environ []string, key string) string {
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // servePprof serves the runtime profiles on addr until the returned function is called,

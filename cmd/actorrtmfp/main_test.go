@@ -19,28 +19,70 @@ import (
 	"go.uber.org/zap"
 )
 
-func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"--help"}, nil, &out, &errb, nil); code != 0 {
-		t.Fatalf("--help exited %d: %s", code, errb.String())
-	}
-	typ := reflect.TypeOf(server.Config{})
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		line := fmt.Sprintf("ACTORRTMFP_%s (default ", f.Tag.Get("env"))
-		if !strings.Contains(out.String(), line) {
-			t.Errorf("--help does not list %s", line)
+func TestHelpListsEveryVariableWithItsDefaultOnce(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{arg}, nil, &out, &errb, nil); code != 0 {
+			t.Fatalf("%s exited %d: %s", arg, code, errb.String())
+		}
+		if errb.Len() != 0 {
+			t.Errorf("%s wrote to stderr: %q", arg, errb.String())
+		}
+		if n := strings.Count(out.String(), "Usage: actorrtmfp"); n != 1 {
+			t.Errorf("%s printed the usage %d times", arg, n)
+		}
+		typ := reflect.TypeOf(server.Config{})
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			line := fmt.Sprintf("ACTORRTMFP_%s (default %s)", f.Tag.Get("env"), f.Tag.Get("envDefault"))
+			if strings.Count(out.String(), line) != 1 {
+				t.Errorf("%s does not list %s once", arg, line)
+			}
+		}
+		if !strings.Contains(out.String(), "ACTORRTMFP_PPROF (default \"\")") {
+			t.Errorf("%s does not list ACTORRTMFP_PPROF", arg)
 		}
 	}
 }
 
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--version"}, nil, &out, &errb, nil); code != 0 {
+		t.Fatalf("--version exited %d: %s", code, errb.String())
+	}
+	if got, want := out.String(), "actorrtmfp "+server.Version()+"\n"; got != want || server.Version() == "" {
+		t.Fatalf("--version printed %q, want %q", got, want)
+	}
+}
+
 func TestZeroConfigurationIsTheDefaults(t *testing.T) {
-	cfg, err := loadConfig(nil)
+	st, err := loadSettings(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(cfg, server.Defaults()) {
-		t.Fatalf("zero-config %+v\ndiffers from server.Defaults() %+v", cfg, server.Defaults())
+	if !reflect.DeepEqual(st.Config, server.Defaults()) || st.PProf != "" {
+		t.Fatalf("zero-config %+v\ndiffers from server.Defaults() %+v", st.Config, server.Defaults())
+	}
+	// A zero field of a hand-made Config means its default too.
+	if got := (server.Config{}).WithDefaults(); !reflect.DeepEqual(got, server.Defaults()) {
+		t.Fatalf("Config{}.WithDefaults() = %+v, want the defaults", got)
+	}
+}
+
+// TestUnknownVariableStopsStartupNamingTheClosest: a typo in a setting's name must not
+// leave the server on that setting's default.
+func TestUnknownVariableStopsStartupNamingTheClosest(t *testing.T) {
+	for kv, want := range map[string]string{
+		"ACTORRTMFP_LISTN=127.0.0.1:1935":      "ACTORRTMFP_LISTN is not a setting: did you mean ACTORRTMFP_LISTEN?",
+		"ACTORRTMFP_IDLE_TIMOUT=30s":           "did you mean ACTORRTMFP_IDLE_TIMEOUT?",
+		"ACTORRTMFP_KEEPALIVE=20s":             "did you mean ACTORRTMFP_KEEPALIVE_PEER?",
+		"ACTORRTMFP_SOMETHING_ELSE_ENTIRELY=1": "ACTORRTMFP_SOMETHING_ELSE_ENTIRELY is not a setting (actorrtmfp --help lists them)",
+	} {
+		var out, errb bytes.Buffer
+		code := run(nil, []string{kv, "OTHER_PROGRAM_VAR=1"}, &out, &errb, nil)
+		if code != 2 || !strings.Contains(errb.String(), want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", kv, code, errb.String(), want)
+		}
 	}
 }
 
@@ -134,9 +176,6 @@ func TestPprofEndpointServesProfiles(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %s", resp.Status)
 	}
-	if lookupEnv([]string{"A=1", "ACTORRTMFP_PPROF=x:1"}, pprofVar) != "x:1" {
-		t.Fatal("lookupEnv")
-	}
 }
 
 // TestREADMEListsEveryVariable: the README's configuration table has a row for every
@@ -153,27 +192,17 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
 		}
 	}
-	typ := reflect.TypeOf(server.Config{})
-	want := 1 // ACTORRTMFP_PPROF
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		key := f.Tag.Get("env")
-		if key == "" {
-			continue
-		}
-		want++
-		def := f.Tag.Get("envDefault")
+	vars := variables()
+	for _, v := range vars {
+		def := v.Default
 		if def == "" {
 			def = "empty"
 		}
-		if got, ok := rows[envPrefix+key]; !ok || got != def {
-			t.Errorf("README: %s%s has default %q, want %q", envPrefix, key, got, def)
+		if got, ok := rows[v.Name]; !ok || got != def {
+			t.Errorf("README: %s has default %q, want %q", v.Name, got, def)
 		}
 	}
-	if _, ok := rows[pprofVar]; !ok {
-		t.Errorf("README does not list %s", pprofVar)
-	}
-	if len(rows) != want {
-		t.Errorf("README lists %d variables, the server has %d", len(rows), want)
+	if len(rows) != len(vars) {
+		t.Errorf("README lists %d variables, the server has %d", len(rows), len(vars))
 	}
 }
