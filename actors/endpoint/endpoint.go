@@ -192,7 +192,7 @@ type Endpoint struct {
 	live     atomic.Int64 // sessions in the table (open or lingering after a close)
 	open     atomic.Int64 // open sessions
 	stopping atomic.Bool
-	drained  chan struct{} // closed when no session is left after a Stop began
+	drained  chan struct{} // closed when no session is open after a Stop began
 	drain    sync.Once
 	wg       sync.WaitGroup
 	closed   chan struct{} // closed when the endpoint is down (socket closed)
@@ -278,7 +278,11 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Endpoint, error) {
 	}
 	e.sessionShared = session.NewShared(session.Shared{
 		Writer: e, Clock: e, Scheduler: session.NewTimers(e, sys.Root), Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
-		OnClosing: func(uint32) { e.open.Add(-1) },
+		OnClosing: func(uint32) {
+			if e.open.Add(-1) == 0 && e.stopping.Load() {
+				e.drain.Do(func() { close(e.drained) })
+			}
+		},
 		OnClosed:  func(id uint32, _ session.CloseReason) { e.unregister(id) },
 		OnFIHello: e.onFIHello, Dump: cfg.Dump == DumpAll,
 	})
@@ -426,8 +430,8 @@ func (e *Endpoint) unregister(id uint32) {
 	defer s.mu.Unlock()
 	if ent, ok := s.table[id]; ok {
 		delete(s.table, id)
-		if !ent.startup && e.live.Add(-1) == 0 && e.stopping.Load() {
-			e.drain.Do(func() { close(e.drained) })
+		if !ent.startup {
+			e.live.Add(-1)
 		}
 	}
 }
@@ -472,15 +476,17 @@ func (e *Endpoint) forEachSession(f func(*actor.PID)) {
 	}
 }
 
-// Stop closes every session (Session Close Request to each far end), waits for them
-// to end or for ctx, then stops the actors and closes the socket.
+// Stop closes every session (Session Close Request to each far end), waits for them to be
+// closed — acknowledged by the far end, or given up — or for ctx, then stops the actors
+// (closed sessions lingering to answer a retransmitted close among them) and closes the
+// socket.
 func (e *Endpoint) Stop(ctx context.Context) error {
 	if !e.stopping.CompareAndSwap(false, true) {
 		<-e.closed
 		return nil
 	}
 	e.forEachSession(func(pid *actor.PID) { e.sys.Root.Send(pid, &session.Close{Reason: session.ReasonShutdown}) })
-	if e.live.Load() == 0 {
+	if e.open.Load() == 0 {
 		e.drain.Do(func() { close(e.drained) })
 	}
 	var err error

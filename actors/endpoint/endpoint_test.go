@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -79,7 +80,16 @@ func startServer(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpo
 
 func startClient(t *testing.T, sys *actor.ActorSystem) *Endpoint {
 	t.Helper()
-	e, err := Start(sys.Root, Config{Listen: "127.0.0.1:0", Log: testLogger(t)})
+	return startClientWith(t, sys, nil)
+}
+
+func startClientWith(t *testing.T, sys *actor.ActorSystem, mut func(*Config)) *Endpoint {
+	t.Helper()
+	cfg := Config{Listen: "127.0.0.1:0", Log: testLogger(t)}
+	if mut != nil {
+		mut(&cfg)
+	}
+	e, err := Start(sys.Root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +201,9 @@ func TestStartRefusesAMalformedCertificate(t *testing.T) {
 // decrypter), and the next messages, in both dialects, still cross both ways intact.
 func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
 	sys := actors.NewActorSystem(testLogger(t))
-	server := startServer(t, sys, nil)
-	client := startClient(t, sys)
+	warp := clock.NewWarp() // both endpoints' clock: the test skips the idle time
+	server := startServer(t, sys, func(c *Config) { c.Clock = warp })
+	client := startClientWith(t, sys, func(c *Config) { c.Clock = warp })
 	type conn struct {
 		r   DialResult
 		out chan any
@@ -223,7 +234,10 @@ func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
 	for _, c := range conns {
 		echo(c, []byte("before"))
 	}
-	time.Sleep(session.KeyScheduleIdle + 500*time.Millisecond)
+	warp.Skip(session.KeyScheduleIdle + 500*time.Millisecond)
+	waitFor(t, 5*time.Second, "idle sessions to release their encrypters", func() bool {
+		return server.SessionStats.KeyReleases.Load() >= 2 && client.SessionStats.KeyReleases.Load() >= 2
+	})
 	for _, c := range conns {
 		echo(c, bytes.Repeat([]byte("after "), 500))
 	}

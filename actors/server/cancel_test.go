@@ -16,6 +16,7 @@ import (
 // handshake opens afterwards on the shared client endpoint is closed, not left open and
 // kept alive.
 func TestAbandonedConnectLeavesNoSession(t *testing.T) {
+	t.Parallel()
 	f := startServer(t, server.Options{}, nil)
 	srvAddr := f.srv.Endpoints()[0].Addr()
 	slow := netsim.Link{Delay: 150 * time.Millisecond}

@@ -31,6 +31,7 @@ func (a *gatedApp) OnConnect(c app.Client, args []any) ([]amf.Property, error) {
 // application is still deciding on the connect wait for its answer and are then run in
 // order, after the connect's _result (Flash pipelines commands behind its connect).
 func TestCallsDuringConnectRunAfterItIsAccepted(t *testing.T) {
+	t.Parallel()
 	ga := &gatedApp{entered: make(chan struct{}), release: make(chan struct{})}
 	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": ga}}}, nil)
 	p := newRawPeer(t)

@@ -46,6 +46,7 @@ func drain(g *client.Group) {
 }
 
 func TestFiftyMembersGetAConnectedMesh(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	ep, err := client.NewEndpoint(f.sys, client.EndpointConfig{})
 	if err != nil {
@@ -206,6 +207,7 @@ func (a *groupApp) OnLeaveGroup(app.Client, app.GroupID) {
 func (a *groupApp) OnConnect(c app.Client, args []any) ([]amf.Property, error) { return nil, nil }
 
 func TestGroupHooksAndLimits(t *testing.T) {
+	t.Parallel()
 	ga := &groupApp{closed: groupID("closed")}
 	sys := actors.NewActorSystem(logger(t))
 	cfg := server.Defaults()

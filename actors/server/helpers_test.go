@@ -14,6 +14,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -21,10 +22,15 @@ import (
 )
 
 // startServer is newFixture with every option open: opts.Apps defaults to the fixture's
-// testApp on "live", opts.Log to the test logger; mut may change the configuration.
+// testApp on "live", opts.Log to the test logger, opts.Clock to a clock.Warp the test may
+// skip forward (fixture.clock); mut may change the configuration.
 func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *fixture {
 	t.Helper()
 	sys := actors.NewActorSystem(logger(t))
+	warp := clock.NewWarp()
+	if opts.Clock == nil {
+		opts.Clock = warp
+	}
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.Shards = 2
@@ -48,7 +54,7 @@ func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *f
 		_ = srv.Stop(ctx)
 		sys.Shutdown()
 	})
-	return &fixture{sys: sys, srv: srv, app: ta, url: fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])}
+	return &fixture{sys: sys, srv: srv, app: ta, clock: warp, url: fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])}
 }
 
 // newClientEndpoint opens a client endpoint on loopback, closed with the test.

@@ -101,6 +101,7 @@ func fillRandom(rng *rand.Rand, b []byte) {
 // every kind of hostile datagram must be counted where it was dropped, and none may
 // create a session.
 func TestHostileTrafficWhileClientsConnect(t *testing.T) {
+	t.Parallel()
 	const clients = 50
 	f := startServer(t, server.Options{CookieTTL: time.Second}, nil)
 	srvAddr := f.srv.Addrs()[0]
@@ -251,6 +252,7 @@ func statsString(st *endpoint.Stats) string {
 // first packet on the session); from then on a copy of the IIKeying, like any replay of
 // its cookie, is refused and counted, and never opens a second session.
 func TestRetransmittedIIKeyingIsAnsweredUntilTheSessionIsHeard(t *testing.T) {
+	t.Parallel()
 	f := startServer(t, server.Options{}, nil)
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats

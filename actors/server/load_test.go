@@ -16,6 +16,7 @@ import (
 // be accepted and answer an echo, and once they all close the server holds no session
 // and no peer.
 func TestFiveHundredClientsConnectAtOnce(t *testing.T) {
+	t.Parallel()
 	const (
 		clients   = 500
 		endpoints = 4

@@ -41,7 +41,27 @@ func lookup(t *testing.T, f *fixture, id cryptoutil.PeerID) *messages.LookupPeer
 	return r.(*messages.LookupPeerResult)
 }
 
+// playUntil plays "x" from peer until done reports what the test waits for (or 10 s
+// passed), then gives the play up; it returns the play's error.
+func playUntil(t *testing.T, c *client.Conn, peer cryptoutil.PeerID, done func() bool) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() {
+		p, err := c.PlayPeer(ctx, peer, "x")
+		if err == nil {
+			p.Close()
+		}
+		errs <- err
+	}()
+	waitUntil(t, "the server to handle the lookup", 10*time.Second, done)
+	cancel()
+	return <-errs
+}
+
 func TestDirectStreamBetweenPeersThroughRendezvous(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	b := dial(t, f, f.url, client.Options{AcceptPeers: true})
 	a := dial(t, f, f.url, client.Options{})
@@ -97,6 +117,7 @@ func TestDirectStreamBetweenPeersThroughRendezvous(t *testing.T) {
 }
 
 func TestRelayReachesTheTargetAsOnRelay(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	relayed := make(chan []any, 1)
 	b := dial(t, f, f.url, client.Options{Handler: func(method string, args []any) {
@@ -131,6 +152,7 @@ func TestRelayReachesTheTargetAsOnRelay(t *testing.T) {
 }
 
 func TestRelayLimits(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	b := dial(t, f, f.url, client.Options{})
 	a := dial(t, f, f.url, client.Options{})
@@ -177,17 +199,15 @@ func (h *rendezvousHandler) OnRendezvousUnknown(p cryptoutil.PeerID) []netip.Add
 }
 
 func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	a := dial(t, f, f.url, client.Options{})
 	var nobody cryptoutil.PeerID
 	_, _ = rand.Read(nobody[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := a.PlayPeer(ctx, nobody, "x"); err == nil {
+	// Nothing answers a lookup of a peer that is nowhere: the play fails once the lookup
+	// is counted as unknown (and the test stops waiting).
+	if err := playUntil(t, a, nobody, func() bool { return f.srv.RendezvousStats().Unknown.Load() > 0 }); err == nil {
 		t.Fatal("playing from a peer that is nowhere succeeded")
-	}
-	if f.srv.RendezvousStats().Unknown.Load() == 0 {
-		t.Fatal("the unknown lookup was not counted")
 	}
 
 	// With a handler, the server redirects to what the application names.
@@ -205,9 +225,7 @@ func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel2()
-	_, _ = c.PlayPeer(ctx2, nobody, "x")
+	_ = playUntil(t, c, nobody, func() bool { return srv.RendezvousStats().Redirected.Load() > 0 })
 	h.mu.Lock()
 	asked := len(h.asked) > 0 && h.asked[0] == nobody
 	h.mu.Unlock()
@@ -217,6 +235,7 @@ func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
 }
 
 func TestLookupsPerAddressAreLimited(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	a := dial(t, f, f.url, client.Options{})
 	var wg sync.WaitGroup
@@ -238,6 +257,7 @@ func TestLookupsPerAddressAreLimited(t *testing.T) {
 }
 
 func TestLookupFollowsAPeerThatChangedAddress(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	relay, err := netsim.New(f.srv.Addrs()[0], netsim.Link{}, netsim.Link{}, 7)
 	if err != nil {
@@ -276,6 +296,7 @@ func TestLookupFollowsAPeerThatChangedAddress(t *testing.T) {
 }
 
 func TestServerPeerIDIsAValidTarget(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	a := dial(t, f, f.url, client.Options{})
 	if a.ServerPeerID() != f.srv.Endpoints()[0].PeerID() {
@@ -284,10 +305,8 @@ func TestServerPeerIDIsAValidTarget(t *testing.T) {
 	// Asking the server for the server's own peer ID is a normal handshake, not a
 	// rendezvous: no introduction, a session opens (it has no stream to play).
 	before := f.srv.RendezvousStats().Lookups.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
 	opened := f.srv.Stats().NetConn.Connections.Load()
-	_, _ = a.PlayPeer(ctx, a.ServerPeerID(), "x")
+	_ = playUntil(t, a, a.ServerPeerID(), func() bool { return f.srv.Stats().NetConn.Connections.Load() > opened })
 	if f.srv.RendezvousStats().Lookups.Load() != before {
 		t.Fatal("a handshake to the server's own peer ID was treated as a rendezvous")
 	}

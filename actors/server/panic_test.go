@@ -30,6 +30,7 @@ func crashOnDemand(next actor.ReceiverFunc) actor.ReceiverFunc {
 // of three clients: that client is told its session closed, the failure is counted, and
 // the two others keep being served.
 func TestPanicInOneSessionEndsOnlyThatSession(t *testing.T) {
+	t.Parallel()
 	f := startServer(t, server.Options{SessionMiddleware: []actor.ReceiverMiddleware{crashOnDemand}}, nil)
 	ep0 := f.srv.Endpoints()[0]
 	ep := newClientEndpoint(t, f, client.EndpointConfig{})

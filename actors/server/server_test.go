@@ -15,6 +15,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
@@ -72,10 +73,11 @@ func (a *testApp) counts() (connected, disconnected int) {
 func logger(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
 
 type fixture struct {
-	sys *actor.ActorSystem
-	srv *server.Server
-	app *testApp
-	url string
+	sys   *actor.ActorSystem
+	srv   *server.Server
+	app   *testApp
+	clock *clock.Warp // the server's clock, unless the test gave another
+	url   string
 }
 
 func newFixture(t *testing.T, sc session.Config) *fixture {
@@ -101,6 +103,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 func TestConnectCallAndCloseInBothDialects(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	for _, d := range []client.Dialect{client.Flash, client.RFC7425} {
 		t.Run(d.String(), func(t *testing.T) {
@@ -179,6 +182,7 @@ func TestConnectCallAndCloseInBothDialects(t *testing.T) {
 }
 
 func TestRejectedAndInvalidApp(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	_, err := client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{Args: []any{"reject"}})
 	var ce *client.ConnectError
@@ -193,6 +197,7 @@ func TestRejectedAndInvalidApp(t *testing.T) {
 }
 
 func TestApplicationPanicAnswersOnlyThatClient(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, session.Config{})
 	a, err := client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{})
 	if err != nil {
@@ -221,6 +226,7 @@ func TestApplicationPanicAnswersOnlyThatClient(t *testing.T) {
 // TestDualStackListen: the default listen address (every interface) serves IPv4 and IPv6
 // clients on one socket — replies to an IPv4 client leave the IPv6 socket as IPv4.
 func TestDualStackListen(t *testing.T) {
+	t.Parallel()
 	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
@@ -246,6 +252,7 @@ func TestDualStackListen(t *testing.T) {
 // TestConnectObject: the application reads the client's connect command object — each
 // call a copy of its own — with what the client sent in it.
 func TestConnectObject(t *testing.T) {
+	t.Parallel()
 	f := startServer(t, server.Options{}, nil)
 	ep := newClientEndpoint(t, f, client.EndpointConfig{})
 	// connect connects a client of the page to url and returns what the application sees.

@@ -163,6 +163,7 @@ func checkContiguous(t *testing.T, who string, frames [][]byte, video bool) {
 }
 
 func TestPublishPlaySmoke(t *testing.T) {
+	t.Parallel()
 	f, pub := publishing(t, "cam")
 	src := &avSource{keyEvery: 25, videoBytes: 600}
 	for _, m := range src.headers() {
@@ -229,6 +230,7 @@ func numberOf(m client.Media) int {
 // every frame stamped with when it reached the endpoint: after the frame was published,
 // before the player read it.
 func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
+	t.Parallel()
 	f, pub := publishing(t, "stamped")
 	ep := newClientEndpoint(t, f, client.EndpointConfig{KernelTimestamps: true})
 	player, err := connectMany(t, f, []*client.Endpoint{ep}, 1)[0].Play(ctxT(t, 10*time.Second), "stamped")
@@ -274,6 +276,7 @@ func TestPlayedMediaCarriesArrivalTime(t *testing.T) {
 // own connection (the failure of its connection's actor); a second player of the same
 // stream, on the same client endpoint, keeps playing.
 func TestPlayFuncPanicEndsOnlyItsConnection(t *testing.T) {
+	t.Parallel()
 	f, pub := publishing(t, "crash")
 	ep := newClientEndpoint(t, f, client.EndpointConfig{})
 	conns := connectMany(t, f, []*client.Endpoint{ep}, 2)

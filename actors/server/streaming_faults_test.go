@@ -36,6 +36,7 @@ func playOn(t *testing.T, name string, conns ...*client.Conn) []*playRecord {
 // server's subscriber policy drops the slow one's video back to key frames — after the
 // path returns, the slow one resumes on a key frame and follows to the end.
 func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
+	t.Parallel()
 	const (
 		keyEvery                = 50 // key frames at video 0, 50, 100, 150
 		cutAt, restoreAt        = 25, 100
@@ -150,6 +151,7 @@ func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 // video pause during the burst of data: queued behind it, a whole group of pictures
 // would rightly be abandoned at the next key frame.)
 func TestUnreadPlayerDoesNotBlockItsConnection(t *testing.T) {
+	t.Parallel()
 	const cues = 9000 // beyond the 8,192 messages a player buffers
 	f := startServer(t, server.Options{}, nil)
 	pubConn := dial(t, f, f.url, client.Options{})
@@ -242,6 +244,7 @@ func crashPublicationAt(n int64, seen *atomic.Int64) actor.ReceiverMiddleware {
 // current group of pictures as usual; the application's media handler keeps getting the
 // packets.
 func TestPublicationCrashReattaches(t *testing.T) {
+	t.Parallel()
 	const (
 		keyEvery  = 25           // key frames at video 0, 25, 50, 75
 		crashAt   = 3 + 3*40 + 2 // a message of tick 40: the headers, then three per tick
@@ -352,6 +355,7 @@ func TestPublicationCrashReattaches(t *testing.T) {
 // subscriber (it watches the stream actors), and the publisher and the other subscribers
 // go on without a gap.
 func TestSubscriberSessionCrash(t *testing.T) {
+	t.Parallel()
 	const (
 		crashTick = 30
 		ticks     = 75

@@ -30,6 +30,7 @@ const (
 // key frame — with nothing dropped, and NetStream.Play.UnpublishNotify when the publisher
 // unpublishes.
 func TestHundredSubscribersByteIdentical(t *testing.T) {
+	t.Parallel()
 	const (
 		early, atStart, late = 10, 70, 20
 		subscribers          = early + atStart + late
@@ -155,6 +156,7 @@ func TestHundredSubscribersByteIdentical(t *testing.T) {
 // dropped by the subscriber policy. Either way it gets the metadata and both sequence
 // headers first.
 func TestLateSubscriberStartsOnAKeyFrame(t *testing.T) {
+	t.Parallel()
 	const (
 		keyEvery = 25 // key frames at video 0, 25, 50
 		joinTick = 35 // 10 frames into the second group
