@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
@@ -107,6 +108,7 @@ type Endpoint struct {
 	log *zap.Logger
 	// uppers are the props options of the connection actors (dispatcher, mailbox).
 	uppers []actor.PropsOption
+	clock  clock.Clock
 }
 
 // EndpointConfig configures a client endpoint.
@@ -126,6 +128,8 @@ type EndpointConfig struct {
 	// time (Linux), leaving out the endpoint's own delay in reading its socket: what a
 	// measuring client wants.
 	KernelTimestamps bool
+	// Clock drives the endpoint's timers and its connections' (nil: the real clock).
+	Clock clock.Clock
 
 	accept *endpoint.Accept // P2P responder identity (Dial with AcceptPeers)
 }
@@ -144,12 +148,12 @@ func NewEndpoint(sys *actor.ActorSystem, cfg EndpointConfig) (*Endpoint, error) 
 	}
 	ep, err := endpoint.Start(sys.Root, endpoint.Config{
 		Listen: cfg.Listen, Shards: cfg.Shards, UDPBuffer: cfg.UDPBuffer, Session: cfg.Session, Log: cfg.Log,
-		Accept: cfg.accept, Dispatcher: cfg.Dispatcher, KernelTimestamps: cfg.KernelTimestamps,
+		Accept: cfg.accept, Dispatcher: cfg.Dispatcher, KernelTimestamps: cfg.KernelTimestamps, Clock: cfg.Clock,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Endpoint{sys: sys, ep: ep, log: cfg.Log, uppers: uppers}, nil
+	return &Endpoint{sys: sys, ep: ep, log: cfg.Log, uppers: uppers, clock: clock.Or(cfg.Clock)}, nil
 }
 
 // upperOptions are the props options of an endpoint's connection and peer actors: a

@@ -259,7 +259,7 @@ func (a *connActor) closeStream(ctx actor.Context, id uint32) {
 	st.closing = true
 	a.writeStream(ctx, st, commandBytes(flash.CommandCloseStream))
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(closeStreamWait, func() { root.Send(self, &streamDelete{id: id}) })
+	a.c.ep.clock.AfterFunc(closeStreamWait, func() { root.Send(self, &streamDelete{id: id}) })
 }
 
 // deleteStream forgets a stream: deleteStream on the NetConnection, its flows closed.
