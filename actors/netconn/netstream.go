@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
@@ -37,6 +38,7 @@ type netStream struct {
 
 	role    streamRole
 	name    string
+	handle  *streamHandle // the stream as the application sees it, from publish or play to stop
 	pub     *actor.PID
 	retries int
 	gates   [2]bool // receiveAudio, receiveVideo
@@ -45,7 +47,7 @@ type netStream struct {
 
 func newNetStream(c *connection, id uint32) *netStream {
 	meta := string(flash.Metadata{Kind: flash.KindNetStream, StreamID: uint64(id)}.Append(nil))
-	s := &netStream{cfg: c.cfg, id: id, session: c.session, client: c.client, appPID: c.appPID, wantsMedia: c.wantsMedia, ncKey: c.ncKey}
+	s := &netStream{cfg: c.cfg, id: id, session: c.session, client: c.client, appPID: c.appPID, ncKey: c.ncKey}
 	for lane := range s.keys {
 		s.keys[lane] = session.FlowKey{Metadata: meta, Assoc: c.ncFlow, HasAssoc: true, Lane: uint8(lane)}
 	}
@@ -68,6 +70,18 @@ func (s *netStream) Receive(ctx actor.Context) {
 		s.onPublished(ctx, m)
 	case *live.Playing:
 		s.onPlaying(ctx, m)
+	case *gateStream:
+		s.onGate(ctx, m)
+	case *sampleAccess:
+		if s.role == rolePlaying {
+			b, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", m.audio, m.video}})
+			ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
+		}
+	case *closeByApp:
+		if s.handle == m.handle && (s.role == rolePublishing || s.role == rolePlaying) {
+			s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: m.code, Description: m.description})
+			s.stop(ctx, true)
+		}
 	case *joinTimedOut:
 		if s.role == m.role && s.retries < 3 {
 			s.retries++
@@ -131,7 +145,7 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 			} else {
 				s.gates[1] = on
 			}
-			ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
+			s.gate(ctx)
 		}
 	case flash.CommandPause:
 		paused, _ := arg(0).(bool)
@@ -153,7 +167,8 @@ func (s *netStream) begin(ctx actor.Context, role streamRole, name string) {
 	}
 	s.role, s.name, s.retries = role, name, 0
 	s.gates = [2]bool{true, true}
-	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self()})
+	s.handle = &streamHandle{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: s.client, id: s.id, name: name}
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self(), Handle: s.handle})
 }
 
 func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
@@ -164,6 +179,7 @@ func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
 			s.status(ctx, flash.PublishBadName(r.Err.Error()))
 			return
 		}
+		s.wantsMedia = r.WantsMedia
 	case !r.Publish && s.role == rolePlayPending:
 		if r.Err != nil {
 			s.role = roleIdle
@@ -229,21 +245,71 @@ func (s *netStream) stop(ctx actor.Context, answer bool) {
 	switch s.role {
 	case rolePublishing:
 		ctx.Send(s.pub, &live.Unpublish{Stream: ctx.Self()})
-		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true, Handle: s.handle})
 		if answer {
 			s.status(ctx, flash.UnpublishSuccess(s.name))
 		}
 	case rolePlaying:
 		ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
-		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 		if answer {
 			s.status(ctx, flash.PlayStop(s.name))
 		}
 	}
-	s.role, s.pub = roleIdle, nil
+	s.role, s.pub, s.handle = roleIdle, nil, nil
 }
 
 func (s *netStream) status(ctx actor.Context, st flash.Status) {
 	b, _ := flash.AppendOnStatus(nil, st)
 	ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
+}
+
+// gate applies the audio and video gates of a player (receiveAudio, receiveVideo, or the
+// application).
+func (s *netStream) gate(ctx actor.Context) {
+	ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
+}
+
+func (s *netStream) onGate(ctx actor.Context, m *gateStream) {
+	if s.handle != m.handle || s.role != rolePlaying {
+		return
+	}
+	s.gates = [2]bool{m.audio, m.video}
+	s.gate(ctx)
+}
+
+// streamHandle is a NetStream's publish or play as applications see it (app.Stream): its
+// methods send the stream actor what the application asks; the actor ignores what comes
+// for a publish or play that has ended since.
+type streamHandle struct {
+	root   *actor.RootContext
+	pid    *actor.PID
+	client *client
+	id     uint32
+	name   string
+}
+
+type gateStream struct {
+	handle       *streamHandle
+	audio, video bool
+}
+
+type sampleAccess struct{ audio, video bool }
+
+type closeByApp struct {
+	handle            *streamHandle
+	code, description string
+}
+
+func (h *streamHandle) Client() app.Client { return h.client }
+func (h *streamHandle) ID() uint32         { return h.id }
+func (h *streamHandle) Name() string       { return h.name }
+func (h *streamHandle) Receive(audio, video bool) {
+	h.root.Send(h.pid, &gateStream{handle: h, audio: audio, video: video})
+}
+func (h *streamHandle) SampleAccess(audio, video bool) {
+	h.root.Send(h.pid, &sampleAccess{audio: audio, video: video})
+}
+func (h *streamHandle) Close(code, description string) {
+	h.root.Send(h.pid, &closeByApp{handle: h, code: code, description: description})
 }
