@@ -149,7 +149,7 @@ func (a *appActor) Receive(ctx actor.Context) {
 func (a *appActor) start(ctx actor.Context) {
 	if s, ok := a.app.(app.Starter); ok {
 		h := &host{path: a.path, cfg: a.cfg, self: ctx.Self(), root: ctx.ActorSystem().Root,
-			log: a.cfg.Log.With(zap.String("app", a.path))}
+			log: a.cfg.Log.With(zap.String("app", "/"+a.path))}
 		var err error
 		a.guard("OnStart", func() { s.OnStart(h) }, &err)
 	}

@@ -209,7 +209,7 @@ func (n *node) start(ctx actor.Context) error {
 			Listen: l, Shards: shards, UDPBuffer: buffer, Dump: dump, Session: sc, Clock: opts.Clock,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			Dispatcher: s.dispatcher, Banned: &s.banned,
-			Accept:     &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
+			Accept: &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
 		})
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", l, err)

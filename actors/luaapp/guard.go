@@ -1,0 +1,225 @@
+package luaapp
+
+import (
+	"errors"
+	"fmt"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+)
+
+// guard is the context of a Lua state: gopher-lua's VM checks ctx.Done() before every
+// instruction, so closing the channel Done returns stops a call wherever it runs, with the
+// error Err returns (which the VM raises as a Lua error at that instruction: the call
+// unwinds to our protected call, and the state stays usable).
+//
+// It closes the channel when a call outlives the state's time budget (a timer on the
+// node's clock, armed for each call) or when the state's memory estimate exceeds its
+// limit (checked from Done itself, every checkEvery instructions, when the process heap
+// has grown enough since the call began to make it worth walking the state, and by the
+// functions that make big strings). One guard serves the state and all its coroutines,
+// which run on the state's goroutine.
+type guard struct {
+	budget time.Duration
+	limit  int64 // bytes; 0: no memory limit
+	timer  clock.Timer
+	// estimate walks the state and returns its memory estimate, stopping early beyond
+	// the limit.
+	estimate func() int64
+
+	// ch is replaced (on the state's goroutine, under mu) after a call that was stopped;
+	// the timer's goroutine closes it under mu.
+	mu     sync.Mutex
+	ch     chan struct{}
+	armed  bool
+	killed bool
+	err    error
+	last   error // why the last call was stopped, nil if it was not
+
+	steps     uint32
+	heapBase  uint64 // the sampled process heap when the state was last found within its limit
+	charged   int64  // bytes the capped functions made during this call
+	lastWalk  int64  // the last estimate
+	walkCount atomic.Uint64
+}
+
+// Errors that stop a call.
+var (
+	errBudget = errors.New("script exceeded its time budget")
+	errMemory = errors.New("memory limit exceeded")
+)
+
+// checkEvery is how many instructions run between two looks at the sampled heap: an
+// atomic load, so a call pays about nothing for it.
+const checkEvery = 1 << 10
+
+func newGuard(c clock.Clock, budget time.Duration, limit int64) *guard {
+	g := &guard{budget: budget, limit: limit, ch: make(chan struct{})}
+	g.timer = c.AfterFunc(time.Hour, g.expire)
+	g.timer.Stop()
+	return g
+}
+
+// context.Context, as gopher-lua uses it.
+
+func (g *guard) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (g *guard) Value(any) any               { return nil }
+
+func (g *guard) Done() <-chan struct{} {
+	if g.steps++; g.steps%checkEvery == 0 && g.limit > 0 {
+		g.checkHeap()
+	}
+	return g.ch
+}
+
+func (g *guard) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.killed {
+		return g.err
+	}
+	return nil
+}
+
+// arm starts a call's budget.
+func (g *guard) arm() {
+	g.mu.Lock()
+	g.armed, g.steps, g.charged = true, 0, 0
+	g.mu.Unlock()
+	if g.limit > 0 {
+		heap.watch()
+		g.heapBase = heap.now.Load()
+	}
+	g.timer.Reset(g.budget)
+}
+
+// disarm ends a call's budget and makes the state usable again if the call was stopped.
+func (g *guard) disarm() {
+	g.timer.Stop()
+	if g.limit > 0 {
+		heap.unwatch()
+	}
+	g.mu.Lock()
+	g.armed, g.last = false, nil
+	if g.killed {
+		g.last = g.err
+		g.killed, g.err, g.ch = false, nil, make(chan struct{})
+	}
+	g.mu.Unlock()
+}
+
+// expire is the budget timer's function.
+func (g *guard) expire() {
+	g.kill(fmt.Errorf("%w of %s", errBudget, g.budget))
+}
+
+func (g *guard) kill(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.armed && !g.killed {
+		g.killed, g.err = true, err
+		close(g.ch)
+	}
+}
+
+// checkHeap walks the state when the process heap grew by a quarter of the limit since it
+// was last found within it (the heap is the whole process's: most growth is not this
+// state's, which the walk tells).
+func (g *guard) checkHeap() {
+	now := heap.now.Load()
+	if now < g.heapBase || int64(now-g.heapBase) < g.limit/4 {
+		return
+	}
+	g.check()
+	g.heapBase = now
+}
+
+// charge counts bytes a capped function is about to make for the running call; when they
+// add up to a quarter of the limit, the state is walked.
+func (g *guard) charge(n int) {
+	if g.limit <= 0 {
+		return
+	}
+	if g.charged += int64(n); g.charged >= g.limit/4 {
+		g.charged = 0
+		g.check()
+	}
+}
+
+// check walks the state and stops the running call if the state is over its limit.
+func (g *guard) check() bool {
+	g.walkCount.Add(1)
+	g.lastWalk = g.estimate()
+	if g.lastWalk > g.limit {
+		g.kill(fmt.Errorf("%w (%d MB)", errMemory, g.limit>>20))
+		return false
+	}
+	return true
+}
+
+// raiseIfKilled raises the guard's error in a Go function at once (a Go function runs
+// between two instructions, where the VM would raise it only afterwards).
+func (g *guard) raiseIfKilled(L *lua.LState) {
+	select {
+	case <-g.ch:
+		L.RaiseError("%s", g.Err().Error())
+	default:
+	}
+}
+
+// heap samples the process heap (live and not yet swept objects) every millisecond while
+// some state is running a call with a memory limit, every 50 ms otherwise: a Lua call
+// then only reads an atomic. The sampler starts with the first such call and runs for
+// the life of the process.
+var heap heapSampler
+
+type heapSampler struct {
+	now     atomic.Uint64
+	running atomic.Int64 // calls being watched
+	once    sync.Once
+	wake    chan struct{}
+}
+
+func (h *heapSampler) watch() {
+	h.once.Do(func() {
+		h.wake = make(chan struct{}, 1)
+		h.read()
+		go h.loop()
+	})
+	if h.running.Add(1) == 1 {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (h *heapSampler) unwatch() { h.running.Add(-1) }
+
+func (h *heapSampler) read() {
+	s := [1]metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s[:])
+	h.now.Store(s[0].Value.Uint64())
+}
+
+func (h *heapSampler) loop() {
+	t := time.NewTimer(time.Millisecond)
+	for {
+		select {
+		case <-t.C:
+		case <-h.wake:
+			t.Stop()
+		}
+		h.read()
+		if h.running.Load() > 0 {
+			t.Reset(time.Millisecond)
+		} else {
+			t.Reset(50 * time.Millisecond)
+		}
+	}
+}
