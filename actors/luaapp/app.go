@@ -649,9 +649,9 @@ func (a *App) OnLeaveGroup(c app.Client, id app.GroupID) {
 		if g.id != id {
 			continue
 		}
-		a.event(lc.st, "onUnjoinGroup", 0, lc.table, g.table)
 		delete(g.members, lc)
 		delete(lc.groups, g)
+		a.event(lc.st, "onUnjoinGroup", 0, lc.table, g.table)
 		if len(g.members) == 0 {
 			lc.st.groups.remove(g.table)
 		}
@@ -685,12 +685,10 @@ func (a *App) checkMemory(st *state) {
 	if st.g.limit <= 0 {
 		return
 	}
-	now := heap.now.Load()
-	if now >= st.g.heapBase && int64(now-st.g.heapBase) < st.g.limit/4 {
+	if !st.g.grown() {
 		return
 	}
-	st.g.heapBase = now
-	if size := estimate(st.L, st.g.limit); size > st.g.limit && st == a.cur && a.loadErr == "" {
+	if size := st.g.estimate(); size > st.g.limit && st == a.cur && a.loadErr == "" {
 		a.reg.stats.MemoryStops.Add(1)
 		a.loadErr = fmt.Sprintf("application exceeded its memory limit (%d MB)", st.g.limit>>20)
 		a.tried = st.files

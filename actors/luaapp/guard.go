@@ -60,6 +60,10 @@ const checkEvery = 1 << 10
 
 func newGuard(c clock.Clock, budget time.Duration, limit int64) *guard {
 	g := &guard{budget: budget, limit: limit, ch: make(chan struct{})}
+	if limit > 0 {
+		heap.start()
+		g.heapBase = heap.now.Load()
+	}
 	g.timer = c.AfterFunc(time.Hour, g.expire)
 	g.timer.Stop()
 	return g
@@ -93,7 +97,6 @@ func (g *guard) arm() {
 	g.mu.Unlock()
 	if g.limit > 0 {
 		heap.watch()
-		g.heapBase = heap.now.Load()
 	}
 	g.timer.Reset(g.budget)
 }
@@ -131,12 +134,24 @@ func (g *guard) kill(err error) {
 // was last found within it (the heap is the whole process's: most growth is not this
 // state's, which the walk tells).
 func (g *guard) checkHeap() {
-	now := heap.now.Load()
-	if now < g.heapBase || int64(now-g.heapBase) < g.limit/4 {
-		return
+	if g.grown() {
+		g.check()
 	}
-	g.check()
+}
+
+// grown reports whether the process heap grew by a quarter of the limit since the state
+// was last found within it (and follows the heap down when the collector freed memory).
+func (g *guard) grown() bool {
+	now := heap.now.Load()
+	if now < g.heapBase {
+		g.heapBase = now
+		return false
+	}
+	if int64(now-g.heapBase) < g.limit/4 {
+		return false
+	}
 	g.heapBase = now
+	return true
 }
 
 // charge counts bytes a capped function is about to make for the running call; when they
@@ -185,12 +200,16 @@ type heapSampler struct {
 	wake    chan struct{}
 }
 
-func (h *heapSampler) watch() {
+// start starts the sampler (once for the process).
+func (h *heapSampler) start() {
 	h.once.Do(func() {
 		h.wake = make(chan struct{}, 1)
 		h.read()
 		go h.loop()
 	})
+}
+
+func (h *heapSampler) watch() {
 	if h.running.Add(1) == 1 {
 		select {
 		case h.wake <- struct{}{}:

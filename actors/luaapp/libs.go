@@ -259,7 +259,7 @@ func pairs(L *lua.LState, next lua.LValue) int {
 // nothing (the Go collector serves every state).
 func (st *state) collectgarbage(L *lua.LState) int {
 	if opt := L.OptString(1, "collect"); opt == "count" {
-		L.Push(lua.LNumber(float64(estimate(L, 0)) / 1024))
+		L.Push(lua.LNumber(float64(estimate(L, 0, st.roots()...)) / 1024))
 		return 1
 	}
 	L.Push(lua.LNumber(0))

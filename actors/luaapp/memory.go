@@ -35,11 +35,15 @@ type walker struct {
 	stack   []lua.LValue
 }
 
-// estimate returns the memory estimate of the state L (its main thread), or a number
+// estimate returns the memory estimate of the state L (its main thread) with the values
+// only Go holds (roots: the application's environment, the clients' tables…), or a number
 // beyond limit as soon as it is known to be (limit 0: no early stop).
-func estimate(L *lua.LState, limit int64) int64 {
+func estimate(L *lua.LState, limit int64, roots ...lua.LValue) int64 {
 	w := &walker{limit: limit, tables: map[*lua.LTable]struct{}{}, funcs: map[*lua.LFunction]struct{}{},
 		strings: map[*byte]struct{}{}, threads: map[*lua.LState]struct{}{}}
+	for _, r := range roots {
+		w.push(r)
+	}
 	w.push(L.G.Registry)
 	w.push(L.G.Global)
 	w.push(L.Env)

@@ -70,7 +70,7 @@ func newState(a *App) *state {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: callStackSize, RegistrySize: registrySize})
 	st := &state{app: a, L: L, log: a.log, maxString: a.reg.maxString()}
 	st.g = newGuard(a.clock, a.reg.cfg.CallTimeout, a.reg.cfg.Memory)
-	st.g.estimate = func() int64 { return estimate(L, a.reg.cfg.Memory) }
+	st.g.estimate = func() int64 { return estimate(L, a.reg.cfg.Memory, st.roots()...) }
 	st.clients = newRegistryOf[*luaClient]()
 	st.publications = newRegistryOf[*luaPublication]()
 	st.listeners = newRegistryOf[*luaListener]()
@@ -80,6 +80,25 @@ func newState(a *App) *state {
 	st.cumulus = st.newCumulus()
 	L.SetContext(st.g)
 	return st
+}
+
+// roots are the values of the state that only Go holds: the application's environment
+// and the tables of the server's objects.
+func (st *state) roots() []lua.LValue {
+	out := []lua.LValue{st.env, st.cumulus}
+	for t := range st.clients.byTable {
+		out = append(out, t)
+	}
+	for t := range st.publications.byTable {
+		out = append(out, t)
+	}
+	for t := range st.listeners.byTable {
+		out = append(out, t)
+	}
+	for t := range st.groups.byTable {
+		out = append(out, t)
+	}
+	return out
 }
 
 // close frees the state.
