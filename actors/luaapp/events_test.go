@@ -238,22 +238,46 @@ end`}, options{})
 func TestLifeCycleEvents(t *testing.T) {
 	t.Parallel()
 	f := start(t, map[string]string{"main.lua": probe + `
-function onStart(path) record("start", path) end
-function onConnection(client) probeMethods(client) record("connect") end
+function onStart(path) record("start", path) NOTE("started '", path, "'") end
+function onStop(path) NOTE("stopped '", path, "'") end
+function onConnection(client)
+	probeMethods(client)
+	record("connect")
+	function client:onManage() record("client manage") end
+end
 function onDisconnection(client) record("disconnect") end
 function onFailed(client, why) record("failed", why) end
 function onManage() record("manage") end
-`}, options{})
+`,
+		"child/main.lua": `function onStart(path) NOTE("started '", path, "'") end`,
+	}, options{})
+	// The root application starts with the server, before any client; others with their
+	// first client.
+	f.waitLog("started ''", "", "")
+	if f.logIndex("started '/child'") >= 0 {
+		t.Error("a child application started before any client")
+	}
+	f.mustDial("child", client.Options{})
+	f.waitLog("started '/child'", "", "")
 	watcher := f.mustDial("", client.Options{})
 	if evs := eventsOf(t, watcher); len(evs) < 2 || evs[0] != "start " || evs[1] != "connect" {
 		t.Fatalf("events %q, want the root's start (with the server) then connect", evs)
 	}
 	f.manage()
 	waitEvent(t, watcher, "manage")
+	waitEvent(t, watcher, "client manage")
 
 	other := f.mustDial("", client.Options{})
 	other.Close()
 	waitEvent(t, watcher, "disconnect")
+
+	// Stopping the server stops the applications.
+	ctx := ctxT(t)
+	if err := f.srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.waitLog("stopped ''", "", "")
+	f.waitLog("stopped '/child'", "", "")
 }
 
 func TestFailedClientIsReportedThenDisconnected(t *testing.T) {

@@ -284,7 +284,7 @@ func TestGoAndLuaApplicationsShareAServer(t *testing.T) {
 	f := start(t, map[string]string{"main.lua": `
 function onConnection(client) function client:who() return "lua" end end`}, options{
 		apps: func(reg *luaapp.Registry) app.Registry {
-			return goFirst{Registry: reg, apps: map[string]app.Application{"go": goApp{}}}
+			return luaapp.Overlay{Registry: reg, Apps: map[string]app.Application{"go": goApp{}}}
 		},
 	})
 	if got := call(t, f.mustDial("go", client.Options{}), "who"); got[0] != "go" {
@@ -298,20 +298,6 @@ function onConnection(client) function client:who() return "lua" end end`}, opti
 	if !errors.As(err, &ce) || ce.Status.Code != flash.CodeConnectInvalidApp {
 		t.Errorf("/nothing: %v", err)
 	}
-}
-
-// goFirst serves some paths with Go applications and the rest with the Lua registry; it
-// keeps the registry's optional interfaces by embedding it.
-type goFirst struct {
-	*luaapp.Registry
-	apps map[string]app.Application
-}
-
-func (g goFirst) Lookup(path string) (app.Application, bool) {
-	if a, ok := g.apps[path]; ok {
-		return a, true
-	}
-	return g.Registry.Lookup(path)
 }
 
 type goApp struct{}

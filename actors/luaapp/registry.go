@@ -210,3 +210,19 @@ func (r *Registry) ResolveRendezvous(peer cryptoutil.PeerID, answer func([]netip
 		})
 	}
 }
+
+// Overlay serves the paths of Apps with those applications (Go ones, say) and every
+// other path with the Lua applications of Registry, whose optional interfaces (the root
+// application's start, handshakes, rendezvous) it keeps: both kinds serve one server.
+type Overlay struct {
+	*Registry
+	Apps map[string]app.Application
+}
+
+// Lookup implements app.Registry.
+func (o Overlay) Lookup(p string) (app.Application, bool) {
+	if a, ok := o.Apps[p]; ok {
+		return a, true
+	}
+	return o.Registry.Lookup(p)
+}
