@@ -269,7 +269,7 @@ func (a *App) closeIfDrained(st *state) {
 // serverPublication starts (or takes over from the previous version) a publication of
 // the server's own.
 func (a *App) serverPublication(name string) (app.Publisher, error) {
-	if sp := a.serverPubs[name]; sp != nil && sp.orphan && sp.pub.Closed() == nil {
+	if sp := a.serverPubs[name]; a.orphaned(name) {
 		sp.orphan, sp.owner = false, a.cur
 		a.published[name]-- // counted again by the caller
 		return sp.pub, nil
@@ -280,6 +280,13 @@ func (a *App) serverPublication(name string) (app.Publisher, error) {
 	}
 	a.serverPubs[name] = &serverPub{pub: pub, owner: a.cur}
 	return pub, nil
+}
+
+// orphaned reports whether name is a server publication of a previous version that a
+// new one may take over.
+func (a *App) orphaned(name string) bool {
+	sp := a.serverPubs[name]
+	return sp != nil && sp.orphan && sp.pub.Closed() == nil
 }
 
 func (a *App) releaseServerPublication(name string, pub app.Publisher) {

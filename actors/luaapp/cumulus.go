@@ -138,7 +138,7 @@ func (st *state) publish(L *lua.LState) int {
 	if name == "" {
 		L.ArgError(st.firstArg(L), "a publication needs a name")
 	}
-	if st.app.published[name] > 0 {
+	if st.app.published[name] > 0 && !st.app.orphaned(name) {
 		st.log.Error("cumulus:publish: the name is already published", zap.String("name", name), zap.String("script", L.Where(1)))
 		L.Push(lua.LNil)
 		return 1

@@ -129,67 +129,62 @@ func TestPublishAndPlayRefused(t *testing.T) {
 	}
 }
 
+// TestListenerGatesVideo: a listener whose receiveVideo the script turned off in
+// onSubscribe gets no video until the script turns it on again; then it gets the video
+// sent after that, never the earlier frames (its video lane is in order).
 func TestListenerGatesVideo(t *testing.T) {
 	t.Parallel()
-	f := start(t, map[string]string{"main.lua": streamsApp}, options{})
+	f := start(t, map[string]string{"main.lua": streamsApp + `
+local subscribe = onSubscribe
+function onSubscribe(client, listener)
+	client.listener = listener
+	return subscribe(client, listener)
+end
+local connect = onConnection
+function onConnection(client)
+	connect(client)
+	function client:videoOn() client.listener.receiveVideo = true end
+end`}, options{})
 	pc := f.mustDial("", client.Options{})
 	pub, err := pc.Publish(ctxT(t), "gated")
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := f.mustDial("", client.Options{})
-	fullPl, err := full.Play(ctxT(t), "gated")
+	viewer := f.mustDial("?novideo=1", client.Options{})
+	pl, err := viewer.Play(ctxT(t), "gated")
 	if err != nil {
 		t.Fatal(err)
 	}
-	audioOnly := f.mustDial("?novideo=1", client.Options{})
-	aoPl, err := audioOnly.Play(ctxT(t), "gated")
-	if err != nil {
-		t.Fatal(err)
+	send := func(from uint32) {
+		for i := range uint32(5) {
+			v, a := videoKey, audioFrame
+			v.Timestamp, a.Timestamp = from+i*40, from+i*40
+			_ = pub.Write(v)
+			_ = pub.Write(a)
+		}
 	}
-	const n = 5
-	for i := range n {
-		v, a := videoKey, audioFrame
-		v.Timestamp, a.Timestamp = uint32(100+i*40), uint32(100+i*40)
-		_ = pub.Write(v)
-		_ = pub.Write(a)
-	}
-	count := func(p *client.Player, typ byte, want int) int {
-		got := 0
+	// next returns the next message of the kind, failing after a while.
+	next := func(typ byte) client.Media {
 		deadline := time.After(10 * time.Second)
-		for got < want {
+		for {
 			select {
-			case m := <-p.C:
+			case m := <-pl.C:
 				if m.Type == typ {
-					got++
+					return m
 				}
 			case <-deadline:
-				return got
+				t.Fatalf("no message of type %d", typ)
 			}
 		}
-		return got
 	}
-	if got := count(fullPl, flash.TypeVideo, n); got != n {
-		t.Fatalf("the full player got %d video frames of %d", got, n)
+	send(100)
+	for range 5 {
+		next(flash.TypeAudio)
 	}
-	videos := 0
-	audios := 0
-	deadline := time.After(10 * time.Second)
-	for audios < n {
-		select {
-		case m := <-aoPl.C:
-			switch m.Type {
-			case flash.TypeVideo:
-				videos++
-			case flash.TypeAudio:
-				audios++
-			}
-		case <-deadline:
-			t.Fatalf("the audio-only player got %d audio frames of %d", audios, n)
-		}
-	}
-	if videos != 0 {
-		t.Errorf("listener.receiveVideo = false, yet the player got %d video frames", videos)
+	call(t, viewer, "videoOn")
+	send(1000)
+	if v := next(flash.TypeVideo); v.Timestamp < 1000 {
+		t.Errorf("the first video the gated listener got is from %d ms, sent while its video was off", v.Timestamp)
 	}
 }
 
@@ -261,5 +256,111 @@ end`}, options{})
 		case <-deadline:
 			t.Fatal("the player was not told the server's publication ended")
 		}
+	}
+}
+
+// TestScriptClosesAndGatesStreams: publication:close ends a client's publishing with the
+// script's status; listener sample access reaches the player; the collections iterate.
+func TestScriptClosesAndGatesStreams(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{"main.lua": `
+function onSubscribe(client, listener) listener.videoSampleAccess = false end
+function onConnection(client)
+	function client:kick(name) cumulus.publications(name):close("NetStream.Publish.Kicked", "enough") end
+	function client:names()
+		local out = {}
+		for name, p in pairs(cumulus.publications) do out[#out + 1] = name end
+		for id, c in pairs(cumulus.clients) do out[#out + 1] = #id end
+		out[#out + 1] = #cumulus.toAMF("dot call")
+		return out
+	end
+end`}, options{})
+	pc := f.mustDial("", client.Options{})
+	pub, err := pc.Publish(ctxT(t), "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pub
+	viewer := f.mustDial("", client.Options{})
+	pl, err := viewer.Play(ctxT(t), "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sample access the script set: |RtmpSampleAccess with video false.
+	deadline := time.After(10 * time.Second)
+	for found := false; !found; {
+		select {
+		case m := <-pl.C:
+			if m.Type != flash.TypeDataAMF0 || !bytes.Contains(m.Data, []byte("|RtmpSampleAccess")) {
+				continue
+			}
+			d := amf.NewDecoder(m.Data)
+			var vs []any
+			for d.Len() > 0 {
+				v, err := d.ReadAMF0()
+				if err != nil {
+					break
+				}
+				vs = append(vs, v)
+			}
+			if len(vs) == 3 && vs[1] == true && vs[2] == false {
+				found = true
+			}
+		case <-deadline:
+			t.Fatal("no |RtmpSampleAccess with video refused")
+		}
+	}
+	got := call(t, pc, "names")
+	list, _ := got[0].([]any)
+	if fmt.Sprint(list) != "[show 64 64 11]" {
+		t.Errorf("names: %v", list)
+	}
+	call(t, pc, "kick", "show")
+	eventually(t, "the publication to end", func() bool {
+		got := call(t, viewer, "names")
+		list, _ := got[0].([]any)
+		return len(list) > 0 && list[0] != "show"
+	})
+}
+
+// TestReloadHandsServerPublicationsOver: a new version that publishes the same name in its
+// onStart takes the publication over; players see no end.
+func TestReloadHandsServerPublicationsOver(t *testing.T) {
+	t.Parallel()
+	v := func(n string) string {
+		return `
+function onStart() feed = cumulus:publish("feed") end
+function onConnection(client)
+	function client:push() feed:pushAudioPacket(` + n + `, "\175\001` + n + `") end
+end`
+	}
+	f := start(t, map[string]string{"main.lua": v("1")}, options{})
+	c := f.mustDial("", client.Options{})
+	pl, err := f.mustDial("", client.Options{}).Play(ctxT(t), "feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(t, c, "push")
+	f.write("main.lua", v("2"))
+	c2 := f.mustDial("", client.Options{})
+	call(t, c2, "push")
+	var got []uint32
+	deadline := time.After(10 * time.Second)
+	for len(got) < 2 {
+		select {
+		case m := <-pl.C:
+			if m.Type == flash.TypeAudio {
+				got = append(got, m.Timestamp)
+			}
+		case st := <-pl.Status:
+			if st.Code == flash.CodePlayUnpublishNotify {
+				t.Fatal("the player was told the publication ended at the reload")
+			}
+		case <-deadline:
+			t.Fatalf("the player got audio %v", got)
+		}
+	}
+	if got[0] != 1 || got[1] != 2 {
+		t.Errorf("audio timestamps %v, want the old version's then the new one's", got)
 	}
 }

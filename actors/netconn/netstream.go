@@ -41,8 +41,9 @@ type netStream struct {
 	handle  *streamHandle // the stream as the application sees it, from publish or play to stop
 	pub     *actor.PID
 	retries int
-	gates   [2]bool // receiveAudio, receiveVideo
-	chanID  uint64  // the channel of the publication being played
+	gates   [2]bool  // receiveAudio, receiveVideo
+	access  *[2]bool // |RtmpSampleAccess the application set while the play was decided
+	chanID  uint64   // the channel of the publication being played
 }
 
 func newNetStream(c *connection, id uint32) *netStream {
@@ -73,10 +74,7 @@ func (s *netStream) Receive(ctx actor.Context) {
 	case *gateStream:
 		s.onGate(ctx, m)
 	case *sampleAccess:
-		if s.role == rolePlaying {
-			b, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", m.audio, m.video}})
-			ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
-		}
+		s.onSampleAccess(ctx, m)
 	case *closeByApp:
 		if s.handle == m.handle && (s.role == rolePublishing || s.role == rolePlaying) {
 			s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: m.code, Description: m.description})
@@ -232,6 +230,12 @@ func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 	switch {
 	case s.role == rolePlayPending:
 		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
+		if s.gates != [2]bool{true, true} {
+			s.gate(ctx) // set by the application while it decided
+		}
+		if s.access != nil {
+			s.sendSampleAccess(ctx)
+		}
 	case s.role == rolePlaying && s.pub.Equal(m.Publication):
 		// The answer to a repeated play.
 	default:
@@ -256,7 +260,7 @@ func (s *netStream) stop(ctx actor.Context, answer bool) {
 			s.status(ctx, flash.PlayStop(s.name))
 		}
 	}
-	s.role, s.pub, s.handle = roleIdle, nil, nil
+	s.role, s.pub, s.handle, s.access = roleIdle, nil, nil, nil
 }
 
 func (s *netStream) status(ctx actor.Context, st flash.Status) {
@@ -270,12 +274,34 @@ func (s *netStream) gate(ctx actor.Context) {
 	ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
 }
 
+// onGate applies the application's receiveAudio and receiveVideo: at once while
+// playing, once playing starts if the application set them while deciding the play.
 func (s *netStream) onGate(ctx actor.Context, m *gateStream) {
-	if s.handle != m.handle || s.role != rolePlaying {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
 		return
 	}
 	s.gates = [2]bool{m.audio, m.video}
-	s.gate(ctx)
+	if s.role == rolePlaying {
+		s.gate(ctx)
+	}
+}
+
+// onSampleAccess sends the player |RtmpSampleAccess: at once while playing, once
+// playing starts (after the publication's own) if set while deciding the play.
+func (s *netStream) onSampleAccess(ctx actor.Context, m *sampleAccess) {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
+		return
+	}
+	s.access = &[2]bool{m.audio, m.video}
+	if s.role == rolePlaying {
+		s.sendSampleAccess(ctx)
+	}
+}
+
+func (s *netStream) sendSampleAccess(ctx actor.Context) {
+	b, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", s.access[0], s.access[1]}})
+	ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
+	s.access = nil
 }
 
 // streamHandle is a NetStream's publish or play as applications see it (app.Stream): its
@@ -294,7 +320,10 @@ type gateStream struct {
 	audio, video bool
 }
 
-type sampleAccess struct{ audio, video bool }
+type sampleAccess struct {
+	handle       *streamHandle
+	audio, video bool
+}
 
 type closeByApp struct {
 	handle            *streamHandle
@@ -308,7 +337,7 @@ func (h *streamHandle) Receive(audio, video bool) {
 	h.root.Send(h.pid, &gateStream{handle: h, audio: audio, video: video})
 }
 func (h *streamHandle) SampleAccess(audio, video bool) {
-	h.root.Send(h.pid, &sampleAccess{audio: audio, video: video})
+	h.root.Send(h.pid, &sampleAccess{handle: h, audio: audio, video: video})
 }
 func (h *streamHandle) Close(code, description string) {
 	h.root.Send(h.pid, &closeByApp{handle: h, code: code, description: description})
