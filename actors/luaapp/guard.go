@@ -147,11 +147,19 @@ func (g *guard) grown() bool {
 		g.heapBase = now
 		return false
 	}
-	if int64(now-g.heapBase) < g.limit/4 {
+	if int64(now-g.heapBase) < g.walkAfter() {
 		return false
 	}
 	g.heapBase = now
 	return true
+}
+
+// walkAfter is the growth of the process heap after which the state is walked again: a
+// quarter of the limit, or, while the state is far below it, as much as it measured last
+// time (walks of a growing state then cost a constant factor of its size), or what it has
+// left, once it is near.
+func (g *guard) walkAfter() int64 {
+	return max(g.limit/4, min(g.lastWalk, g.limit-g.lastWalk))
 }
 
 // charge counts bytes a capped function is about to make for the running call; when they

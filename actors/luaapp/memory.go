@@ -14,14 +14,15 @@ import (
 // a factor of two of what the Go heap holds for the state (tables cost more than counted,
 // shared strings less).
 
-// Sizes of the estimate, in bytes.
+// Sizes of the estimate, in bytes (gopher-lua 1.1.2 on 64 bits).
 const (
-	sizeTable    = 96   // the LTable and its maps' headers
-	sizeEntry    = 40   // one entry: a value, plus the key bookkeeping of the hash part
-	sizeFunction = 80   // an LFunction with a few upvalues
-	sizeString   = 16   // a string header
-	sizeUserData = 64   // an LUserData
-	sizeThread   = 4096 // a coroutine's stacks
+	sizeTable     = 160  // the LTable with its slices' and maps' headers, and its allocation
+	sizeArrayItem = 24   // an item of the array part (an interface, and a boxed number)
+	sizeHashEntry = 96   // a hash entry: the map's, plus the keys slice and the k2i map
+	sizeFunction  = 80   // an LFunction with a few upvalues
+	sizeString    = 16   // a string header
+	sizeUserData  = 64   // an LUserData
+	sizeThread    = 4096 // a coroutine's stacks
 )
 
 // walker estimates a state's memory, stopping once it has counted more than limit.
@@ -109,12 +110,14 @@ func (w *walker) run() {
 				continue
 			}
 			w.tables[x] = struct{}{}
-			w.total += sizeTable
+			n := x.Len()
+			entries := 0
 			x.ForEach(func(k, v lua.LValue) {
-				w.total += sizeEntry
+				entries++
 				w.push(k)
 				w.push(v)
 			})
+			w.total += sizeTable + int64(n)*sizeArrayItem + int64(max(entries-n, 0))*sizeHashEntry
 			if x.Metatable != nil {
 				w.push(x.Metatable)
 			}
