@@ -328,10 +328,11 @@ func (a *App) event(st *state, name string, nret int, args ...lua.LValue) (resul
 // scriptFailed counts and logs an error of a script.
 func (a *App) scriptFailed(st *state, event string, err *scriptError) {
 	a.reg.stats.Errors.Add(1)
+	// The guard's error, unless the call ended with another one just as the guard fired.
 	switch {
-	case errors.Is(st.g.last, errBudget):
+	case errors.Is(st.g.last, errBudget) && strings.Contains(err.Message, errBudget.Error()):
 		a.reg.stats.Timeouts.Add(1)
-	case errors.Is(st.g.last, errMemory):
+	case errors.Is(st.g.last, errMemory) && strings.Contains(err.Message, errMemory.Error()):
 		a.reg.stats.MemoryStops.Add(1)
 	}
 	a.errors.log(a.log, event, err)

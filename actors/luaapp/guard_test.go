@@ -70,11 +70,11 @@ end`,
 			t.Errorf("after %s the application answered %v", m, got)
 		}
 	}
-	if d := callErr(t, loop, "recurse"); !strings.Contains(d, "stack overflow") {
-		t.Errorf("endless recursion: %q", d)
-	}
 	if n := f.reg.Stats().Timeouts.Load(); n != 4 {
 		t.Errorf("%d timeouts counted, want 4", n)
+	}
+	if d := callErr(t, loop, "recurse"); !strings.Contains(d, "stack overflow") {
+		t.Errorf("endless recursion: %q", d)
 	}
 }
 
