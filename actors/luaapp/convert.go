@@ -179,12 +179,12 @@ func dateTable(L *lua.LState, d amf.Date) lua.LValue {
 // toAMF converts a Lua value to a value the AMF encoders write. Functions, threads,
 // userdata, cycles and nesting beyond maxDepth cannot be carried: the error says which.
 func toAMF(v lua.LValue) (any, error) {
-	c := converter{seen: map[*lua.LTable]bool{}}
+	var c converter
 	return c.value(v, 0)
 }
 
 type converter struct {
-	seen map[*lua.LTable]bool // tables on the path being converted (cycles)
+	seen map[*lua.LTable]bool // tables on the path being converted (cycles), made at the first
 }
 
 func (c *converter) value(v lua.LValue, depth int) (any, error) {
@@ -203,6 +203,9 @@ func (c *converter) value(v lua.LValue, depth int) (any, error) {
 		}
 		if c.seen[x] {
 			return nil, fmt.Errorf("a table that contains itself %w", errNotAMF)
+		}
+		if c.seen == nil {
+			c.seen = map[*lua.LTable]bool{}
 		}
 		c.seen[x] = true
 		defer delete(c.seen, x)

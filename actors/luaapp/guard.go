@@ -19,12 +19,15 @@ import (
 // unwinds to our protected call, and the state stays usable).
 //
 // It closes the channel when a call outlives the state's time budget (a timer on the
-// node's clock, armed for each call) or when the state's memory estimate exceeds its
+// node's clock; a call only sets its deadline, and the timer, when it fires, goes on to the
+// deadline of the call then running, so that calls in a row cost no timer operations) or
+// when the state's memory estimate exceeds its
 // limit (checked from Done itself, every checkEvery instructions, when the process heap
 // has grown enough since the call began to make it worth walking the state, and by the
 // functions that make big strings). One guard serves the state and all its coroutines,
 // which run on the state's goroutine.
 type guard struct {
+	clock  clock.Clock
 	budget time.Duration
 	limit  int64 // bytes; 0: no memory limit
 	timer  clock.Timer
@@ -34,12 +37,14 @@ type guard struct {
 
 	// ch is replaced (on the state's goroutine, under mu) after a call that was stopped;
 	// the timer's goroutine closes it under mu.
-	mu     sync.Mutex
-	ch     chan struct{}
-	armed  bool
-	killed bool
-	err    error
-	last   error // why the last call was stopped, nil if it was not
+	mu       sync.Mutex
+	ch       chan struct{}
+	armed    bool
+	killed   bool
+	err      error
+	last     error     // why the last call was stopped, nil if it was not
+	deadline time.Time // of the call running
+	pending  bool      // the timer is set
 
 	steps     uint32
 	heapBase  uint64 // the sampled process heap when the state was last found within its limit
@@ -59,7 +64,7 @@ var (
 const checkEvery = 1 << 10
 
 func newGuard(c clock.Clock, budget time.Duration, limit int64) *guard {
-	g := &guard{budget: budget, limit: limit, ch: make(chan struct{})}
+	g := &guard{clock: c, budget: budget, limit: limit, ch: make(chan struct{})}
 	if limit > 0 {
 		heap.start()
 		g.heapBase = heap.now.Load()
@@ -92,18 +97,23 @@ func (g *guard) Err() error {
 
 // arm starts a call's budget.
 func (g *guard) arm() {
+	deadline := g.clock.Now().Add(g.budget)
 	g.mu.Lock()
-	g.armed, g.steps, g.charged = true, 0, 0
+	g.armed, g.steps, g.charged, g.deadline = true, 0, 0, deadline
+	set := !g.pending
+	g.pending = true
 	g.mu.Unlock()
 	if g.limit > 0 {
 		heap.watch()
 	}
-	g.timer.Reset(g.budget)
+	if set {
+		g.timer.Reset(g.budget)
+	}
 }
 
 // disarm ends a call's budget and makes the state usable again if the call was stopped.
+// The timer stays set: it finds no call running when it fires, or the next one's deadline.
 func (g *guard) disarm() {
-	g.timer.Stop()
 	if g.limit > 0 {
 		heap.unwatch()
 	}
@@ -116,9 +126,32 @@ func (g *guard) disarm() {
 	g.mu.Unlock()
 }
 
-// expire is the budget timer's function.
+// expire is the budget timer's function: it stops the call running if its deadline has
+// passed, or waits for that deadline.
 func (g *guard) expire() {
+	now := g.clock.Now()
+	g.mu.Lock()
+	if !g.armed {
+		g.pending = false
+		g.mu.Unlock()
+		return
+	}
+	if left := g.deadline.Sub(now); left > 0 {
+		g.mu.Unlock()
+		g.timer.Reset(left)
+		return
+	}
+	g.pending = false
+	g.mu.Unlock()
 	g.kill(fmt.Errorf("%w of %s", errBudget, g.budget))
+}
+
+// stop stops the timer (the state is closed).
+func (g *guard) stop() {
+	g.mu.Lock()
+	g.pending = false
+	g.mu.Unlock()
+	g.timer.Stop()
 }
 
 func (g *guard) kill(err error) {
@@ -195,37 +228,26 @@ func (g *guard) raiseIfKilled(L *lua.LState) {
 	}
 }
 
-// heap samples the process heap (live and not yet swept objects) every millisecond while
-// some state is running a call with a memory limit, every 50 ms otherwise: a Lua call
-// then only reads an atomic. The sampler starts with the first such call and runs for
-// the life of the process.
+// heap samples the process heap (live and not yet swept objects) for the memory checks,
+// so that a Lua call only reads an atomic. The sampler starts with the first state that
+// has a memory limit and runs for the life of the process.
 var heap heapSampler
 
 type heapSampler struct {
 	now     atomic.Uint64
 	running atomic.Int64 // calls being watched
 	once    sync.Once
-	wake    chan struct{}
 }
 
 // start starts the sampler (once for the process).
 func (h *heapSampler) start() {
 	h.once.Do(func() {
-		h.wake = make(chan struct{}, 1)
 		h.read()
 		go h.loop()
 	})
 }
 
-func (h *heapSampler) watch() {
-	if h.running.Add(1) == 1 {
-		select {
-		case h.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
+func (h *heapSampler) watch()   { h.running.Add(1) }
 func (h *heapSampler) unwatch() { h.running.Add(-1) }
 
 func (h *heapSampler) read() {
@@ -234,19 +256,15 @@ func (h *heapSampler) read() {
 	h.now.Store(s[0].Value.Uint64())
 }
 
+// loop samples every millisecond while a call runs, every 10 ms otherwise (a call's
+// first milliseconds are watched by the string limit and by the 10 ms samples).
 func (h *heapSampler) loop() {
-	t := time.NewTimer(time.Millisecond)
 	for {
-		select {
-		case <-t.C:
-		case <-h.wake:
-			t.Stop()
+		if h.running.Load() > 0 {
+			time.Sleep(time.Millisecond)
+		} else {
+			time.Sleep(10 * time.Millisecond)
 		}
 		h.read()
-		if h.running.Load() > 0 {
-			t.Reset(time.Millisecond)
-		} else {
-			t.Reset(50 * time.Millisecond)
-		}
 	}
 }

@@ -103,7 +103,7 @@ func (st *state) roots() []lua.LValue {
 
 // close frees the state.
 func (st *state) close() {
-	st.g.timer.Stop()
+	st.g.stop()
 	for f := range st.open {
 		st.closeFile(f)
 	}
