@@ -148,12 +148,12 @@ func (a *App) load() {
 		return
 	}
 	first := a.cur == nil && a.loadErr == ""
-	st, err := a.newLoadedState()
+	st, files, err := a.newLoadedState()
 	if err != nil {
 		a.reg.stats.LoadErrors.Add(1)
 		a.log.Error("application failed to load: new clients are refused until it is fixed", zap.String("error", err.Error()))
 		a.loadErr, a.gone = err.Error(), false
-		a.tried = a.stamps()
+		a.tried = files // the scripts and the modules it got to: a change to any is a new try
 		return
 	}
 	old := a.cur
@@ -191,8 +191,8 @@ func (a *App) stamps() []fileStamp {
 
 // newLoadedState makes a state and runs the chain of scripts in it: each level's
 // main.lua in an environment of its own whose lookups fall back to its parent's (Cumulus'
-// application inheritance).
-func (a *App) newLoadedState() (*state, error) {
+// application inheritance). It returns the files it read, also when it fails.
+func (a *App) newLoadedState() (*state, []fileStamp, error) {
 	st := newState(a)
 	L := st.L
 	parentEnv := L.G.Global
@@ -218,18 +218,21 @@ func (a *App) newLoadedState() (*state, error) {
 		st.files = append(st.files, stamp)
 		if stamp.exists {
 			fn, err := st.loadFile(file, env)
-			if err != nil {
-				st.close()
-				return nil, err
+			if err == nil {
+				_, err = st.call(fn, 0)
 			}
-			if _, err := st.call(fn, 0); err != nil {
+			if err != nil {
+				if se, ok := err.(*scriptError); ok {
+					err = errors.New(se.Message)
+				}
+				files := append(a.stamps(), st.files...)
 				st.close()
-				return nil, fmt.Errorf("%s", err.(*scriptError).Message)
+				return nil, files, err
 			}
 		}
 		parentEnv, parentName = env, names[i]
 	}
-	return st, nil
+	return st, st.files, nil
 }
 
 // startState runs onStart(path).

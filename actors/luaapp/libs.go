@@ -456,11 +456,11 @@ func (st *state) loader(L *lua.LState) int {
 				continue
 			}
 			if st.app.reg.stamp(name).exists {
+				st.watch(name) // a module that fails to load is watched too: fixing it reloads
 				fn, err := st.loadFile(name, st.env)
 				if err != nil {
 					L.RaiseError("error loading module '%s': %s", mod, err.Error())
 				}
-				st.watch(name)
 				L.Push(fn)
 				return 1
 			}

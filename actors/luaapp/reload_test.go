@@ -128,6 +128,15 @@ function onConnection(client) function client:answer() return util.answer() end 
 	if got := call(t, f.mustDial("", client.Options{}), "answer"); got[0] != 2.0 {
 		t.Errorf("after editing the module: %v", got)
 	}
+	// A broken module refuses new clients; fixing it (the module alone) reloads.
+	f.write("lib/util.lua", `return {answer = function() return 3 end`)
+	if _, err := f.dial("", client.Options{}); err == nil || !strings.Contains(err.Error(), "www/lib/util.lua") {
+		t.Errorf("with a broken module: %v", err)
+	}
+	f.write("lib/util.lua", `return {answer = function() return 4 end}`)
+	if got := call(t, f.mustDial("", client.Options{}), "answer"); got[0] != 4.0 {
+		t.Errorf("after fixing the module: %v", got)
+	}
 }
 
 // TestParentEditReloadsChild: a child application loads its parent's script; editing the
