@@ -301,9 +301,27 @@ func (a *App) releaseServerPublication(name string, pub app.Publisher) {
 
 // fn returns the event function name of the state's application, looked up as Cumulus
 // does: in the application's environment, then its ancestors'; an inherited function runs
-// in the application's environment (Cumulus' setfenv).
+// in the application's environment (Cumulus' setfenv). The lookup follows only tables
+// (the environments' chain and _G): an __index function a script set there would run
+// outside any call, where no budget stops it.
 func (st *state) fn(name string) *lua.LFunction {
-	fn, ok := st.L.GetField(st.env, name).(*lua.LFunction)
+	t := st.env
+	var v lua.LValue = lua.LNil
+	for range 64 {
+		if v = t.RawGetString(name); v != lua.LNil {
+			break
+		}
+		mt, ok := t.Metatable.(*lua.LTable)
+		if !ok {
+			break
+		}
+		next, ok := mt.RawGetString("__index").(*lua.LTable)
+		if !ok {
+			break
+		}
+		t = next
+	}
+	fn, ok := v.(*lua.LFunction)
 	if !ok {
 		return nil
 	}

@@ -216,3 +216,24 @@ end`,
 		t.Error("no memory stop counted")
 	}
 }
+
+// TestNoScriptRunsOutsideACall: what the host reads of a script between calls (events to
+// call, an error's message) never runs the script's own functions, which no budget would
+// stop there.
+func TestNoScriptRunsOutsideACall(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{"main.lua": `
+setmetatable(_G, {__index = function() while true do end end})
+function onConnection(client)
+	function client:fail() error(setmetatable({}, {__tostring = function() while true do end end})) end
+	function client:ok() return "ok" end
+end`}, options{callTimeout: 200 * time.Millisecond})
+	c := f.mustDial("", client.Options{}) // onConnection is looked up; onStart, onManage… are not there
+	if d := callErr(t, c, "fail"); d != "script error (a table value)" {
+		t.Errorf("an error object: %q", d)
+	}
+	f.manage() // onManage is looked up
+	if got := call(t, c, "ok"); got[0] != "ok" {
+		t.Errorf("ok: %v", got)
+	}
+}

@@ -152,9 +152,8 @@ func (st *state) scriptError(err error) *scriptError {
 		msg = formatNumber(float64(v))
 	case *lua.LNilType:
 	default:
-		if s, ok := st.L.ToStringMeta(v).(lua.LString); ok {
-			msg = string(s)
-		}
+		// Not its __tostring: it would run outside the call, where no budget stops it.
+		msg = "script error (a " + v.Type().String() + " value)"
 	}
 	if ae.Type == lua.ApiErrorPanic {
 		// A Go panic in a library function (gopher-lua's own, or ours).
