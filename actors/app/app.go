@@ -10,14 +10,22 @@
 // safe to call from anywhere.
 //
 // Beyond Application, an application may implement the optional interfaces of this
-// package (for example Disconnecter) to receive more events.
+// package (for example Disconnecter) to receive more events, and a Registry may implement
+// the optional registry interfaces (HandshakeHandler, RendezvousResolver, Preloader). The
+// server discovers them by type assertion. Starter, Manager and every other application
+// method are called on the application's actor like the rest; the registry interfaces are
+// called from the server's own actors and must be safe for concurrent use.
 package app
 
 import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
@@ -56,7 +64,9 @@ type Application interface {
 
 	// OnCall handles a call from the client (NetConnection.call). Its results are sent
 	// with _result; an error is sent as _error NetConnection.Call.Failed with the error's
-	// text as description. Return ErrMethodNotFound for names it does not know.
+	// text as description. Return ErrMethodNotFound for names it does not know. Cirrus'
+	// relay(peerID, …) comes here first too: ErrMethodNotFound leaves it to the server's
+	// own relay.
 	OnCall(c Client, method string, args []any) ([]any, error)
 }
 
@@ -64,6 +74,19 @@ type Application interface {
 // goes away (close, timeout or failure).
 type Disconnecter interface {
 	OnDisconnect(c Client)
+}
+
+// Failer is implemented by applications that want to know why a client was lost when its
+// session failed (silent beyond the idle timeout, data unacknowledged, a crash) rather than
+// closed: OnFailed comes first, then OnDisconnect as for any departure.
+type Failer interface {
+	OnFailed(c Client, reason string)
+}
+
+// Pinger is implemented by clients whose round-trip time is known (an RTMFP session's
+// smoothed RTT; zero until measured).
+type Pinger interface {
+	Ping() time.Duration
 }
 
 // PublishHandler is implemented by applications that decide who may publish. A non-nil
@@ -111,6 +134,135 @@ type GroupHandler interface {
 type RendezvousHandler interface {
 	OnRendezvousUnknown(peer cryptoutil.PeerID) []netip.AddrPort
 }
+
+// Starter is implemented by applications that start and stop with their actor: OnStart
+// comes before any other event, with the host that lets the application reach the server;
+// OnStop is the last call (the server stops, or the application is retired).
+type Starter interface {
+	OnStart(h Host)
+	OnStop()
+}
+
+// ManagePeriod is how often Manager.OnManage is called (Cumulus' manage cycle).
+const ManagePeriod = 2 * time.Second
+
+// Manager is implemented by applications that want a call every ManagePeriod on the node's
+// clock, for housekeeping.
+type Manager interface {
+	OnManage()
+}
+
+// Host is what an application reaches of the server from its actor (Starter.OnStart). Its
+// methods are safe for concurrent use.
+type Host interface {
+	// Path is the application's path ("" for the root application).
+	Path() string
+	// Clock is the node's clock: the time of every timer of the server.
+	Clock() clock.Clock
+	// Log is the server's logger, naming the application.
+	Log() *zap.Logger
+	// Post runs f on the application's actor, after the events already queued: how work
+	// finished elsewhere (a timer, a goroutine) comes back to the application's state.
+	Post(f func())
+	// Publish starts a publication of the application that the server itself publishes:
+	// what the returned Publisher pushes reaches every player of name. It fails if name
+	// is being published.
+	Publish(name string) (Publisher, error)
+	// Ban drops every datagram from ip before it is decrypted (the server-wide blacklist);
+	// Unban lifts it.
+	Ban(ip netip.Addr)
+	Unban(ip netip.Addr)
+}
+
+// Publisher is a publication the server publishes (Host.Publish). Its methods never block
+// and are safe for concurrent use; after Close, or once the name turned out to be taken,
+// they do nothing and Closed reports why.
+type Publisher interface {
+	// Audio and Video push one message: body is the FLV tag body, timestamp in ms.
+	Audio(timestamp uint32, body []byte)
+	Video(timestamp uint32, body []byte)
+	// Data pushes a data message: amf0 is the AMF0 encoding of its values (the handler
+	// name first, e.g. "onMetaData" or "@setDataFrame").
+	Data(timestamp uint32, amf0 []byte)
+	Close()
+	Closed() error
+}
+
+// Stream is a client's publishing or playing NetStream as an application sees it. Its
+// methods are safe for concurrent use and never block.
+type Stream interface {
+	Client() Client
+	// ID is the NetStream's ID within its connection.
+	ID() uint32
+	Name() string
+	// Receive turns the audio and video a player receives on or off (receiveAudio and
+	// receiveVideo from the server's side).
+	Receive(audio, video bool)
+	// SampleAccess tells a player whether it may read the audio and video data
+	// (|RtmpSampleAccess).
+	SampleAccess(audio, video bool)
+	// Close ends the publishing or playing with a status of this code and description
+	// (the publisher or player is then told NetStream.Unpublish.Success or
+	// NetStream.Play.Stop).
+	Close(code, description string)
+}
+
+// StreamHandler is the richer form of PublishHandler and SubscribeHandler, for
+// applications that keep the streams (to close them or gate a player); the server uses it
+// instead of those when an application implements it. A non-nil error refuses the publish
+// (NetStream.Publish.BadName) or play (NetStream.Play.Failed) with its text.
+type StreamHandler interface {
+	OnPublishStream(s Stream) error
+	OnUnpublishStream(s Stream)
+	OnPlayStream(s Stream) error
+	OnStopStream(s Stream)
+}
+
+// MediaFilter is implemented by MediaHandlers that do not want every publisher's media at
+// every moment: WantsMedia is asked when a publish is accepted, and the media of that
+// publish reaches the application only if it answered true.
+type MediaFilter interface {
+	WantsMedia() bool
+}
+
+// Handshake describes a client's first packet (an IHello with a URL), for
+// HandshakeHandler.
+type Handshake struct {
+	Address netip.AddrPort
+	URL     string
+	Path    string              // the application path of the URL
+	Query   map[string][]string // the URL's query
+	Attempt int                 // 1 for the first IHello of a handshake, 2 for its first retry…
+}
+
+// HandshakeHandler is implemented by registries whose applications may send a client
+// elsewhere before it has a session (Cumulus' onHandshake: load balancing). Wants is asked
+// for every IHello with a URL and must answer at once; OnHandshake then decides and calls
+// answer once, from any goroutine: nil lets the handshake go on, addresses redirect the
+// client there (RTMFP Responder Redirect).
+type HandshakeHandler interface {
+	WantsHandshake(path string) bool
+	OnHandshake(h Handshake, answer func(redirect []netip.AddrPort))
+}
+
+// RendezvousResolver is the asynchronous form of RendezvousHandler, for registries whose
+// applications answer from their own actors (Cumulus' onRendezVousUnknown): it must not
+// block, and calls answer once, from any goroutine, with the addresses to redirect the
+// client to (none: no answer at all).
+type RendezvousResolver interface {
+	ResolveRendezvous(peer cryptoutil.PeerID, answer func([]netip.AddrPort))
+}
+
+// Preloader is implemented by registries whose applications start with the server rather
+// than at their first client (Cumulus starts its root application so).
+type Preloader interface {
+	Preload() []string // application paths
+}
+
+// ErrInvalidApp is returned by OnConnect when the application no longer exists (its files
+// were removed): the client receives NetConnection.Connect.InvalidApp, as for a path no
+// application serves.
+var ErrInvalidApp = errors.New("application does not exist")
 
 // ErrMethodNotFound is returned by OnCall for a method the application does not have.
 // The client receives "Method '<name>' not found".

@@ -35,17 +35,27 @@ type Call struct {
 	ReplyTo *actor.PID
 }
 
-// CallResult answers a Call (Txn, AMF3 and Method are the call's).
+// CallResult answers a Call (Txn, AMF3, Method and Args are the call's: a connection
+// serves relay itself with them when the application has no such method).
 type CallResult struct {
 	Txn     float64
 	AMF3    bool
 	Method  string
+	Args    []any
 	Results []any
 	Err     error
 }
 
-// Disconnect tells the application a connected client left.
-type Disconnect struct{ Client app.Client }
+// Disconnect tells the application a connected client left; Failure, if not empty, says
+// why its session failed (app.Failer).
+type Disconnect struct {
+	Client  app.Client
+	Failure string
+}
+
+// Start makes the application of Path start (app.Preloader) if it has not yet. Send it to
+// the host.
+type Start struct{ Path string }
 
 // Stream asks whether the client may publish (or play) Name, or with Stop tells that it
 // stopped. The decision, a *StreamResult, goes to ReplyTo (none for Stop).
@@ -55,12 +65,17 @@ type Stream struct {
 	Publish bool // publish, else play
 	Stop    bool
 	ReplyTo *actor.PID
+	// Handle is the stream as an app.StreamHandler sees it (nil: the application is
+	// told through app.PublishHandler or app.SubscribeHandler only).
+	Handle app.Stream
 }
 
-// StreamResult is the decision on a Stream.
+// StreamResult is the decision on a Stream. WantsMedia says that the application wants
+// the media of an accepted publish (app.MediaHandler, app.MediaFilter).
 type StreamResult struct {
-	Publish bool
-	Err     error
+	Publish    bool
+	Err        error
+	WantsMedia bool
 }
 
 // Group asks whether the client may join a NetGroup, or with Leave tells that it left; the

@@ -471,6 +471,22 @@ func (c *Conn) Call(ctx context.Context, method string, args ...any) ([]any, err
 	}
 }
 
+// CallRaw sends the message msg returns for the transaction ID the connection gives it,
+// as it is, on the NetConnection flow, and waits for the answer to that transaction: a
+// test's way of sending a server what no well-behaved client sends (malformed AMF).
+func (c *Conn) CallRaw(ctx context.Context, msg func(txn float64) []byte) ([]any, error) {
+	reply := make(chan callReply, 1)
+	c.root.Send(c.conn, &callRequest{raw: msg, reply: reply})
+	select {
+	case r := <-reply:
+		return r.values, r.err
+	case <-c.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Send invokes a server method without waiting for an answer (transaction 0).
 func (c *Conn) Send(method string, args ...any) {
 	c.root.Send(c.conn, &callRequest{method: method, args: args})

@@ -15,7 +15,8 @@ import (
 type callRequest struct {
 	method string
 	args   []any
-	reply  chan callReply // nil: no answer wanted
+	reply  chan callReply           // nil: no answer wanted
+	raw    func(txn float64) []byte // the message as it is (CallRaw), instead of method and args
 }
 
 type callReply struct {
@@ -313,7 +314,11 @@ func (a *connActor) onCommand(ctx actor.Context, cmd flash.Command) {
 	case flash.CommandClose:
 		ctx.Send(ctx.Parent(), &session.Close{Reason: session.ReasonRemote})
 	case flash.CommandOnStatus:
-		// NetConnection status events (e.g. Connect.Closed); the close itself ends us.
+		// NetConnection status events (e.g. Connect.Closed: the close itself ends us) go
+		// to the handler too.
+		if h := a.c.opts.Handler; h != nil && a.connected {
+			h(cmd.Name, cmd.Args)
+		}
 	default:
 		if h := a.c.opts.Handler; h != nil && a.connected {
 			h(cmd.Name, cmd.Args)
@@ -385,6 +390,10 @@ func (a *connActor) onCallRequest(ctx actor.Context, m *callRequest) {
 		a.nextTxn++
 		reply := m.reply
 		a.calls[cmd.TransactionID] = func(r callReply) { reply <- r }
+	}
+	if m.raw != nil {
+		ctx.Send(ctx.Parent(), &session.Write{Key: a.ncKey, Data: m.raw(cmd.TransactionID), Priority: session.PriorityControl})
+		return
 	}
 	a.write(ctx, cmd)
 }

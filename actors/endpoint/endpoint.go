@@ -76,6 +76,9 @@ type Config struct {
 	// reading its socket: what a measuring client wants. Where the kernel cannot, the
 	// endpoint logs it and keeps read times.
 	KernelTimestamps bool
+	// Banned, if set, lists addresses whose datagrams are dropped on receipt
+	// (Stats.DropBanned).
+	Banned *Banlist
 }
 
 // Accept configures the responder side of an endpoint.
@@ -358,6 +361,11 @@ func (e *Endpoint) readLoop() {
 			in, from, ok := r.take(i)
 			if !ok {
 				e.Stats.DropOversize.Add(1)
+				in.Release()
+				continue
+			}
+			if e.cfg.Banned.Banned(from.Addr()) {
+				e.Stats.DropBanned.Add(1)
 				in.Release()
 				continue
 			}

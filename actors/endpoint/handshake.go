@@ -27,6 +27,17 @@ type HelloHandler interface {
 	OnRendezvous(e *Endpoint, from netip.AddrPort, target cryptoutil.PeerID, epd, tag []byte)
 }
 
+// URLHelloHandler is a HelloHandler that may also take over IHellos that carry a URL (a
+// client's first packet to this server), to send the client elsewhere before it has a
+// session. OnURLHello runs on the handshake actor and must answer at once: false lets the
+// endpoint answer with its RHello now; true means the handler took the IHello and answers
+// later, from any goroutine, with Endpoint.Redirect or Endpoint.AcceptHello (or not at
+// all: the client retries).
+type URLHelloHandler interface {
+	HelloHandler
+	OnURLHello(e *Endpoint, from netip.AddrPort, url string, tag []byte) bool
+}
+
 // usedCookie is a cookie that an IIKeying spent on a session, kept for the cookie's
 // lifetime so that a replay of the IIKeying opens no second session.
 type usedCookie struct {
@@ -130,6 +141,8 @@ func (h *handshake) Receive(ctx actor.Context) {
 		h.startDial(ctx, m)
 	case *redirectRequest:
 		h.sendRedirect(m.to, m.tag, m.addrs)
+	case *acceptHello:
+		h.sendRHello(m.to, m.tag)
 	case *tick:
 		h.onTick(ctx)
 		h.ticker.Reset(tickPeriod)
@@ -217,12 +230,32 @@ func (h *handshake) onIHello(m *startupMsg) {
 		}
 		// A fingerprint EPD naming us selects us whatever else it holds.
 	case epd.HasURL:
+		if uh, ok := acc.Hello.(URLHelloHandler); ok && uh.OnURLHello(h.e, from, string(epd.URL), ih.Tag) {
+			return
+		}
 	default:
 		h.e.Stats.DropMalformed.Add(1)
 		return
 	}
-	cookie := h.e.cookies.Mint(ih.Tag, from, h.e.clock.Now())
-	h.sendStartup(from, 0, rtmfp.RHello{Tag: ih.Tag, Cookie: cookie[:], Certificate: h.e.cert})
+	h.sendRHello(from, ih.Tag)
+}
+
+// sendRHello answers an IHello with a cookie and the endpoint's certificate.
+func (h *handshake) sendRHello(to netip.AddrPort, tag []byte) {
+	cookie := h.e.cookies.Mint(tag, to, h.e.clock.Now())
+	h.sendStartup(to, 0, rtmfp.RHello{Tag: tag, Cookie: cookie[:], Certificate: h.e.cert})
+}
+
+// acceptHello asks the handshake actor to answer an IHello a URLHelloHandler took.
+type acceptHello struct {
+	to  netip.AddrPort
+	tag []byte
+}
+
+// AcceptHello answers an IHello that a URLHelloHandler took with the endpoint's RHello:
+// the handshake goes on as if the handler had not taken it.
+func (e *Endpoint) AcceptHello(to netip.AddrPort, tag []byte) {
+	e.sys.Root.Send(e.handshake, &acceptHello{to: to, tag: append([]byte(nil), tag...)})
 }
 
 // redirectRequest asks the handshake actor to send a Responder Redirect.

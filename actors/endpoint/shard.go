@@ -198,6 +198,7 @@ type Stats struct {
 	DatagramsIn, PacketsIn                  atomic.Uint64
 	ReadBatches                             atomic.Uint64 // system calls that read DatagramsIn
 	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
+	DropBanned                              atomic.Uint64 // from an address on the Banlist
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
 	DatagramsSegmented                      atomic.Uint64 // sent within segmented entries (UDP GSO runs)
 	SegmentationRefused                     atomic.Uint64 // segmented sends refused by the kernel (segmentation then off)

@@ -3,8 +3,9 @@ package netconn
 import (
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,10 +28,15 @@ type client struct {
 	// holding thousands of them keeps one copy.
 	connect unique.Handle[string]
 
+	ping atomic.Int64 // the session's smoothed round-trip time (session.RTTChanged)
+
 	mu      sync.Mutex
 	addr    netip.AddrPort
 	private []netip.AddrPort
 }
+
+// Ping implements app.Pinger.
+func (c *client) Ping() time.Duration { return time.Duration(c.ping.Load()) }
 
 func (c *client) SessionID() uint32         { return c.sessionID }
 func (c *client) PeerID() cryptoutil.PeerID { return c.peerID }
@@ -92,23 +98,3 @@ func (c *client) Call(method string, args ...any) error {
 }
 
 func (c *client) Close() { c.root.Send(c.conn, &closeClient{}) }
-
-// splitURL derives the application path and query from a connection URL
-// ("rtmfp://host:port/app/inst?k=v") or a bare path ("app/inst", as librtmfp sends in
-// its EPD). The path has no leading or trailing slash; "" is the root application.
-func splitURL(raw string) (path string, query url.Values) {
-	if i := strings.IndexByte(raw, '?'); i >= 0 {
-		query, _ = url.ParseQuery(raw[i+1:])
-		raw = raw[:i]
-	}
-	if i := strings.Index(raw, "://"); i >= 0 {
-		raw = raw[i+3:]
-		if j := strings.IndexByte(raw, '/'); j >= 0 {
-			raw = raw[j+1:]
-		} else {
-			raw = ""
-		}
-	}
-	// Interned: a substring would keep the whole URL of every client alive.
-	return unique.Make(strings.Trim(raw, "/")).Value(), query
-}

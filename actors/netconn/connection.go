@@ -111,9 +111,9 @@ type connection struct {
 	state      connState
 	haveNC     bool
 	closing    bool
+	badLogged  bool // a malformed message of this client was logged (once per client)
 	ncFlow     uint64
 	ncKey      session.FlowKey
-	wantsMedia bool // the application wants the media of its publishers
 	appPID     *actor.PID
 	connect    *pendingConnect       // the connect being decided, nil otherwise
 	streams    map[uint32]*actor.PID // stream actors by stream ID
@@ -155,6 +155,8 @@ func (c *connection) Receive(ctx actor.Context) {
 		}
 	case *session.AddressChanged:
 		c.onAddressChanged(ctx, m.To)
+	case *session.RTTChanged:
+		c.client.ping.Store(int64(m.Smoothed))
 	case *apphost.ConnectResult:
 		c.onConnectResult(ctx, m)
 	case *apphost.CallResult:
@@ -192,9 +194,9 @@ func (c *connection) Receive(ctx actor.Context) {
 		for _, pid := range c.groupFlows {
 			ctx.Stop(pid)
 		}
-		c.leave(ctx)
+		c.leave(ctx, failure(m.Reason))
 	case *actor.Stopping:
-		c.leave(ctx)
+		c.leave(ctx, "")
 	}
 }
 
@@ -249,14 +251,14 @@ func (c *connection) reject(ctx actor.Context, flowID uint64) {
 func (c *connection) onNetConnectionMessage(ctx actor.Context, data []byte) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
-		c.cfg.Stats.BadMessages.Add(1)
+		c.badMessage(ctx, flash.Command{}, err)
 		return
 	}
 	switch msg.Type {
 	case flash.TypeCommandAMF0, flash.TypeCommandAMF3:
 		cmd, err := parseCommand(msg)
 		if err != nil {
-			c.cfg.Stats.BadMessages.Add(1)
+			c.badMessage(ctx, commandHead(msg), err)
 			return
 		}
 		c.onCommand(ctx, cmd)
@@ -301,8 +303,6 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		}
 	case flash.CommandClose:
 		c.closeSession(ctx)
-	case "relay":
-		c.onRelay(ctx, cmd)
 	case flash.CommandInitStream:
 		// Sent by Flash before multicast publishing; nothing to answer (Cumulus ignores it).
 	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength":
@@ -311,6 +311,8 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 			c.reply(ctx, cmd, flash.CommandResult, nil)
 		}
 	default:
+		// relay too: the application's own relay, if it has one, comes first
+		// (onCallResult falls back to the server's).
 		c.cfg.Stats.Calls.Add(1)
 		ctx.Send(c.appPID, &apphost.Call{Client: c.client, Txn: cmd.TransactionID, AMF3: cmd.AMF3, Method: cmd.Name, Args: cmd.Args, ReplyTo: c.self})
 	}
@@ -334,10 +336,10 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	var path string
 	var query map[string][]string
 	if tcURL != "" {
-		path, query = splitURL(tcURL)
+		path, query = app.SplitURL(tcURL)
 	} else {
 		appName, _ := obj.GetString("app")
-		path, query = splitURL(appName)
+		path, query = app.SplitURL(appName)
 	}
 	// Written before the application first sees the client (appConnect below).
 	c.client.path, c.client.query, c.client.connect = path, query, encodeConnectObject(obj)
@@ -366,7 +368,7 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 		c.refuse(ctx)
 		return
 	}
-	c.state, c.appPID, c.wantsMedia = connConnected, r.App, r.WantsMedia
+	c.state, c.appPID = connConnected, r.App
 	c.cfg.Stats.ConnectsAccepted.Add(1)
 	status := flash.ConnectSuccess(pc.encoding)
 	status.Extra = append(status.Extra, r.Props...)
@@ -389,10 +391,15 @@ func (c *connection) refuse(ctx actor.Context) {
 }
 
 func (c *connection) onCallResult(ctx actor.Context, r *apphost.CallResult) {
+	cmd := flash.Command{Name: r.Method, TransactionID: r.Txn, AMF3: r.AMF3}
+	if r.Method == "relay" && errors.Is(r.Err, app.ErrMethodNotFound) {
+		cmd.Args = r.Args
+		c.onRelay(ctx, cmd)
+		return
+	}
 	if r.Txn == 0 {
 		return // the client expects no answer
 	}
-	cmd := flash.Command{Name: r.Method, TransactionID: r.Txn, AMF3: r.AMF3}
 	switch {
 	case r.Err == nil:
 		c.reply(ctx, cmd, flash.CommandResult, r.Results...)
@@ -501,23 +508,70 @@ func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
 	}
 }
 
-// leave tells the application and the directory that the client is gone (once).
-func (c *connection) leave(ctx actor.Context) {
+// leave tells the application and the directory that the client is gone (once);
+// failure, if not empty, says why its session failed.
+func (c *connection) leave(ctx actor.Context, failure string) {
 	if c.closing {
 		return
 	}
 	c.closing = true
 	if c.state == connConnected {
 		ctx.Send(c.cfg.Directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
-		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client})
+		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client, Failure: failure})
 		c.cfg.Stats.Disconnections.Add(1)
 	}
 	c.state = connRefused
 }
 
 func (c *connection) closeSession(ctx actor.Context) {
-	c.leave(ctx)
+	c.leave(ctx, "")
 	ctx.Send(c.session, &session.Close{Reason: session.ReasonLocal})
+}
+
+// failure names why a session ended if it failed rather than closed (app.Failer).
+func failure(r session.CloseReason) string {
+	switch r {
+	case session.ReasonIdle:
+		return "session timed out: nothing received for the idle timeout"
+	case session.ReasonRetransmit:
+		return "session failed: data unacknowledged for too long"
+	case session.ReasonFailure:
+		return "session failed: internal error"
+	case session.ReasonFlowViolation:
+		return "session failed: flow rules broken"
+	}
+	return ""
+}
+
+// badMessage counts a message of the NetConnection flow that cannot be read, logs the
+// first of the client, and answers it with _error if its name and transaction could be
+// read (a call whose arguments are not valid AMF): the client learns why it gets no
+// result, other clients nothing.
+func (c *connection) badMessage(ctx actor.Context, head flash.Command, err error) {
+	c.cfg.Stats.BadMessages.Add(1)
+	if !c.badLogged {
+		c.badLogged = true
+		c.cfg.Log.Warn("malformed message from a client (further ones of this client are only counted)",
+			zap.Stringer("addr", c.client.Address()), zap.String("command", head.Name), zap.Error(err))
+	}
+	if head.Name != "" && head.TransactionID != 0 && c.state == connConnected {
+		c.replyError(ctx, head, flash.CallFailed("malformed AMF in the arguments of '"+head.Name+"': "+err.Error()))
+	}
+}
+
+// commandHead reads what it can of a command whose whole cannot be read: its name and
+// transaction ID.
+func commandHead(msg flash.Message) flash.Command {
+	d := amf.NewDecoder(msg.Body)
+	name, err := d.ReadAMF0String()
+	if err != nil {
+		return flash.Command{}
+	}
+	txn, err := d.ReadAMF0Number()
+	if err != nil {
+		return flash.Command{}
+	}
+	return flash.Command{Name: name, TransactionID: txn, AMF3: msg.Type == flash.TypeCommandAMF3}
 }
 
 // reply sends _result or _error for cmd's transaction, with values after the null object.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
@@ -37,15 +38,17 @@ type netStream struct {
 
 	role    streamRole
 	name    string
+	handle  *streamHandle // the stream as the application sees it, from publish or play to stop
 	pub     *actor.PID
 	retries int
-	gates   [2]bool // receiveAudio, receiveVideo
-	chanID  uint64  // the channel of the publication being played
+	gates   [2]bool  // receiveAudio, receiveVideo
+	access  *[2]bool // |RtmpSampleAccess the application set while the play was decided
+	chanID  uint64   // the channel of the publication being played
 }
 
 func newNetStream(c *connection, id uint32) *netStream {
 	meta := string(flash.Metadata{Kind: flash.KindNetStream, StreamID: uint64(id)}.Append(nil))
-	s := &netStream{cfg: c.cfg, id: id, session: c.session, client: c.client, appPID: c.appPID, wantsMedia: c.wantsMedia, ncKey: c.ncKey}
+	s := &netStream{cfg: c.cfg, id: id, session: c.session, client: c.client, appPID: c.appPID, ncKey: c.ncKey}
 	for lane := range s.keys {
 		s.keys[lane] = session.FlowKey{Metadata: meta, Assoc: c.ncFlow, HasAssoc: true, Lane: uint8(lane)}
 	}
@@ -68,6 +71,15 @@ func (s *netStream) Receive(ctx actor.Context) {
 		s.onPublished(ctx, m)
 	case *live.Playing:
 		s.onPlaying(ctx, m)
+	case *gateStream:
+		s.onGate(ctx, m)
+	case *sampleAccess:
+		s.onSampleAccess(ctx, m)
+	case *closeByApp:
+		if s.handle == m.handle && (s.role == rolePublishing || s.role == rolePlaying) {
+			s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: m.code, Description: m.description})
+			s.stop(ctx, true)
+		}
 	case *joinTimedOut:
 		if s.role == m.role && s.retries < 3 {
 			s.retries++
@@ -131,7 +143,7 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 			} else {
 				s.gates[1] = on
 			}
-			ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
+			s.gate(ctx)
 		}
 	case flash.CommandPause:
 		paused, _ := arg(0).(bool)
@@ -153,7 +165,8 @@ func (s *netStream) begin(ctx actor.Context, role streamRole, name string) {
 	}
 	s.role, s.name, s.retries = role, name, 0
 	s.gates = [2]bool{true, true}
-	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self()})
+	s.handle = &streamHandle{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: s.client, id: s.id, name: name}
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self(), Handle: s.handle})
 }
 
 func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
@@ -164,6 +177,7 @@ func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
 			s.status(ctx, flash.PublishBadName(r.Err.Error()))
 			return
 		}
+		s.wantsMedia = r.WantsMedia
 	case !r.Publish && s.role == rolePlayPending:
 		if r.Err != nil {
 			s.role = roleIdle
@@ -216,6 +230,12 @@ func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 	switch {
 	case s.role == rolePlayPending:
 		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
+		if s.gates != [2]bool{true, true} {
+			s.gate(ctx) // set by the application while it decided
+		}
+		if s.access != nil {
+			s.sendSampleAccess(ctx)
+		}
 	case s.role == rolePlaying && s.pub.Equal(m.Publication):
 		// The answer to a repeated play.
 	default:
@@ -229,21 +249,96 @@ func (s *netStream) stop(ctx actor.Context, answer bool) {
 	switch s.role {
 	case rolePublishing:
 		ctx.Send(s.pub, &live.Unpublish{Stream: ctx.Self()})
-		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true, Handle: s.handle})
 		if answer {
 			s.status(ctx, flash.UnpublishSuccess(s.name))
 		}
 	case rolePlaying:
 		ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
-		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true})
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 		if answer {
 			s.status(ctx, flash.PlayStop(s.name))
 		}
 	}
-	s.role, s.pub = roleIdle, nil
+	s.role, s.pub, s.handle, s.access = roleIdle, nil, nil, nil
 }
 
 func (s *netStream) status(ctx actor.Context, st flash.Status) {
 	b, _ := flash.AppendOnStatus(nil, st)
 	ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
+}
+
+// gate applies the audio and video gates of a player (receiveAudio, receiveVideo, or the
+// application).
+func (s *netStream) gate(ctx actor.Context) {
+	ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: s.gates[0], Video: s.gates[1]})
+}
+
+// onGate applies the application's receiveAudio and receiveVideo: at once while
+// playing, once playing starts if the application set them while deciding the play.
+func (s *netStream) onGate(ctx actor.Context, m *gateStream) {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
+		return
+	}
+	s.gates = [2]bool{m.audio, m.video}
+	if s.role == rolePlaying {
+		s.gate(ctx)
+	}
+}
+
+// onSampleAccess sends the player |RtmpSampleAccess: at once while playing, once
+// playing starts (after the publication's own) if set while deciding the play.
+func (s *netStream) onSampleAccess(ctx actor.Context, m *sampleAccess) {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
+		return
+	}
+	s.access = &[2]bool{m.audio, m.video}
+	if s.role == rolePlaying {
+		s.sendSampleAccess(ctx)
+	}
+}
+
+func (s *netStream) sendSampleAccess(ctx actor.Context) {
+	b, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", s.access[0], s.access[1]}})
+	ctx.Send(s.session, &session.Write{Key: s.keys[0], Data: b, Priority: session.PriorityControl})
+	s.access = nil
+}
+
+// streamHandle is a NetStream's publish or play as applications see it (app.Stream): its
+// methods send the stream actor what the application asks; the actor ignores what comes
+// for a publish or play that has ended since.
+type streamHandle struct {
+	root   *actor.RootContext
+	pid    *actor.PID
+	client *client
+	id     uint32
+	name   string
+}
+
+type gateStream struct {
+	handle       *streamHandle
+	audio, video bool
+}
+
+type sampleAccess struct {
+	handle       *streamHandle
+	audio, video bool
+}
+
+type closeByApp struct {
+	handle            *streamHandle
+	code, description string
+}
+
+func (h *streamHandle) Client() app.Client { return h.client }
+func (h *streamHandle) ID() uint32         { return h.id }
+func (h *streamHandle) Name() string       { return h.name }
+func (h *streamHandle) Receive(audio, video bool) {
+	h.root.Send(h.pid, &gateStream{handle: h, audio: audio, video: video})
+}
+func (h *streamHandle) SampleAccess(audio, video bool) {
+	h.root.Send(h.pid, &sampleAccess{handle: h, audio: audio, video: video})
+}
+func (h *streamHandle) Close(code, description string) {
+	h.root.Send(h.pid, &closeByApp{handle: h, code: code, description: description})
 }

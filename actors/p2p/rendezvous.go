@@ -3,6 +3,7 @@ package p2p
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,10 @@ type rendezvous struct {
 // RendezvousConfig configures the introduction service of a node.
 type RendezvousConfig struct {
 	Directory *actor.PID // where peers are looked up
-	// Unknown, if set, is asked about introductions to peers that are not here.
-	Unknown app.RendezvousHandler
+	// Unknown, if set, is asked about introductions to peers that are not here; Resolver,
+	// if set, instead (asynchronously).
+	Unknown  app.RendezvousHandler
+	Resolver app.RendezvousResolver
 	// LookupsPerSecond bounds the lookups of one source address (burst twice that).
 	LookupsPerSecond float64
 	Clock            clock.Clock
@@ -195,6 +198,10 @@ func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult)
 
 // unknown asks the application about a peer that is not here.
 func (r *rendezvous) unknown(in *introduction) {
+	if r.cfg.Resolver != nil {
+		r.resolve(in)
+		return
+	}
 	if r.cfg.Unknown == nil {
 		r.cfg.Stats.Unknown.Add(1)
 		return
@@ -209,16 +216,39 @@ func (r *rendezvous) unknown(in *introduction) {
 		}()
 		addrs = r.cfg.Unknown.OnRendezvousUnknown(in.target)
 	}()
+	redirectUnknown(in.ep, in.from, in.tag, addrs, r.cfg.Stats)
+}
+
+// resolve asks the Resolver about a peer that is not here; its answer redirects the
+// initiator from wherever it comes.
+func (r *rendezvous) resolve(in *introduction) {
+	ep, from, tag, stats := in.ep, in.from, in.tag, r.cfg.Stats
+	var once sync.Once
+	answer := func(addrs []netip.AddrPort) {
+		once.Do(func() { redirectUnknown(ep, from, tag, addrs, stats) })
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.cfg.Log.Error("rendezvous resolver panicked", zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
+			answer(nil)
+		}
+	}()
+	r.cfg.Resolver.ResolveRendezvous(in.target, answer)
+}
+
+// redirectUnknown redirects an initiator to the addresses an application gave for a peer
+// that is not here, or sends nothing when it gave none.
+func redirectUnknown(ep *endpoint.Endpoint, from netip.AddrPort, tag []byte, addrs []netip.AddrPort, stats *RendezvousStats) {
 	if len(addrs) == 0 {
-		r.cfg.Stats.Unknown.Add(1)
+		stats.Unknown.Add(1)
 		return
 	}
-	r.cfg.Stats.Redirected.Add(1)
+	stats.Redirected.Add(1)
 	redirect := make([]rtmfp.Address, len(addrs))
 	for i, a := range addrs {
 		redirect[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginRelay} // as Mona marks them
 	}
-	in.ep.Redirect(in.from, in.tag, redirect)
+	ep.Redirect(from, tag, redirect)
 }
 
 // addressesOf lists a peer's public address, then its private ones.
@@ -245,10 +275,52 @@ func privateOf(p *messages.Peer) []netip.AddrPort {
 	return out
 }
 
-// HelloHandler connects an endpoint's handshake actor to a node's rendezvous actor.
+// HelloHandler connects an endpoint's handshake actor to a node's rendezvous actor, and
+// to the applications that want to see handshakes (Handshakes).
 type HelloHandler struct {
 	Root       *actor.RootContext
 	Rendezvous *actor.PID
+	// Handshakes, if set, may redirect clients at their IHello (Cumulus' onHandshake).
+	Handshakes app.HandshakeHandler
+
+	mu       sync.Mutex
+	attempts boundedCounts // IHellos per tag, for Handshake.Attempt
+}
+
+// OnURLHello implements endpoint.URLHelloHandler: an IHello to an application that wants
+// to see handshakes goes to it; its answer redirects the client or lets the handshake go
+// on.
+func (h *HelloHandler) OnURLHello(e *endpoint.Endpoint, from netip.AddrPort, url string, tag []byte) bool {
+	if h.Handshakes == nil {
+		return false
+	}
+	path, query := app.SplitURL(url)
+	if !h.Handshakes.WantsHandshake(path) {
+		return false
+	}
+	h.mu.Lock()
+	if h.attempts.n == nil {
+		h.attempts = newBoundedCounts(1 << 14)
+	}
+	attempt := h.attempts.inc(string(tag))
+	h.mu.Unlock()
+	tag = append([]byte(nil), tag...)
+	var once sync.Once
+	answer := func(redirect []netip.AddrPort) {
+		once.Do(func() {
+			if len(redirect) == 0 {
+				e.AcceptHello(from, tag)
+				return
+			}
+			addrs := make([]rtmfp.Address, len(redirect))
+			for i, a := range redirect {
+				addrs[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginPublic}
+			}
+			e.Redirect(from, tag, addrs)
+		})
+	}
+	h.Handshakes.OnHandshake(app.Handshake{Address: from, URL: url, Path: path, Query: query, Attempt: attempt}, answer)
+	return true
 }
 
 // OnRendezvous implements endpoint.HelloHandler.

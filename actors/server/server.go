@@ -87,7 +87,8 @@ type Server struct {
 	endpoints  []*endpoint.Endpoint
 	directory  *actor.PID
 	dispatcher actors.PoolDispatcher
-	done       chan struct{} // closed when the node has stopped
+	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
+	done       chan struct{}    // closed when the node has stopped
 }
 
 // Start validates cfg, starts the node as a child of parent — the actor system's root
@@ -151,13 +152,35 @@ func (n *node) start(ctx actor.Context) error {
 	s := n.s
 	cfg, opts, st := s.cfg, s.opts, &s.stats
 	s.directory = ctx.Spawn(p2p.DirectoryProps(s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
+	// The registry's optional interfaces (package app): asynchronous rendezvous answers,
+	// handshake redirects, applications that start with the server.
+	resolver, _ := opts.Apps.(app.RendezvousResolver)
+	handshakes, _ := opts.Apps.(app.HandshakeHandler)
 	rendezvous := ctx.Spawn(p2p.RendezvousProps(p2p.RendezvousConfig{
-		Directory: s.directory, Unknown: opts.Rendezvous, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
+		Directory: s.directory, Unknown: opts.Rendezvous, Resolver: resolver, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
 	}, s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
-	// Applications run user code, which may block: protoactor's default dispatcher.
-	apps := ctx.Spawn(apphost.Props(opts.Apps, opts.Log, &st.Apps))
 	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live,
 		Options: s.propsOptions(actor.WithReceiverMiddleware(opts.PublicationMiddleware...))}))
+	root := ctx.ActorSystem().Root
+	// Applications run user code, which may block: protoactor's default dispatcher.
+	apps := ctx.Spawn(apphost.Props(apphost.Config{
+		Apps: opts.Apps, Clock: opts.Clock, Log: opts.Log, Stats: &st.Apps,
+		Publish: func(path, name string) (app.Publisher, error) {
+			return live.NewServerPublisher(root, pubs, live.Key{App: path, Name: name}), nil
+		},
+		Ban: func(ip netip.Addr, banned bool) {
+			if banned {
+				s.banned.Ban(ip)
+			} else {
+				s.banned.Unban(ip)
+			}
+		},
+	}))
+	if p, ok := opts.Apps.(app.Preloader); ok {
+		for _, path := range p.Preload() {
+			ctx.Send(apps, &apphost.Start{Path: path})
+		}
+	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions()}))
 	host, _ := os.Hostname()
@@ -167,7 +190,7 @@ func (n *node) start(ctx actor.Context) error {
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
 		ChildOptions: s.propsOptions(),
 	})
-	hello := &p2p.HelloHandler{Root: ctx.ActorSystem().Root, Rendezvous: rendezvous}
+	hello := &p2p.HelloHandler{Root: root, Rendezvous: rendezvous, Handshakes: handshakes}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
 	shards := cfg.Shards
 	if shards == 0 {
@@ -185,8 +208,8 @@ func (n *node) start(ctx actor.Context) error {
 		e, err := endpoint.Start(ctx, endpoint.Config{
 			Listen: l, Shards: shards, UDPBuffer: buffer, Dump: dump, Session: sc, Clock: opts.Clock,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
-			Dispatcher: s.dispatcher,
-			Accept:     &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
+			Dispatcher: s.dispatcher, Banned: &s.banned,
+			Accept: &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
 		})
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", l, err)
@@ -204,6 +227,9 @@ func (s *Server) Addrs() []netip.AddrPort {
 	}
 	return out
 }
+
+// Banned is the server's blacklist: datagrams from its addresses are dropped on receipt.
+func (s *Server) Banned() *endpoint.Banlist { return &s.banned }
 
 // Endpoints returns the server's endpoints (one per listen address).
 func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }

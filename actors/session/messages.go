@@ -118,6 +118,12 @@ type AddressChanged struct {
 	From, To netip.AddrPort
 }
 
+// RTTChanged tells the smoothed round-trip time of the session, when it has moved
+// noticeably since last told.
+type RTTChanged struct {
+	Smoothed time.Duration
+}
+
 // Closing says the session is ending; the upper actor is stopped right after.
 type Closing struct {
 	Reason CloseReason

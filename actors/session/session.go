@@ -200,6 +200,7 @@ type Session struct {
 	pingOutstanding         bool
 	sendClose, sendCloseAck bool
 	tsRx, tsEchoRx          uint16 // timestamps
+	rttShown                uint16 // 1 + the smoothed RTT in ms last told the upper actor; 0: never
 
 	addr     netip.AddrPort
 	mobility *mobilityCheck // the far end's new address being checked, nil if none
@@ -387,6 +388,24 @@ func (s *Session) Receive(ctx actor.Context) {
 
 func (s *Session) now() time.Duration { return s.p.Clock.Now() }
 
+// reportRTT tells the upper actor the smoothed round-trip time when it has moved by more
+// than an eighth (at least 1 ms) since it was last told: what an application shows as the
+// client's ping, without a message per packet.
+func (s *Session) reportRTT(ctx actor.Context) {
+	if s.upper == nil {
+		return
+	}
+	ms := int(min(s.rtt.srtt/time.Millisecond, 65000))
+	if s.rttShown != 0 {
+		shown := int(s.rttShown) - 1
+		if d := ms - shown; d <= max(1, shown/8) && -d <= max(1, shown/8) {
+			return
+		}
+	}
+	s.rttShown = uint16(ms + 1)
+	ctx.Send(s.upper, &RTTChanged{Smoothed: s.rtt.srtt})
+}
+
 // ticks converts the session clock to RTMFP's 4-ms timestamp.
 func ticks(d time.Duration) uint16 { return uint16(d / timestampTick) }
 
@@ -411,6 +430,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 		s.tsEchoRx, s.haveEchoRx = h.TimestampEcho, true
 		if d := ticks(now) - h.TimestampEcho; d < 32768 {
 			s.rtt.sample(time.Duration(d) * timestampTick)
+			s.reportRTT(ctx)
 		}
 	}
 	if h.Flags&rtmfp.FlagTC != 0 {

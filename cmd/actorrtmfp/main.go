@@ -1,5 +1,7 @@
 // Command actorrtmfp runs the RTMFP server. It needs no configuration: by default it
-// serves UDP port 1935 on every interface, IPv4 and IPv6, and accepts every client.
+// serves UDP port 1935 on every interface, IPv4 and IPv6, with the Lua applications of a
+// www folder in the working directory (docs/applications.md), or, without one, accepts
+// every client.
 // Settings come from environment variables with the prefix ACTORRTMFP_; run
 // `actorrtmfp --help` for the list. SIGINT or SIGTERM stops it gracefully: every client
 // is sent a session close first.
@@ -16,6 +18,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +27,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/luaapp"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 )
 
@@ -80,15 +85,22 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 		defer stopPprof()
 	}
 
+	apps, appsDesc, closeApps, err := applications(st, environ, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp: %v\n", err)
+		return 2
+	}
+	defer closeApps()
+
 	sys := actors.NewActorSystem(log)
-	srv, err := server.Start(sys.Root, cfg, server.Options{Log: log})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: log, Apps: apps})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		sys.Shutdown()
 		return 1
 	}
 	log.Info("actorrtmfp started", zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
-		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()))
+		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()), zap.String("applications", appsDesc))
 	if ready != nil {
 		ready <- srv
 	}
@@ -100,6 +112,31 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	sys.Shutdown()
 	log.Info("stopped")
 	return 0
+}
+
+// applications is the command's registry of applications: the Lua applications of the
+// ACTORRTMFP_APPS folder, or, when the default folder is not there, every client accepted
+// (app.Everyone). A folder named explicitly must exist.
+func applications(st settings, environ []string, log *zap.Logger) (app.Registry, string, func(), error) {
+	explicit := false
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, envPrefix+"APPS=") {
+			explicit = true
+		}
+	}
+	if fi, err := os.Stat(st.Apps); err != nil || !fi.IsDir() {
+		if explicit {
+			return nil, "", nil, fmt.Errorf("%sAPPS=%q is not a folder", envPrefix, st.Apps)
+		}
+		return app.Everyone(), "every client accepted (no " + st.Apps + " folder)", func() {}, nil
+	}
+	reg, err := luaapp.New(luaapp.Config{Root: st.Apps, CallTimeout: st.LuaCallTimeout, Memory: int64(st.LuaMemory),
+		Configs: st.configs(), Log: log})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("%sAPPS=%q: %w", envPrefix, st.Apps, err)
+	}
+	abs, _ := filepath.Abs(st.Apps)
+	return reg, "Lua applications of " + abs, func() { _ = reg.Close() }, nil
 }
 
 // servePprof serves the runtime profiles on addr until the returned function is called,

@@ -39,8 +39,11 @@ func TestHelpListsEveryVariableWithItsDefaultOnce(t *testing.T) {
 				t.Errorf("%s does not list %s once", arg, line)
 			}
 		}
-		if !strings.Contains(out.String(), "ACTORRTMFP_PPROF (default \"\")") {
-			t.Errorf("%s does not list ACTORRTMFP_PPROF", arg)
+		for _, line := range []string{`ACTORRTMFP_PPROF (default "")`, "ACTORRTMFP_APPS (default www)",
+			"ACTORRTMFP_LUA_CALL_TIMEOUT (default 1s)", "ACTORRTMFP_LUA_MEMORY (default 64MB)"} {
+			if !strings.Contains(out.String(), line) {
+				t.Errorf("%s does not list %s", arg, line)
+			}
 		}
 	}
 }
@@ -101,6 +104,11 @@ func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
 		"ACTORRTMFP_UDP_BUFFER=-2",
 		"ACTORRTMFP_MAX_SESSIONS=-1",
 		"ACTORRTMFP_SHUTDOWN_TIMEOUT=1h",
+		"ACTORRTMFP_LUA_CALL_TIMEOUT=1ms",
+		"ACTORRTMFP_LUA_CALL_TIMEOUT=2h",
+		"ACTORRTMFP_LUA_MEMORY=12",
+		"ACTORRTMFP_LUA_MEMORY=lots",
+		"ACTORRTMFP_LUA_MEMORY=-1MB",
 	}
 	for _, kv := range cases {
 		var out, errb bytes.Buffer

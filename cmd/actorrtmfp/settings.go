@@ -6,7 +6,9 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -20,6 +22,79 @@ const envPrefix = "ACTORRTMFP_"
 type settings struct {
 	server.Config
 	PProf string `env:"PPROF" desc:"opt-in profiling: serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); never expose it"`
+	// The command's choice of applications: Lua scripts of a folder (package luaapp); an
+	// embedding program passes its own app.Registry instead.
+	Apps           string        `env:"APPS" envDefault:"www" desc:"the folder of the Lua applications: www/main.lua serves rtmfp://host/, www/a/main.lua rtmfp://host/a (no such folder: every client is accepted)"`
+	LuaCallTimeout time.Duration `env:"LUA_CALL_TIMEOUT" envDefault:"1s" desc:"time budget of one call into a Lua script; a call running longer is stopped with an error (10ms-1m)"`
+	LuaMemory      byteSize      `env:"LUA_MEMORY" envDefault:"64MB" desc:"memory limit of one Lua application's state, e.g. 64MB or 1GB (1MB-64GB)"`
+}
+
+// byteSize is a size in bytes written with an optional unit: 65536, 64KB, 64MB, 1GB.
+type byteSize int64
+
+func (b *byteSize) UnmarshalText(text []byte) error {
+	s := strings.ToUpper(strings.TrimSpace(string(text)))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("want a size such as 64MB or 1GB")
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// validate checks the command's own settings, naming the variable of a bad value.
+func (st settings) validate() error {
+	if err := st.Config.Validate(); err != nil {
+		return err
+	}
+	if st.LuaCallTimeout < 10*time.Millisecond || st.LuaCallTimeout > time.Minute {
+		return &server.ConfigError{Var: "LUA_CALL_TIMEOUT", Value: st.LuaCallTimeout.String(), Want: "want 10ms-1m"}
+	}
+	if st.LuaMemory < 1<<20 || st.LuaMemory > 64<<30 {
+		return &server.ConfigError{Var: "LUA_MEMORY", Value: strconv.FormatInt(int64(st.LuaMemory), 10) + " bytes", Want: "want 1MB-64GB"}
+	}
+	return nil
+}
+
+// configs are the settings as Lua scripts see them (cumulus.configs): each variable's
+// name without the prefix, in lower case, and its value as text.
+func (st settings) configs() map[string]string {
+	out := map[string]string{}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(v.Field(i))
+				continue
+			}
+			key := f.Tag.Get("env")
+			if key == "" {
+				continue
+			}
+			val := v.Field(i).Interface()
+			switch x := val.(type) {
+			case []string:
+				val = strings.Join(x, ",")
+			case byteSize:
+				val = int64(x)
+			}
+			out[strings.ToLower(key)] = fmt.Sprint(val)
+		}
+	}
+	walk(reflect.ValueOf(st))
+	return out
 }
 
 // variable is one setting as --help and the README show it.
@@ -67,7 +142,7 @@ func loadSettings(environ []string) (settings, error) {
 		}
 		return st, err
 	}
-	return st, st.Config.Validate()
+	return st, st.validate()
 }
 
 // unknownVariable returns an error naming the first ACTORRTMFP_ variable that is not a

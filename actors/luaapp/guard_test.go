@@ -1,0 +1,239 @@
+package luaapp_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+// callErr calls method and returns the description of its _error (failing the test if
+// it succeeds).
+func callErr(t *testing.T, c *client.Conn, method string, args ...any) string {
+	t.Helper()
+	got, err := c.Call(ctxT(t), method, args...)
+	var ce *client.CallError
+	if !errors.As(err, &ce) || ce.Status.Code != flash.CodeCallFailed {
+		t.Fatalf("%s: %v %v, want NetConnection.Call.Failed", method, got, err)
+	}
+	return ce.Status.Description
+}
+
+// TestRunawayCallsAreStopped: calls that do not end are stopped by the budget with an
+// error to their client, the state serves the next call, and another application
+// answers all along.
+func TestRunawayCallsAreStopped(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{
+		"loop/main.lua": `
+function onConnection(client)
+	function client:spin() while true do end end
+	function client:spinInPcall() while true do pcall(function() while true do end end) end end
+	function client:spinInCoroutine() coroutine.wrap(function() while true do end end)() end
+	function client:backtrack() return string.find(string.rep("a", 5000), string.rep("a*", 20) .. "b") end
+	function client:recurse() local function f(n) return 1 + f(n + 1) end return f(1) end
+	function client:ok() return "still here" end
+end`,
+		"other/main.lua": `function onConnection(client) function client:echo(x) return x end end`,
+	}, options{callTimeout: 300 * time.Millisecond})
+	loop := f.mustDial("loop", client.Options{})
+	other := f.mustDial("other", client.Options{})
+	for _, m := range []string{"spin", "spinInPcall", "spinInCoroutine", "backtrack"} {
+		done := make(chan string, 1)
+		go func() {
+			_, err := loop.Call(ctxT(t), m)
+			var ce *client.CallError
+			if errors.As(err, &ce) {
+				done <- ce.Status.Description
+			} else {
+				done <- "no _error: " + errString(err)
+			}
+		}()
+		// While the loop runs, the other application answers.
+		if got := call(t, other, "echo", m); got[0] != m {
+			t.Errorf("the other application answered %v", got)
+		}
+		select {
+		case d := <-done:
+			if !strings.Contains(d, "script exceeded its time budget of 300ms") {
+				t.Errorf("%s: %q, want the budget's error", m, d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not stopped", m)
+		}
+		if got := call(t, loop, "ok"); got[0] != "still here" {
+			t.Errorf("after %s the application answered %v", m, got)
+		}
+	}
+	if n := f.reg.Stats().Timeouts.Load(); n != 4 {
+		t.Errorf("%d timeouts counted, want 4", n)
+	}
+	if d := callErr(t, loop, "recurse"); !strings.Contains(d, "stack overflow") {
+		t.Errorf("endless recursion: %q", d)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "nil"
+	}
+	return err.Error()
+}
+
+// TestForbiddenCalls: a script reaches neither the process nor files outside its
+// application's folder; inside it, it may read and write.
+func TestForbiddenCalls(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{
+		"app/main.lua": `
+function onConnection(client)
+	function client:absent()
+		local names = {}
+		for _, n in ipairs({"os.execute", "os.exit", "os.getenv", "os.remove", "os.rename", "os.setenv", "os.tmpname",
+				"io.popen", "io.tmpfile", "io.read", "io.write", "package.loadlib", "debug", "string.dump", "channel"}) do
+			local v = _G
+			for part in n:gmatch("[^.]+") do v = v and v[part] end
+			if v ~= nil then names[#names + 1] = n end
+		end
+		return names
+	end
+	function client:open(name) local f, err = io.open(name) if f then f:close() return "opened" end return err end
+	function client:execute() return os.execute("touch /tmp/pwned") end
+	function client:load(name) local ok, err = pcall(dofile, name) return tostring(err) end
+	function client:need(name) local ok, err = pcall(require, name) return ok and "loaded" or tostring(err) end
+	function client:roundTrip()
+		local f = assert(io.open("notes.txt", "w"))
+		f:write("line one\n", 2, "\n")
+		f:close()
+		local lines = {}
+		for l in io.lines("notes.txt") do lines[#lines + 1] = l end
+		return table.concat(lines, "|")
+	end
+end`,
+		"app/helper.lua": `return {}`,
+		"secret.txt":     "not for scripts",
+	}, options{})
+	c := f.mustDial("app", client.Options{})
+	if got := call(t, c, "absent"); len(got[0].([]any)) != 0 {
+		t.Errorf("present: %v", got)
+	}
+	for _, name := range []string{"../secret.txt", "/etc/passwd", "../../../etc/passwd"} {
+		if got := call(t, c, "open", name); got[0] == "opened" {
+			t.Errorf("io.open(%q) opened a file outside the application's folder", name)
+		}
+	}
+	if d := callErr(t, c, "execute"); !strings.Contains(d, "attempt to call a non-function object") {
+		t.Errorf("os.execute: %q", d)
+	}
+	for _, name := range []string{"../../../etc/passwd", "/../etc/passwd"} {
+		if got := call(t, c, "load", name); !strings.Contains(got[0].(string), "outside") && !strings.Contains(got[0].(string), "cannot open") {
+			t.Errorf("dofile(%q): %v", name, got)
+		}
+	}
+	if got := call(t, c, "need", "helper"); got[0] != "loaded" {
+		t.Errorf("require of a module of the application: %v", got)
+	}
+	if got := call(t, c, "need", "..secret"); got[0] == "loaded" {
+		t.Errorf("require reached outside: %v", got)
+	}
+	if got := call(t, c, "roundTrip"); got[0] != "line one|2" {
+		t.Errorf("writing and reading a file of the application: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "app", "notes.txt")); err != nil {
+		t.Errorf("the file was not written in the application's folder: %v", err)
+	}
+	if _, err := os.Stat("/tmp/pwned"); err == nil {
+		t.Errorf("os.execute ran")
+	}
+}
+
+// TestMemoryIsBounded: a script that grabs memory is stopped, inside a call or across
+// calls, with an error to its client, and the server goes on.
+func TestMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{
+		"hog/main.lua": `
+keep = {}
+function onConnection(client)
+	function client:grab() local t = {} while true do t[#t + 1] = string.rep("x", 1e6) end end
+	function client:double() local s = "x" while true do s = s .. s end end
+	function client:tables() local t = {} for i = 1, 1e9 do t[i] = {i} end end
+	function client:sparse() local t = {} t[1e8] = 1 return #t end
+	function client:unpackAll() return unpack({}, 1, 1e7) end
+	function client:hoard() keep[#keep + 1] = string.rep("y", 4e6) .. #keep return #keep end
+	function client:ok() return "alive" end
+end`,
+		"other/main.lua": `function onConnection(client) function client:echo(x) return x end end`,
+	}, options{memory: 32 << 20, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them (slow under -race)
+	hog := f.mustDial("hog", client.Options{})
+	other := f.mustDial("other", client.Options{})
+	for m, want := range map[string]string{
+		"grab":      "memory limit exceeded",
+		"double":    "string too long",
+		"tables":    "memory limit exceeded",
+		"unpackAll": "too many results to unpack",
+	} {
+		if d := callErr(t, hog, m); !strings.Contains(d, want) {
+			t.Errorf("%s: %q, want %q", m, d, want)
+		}
+		if got := call(t, hog, "ok"); got[0] != "alive" {
+			t.Errorf("after %s: %v", m, got)
+		}
+		if got := call(t, other, "echo", m); got[0] != m {
+			t.Errorf("the other application after %s: %v", m, got)
+		}
+	}
+	if got := call(t, hog, "sparse"); got[0] != 0.0 {
+		t.Errorf("a sparse index made an array: #t = %v", got)
+	}
+	// Across calls: each call keeps 4 MB; before long, the state is over its 32 MB.
+	stopped := false
+	for i := 0; i < 20 && !stopped; i++ {
+		_, err := hog.Call(ctxT(t), "hoard")
+		var ce *client.CallError
+		if errors.As(err, &ce) {
+			if !strings.Contains(ce.Status.Description, "memory limit exceeded") {
+				t.Fatalf("hoard: %q", ce.Status.Description)
+			}
+			stopped = true
+		}
+		f.manage() // the check between calls
+	}
+	if !stopped {
+		// The manage tick found it between calls: new clients are refused.
+		_, err := f.dial("hog", client.Options{})
+		var ce *client.ConnectError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Status.Description, "memory limit") {
+			t.Errorf("a state over its memory limit: a new client got %v", err)
+		}
+	}
+	if n := f.reg.Stats().MemoryStops.Load(); n == 0 {
+		t.Error("no memory stop counted")
+	}
+}
+
+// TestNoScriptRunsOutsideACall: what the host reads of a script between calls (events to
+// call, an error's message) never runs the script's own functions, which no budget would
+// stop there.
+func TestNoScriptRunsOutsideACall(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{"main.lua": `
+setmetatable(_G, {__index = function() while true do end end})
+function onConnection(client)
+	function client:fail() error(setmetatable({}, {__tostring = function() while true do end end})) end
+	function client:ok() return "ok" end
+end`}, options{callTimeout: 200 * time.Millisecond})
+	c := f.mustDial("", client.Options{}) // onConnection is looked up; onStart, onManage… are not there
+	if d := callErr(t, c, "fail"); d != "script error (a table value)" {
+		t.Errorf("an error object: %q", d)
+	}
+	f.manage() // onManage is looked up
+	if got := call(t, c, "ok"); got[0] != "ok" {
+		t.Errorf("ok: %v", got)
+	}
+}
