@@ -24,7 +24,7 @@ type embedder struct {
 
 func (e *embedder) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok {
-		srv, err := server.Start(ctx, server.Config{Listen: []string{"127.0.0.1:0"}, Shards: 2},
+		srv, err := server.Start(ctx, server.Config{Listen: []string{"127.0.0.1:0"}, RTMP: "127.0.0.1:0", Media: server.Off, Shards: 2},
 			server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": &testApp{}}}, Log: logger(e.t)})
 		if err != nil {
 			e.failed <- err

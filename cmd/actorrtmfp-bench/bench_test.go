@@ -35,6 +35,7 @@ func startServer(t *testing.T) string {
 	sys := actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = "127.0.0.1:0", server.Off
 	cfg.Shards = 2
 	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
 	if err != nil {

@@ -34,7 +34,11 @@ func TestHelpListsEveryVariableWithItsDefaultOnce(t *testing.T) {
 		typ := reflect.TypeOf(server.Config{})
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
-			line := fmt.Sprintf("ACTORRTMFP_%s (default %s)", f.Tag.Get("env"), f.Tag.Get("envDefault"))
+			def := f.Tag.Get("envDefault")
+			if def == "" {
+				def = `""`
+			}
+			line := fmt.Sprintf("ACTORRTMFP_%s (default %s)", f.Tag.Get("env"), def)
 			if strings.Count(out.String(), line) != 1 {
 				t.Errorf("%s does not list %s once", arg, line)
 			}
@@ -125,7 +129,7 @@ func TestServesThenClosesEverySessionOnSIGTERM(t *testing.T) {
 	exit := make(chan int, 1)
 	var out, errb bytes.Buffer
 	go func() {
-		exit <- run(nil, []string{"ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_LOG_LEVEL=warn"}, &out, &errb, ready)
+		exit <- run(nil, []string{"ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_RTMP=127.0.0.1:0", "ACTORRTMFP_MEDIA=", "ACTORRTMFP_LOG_LEVEL=warn"}, &out, &errb, ready)
 	}()
 	var srv *server.Server
 	select {
