@@ -27,6 +27,7 @@ type Config struct {
 // Stats counts what recorders and players did.
 type Stats struct {
 	Recordings     atomic.Uint64 // recordings started
+	Closed         atomic.Uint64 // recordings whose file was closed (written to its end)
 	RecordFailures atomic.Uint64 // recordings refused or ended by an error
 	Plays          atomic.Uint64 // recordings played
 	NotFound       atomic.Uint64 // plays of a name with no recording

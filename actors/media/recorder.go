@@ -277,4 +277,5 @@ func (r *recorder) close() {
 	if err != nil {
 		r.m.cfg.Log.Warn("recording not closed cleanly", zap.String("file", r.path), zap.Error(err))
 	}
+	r.m.cfg.Stats.Closed.Add(1)
 }
