@@ -241,4 +241,3 @@ func testCertificate(t *testing.T) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
-
