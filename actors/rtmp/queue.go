@@ -32,6 +32,7 @@ type item struct {
 	csid     byte
 	kind     live.Kind
 	media    bool     // media of a binding that may be given up (not configuration)
+	key      bool     // a key frame
 	b        *binding // the binding of media, nil otherwise
 	born     int64    // node clock (ns) when queued
 	deadline int64    // node clock (ns) after which it is not written; 0: always written
@@ -140,4 +141,20 @@ func (q *queue) drop(match func(*item) bool) int {
 		n++
 	}
 	return n
+}
+
+// oldest returns when the oldest media of kind k queued for b was queued (the node
+// clock's ns; the largest int64 when there is none).
+func (q *queue) oldest(b *binding, k live.Kind) int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if b.queued[k] == 0 {
+		return 1<<63 - 1
+	}
+	for i := range q.n {
+		if it := &q.ring[(q.head+i)%len(q.ring)]; it.b == b && it.kind == k && it.media && !it.dropped {
+			return it.born
+		}
+	}
+	return 1<<63 - 1
 }

@@ -119,12 +119,13 @@ func (c *conn) bindingWrite(b *binding, m *live.Media) {
 		return
 	}
 	now := c.cfg.Clock.Now().UnixNano()
-	if d.AbandonOlder > 0 {
-		age := d.AbandonOlder.Nanoseconds()
-		n := c.out.drop(func(it *item) bool { return it.b == b && it.kind == live.KindVideo && now-it.born >= age })
+	if d.AbandonOlder > 0 && c.out.oldest(b, live.KindVideo) <= now-d.AbandonOlder.Nanoseconds() {
+		// A key frame to a player whose queued video has waited that long: the rest of the
+		// stale group goes, all of it (what is left of a group is no use without its start).
+		n := c.out.drop(func(it *item) bool { return it.b == b && it.kind == live.KindVideo })
 		c.cfg.Stats.MediaDropped.Add(uint64(n))
 	}
-	it := item{data: m.Data, msid: b.msid, csid: csids[m.Kind], kind: m.Kind, born: now}
+	it := item{data: m.Data, msid: b.msid, csid: csids[m.Kind], kind: m.Kind, key: m.KeyFrame, born: now}
 	if d.Lifetime > 0 {
 		it.media, it.b, it.deadline = true, b, now+d.Lifetime.Nanoseconds()
 	} else if m.Kind != live.KindControl {

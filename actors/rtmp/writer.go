@@ -8,16 +8,21 @@ import (
 
 	"github.com/bluenviron/gortmplib/pkg/bytecounter"
 	"github.com/bluenviron/gortmplib/pkg/rawmessage"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 )
 
 // write runs the connection's writer: it takes the queue's items in order and writes
 // them with gortmplib's chunk writer into a buffer it flushes when the queue is empty, so
 // that a burst (a batch of a fan-out, a late joiner's group of pictures) costs one system
-// call. Media whose lifetime passed while queued is given up here.
+// call. Media whose lifetime passed while queued is given up here — and when it is video,
+// the binding's video after it too, up to its next key frame: a player must not get the
+// frames of a group whose start it lacks.
 func (c *conn) write() {
 	bw := bufio.NewWriterSize(c.nc, 32<<10)
 	w := rawmessage.NewWriter(bw, bytecounter.NewWriter(bw), false)
 	var m rawmessage.Message
+	waitKey := map[*binding]bool{} // bindings whose video lost a frame here
 	err := func() error {
 		for {
 			it, ok, closed := c.out.pop()
@@ -41,8 +46,20 @@ func (c *conn) write() {
 				continue
 			}
 			now := c.cfg.Clock.Now().UnixNano()
+			if it.media && it.kind == live.KindVideo {
+				switch {
+				case it.key:
+					delete(waitKey, it.b)
+				case waitKey[it.b]:
+					c.cfg.Stats.MediaExpired.Add(1)
+					continue
+				}
+			}
 			if it.deadline != 0 && now > it.deadline {
 				c.cfg.Stats.MediaExpired.Add(1)
+				if it.media && it.kind == live.KindVideo && it.b != nil {
+					waitKey[it.b] = true
+				}
 				continue
 			}
 			m = rawmessage.Message{

@@ -54,6 +54,7 @@ type Conn struct {
 	nc     net.Conn
 	app    string
 	result flash.Status
+	props  *amf.Object
 
 	wmu sync.Mutex
 	w   *rawmessage.Writer
@@ -162,6 +163,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	}
 	st, _ := statusOf(r.args)
 	c.result = st
+	if len(r.args) > 1 {
+		c.props, _ = r.args[0].(*amf.Object)
+	}
 	if r.name != flash.CommandResult {
 		c.Close()
 		return nil, &StatusError{Status: st}
@@ -181,6 +185,10 @@ func statusOf(args []any) (flash.Status, bool) {
 
 // Result is the server's answer to connect.
 func (c *Conn) Result() flash.Status { return c.result }
+
+// Properties is the command object of the server's answer to connect (fmsVer,
+// capabilities…), nil if it sent none.
+func (c *Conn) Properties() *amf.Object { return c.props }
 
 // NetConn is the connection's socket.
 func (c *Conn) NetConn() net.Conn { return c.nc }
