@@ -61,7 +61,9 @@ func rtmpCollect(c *collector) func(rtmpclient.Message) {
 	return func(m rtmpclient.Message) { c.add(m.Type, m.Body) }
 }
 
-func rtmfpCollect(c *collector) func(client.Media) { return func(m client.Media) { c.add(m.Type, m.Data) } }
+func rtmfpCollect(c *collector) func(client.Media) {
+	return func(m client.Media) { c.add(m.Type, m.Data) }
+}
 
 // TestRTMPPublisherReachesRTMPAndRTMFPPlayers: players of both protocols wait for a name;
 // an RTMP encoder publishes it; both receive the metadata and the codec configuration
