@@ -281,3 +281,108 @@ func TestIdlePublicationRetiresAfterAWhile(t *testing.T) {
 		t.Fatal("a play after the retirement reached the retired publication")
 	}
 }
+
+// TestPlayIfPublished: a play that asks for the stream only if it is published binds
+// nothing when it is not (its subscriber plays a recording instead), and binds as any
+// play when it is.
+func TestPlayIfPublished(t *testing.T) {
+	r := newRig(t)
+	key := Key{App: "app", Name: "maybe"}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 1, IfPublished: true})
+	if p := next[*Playing](r, r.strCh); p.Published {
+		t.Fatal("a stream nobody publishes answered Published")
+	}
+	r.sys.Root.Send(r.reg, &Publish{Key: key, Stream: r.stream})
+	next[*Published](r, r.strCh)
+	if len(r.sinkCh) != 0 {
+		t.Fatalf("the sink of the play that was not bound got %T", <-r.sinkCh)
+	}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 2, IfPublished: true})
+	if b := next[*Bind](r, r.sinkCh); b.Binding != 2 {
+		t.Fatalf("bind %+v", b)
+	}
+	if p := next[*Playing](r, r.strCh); !p.Published {
+		t.Fatal("a published stream answered not Published")
+	}
+}
+
+// stubPublisher publishes, sends the publication what it is given, then stops.
+type stubPublisher struct {
+	reg  *actor.PID
+	key  Key
+	msgs [][]byte
+}
+
+func (p *stubPublisher) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.Send(p.reg, &Publish{Key: p.key, Stream: ctx.Self()})
+	case *Published:
+		for _, data := range p.msgs {
+			msg, _ := flash.ParseMessage(data)
+			ctx.Send(m.Publication, &Ingest{Stream: ctx.Self(), Msg: msg, Data: data})
+		}
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// TestPublisherThatEndsLeavesAfterItsLastMessages: the end of a publisher's stream actor
+// (its Terminated, a system message that overtakes the ones queued) comes after the media
+// it sent before it ended: its subscribers get the last frames, then UnpublishNotify.
+func TestPublisherThatEndsLeavesAfterItsLastMessages(t *testing.T) {
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	// The publication waits at the publisher's first media until the publisher has ended.
+	gate := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(*Ingest); ok {
+				select {
+				case held <- struct{}{}:
+					<-hold
+				default:
+				}
+			}
+			next(ctx, env)
+		}
+	}
+	r := &rig{t: t, sys: sys, clock: clock.NewWarp(), stats: &Stats{}, sinkCh: make(chan any, 256), strCh: make(chan any, 64)}
+	r.reg = sys.Root.Spawn(Props(Config{Clock: r.clock, Stats: r.stats, Options: []actor.PropsOption{actor.WithReceiverMiddleware(gate)}}))
+	r.sink = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.sinkCh} }))
+	r.stream = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.strCh} }))
+	key := Key{App: "app", Name: "last"}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 1})
+	next[*Bind](r, r.sinkCh)
+	next[*Playing](r, r.strCh)
+	frames := [][]byte{message(flash.TypeAudio, 0, 0xAF, 0x01, 1), message(flash.TypeAudio, 20, 0xAF, 0x01, 2), message(flash.TypeAudio, 40, 0xAF, 0x01, 3)}
+	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &stubPublisher{reg: r.reg, key: key, msgs: frames} }))
+	<-held
+	<-r.ended(pid)
+	close(hold)
+	var got []string
+	for unpublished := false; !unpublished; {
+		var ms []*Media
+		switch m := next[any](r, r.sinkCh).(type) {
+		case *Media:
+			ms = []*Media{m}
+		case *Batch:
+			ms = m.Msgs
+		}
+		for _, m := range ms {
+			switch {
+			case m.Kind == KindAudio:
+				got = append(got, string(m.Data))
+			case status(t, m.Data) == flash.CodePlayUnpublishNotify:
+				unpublished = true
+			}
+		}
+	}
+	if len(got) != len(frames) {
+		t.Fatalf("UnpublishNotify after %d of the publisher's %d last frames", len(got), len(frames))
+	}
+	for i, f := range frames {
+		if got[i] != string(f) {
+			t.Fatalf("frame %d: %x, want %x", i, got[i], f)
+		}
+	}
+}

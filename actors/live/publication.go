@@ -211,7 +211,9 @@ func (p *publication) onUnpublish(ctx actor.Context, stream *actor.PID) {
 
 func (p *publication) onTerminated(ctx actor.Context, who *actor.PID) {
 	if pub := p.members.publisher; pub != nil && pub.stream.Equal(who) {
-		p.onUnpublish(ctx, who)
+		// Terminated overtakes the messages the publisher sent before it ended (it is a
+		// system message): it leaves after them — its last media reach the subscribers.
+		ctx.Send(p.self, &Unpublish{Stream: who})
 		return
 	}
 	for k, s := range p.members.subs {
