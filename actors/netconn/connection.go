@@ -140,6 +140,7 @@ type connection struct {
 	haveNC     bool
 	closing    bool
 	badLogged  bool // a malformed message of this client was logged (once per client)
+	ending     bool // an RTMP client is gone: the connection ends when its streams have
 	ncFlow     uint64
 	ncKey      session.FlowKey
 	appPID     *actor.PID
@@ -163,6 +164,10 @@ type pendingConnect struct {
 const refusedLinger = 3 * time.Second
 
 type closeRefused struct{}
+
+// closeLater asks the connection to close the session after refusedLinger, time for the
+// client to read the error that says why (a stream played a malformed recording).
+type closeLater struct{}
 
 func (c *connection) Receive(ctx actor.Context) {
 	defer supervision.Repanic() // instead of the receiver middleware: see Repanic
@@ -204,6 +209,9 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.onRelayed(ctx, m)
 	case *closeRefused:
 		c.closeSession(ctx)
+	case *closeLater:
+		self, root := c.self, ctx.ActorSystem().Root
+		c.cfg.Clock.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
 	case *actor.Terminated:
 		// A child ended (a crash, or a stream deleted): its slot is free again.
 		for f, pid := range c.groupFlows {
@@ -216,19 +224,39 @@ func (c *connection) Receive(ctx actor.Context) {
 				delete(c.streams, id)
 			}
 		}
+		if c.ending && len(c.streams) == 0 {
+			ctx.Stop(c.self)
+		}
 	case *session.Closing:
-		// The session is over (it may linger to answer a close): streams and groups end
-		// now, so that publications and groups see their members leave at once.
-		for _, pid := range c.streams {
-			ctx.Stop(pid)
-		}
-		for _, pid := range c.groupFlows {
-			ctx.Stop(pid)
-		}
-		c.leave(ctx, failure(m.Reason))
+		c.onClosing(ctx, m.Reason)
 	case *actor.Stopping:
 		c.leave(ctx, "")
 	}
+}
+
+// onClosing ends the streams and groups of a session that is over (it may linger to
+// answer a close) at once, so that publications and groups see their members leave. The
+// streams of an RTMP connection first handle what they were sent — the last media of a
+// publisher, the end of its recording — and the connection ends after them: its
+// transport stops when it does.
+func (c *connection) onClosing(ctx actor.Context, reason session.CloseReason) {
+	if c.client.peer() {
+		for _, pid := range c.streams {
+			ctx.Stop(pid)
+		}
+	} else {
+		for _, pid := range c.streams {
+			ctx.Poison(pid)
+		}
+		c.ending = true
+		if len(c.streams) == 0 {
+			ctx.Stop(c.self)
+		}
+	}
+	for _, pid := range c.groupFlows {
+		ctx.Stop(pid)
+	}
+	c.leave(ctx, failure(reason))
 }
 
 func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
@@ -327,8 +355,9 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		if len(cmd.Args) > 0 {
 			if id, ok := amf.AsNumber(cmd.Args[0]); ok {
 				if pid := c.streams[uint32(id)]; pid != nil {
-					ctx.Stop(pid)
-					delete(c.streams, uint32(id))
+					// After what it was sent (a publisher's last media); its ID is free once
+					// it has ended (Terminated).
+					ctx.Poison(pid)
 				}
 			}
 		}

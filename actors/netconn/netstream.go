@@ -426,7 +426,7 @@ func (s *netStream) onPlayFailed(ctx actor.Context, m *media.PlayFailed) {
 	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 	s.handle = nil
 	if m.Malformed {
-		ctx.Send(ctx.Parent(), &closeClient{})
+		ctx.Send(ctx.Parent(), &closeLater{})
 	}
 }
 
