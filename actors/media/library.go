@@ -25,9 +25,9 @@ func (l *library) Receive(ctx actor.Context) {
 	}
 }
 
-// length reads the timestamp of a recording's last tag: the PreviousTagSize at its end
-// says where that tag starts. It is 0 for no recording (or a file that does not end on a
-// whole tag).
+// length reads the duration of a recording: the one its recorder wrote in its metadata,
+// or else the timestamp of its last tag (the PreviousTagSize at its end says where that
+// tag starts). It is 0 for no recording (or a file that does not end on a whole tag).
 func (l *library) length(q *Length) float64 {
 	path, err := l.m.File(q.Key.App, q.Key.Name)
 	if err != nil {
@@ -41,6 +41,12 @@ func (l *library) length(q *Length) float64 {
 	fi, err := f.Stat()
 	if err != nil || fi.Size() < flv.StartLen+flv.TagHeaderLen+flv.PrevSizeLen {
 		return 0
+	}
+	var meta [flv.TagHeaderLen + 64]byte
+	if _, err := f.ReadAt(meta[:], flv.StartLen); err == nil {
+		if h, err := flv.ParseTagHeader(meta[:]); err == nil && h.Type == flv.TagScript && flv.Patchable(meta[flv.TagHeaderLen:]) {
+			return flv.Duration(meta[flv.TagHeaderLen:])
+		}
 	}
 	var b [flv.TagHeaderLen]byte
 	if _, err := f.ReadAt(b[:flv.PrevSizeLen], fi.Size()-flv.PrevSizeLen); err != nil {

@@ -298,6 +298,10 @@ func (p *player) onSeek(ctx actor.Context, ms float64) {
 	p.control(ctx, flash.StreamBegin(p.p.StreamID))
 	p.status(ctx, flash.PlayStart(p.p.Key.Name))
 	p.stopAt = -1
+	if p.paused {
+		p.at = ms // it goes on from there when it resumes
+		return
+	}
 	p.startAt(ctx, ms, false)
 }
 

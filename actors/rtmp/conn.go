@@ -49,6 +49,7 @@ type conn struct {
 
 	handshaken bool
 	closing    bool
+	ending     bool // waiting for the Flash layer to end
 	timer      clock.Timer
 	started    time.Time
 }
@@ -130,7 +131,9 @@ func (c *conn) Receive(ctx actor.Context) {
 		c.onTick(ctx)
 	case *actor.Terminated:
 		if m.Who.Equal(c.upper) {
-			c.upper = nil // crashed (its supervisor stopped it): the client goes too
+			// The Flash layer ended: after the client left, or it crashed (its supervisor
+			// stopped it) and the client goes too.
+			c.upper = nil
 			c.finish(ctx, session.ReasonFailure)
 			return
 		}
@@ -235,6 +238,10 @@ func (c *conn) arm(d time.Duration) {
 // onTick ends a handshake that takes too long, pings a silent client, and closes one
 // silent for the idle timeout or whose writes are stuck as long.
 func (c *conn) onTick(ctx actor.Context) {
+	if c.ending {
+		ctx.Stop(c.self) // the Flash layer took too long to end
+		return
+	}
 	if c.closing {
 		return
 	}
@@ -308,12 +315,20 @@ func (c *conn) closeNow() {
 	_ = c.nc.Close()
 }
 
-// finish ends the connection: the Flash layer is told (its streams leave their
-// publications at once), then the actor stops, and the Flash layer with it.
+// finish ends the connection: the socket closes and the Flash layer is told; its streams
+// handle what they were sent (a publisher's last media reaches its recording) and leave
+// their publications, then it ends, and the actor after it (or after closeLinger).
 func (c *conn) finish(ctx actor.Context, reason session.CloseReason) {
 	c.tellClosing(ctx, reason)
 	c.closeNow()
-	ctx.Stop(c.self)
+	if c.upper == nil {
+		ctx.Stop(c.self)
+		return
+	}
+	if !c.ending {
+		c.ending = true
+		c.arm(closeLinger)
+	}
 }
 
 func (c *conn) tellClosing(ctx actor.Context, reason session.CloseReason) {
