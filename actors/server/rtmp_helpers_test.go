@@ -131,7 +131,11 @@ func (f *frames) same(got *frames) string {
 		want, got [][]byte
 	}{{"audio", f.audio, got.audio}, {"video", f.video, got.video}} {
 		if len(k.got) != len(k.want) {
-			return fmt.Sprintf("%d %s frames, want %d", len(k.got), k.name, len(k.want))
+			i := 0
+			for i < min(len(k.got), len(k.want)) && bytes.Equal(k.got[i], k.want[i]) {
+				i++
+			}
+			return fmt.Sprintf("%d %s frames, want %d (the first difference at frame %d)", len(k.got), k.name, len(k.want), i)
 		}
 		for i := range k.want {
 			if !bytes.Equal(k.got[i], k.want[i]) {
@@ -189,6 +193,26 @@ func (c *collector) waitFor(t *testing.T, audio, video int, d time.Duration) {
 		case <-c.signal:
 		case <-deadline.C:
 			t.Fatalf("received %d audio and %d video frames in %s, want %d and %d", a, v, d, audio, video)
+		}
+	}
+}
+
+// waitSame waits until a collector has want's frames and checks them.
+func (c *collector) waitSame(t *testing.T, want *frames, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got := c.frames()
+		diff := want.same(got)
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", d, diff)
+		}
+		select {
+		case <-c.signal:
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
