@@ -12,9 +12,14 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
 
-type backlog [3]int
+// backlog is a lane's bytes and the wait of its oldest message, by kind.
+type backlog struct {
+	bytes [3]int
+	wait  [3]time.Duration
+}
 
-func (b backlog) Queued(k Kind) int { return b[k] }
+func (b backlog) Queued(k Kind) int           { return b.bytes[k] }
+func (b backlog) Waited(k Kind) time.Duration { return b.wait[k] }
 
 func TestPolicyDecisions(t *testing.T) {
 	audio := &Media{Kind: KindAudio}
@@ -23,7 +28,10 @@ func TestPolicyDecisions(t *testing.T) {
 	key := &Media{Kind: KindVideo, KeyFrame: true}
 	videoConfig := &Media{Kind: KindVideo, Config: true}
 	control := &Media{Kind: KindControl}
-	behind := backlog{0, AudioBacklog + 1, VideoBacklog + 1}
+	behind := backlog{wait: [3]time.Duration{0, AudioBehind + 1, VideoBehind + 1}}
+	full := backlog{bytes: [3]int{0, AudioBacklog + 1, VideoBacklog + 1}}
+	// A late subscriber's replayed group: megabytes at once, none of it waiting yet.
+	burst := backlog{bytes: [3]int{0, 256 << 10, VideoBacklog}, wait: [3]time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond}}
 	for _, c := range []struct {
 		name   string
 		p      Policy
@@ -43,6 +51,10 @@ func TestPolicyDecisions(t *testing.T) {
 		{"key frame ends the wait", Policy{Video: true, WaitKey: true}, key, behind,
 			Decision{Send: true, Lifetime: VideoLifetime, AbandonOlder: KeyFrameCatchUp}, false},
 		{"video far behind waits for a key frame", Policy{Video: true}, video, behind, Decision{Dropped: true}, true},
+		{"audio beyond its bytes", Policy{Audio: true}, audio, full, Decision{Dropped: true}, false},
+		{"video beyond its bytes", Policy{Video: true}, video, full, Decision{Dropped: true}, true},
+		{"a burst of audio is not a backlog", Policy{Audio: true}, audio, burst, Decision{Send: true, Lifetime: AudioLifetime}, false},
+		{"a burst of video is not a backlog", Policy{Video: true}, video, burst, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video config even behind", Policy{Video: true, WaitKey: true}, videoConfig, behind, Decision{Send: true}, true},
 	} {
 		p := c.p

@@ -85,7 +85,8 @@ const (
 )
 
 func newConn(cfg *Config, nc net.Conn, id uint32, tls bool) *conn {
-	c := &conn{cfg: cfg, nc: nc, id: id, tls: tls, out: newQueue(), flows: map[uint32]*flow{}, streamIDs: map[string]uint32{},
+	now := func() int64 { return cfg.Clock.Now().UnixNano() }
+	c := &conn{cfg: cfg, nc: nc, id: id, tls: tls, out: newQueue(now), flows: map[uint32]*flow{}, streamIDs: map[string]uint32{},
 		drained: make(chan struct{}, 1), done: make(chan struct{})}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

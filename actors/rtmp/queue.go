@@ -23,6 +23,7 @@ type queue struct {
 	bytes  int  // of the items in the ring
 	closed bool // no more pushes; the writer ends when the ring is empty
 	wake   chan struct{}
+	now    func() int64 // the node's clock, ns
 }
 
 // item is one message to write.
@@ -39,7 +40,9 @@ type item struct {
 	dropped  bool     // given up while queued
 }
 
-func newQueue() *queue { return &queue{ring: make([]item, 16), wake: make(chan struct{}, 1)} }
+func newQueue(now func() int64) *queue {
+	return &queue{ring: make([]item, 16), wake: make(chan struct{}, 1), now: now}
+}
 
 // push queues it; false if the queue is closed.
 func (q *queue) push(it item) bool {

@@ -1,6 +1,8 @@
 package rtmp
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
@@ -26,6 +28,15 @@ type binding struct {
 
 // Queued implements live.Backlog.
 func (b *binding) Queued(k live.Kind) int { return b.q.backlog(b, k) }
+
+// Waited implements live.Backlog: how long the binding's oldest queued media of kind k
+// has waited.
+func (b *binding) Waited(k live.Kind) time.Duration {
+	if oldest := b.q.oldest(b, k); oldest != 1<<63-1 {
+		return time.Duration(b.q.now() - oldest)
+	}
+	return 0
+}
 
 func (c *conn) binding(ch, id uint64) *binding {
 	for b := c.bindings; b != nil; b = b.next {

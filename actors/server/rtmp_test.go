@@ -588,3 +588,37 @@ func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 		t.Fatal("the slow player lost no video")
 	}
 }
+
+// TestLateRTMPJoinerOfABusyStreamGetsItsWholeGroup: a late joiner of a 2 Mbit/s stream
+// with a key frame every 2 s is replayed about 500 KB of the current group at once; it
+// must get all of it — a burst is not a backlog.
+func TestLateRTMPJoinerOfABusyStreamGetsItsWholeGroup(t *testing.T) {
+	t.Parallel()
+	f, a := startWatchServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := rtmpDial(t, f, rtmpclient.Options{}).Publish(ctx, "busy", "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keyEvery = 50
+	src := &avSource{keyEvery: keyEvery, videoBytes: 9000} // 9 KB frames at 25 fps, 45 KB key frames
+	var want frames
+	writeRTMP(t, pub, src.headers())
+	for range keyEvery - 2 {
+		writeRTMP(t, pub, want.sent(src.next()))
+	}
+	waitProcessed(t, f.srv, uint64(3+3*(keyEvery-2)))
+	late := newCollector()
+	if _, err := rtmpDial(t, f, rtmpclient.Options{}).Play(ctx, "busy", -1000, rtmpCollect(late)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitEvent(t, "play rtmp busy", 5*time.Second)
+	for range 3 {
+		writeRTMP(t, pub, want.sent(src.next()))
+	}
+	late.waitFor(t, 0, keyEvery+1, 10*time.Second)
+	if diff := (&frames{video: want.video, audio: late.frames().audio}).same(late.frames()); diff != "" {
+		t.Fatalf("the late joiner: %s (dropped %d)", diff, f.srv.RTMPStats().MediaDropped.Load())
+	}
+}
