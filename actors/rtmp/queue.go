@@ -87,14 +87,12 @@ func (q *queue) pop() (it item, ok, closed bool) {
 		*slot = item{}
 		q.head = (q.head + 1) % len(q.ring)
 		q.n--
-		if !it.dropped {
-			q.bytes -= len(it.data)
-			if it.b != nil {
-				it.b.queued[it.kind] -= len(it.data)
-			}
-		}
 		if it.dropped {
-			continue
+			continue // drop counted it off already
+		}
+		q.bytes -= len(it.data)
+		if it.b != nil {
+			it.b.queued[it.kind] -= len(it.data)
 		}
 		return it, true, q.closed
 	}

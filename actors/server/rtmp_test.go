@@ -3,15 +3,20 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
@@ -621,4 +626,63 @@ func TestLateRTMPJoinerOfABusyStreamGetsItsWholeGroup(t *testing.T) {
 	if diff := (&frames{video: want.video, audio: late.frames().audio}).same(late.frames()); diff != "" {
 		t.Fatalf("the late joiner: %s (dropped %d)", diff, f.srv.RTMPStats().MediaDropped.Load())
 	}
+}
+
+// TestRTMPSettings: RTMP can be turned off; RTMPS needs a certificate and a key, and a
+// bad one stops the start naming the setting; RTMPS serves with a good one.
+func TestRTMPSettings(t *testing.T) {
+	t.Parallel()
+	f := startServer(t, server.Options{}, func(c *server.Config) { c.RTMP = server.Off })
+	if a := f.srv.RTMPAddrs(); len(a) != 0 {
+		t.Fatalf("RTMP off, yet it listens on %v", a)
+	}
+	base := server.Defaults()
+	base.Listen, base.RTMP, base.Media = []string{"127.0.0.1:0"}, "127.0.0.1:0", server.Off
+	for _, tc := range []struct {
+		mut  func(*server.Config)
+		want string
+	}{
+		{func(c *server.Config) { c.RTMP = "1935" }, "ACTORRTMFP_RTMP"},
+		{func(c *server.Config) { c.RTMPS = "127.0.0.1:0" }, "ACTORRTMFP_RTMPS_CERT"},
+		{func(c *server.Config) { c.RTMPS, c.RTMPSCert = "127.0.0.1:0", "cert.pem" }, "ACTORRTMFP_RTMPS_KEY"},
+		{func(c *server.Config) { c.RTMPS, c.RTMPSCert, c.RTMPSKey = "127.0.0.1:0", "/nonexistent/cert.pem", "/nonexistent/key.pem" }, "ACTORRTMFP_RTMPS_CERT"},
+	} {
+		cfg := base
+		tc.mut(&cfg)
+		var ce *server.ConfigError
+		err := cfg.Validate()
+		if err == nil {
+			sys := actors.NewActorSystem(logger(t))
+			var srv *server.Server
+			srv, err = server.Start(sys.Root, cfg, server.Options{Log: logger(t)})
+			if srv != nil {
+				_ = srv.Stop(context.Background())
+			}
+			sys.Shutdown()
+		}
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error naming %s", cfg, err, tc.want)
+		}
+	}
+	certFile, keyFile := testCertificate(t)
+	tf := startServer(t, server.Options{}, func(c *server.Config) { c.RTMPS, c.RTMPSCert, c.RTMPSKey = "127.0.0.1:0", certFile, keyFile })
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := rtmpDialURL(fmt.Sprintf("rtmps://%s/live", tf.srv.RTMPSAddrs()[0]), rtmpclient.Options{TLS: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Result().Code != flash.CodeConnectSuccess {
+		t.Fatalf("connect over RTMPS: %+v", c.Result())
+	}
+	// A client that does not trust the certificate fails at TLS and is counted.
+	if _, err := rtmpDialURL(fmt.Sprintf("rtmps://%s/live", tf.srv.RTMPSAddrs()[0]), rtmpclient.Options{TLS: &tls.Config{ServerName: "127.0.0.1"}}); err == nil {
+		t.Fatal("a client that does not trust the certificate connected")
+	}
+	waitCounter(t, "handshake errors", &tf.srv.RTMPStats().HandshakeErrors, 1, 5*time.Second)
 }

@@ -76,6 +76,24 @@ func TestZeroConfigurationIsTheDefaults(t *testing.T) {
 	}
 }
 
+// TestEmptyRTMPAndMediaTurnThemOff: an empty ACTORRTMFP_RTMP or ACTORRTMFP_MEDIA means
+// none (an unset one means the default), as does "off".
+func TestEmptyRTMPAndMediaTurnThemOff(t *testing.T) {
+	for _, environ := range [][]string{{"ACTORRTMFP_RTMP=", "ACTORRTMFP_MEDIA="}, {"ACTORRTMFP_RTMP=off", "ACTORRTMFP_MEDIA= "}} {
+		st, err := loadSettings(environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RTMP != server.Off || st.Media != server.Off {
+			t.Fatalf("%v: RTMP %q, media %q; want both off", environ, st.RTMP, st.Media)
+		}
+	}
+	st, err := loadSettings([]string{"ACTORRTMFP_RTMP=127.0.0.1:1936"})
+	if err != nil || st.RTMP != "127.0.0.1:1936" || st.Media != "media" {
+		t.Fatalf("%+v %v", st.Config, err)
+	}
+}
+
 // TestUnknownVariableStopsStartupNamingTheClosest: a typo in a setting's name must not
 // leave the server on that setting's default.
 func TestUnknownVariableStopsStartupNamingTheClosest(t *testing.T) {
@@ -113,6 +131,8 @@ func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
 		"ACTORRTMFP_LUA_MEMORY=12",
 		"ACTORRTMFP_LUA_MEMORY=lots",
 		"ACTORRTMFP_LUA_MEMORY=-1MB",
+		"ACTORRTMFP_RTMP=1935",
+		"ACTORRTMFP_RTMPS=:443",
 	}
 	for _, kv := range cases {
 		var out, errb bytes.Buffer
