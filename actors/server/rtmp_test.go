@@ -645,7 +645,9 @@ func TestRTMPSettings(t *testing.T) {
 		{func(c *server.Config) { c.RTMP = "1935" }, "ACTORRTMFP_RTMP"},
 		{func(c *server.Config) { c.RTMPS = "127.0.0.1:0" }, "ACTORRTMFP_RTMPS_CERT"},
 		{func(c *server.Config) { c.RTMPS, c.RTMPSCert = "127.0.0.1:0", "cert.pem" }, "ACTORRTMFP_RTMPS_KEY"},
-		{func(c *server.Config) { c.RTMPS, c.RTMPSCert, c.RTMPSKey = "127.0.0.1:0", "/nonexistent/cert.pem", "/nonexistent/key.pem" }, "ACTORRTMFP_RTMPS_CERT"},
+		{func(c *server.Config) {
+			c.RTMPS, c.RTMPSCert, c.RTMPSKey = "127.0.0.1:0", "/nonexistent/cert.pem", "/nonexistent/key.pem"
+		}, "ACTORRTMFP_RTMPS_CERT"},
 	} {
 		cfg := base
 		tc.mut(&cfg)
