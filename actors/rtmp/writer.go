@@ -20,7 +20,10 @@ import (
 // frames of a group whose start it lacks.
 func (c *conn) write() {
 	bw := bufio.NewWriterSize(c.nc, 32<<10)
-	w := rawmessage.NewWriter(bw, bytecounter.NewWriter(bw), false)
+	// Not bw itself: gortmplib's writer would take a *bufio.Writer as its own buffer and
+	// flush it — a system call — after every message.
+	counted := bytecounter.NewWriter(bw)
+	w := rawmessage.NewWriter(counted, counted, false)
 	var m rawmessage.Message
 	waitKey := map[*binding]bool{} // bindings whose video lost a frame here
 	err := func() error {
