@@ -22,6 +22,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/codec/flv"
 )
 
 // rtmpURL is the fixture's RTMP URL of application "live".
@@ -687,4 +688,63 @@ func TestRTMPSettings(t *testing.T) {
 		t.Fatal("a client that does not trust the certificate connected")
 	}
 	waitCounter(t, "handshake errors", &tf.srv.RTMPStats().HandshakeErrors, 1, 5*time.Second)
+}
+
+// TestRTMPAggregateMessagesAndConnectionLimit: an aggregate message (FLV tags, as Wowza
+// and some encoders send them) reaches players as its messages, at its timestamp; a
+// listener takes at most ACTORRTMFP_MAX_SESSIONS connections, the one beyond is closed and
+// counted.
+func TestRTMPAggregateMessagesAndConnectionLimit(t *testing.T) {
+	t.Parallel()
+	f, _ := startWatchServer(t, func(c *server.Config) { c.MaxSessions = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pubc := rtmpDial(t, f, rtmpclient.Options{})
+	pub, err := pubc.Publish(ctx, "agg", "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rtmpclient.Message
+	var mu sync.Mutex
+	arrived := make(chan struct{}, 16)
+	if _, err := rtmpDial(t, f, rtmpclient.Options{}).Play(ctx, "agg", -1000, func(m rtmpclient.Message) {
+		if m.Type == flash.TypeAudio {
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+			arrived <- struct{}{}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var agg []byte
+	for i, ts := range []uint32{5000, 5020, 5040} { // the tags' own clock; the aggregate's is 100
+		agg, _ = flv.AppendTag(agg, flv.Tag{Type: flv.TagAudio, Timestamp: ts, Body: []byte{0xAF, 0x01, byte(i)}})
+	}
+	if err := pubc.WriteRaw(6, pub.ID, flash.TypeAggregate, 100, agg); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the aggregate's messages did not arrive")
+		}
+	}
+	mu.Lock()
+	for i, m := range got {
+		if m.Timestamp != uint32(100+20*i) || m.Body[2] != byte(i) {
+			t.Fatalf("message %d: %d %x, want at %d", i, m.Timestamp, m.Body, 100+20*i)
+		}
+	}
+	mu.Unlock()
+	nc, err := net.Dial("tcp", f.srv.RTMPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	expectClosed(t, nc)
+	if n := f.srv.RTMPStats().Refused.Load(); n != 1 {
+		t.Fatalf("%d connections refused, want 1", n)
+	}
 }
