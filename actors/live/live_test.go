@@ -28,7 +28,7 @@ func TestPolicyDecisions(t *testing.T) {
 	key := &Media{Kind: KindVideo, KeyFrame: true}
 	videoConfig := &Media{Kind: KindVideo, Config: true}
 	control := &Media{Kind: KindControl}
-	behind := backlog{wait: [3]time.Duration{0, AudioBehind + 1, VideoBehind + 1}}
+	behind := backlog{bytes: [3]int{0, 1, 1}, wait: [3]time.Duration{0, AudioBehind + 1, VideoBehind + 1}}
 	full := backlog{bytes: [3]int{0, AudioBacklog + 1, VideoBacklog + 1}}
 	// A late subscriber's replayed group: megabytes at once, none of it waiting yet.
 	burst := backlog{bytes: [3]int{0, 256 << 10, VideoBacklog}, wait: [3]time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond}}
@@ -55,6 +55,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"video beyond its bytes", Policy{Video: true}, video, full, Decision{Dropped: true}, true},
 		{"a burst of audio is not a backlog", Policy{Audio: true}, audio, burst, Decision{Send: true, Lifetime: AudioLifetime}, false},
 		{"a burst of video is not a backlog", Policy{Video: true}, video, burst, Decision{Send: true, Lifetime: VideoLifetime}, false},
+		{"an empty lane is not behind", Policy{Video: true}, video, backlog{wait: [3]time.Duration{0, 0, VideoBehind + 1}}, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video config even behind", Policy{Video: true, WaitKey: true}, videoConfig, behind, Decision{Send: true}, true},
 	} {
 		p := c.p

@@ -108,9 +108,11 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 	return Decision{}
 }
 
-// behind reports whether lane k has waited longer than wait or holds more than limit.
+// behind reports whether lane k holds more than limit or has waited longer than wait (an
+// empty lane has not: it is asked no more).
 func behind(q Backlog, k Kind, wait time.Duration, limit int) bool {
-	return q.Waited(k) > wait || q.Queued(k) > limit
+	n := q.Queued(k)
+	return n > limit || n > 0 && q.Waited(k) > wait
 }
 
 // Gate applies a Gate message: video that was off resumes at a key frame.
