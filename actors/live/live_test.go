@@ -28,7 +28,7 @@ func TestPolicyDecisions(t *testing.T) {
 	key := &Media{Kind: KindVideo, KeyFrame: true}
 	videoConfig := &Media{Kind: KindVideo, Config: true}
 	control := &Media{Kind: KindControl}
-	behind := backlog{bytes: [3]int{0, 1, 1}, wait: [3]time.Duration{0, AudioBehind + 1, VideoBehind + 1}}
+	behind := backlog{bytes: [3]int{0, 1, 1}, wait: [3]time.Duration{0, AudioLifetime, VideoBehind + 1}}
 	full := backlog{bytes: [3]int{0, AudioBacklog + 1, VideoBacklog + 1}}
 	// A late subscriber's replayed group: megabytes at once, none of it waiting yet.
 	burst := backlog{bytes: [3]int{0, 256 << 10, VideoBacklog}, wait: [3]time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond}}
@@ -43,7 +43,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"control always", Policy{}, control, behind, Decision{Send: true}, false},
 		{"audio", Policy{Audio: true}, audio, backlog{}, Decision{Send: true, Lifetime: AudioLifetime}, false},
 		{"audio gated", Policy{}, audio, backlog{}, Decision{}, false},
-		{"audio behind", Policy{Audio: true}, audio, behind, Decision{Dropped: true}, false},
+		{"audio waiting is given up by its lifetime, not dropped", Policy{Audio: true}, audio, behind, Decision{Send: true, Lifetime: AudioLifetime}, false},
 		{"audio config even behind", Policy{Audio: true}, audioConfig, behind, Decision{Send: true}, false},
 		{"video", Policy{Video: true}, video, backlog{}, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video gated", Policy{}, video, backlog{}, Decision{}, false},

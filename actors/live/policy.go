@@ -11,11 +11,12 @@ import "time"
 //     the oldest has waited KeyFrameCatchUp (the subscriber is behind); when the video
 //     lane falls far behind, video is dropped until the next key frame.
 //
-// A lane is behind when its oldest message has waited long (AudioBehind, VideoBehind),
-// not when it holds many bytes: a late subscriber is replayed a whole group of pictures
-// at once, half a megabyte at 2 Mbit/s, and a burst that leaves at the pace of the link is
-// no backlog (judged by bytes, the end of that group was dropped). The bytes a lane may
-// hold are bounded too (AudioBacklog, VideoBacklog), for memory.
+// A video lane is behind when its oldest message has waited long (VideoBehind), not when
+// it holds many bytes: a late subscriber is replayed a whole group of pictures at once,
+// half a megabyte at 2 Mbit/s, and a burst that leaves at the pace of the link is no
+// backlog (judged by bytes, the end of that group was dropped). Audio ages out by its
+// lifetime. The bytes a lane may hold are bounded too (AudioBacklog, VideoBacklog), for
+// memory.
 //
 // The zero value lets nothing through: NewPolicy makes a binding's.
 type Policy struct {
@@ -27,14 +28,11 @@ type Policy struct {
 const (
 	AudioLifetime = 1500 * time.Millisecond
 	VideoLifetime = 4 * time.Second
-	// AudioBehind: audio is dropped while the lane's oldest audio has waited this long
-	// (new audio would only queue behind audio about to expire).
-	AudioBehind = time.Second
 	// VideoBehind: video skips to the next key frame once the lane's oldest video has
 	// waited this long.
 	VideoBehind = 2 * time.Second
 	// AudioBacklog and VideoBacklog bound the bytes of a lane, whatever their age: beyond,
-	// it is behind. VideoBacklog holds a group of pictures of 2 s at 12 Mbit/s and stays
+	// audio is dropped, video waits for the next key frame. VideoBacklog holds a group of pictures of 2 s at 12 Mbit/s and stays
 	// below an RTMFP flow's send queue (4 MiB).
 	AudioBacklog = 512 << 10
 	VideoBacklog = 3 << 20
@@ -84,7 +82,8 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 			return Decision{}
 		case m.Config:
 			return Decision{Send: true}
-		case behind(q, KindAudio, AudioBehind, AudioBacklog):
+		case q.Queued(KindAudio) > AudioBacklog:
+			// Audio's staleness is its lifetime: what waited that long is given up.
 			return Decision{Dropped: true}
 		}
 		return Decision{Send: true, Lifetime: AudioLifetime}
