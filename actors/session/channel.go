@@ -152,7 +152,14 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *live.Media) boo
 		}
 		return false
 	}
-	w := Write{Key: c.keys[m.Kind], Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime, AbandonWaiting: d.AbandonOlder}
+	key := c.keys[m.Kind]
+	if d.AbandonOlder > 0 {
+		// Given up by the policy: counted with its drops (the flow counts them too).
+		if f := s.sendByKey.get(key); f != nil {
+			s.p.Stats.MediaDropped.Add(uint64(f.abandonWaiting(int64(s.now()), int64(d.AbandonOlder))))
+		}
+	}
+	w := Write{Key: key, Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime}
 	return s.queue(ctx, &w)
 }
 

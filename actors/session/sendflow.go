@@ -197,7 +197,7 @@ func (f *sendFlow) abandonQueued(inFlightToo bool) {
 // that fell behind. All of it goes — what is left of a group is no use without its start,
 // and a receiver given the younger half of a group shows it broken. Messages without a
 // lifetime (codec configuration, commands, data) are never given up this way.
-func (f *sendFlow) abandonWaiting(now, age int64) {
+func (f *sendFlow) abandonWaiting(now, age int64) (n int) {
 	stale := false
 	for _, fr := range f.queue {
 		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
@@ -206,14 +206,16 @@ func (f *sendFlow) abandonWaiting(now, age int64) {
 		}
 	}
 	if !stale {
-		return
+		return 0
 	}
 	for _, fr := range f.queue {
 		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
 			m.abandoned = true
 			f.abandonedMsgs++
+			n++
 		}
 	}
+	return n
 }
 
 // onException handles the receiver's Flow Exception Report: the flow is dead.
