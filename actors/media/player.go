@@ -34,6 +34,9 @@ type PlayParams struct {
 	Lanes    *session.Lanes
 	StreamID uint32          // of the user control events (Stream Is Recorded, EOF, Begin)
 	Control  session.FlowKey // where they are written: the NetConnection's flow
+	// Gates are the player's audio and video switches (receiveAudio, receiveVideo, or the
+	// application's) and SampleAccess its |RtmpSampleAccess, as they stand at the start.
+	Gates, SampleAccess [2]bool
 }
 
 // Play spawns the player of a recording as a child of ctx (the playing stream actor),
@@ -134,10 +137,13 @@ func (p *player) open(ctx actor.Context) {
 	st.Plays.Add(1)
 	p.bound = true
 	ctx.Send(p.p.Sink, &live.Bind{Channel: p.p.Channel, Binding: p.p.Binding, Lanes: p.p.Lanes})
+	if g := p.p.Gates; g != [2]bool{true, true} {
+		ctx.Send(p.p.Sink, &live.Gate{Channel: p.p.Channel, Binding: p.p.Binding, Audio: g[0], Video: g[1]})
+	}
 	p.control(ctx, flash.StreamIsRecorded(p.p.StreamID))
 	p.status(ctx, flash.PlayReset(p.p.Key.Name))
 	p.status(ctx, flash.PlayStart(p.p.Key.Name))
-	access, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", true, true}})
+	access, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", p.p.SampleAccess[0], p.p.SampleAccess[1]}})
 	p.send(ctx, &live.Media{Kind: live.KindControl, Data: access, Config: true})
 	p.stopAt = -1
 	if p.p.Length >= 0 {

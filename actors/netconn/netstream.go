@@ -389,10 +389,15 @@ func (s *netStream) playRecording(ctx actor.Context) {
 		return
 	}
 	s.role, s.chanID = roleRecorded, s.cfg.Media.Channel()
-	s.player = s.cfg.Media.Play(ctx, media.PlayParams{
+	p := media.PlayParams{
 		Key: live.Key{App: s.client.path, Name: s.name}, Start: max(s.start, 0), Length: s.length,
 		Sink: s.session, Channel: s.chanID, Binding: uint64(s.id), Lanes: s.lanes(), StreamID: s.id, Control: s.ncKey,
-	})
+		Gates: s.gates, SampleAccess: [2]bool{true, true},
+	}
+	if s.access != nil { // set by the application while it decided the play
+		p.SampleAccess, s.access = *s.access, nil
+	}
+	s.player = s.cfg.Media.Play(ctx, p)
 }
 
 // onNotFound: there is no recording of the name. A play of "any" waits for a live

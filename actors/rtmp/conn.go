@@ -273,6 +273,8 @@ func (c *conn) onTick(ctx actor.Context) {
 func (c *conn) onReadEnded(ctx actor.Context, err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.closing:
+	case errors.Is(err, errBanned):
+		c.cfg.Log.Info("rtmp client's address banned: closed", zap.Uint32("id", c.id), zap.Stringer("from", c.addr))
 	case !c.handshaken:
 		c.cfg.Stats.HandshakeErrors.Add(1)
 		c.cfg.Log.Info("rtmp handshake failed", zap.Stringer("from", c.addr), zap.Error(err))

@@ -27,6 +27,9 @@ func (e *protocolError) Unwrap() error { return e.err }
 
 func protoErr(format string, a ...any) error { return &protocolError{fmt.Errorf(format, a...)} }
 
+// errBanned ends the connection of a client whose address was banned meanwhile.
+var errBanned = errors.New("rtmp: the client's address is banned")
+
 // Limits of what a client sends.
 const (
 	// maxChunkSize is the largest chunk size a client may set (gortmplib's own bound).
@@ -86,6 +89,9 @@ func (c *conn) read() error {
 			return err
 		}
 		lim.n = 0
+		if c.cfg.Banned != nil && c.cfg.Banned.Banned(c.addr.Addr()) {
+			return errBanned
+		}
 		// gortmplib reads a type-0 chunk's message stream ID big-endian; RTMP writes it
 		// little-endian (stream 1 arrives as 0x01000000).
 		m.MessageStreamID = bits.ReverseBytes32(m.MessageStreamID)

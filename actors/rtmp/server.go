@@ -30,7 +30,10 @@ type Config struct {
 	Connections *netconn.Connections
 	// IDs numbers the node's RTMP connections (app.Client.SessionID); listeners of one
 	// node share it. Nil: the listener's own.
-	IDs   *atomic.Uint32
+	IDs *atomic.Uint32
+	// Banned, if set, is the node's blacklist (app.Host.Ban): a banned address's
+	// connections are closed, at accept and at its next message.
+	Banned interface{ Banned(netip.Addr) bool }
 	Clock clock.Clock
 	Log   *zap.Logger
 	Stats *Stats
@@ -41,7 +44,7 @@ type Config struct {
 // Stats counts what the RTMP listeners of a node did.
 type Stats struct {
 	Accepted        atomic.Uint64 // connections accepted
-	Refused         atomic.Uint64 // connections closed at once: too many
+	Refused         atomic.Uint64 // connections closed at once: too many, or a banned address
 	Active          atomic.Int64  // connections open
 	HandshakeErrors atomic.Uint64 // handshakes (TLS or RTMP) failed or timed out
 	ProtocolErrors  atomic.Uint64 // connections closed for sending what is not RTMP
@@ -142,7 +145,7 @@ func (l *listener) accept(root *actor.RootContext, self *actor.PID) {
 }
 
 func (l *listener) onAccepted(ctx actor.Context, nc net.Conn) {
-	if l.cfg.MaxConnections > 0 && l.active >= l.cfg.MaxConnections {
+	if l.cfg.MaxConnections > 0 && l.active >= l.cfg.MaxConnections || l.banned(nc.RemoteAddr()) {
 		l.cfg.Stats.Refused.Add(1)
 		_ = nc.Close()
 		return
@@ -155,4 +158,13 @@ func (l *listener) onAccepted(ctx actor.Context, nc net.Conn) {
 	l.active++
 	c := newConn(l.cfg, nc, l.cfg.IDs.Add(1), tlsOn)
 	ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }, l.opts...))
+}
+
+// banned reports whether a connection comes from a banned address.
+func (l *listener) banned(a net.Addr) bool {
+	if l.cfg.Banned == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && l.cfg.Banned.Banned(ap.Addr().Unmap())
 }

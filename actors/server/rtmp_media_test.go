@@ -1,14 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
@@ -291,5 +294,52 @@ func TestMalformedRecordingFailsThePlayAndClosesTheClient(t *testing.T) {
 	}
 	if _, err := rtmpDial(t, f, rtmpclient.Options{}).Call(ctx, "echo", 1.0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// audioOnlyApp lets every play have audio only, and no sample access (app.StreamHandler).
+type audioOnlyApp struct{ testApp }
+
+func (*audioOnlyApp) OnPublishStream(app.Stream) error { return nil }
+func (*audioOnlyApp) OnUnpublishStream(app.Stream)     {}
+func (*audioOnlyApp) OnStopStream(app.Stream)          {}
+func (*audioOnlyApp) OnPlayStream(s app.Stream) error {
+	s.Receive(true, false)
+	s.SampleAccess(false, false)
+	return nil
+}
+
+// TestApplicationGatesAPlayOfARecording: what an application sets while it decides a play
+// (audio only, no sample access) holds for a recording's play as for a live one.
+func TestApplicationGatesAPlayOfARecording(t *testing.T) {
+	t.Parallel()
+	a := &audioOnlyApp{}
+	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": a}}}, nil)
+	var want frames
+	recordRTMP(t, f, "gated", "record", &avSource{keyEvery: 10, videoBytes: 100}, 20, &want, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := newCollector()
+	var access []byte
+	var mu sync.Mutex
+	s, err := rtmpDial(t, f, rtmpclient.Options{}).Play(ctx, "gated", 0, func(m rtmpclient.Message) {
+		if m.Type == flash.TypeDataAMF0 && bytes.Contains(m.Body, []byte("|RtmpSampleAccess")) {
+			mu.Lock()
+			access = bytes.Clone(m.Body)
+			mu.Unlock()
+		}
+		got.add(m.Type, m.Body)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.Status, flash.CodePlayStop, 20*time.Second)
+	if a, v := got.counts(); a != len(want.audio) || v != 0 {
+		t.Fatalf("an audio-only play of the recording got %d audio and %d video frames, want %d and none", a, v, len(want.audio))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want, _ := flash.AppendData(nil, flash.Data{Values: []any{"|RtmpSampleAccess", false, false}}); !bytes.HasSuffix(want, access) || len(access) == 0 {
+		t.Fatalf("|RtmpSampleAccess %x, want false, false", access)
 	}
 }

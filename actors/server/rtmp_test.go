@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -746,5 +747,32 @@ func TestRTMPAggregateMessagesAndConnectionLimit(t *testing.T) {
 	expectClosed(t, nc)
 	if n := f.srv.RTMPStats().Refused.Load(); n != 1 {
 		t.Fatalf("%d connections refused, want 1", n)
+	}
+}
+
+// TestBannedAddressesAreRefusedOverRTMP: the applications' blacklist (app.Host.Ban) closes
+// an RTMP connection of a banned address at accept, and an open one at its next message.
+func TestBannedAddressesAreRefusedOverRTMP(t *testing.T) {
+	t.Parallel()
+	f, _ := startWatchServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	open := rtmpDial(t, f, rtmpclient.Options{})
+	local := netip.MustParseAddr("127.0.0.1")
+	f.srv.Banned().Ban(local)
+	if c, err := rtmpDialURL(rtmpURL(f), rtmpclient.Options{}); err == nil {
+		c.Close()
+		t.Fatal("a banned address connected")
+	}
+	waitCounter(t, "refused", &f.srv.RTMPStats().Refused, 1, 5*time.Second)
+	_, _ = open.Call(ctx, "echo", "x")
+	select {
+	case <-open.Done():
+	case <-ctx.Done():
+		t.Fatal("the banned address's open connection stayed open")
+	}
+	f.srv.Banned().Unban(local)
+	if _, err := rtmpDial(t, f, rtmpclient.Options{}).Call(ctx, "echo", "x"); err != nil {
+		t.Fatalf("after the ban was lifted: %v", err)
 	}
 }

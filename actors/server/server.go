@@ -254,7 +254,7 @@ func (s *Server) media() *media.Media {
 func (s *Server) startRTMP(ctx actor.Context, conns *netconn.Connections, sc session.Config) error {
 	cfg := s.cfg
 	rc := rtmp.Config{MaxConnections: cfg.MaxSessions, Keepalive: sc.Keepalive, IdleTimeout: sc.IdleTimeout,
-		Connections: conns, IDs: &s.rtmpIDs, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
+		Connections: conns, IDs: &s.rtmpIDs, Banned: &s.banned, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
 	if cfg.RTMP != Off {
 		rc.Listen = cfg.RTMP
 		l, err := rtmp.Start(ctx, rc)
