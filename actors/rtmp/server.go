@@ -34,9 +34,9 @@ type Config struct {
 	// Banned, if set, is the node's blacklist (app.Host.Ban): a banned address's
 	// connections are closed, at accept and at its next message.
 	Banned interface{ Banned(netip.Addr) bool }
-	Clock clock.Clock
-	Log   *zap.Logger
-	Stats *Stats
+	Clock  clock.Clock
+	Log    *zap.Logger
+	Stats  *Stats
 	// Options are the props options of the connection actors (dispatcher, mailbox).
 	Options []actor.PropsOption
 }
