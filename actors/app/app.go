@@ -30,16 +30,30 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
 
+// Protocols a client may come by (Client.Protocol).
+const (
+	ProtocolRTMFP = "rtmfp"
+	ProtocolRTMP  = "rtmp"  // RTMP over TCP
+	ProtocolRTMPS = "rtmps" // RTMP over TLS
+)
+
 // Client is the server's view of one connected client. Its methods are safe for
 // concurrent use and never block on the network.
 type Client interface {
-	// SessionID is the server's RTMFP session ID for the client, unique while it lives.
+	// Protocol is what the client came by: ProtocolRTMFP, ProtocolRTMP or ProtocolRTMPS.
+	// RTMP clients share the applications, streams and rules of RTMFP clients, but they
+	// are not peers: no other client can be introduced to them or relay to them.
+	Protocol() string
+	// SessionID is the server's RTMFP session ID for the client, unique while it lives
+	// (for an RTMP client, an ID of its TCP connection, unique among those of the node).
 	SessionID() uint32
-	// PeerID is the client's peer ID (SHA-256 of its certificate), Flash's nearID.
+	// PeerID is the client's peer ID (SHA-256 of its certificate), Flash's nearID. An
+	// RTMP client has none: it is given a random one, so that clients stay apart.
 	PeerID() cryptoutil.PeerID
 	// Address is the client's public address as the server sees it.
 	Address() netip.AddrPort
-	// PrivateAddresses are the addresses the client announced with setPeerInfo.
+	// PrivateAddresses are the addresses the client announced with setPeerInfo (none
+	// for RTMP).
 	PrivateAddresses() []netip.AddrPort
 	// Path is the application path from the connection URL ("" for the root application).
 	Path() string

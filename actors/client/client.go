@@ -407,6 +407,15 @@ func (c *Conn) PlayFunc(ctx context.Context, name string, fn func(Media)) (*Play
 	return c.play(ctx, newPlayer(name, fn))
 }
 
+// PlayFrom plays like PlayFunc (fn nil: like Play) with play's start argument: -2000
+// for live if published, else a recording, else wait for live (the default); -1000 for
+// live only; ms ≥ 0 for a recording from that point.
+func (c *Conn) PlayFrom(ctx context.Context, name string, start float64, fn func(Media)) (*Player, error) {
+	p := newPlayer(name, fn)
+	p.start, p.hasStart = start, true
+	return c.play(ctx, p)
+}
+
 func (c *Conn) play(ctx context.Context, p *Player) (*Player, error) {
 	c.root.Send(c.conn, &streamRequest{player: p})
 	if err := waitStarted(ctx, p.started, c.done); err != nil {
@@ -419,7 +428,13 @@ func (c *Conn) play(ctx context.Context, p *Player) (*Player, error) {
 // Publish publishes a live stream on the server and waits for NetStream.Publish.Start —
 // or a refusal (*StreamError, e.g. NetStream.Publish.BadName).
 func (c *Conn) Publish(ctx context.Context, name string) (*Publisher, error) {
-	p := &Publisher{Name: name, started: make(chan error, 1)}
+	return c.PublishAs(ctx, name, "live")
+}
+
+// PublishAs publishes like Publish with publish's type argument: "live", "record" (the
+// server records the stream to a file, replacing it) or "append" (to the end of the file).
+func (c *Conn) PublishAs(ctx context.Context, name, typ string) (*Publisher, error) {
+	p := &Publisher{Name: name, typ: typ, started: make(chan error, 1)}
 	c.root.Send(c.conn, &streamRequest{publisher: p})
 	if err := waitStarted(ctx, p.started, c.done); err != nil {
 		p.Close()

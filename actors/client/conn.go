@@ -224,7 +224,11 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 				root.Send(self, &streamCommand{id: st.id, data: b})
 				return nil
 			}
-			a.writeStream(ctx, st, commandBytes(flash.CommandPlay, r.player.Name))
+			args := []any{r.player.Name}
+			if r.player.hasStart {
+				args = append(args, r.player.start)
+			}
+			a.writeStream(ctx, st, commandBytes(flash.CommandPlay, args...))
 			return
 		}
 		r.publisher.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
@@ -237,7 +241,7 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 			root.Send(session, mediaWrite(st.key, m))
 			return nil
 		}
-		a.writeStream(ctx, st, commandBytes(flash.CommandPublish, r.publisher.Name, "live"))
+		a.writeStream(ctx, st, commandBytes(flash.CommandPublish, r.publisher.Name, r.publisher.typ))
 	}
 	a.write(ctx, flash.Command{Name: flash.CommandCreateStream, TransactionID: txn})
 }

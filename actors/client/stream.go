@@ -88,6 +88,9 @@ type Player struct {
 	cmdFn   func(name string, args ...any) error // a command on the stream (nil: not supported)
 	once    sync.Once
 	started chan error
+	// start is play's start argument, when hasStart (PlayFrom).
+	start    float64
+	hasStart bool
 }
 
 func newPlayer(name string, fn func(Media)) *Player {
@@ -123,6 +126,10 @@ func (p *Player) ReceiveVideo(on bool) error { return p.command(flash.CommandRec
 // sending its audio and video and answers NetStream.Pause.Notify, or resumes them (video
 // at the next key frame) and answers NetStream.Unpause.Notify.
 func (p *Player) Pause(paused bool) error { return p.command(flash.CommandPause, paused, 0.0) }
+
+// Seek moves the play of a recording to the key frame at or before ms (NetStream.seek);
+// the server answers NetStream.Seek.Notify.
+func (p *Player) Seek(ms float64) error { return p.command(flash.CommandSeek, ms) }
 
 // errNoStreamCommands is returned by the stream commands of a player that cannot send them
 // (a direct P2P player: the publishing peer does not implement them).
@@ -183,6 +190,7 @@ func (e *StreamError) Error() string {
 // Publisher sends a stream.
 type Publisher struct {
 	Name    string
+	typ     string // publish's type: live, record, append
 	write   func(Media) error
 	closeFn func()
 	once    sync.Once

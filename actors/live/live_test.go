@@ -12,9 +12,14 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
 
-type backlog [3]int
+// backlog is a lane's bytes and the wait of its oldest message, by kind.
+type backlog struct {
+	bytes [3]int
+	wait  [3]time.Duration
+}
 
-func (b backlog) Queued(k Kind) int { return b[k] }
+func (b backlog) Queued(k Kind) int           { return b.bytes[k] }
+func (b backlog) Waited(k Kind) time.Duration { return b.wait[k] }
 
 func TestPolicyDecisions(t *testing.T) {
 	audio := &Media{Kind: KindAudio}
@@ -23,7 +28,10 @@ func TestPolicyDecisions(t *testing.T) {
 	key := &Media{Kind: KindVideo, KeyFrame: true}
 	videoConfig := &Media{Kind: KindVideo, Config: true}
 	control := &Media{Kind: KindControl}
-	behind := backlog{0, AudioBacklog + 1, VideoBacklog + 1}
+	behind := backlog{bytes: [3]int{0, 1, 1}, wait: [3]time.Duration{0, AudioLifetime, VideoBehind + 1}}
+	full := backlog{bytes: [3]int{0, AudioBacklog + 1, VideoBacklog + 1}}
+	// A late subscriber's replayed group: megabytes at once, none of it waiting yet.
+	burst := backlog{bytes: [3]int{0, 256 << 10, VideoBacklog}, wait: [3]time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond}}
 	for _, c := range []struct {
 		name   string
 		p      Policy
@@ -35,7 +43,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"control always", Policy{}, control, behind, Decision{Send: true}, false},
 		{"audio", Policy{Audio: true}, audio, backlog{}, Decision{Send: true, Lifetime: AudioLifetime}, false},
 		{"audio gated", Policy{}, audio, backlog{}, Decision{}, false},
-		{"audio behind", Policy{Audio: true}, audio, behind, Decision{Dropped: true}, false},
+		{"audio waiting is given up by its lifetime, not dropped", Policy{Audio: true}, audio, behind, Decision{Send: true, Lifetime: AudioLifetime}, false},
 		{"audio config even behind", Policy{Audio: true}, audioConfig, behind, Decision{Send: true}, false},
 		{"video", Policy{Video: true}, video, backlog{}, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video gated", Policy{}, video, backlog{}, Decision{}, false},
@@ -43,6 +51,11 @@ func TestPolicyDecisions(t *testing.T) {
 		{"key frame ends the wait", Policy{Video: true, WaitKey: true}, key, behind,
 			Decision{Send: true, Lifetime: VideoLifetime, AbandonOlder: KeyFrameCatchUp}, false},
 		{"video far behind waits for a key frame", Policy{Video: true}, video, behind, Decision{Dropped: true}, true},
+		{"audio beyond its bytes", Policy{Audio: true}, audio, full, Decision{Dropped: true}, false},
+		{"video beyond its bytes", Policy{Video: true}, video, full, Decision{Dropped: true}, true},
+		{"a burst of audio is not a backlog", Policy{Audio: true}, audio, burst, Decision{Send: true, Lifetime: AudioLifetime}, false},
+		{"a burst of video is not a backlog", Policy{Video: true}, video, burst, Decision{Send: true, Lifetime: VideoLifetime}, false},
+		{"an empty lane is not behind", Policy{Video: true}, video, backlog{wait: [3]time.Duration{0, 0, VideoBehind + 1}}, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video config even behind", Policy{Video: true, WaitKey: true}, videoConfig, behind, Decision{Send: true}, true},
 	} {
 		p := c.p
@@ -279,5 +292,110 @@ func TestIdlePublicationRetiresAfterAWhile(t *testing.T) {
 	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 3})
 	if p := next[*Playing](r, r.strCh); p.Publication.Equal(playing.Publication) {
 		t.Fatal("a play after the retirement reached the retired publication")
+	}
+}
+
+// TestPlayIfPublished: a play that asks for the stream only if it is published binds
+// nothing when it is not (its subscriber plays a recording instead), and binds as any
+// play when it is.
+func TestPlayIfPublished(t *testing.T) {
+	r := newRig(t)
+	key := Key{App: "app", Name: "maybe"}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 1, IfPublished: true})
+	if p := next[*Playing](r, r.strCh); p.Published {
+		t.Fatal("a stream nobody publishes answered Published")
+	}
+	r.sys.Root.Send(r.reg, &Publish{Key: key, Stream: r.stream})
+	next[*Published](r, r.strCh)
+	if len(r.sinkCh) != 0 {
+		t.Fatalf("the sink of the play that was not bound got %T", <-r.sinkCh)
+	}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 2, IfPublished: true})
+	if b := next[*Bind](r, r.sinkCh); b.Binding != 2 {
+		t.Fatalf("bind %+v", b)
+	}
+	if p := next[*Playing](r, r.strCh); !p.Published {
+		t.Fatal("a published stream answered not Published")
+	}
+}
+
+// stubPublisher publishes, sends the publication what it is given, then stops.
+type stubPublisher struct {
+	reg  *actor.PID
+	key  Key
+	msgs [][]byte
+}
+
+func (p *stubPublisher) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.Send(p.reg, &Publish{Key: p.key, Stream: ctx.Self()})
+	case *Published:
+		for _, data := range p.msgs {
+			msg, _ := flash.ParseMessage(data)
+			ctx.Send(m.Publication, &Ingest{Stream: ctx.Self(), Msg: msg, Data: data})
+		}
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// TestPublisherThatEndsLeavesAfterItsLastMessages: the end of a publisher's stream actor
+// (its Terminated, a system message that overtakes the ones queued) comes after the media
+// it sent before it ended: its subscribers get the last frames, then UnpublishNotify.
+func TestPublisherThatEndsLeavesAfterItsLastMessages(t *testing.T) {
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	// The publication waits at the publisher's first media until the publisher has ended.
+	gate := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(*Ingest); ok {
+				select {
+				case held <- struct{}{}:
+					<-hold
+				default:
+				}
+			}
+			next(ctx, env)
+		}
+	}
+	r := &rig{t: t, sys: sys, clock: clock.NewWarp(), stats: &Stats{}, sinkCh: make(chan any, 256), strCh: make(chan any, 64)}
+	r.reg = sys.Root.Spawn(Props(Config{Clock: r.clock, Stats: r.stats, Options: []actor.PropsOption{actor.WithReceiverMiddleware(gate)}}))
+	r.sink = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.sinkCh} }))
+	r.stream = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.strCh} }))
+	key := Key{App: "app", Name: "last"}
+	r.sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 1})
+	next[*Bind](r, r.sinkCh)
+	next[*Playing](r, r.strCh)
+	frames := [][]byte{message(flash.TypeAudio, 0, 0xAF, 0x01, 1), message(flash.TypeAudio, 20, 0xAF, 0x01, 2), message(flash.TypeAudio, 40, 0xAF, 0x01, 3)}
+	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &stubPublisher{reg: r.reg, key: key, msgs: frames} }))
+	<-held
+	<-r.ended(pid)
+	close(hold)
+	var got []string
+	for unpublished := false; !unpublished; {
+		var ms []*Media
+		switch m := next[any](r, r.sinkCh).(type) {
+		case *Media:
+			ms = []*Media{m}
+		case *Batch:
+			ms = m.Msgs
+		}
+		for _, m := range ms {
+			switch {
+			case m.Kind == KindAudio:
+				got = append(got, string(m.Data))
+			case status(t, m.Data) == flash.CodePlayUnpublishNotify:
+				unpublished = true
+			}
+		}
+	}
+	if len(got) != len(frames) {
+		t.Fatalf("UnpublishNotify after %d of the publisher's %d last frames", len(got), len(frames))
+	}
+	for i, f := range frames {
+		if got[i] != string(f) {
+			t.Fatalf("frame %d: %x, want %x", i, got[i], f)
+		}
 	}
 }

@@ -48,12 +48,18 @@ type Play struct {
 	Sink    *actor.PID // where the media goes (an RTMFP session, an RTMP connection…)
 	Binding uint64     // tells this subscription apart in its sink and its stream actor
 	Lanes   any        // passed on to the sink in Bind
+	// IfPublished subscribes only if the stream is published now: otherwise the
+	// publication binds nothing and answers Playing with Published false (a play that
+	// falls back to a recording when the name is not live).
+	IfPublished bool
 }
 
-// Playing answers Play: Channel is the publication's channel in the sink (for Gate).
+// Playing answers Play: Channel is the publication's channel in the sink (for Gate);
+// Published says whether the stream was published when the play arrived.
 type Playing struct {
 	Publication *actor.PID
 	Channel     uint64
+	Published   bool
 }
 
 // Stop ends the subscription of Stream's Binding. Send it to the publication.

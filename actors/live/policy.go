@@ -7,9 +7,16 @@ import "time"
 //
 //   - configuration (sequence headers), metadata and statuses are always sent, reliably;
 //   - audio is sent with a lifetime, and dropped only when its lane is far behind;
-//   - video is sent with a lifetime; a key frame gives up the older queued video that has
-//     waited KeyFrameCatchUp (the subscriber is behind); when the video lane falls far
-//     behind, video is dropped until the next key frame.
+//   - video is sent with a lifetime; a key frame gives up all the older queued video when
+//     the oldest has waited KeyFrameCatchUp (the subscriber is behind); when the video
+//     lane falls far behind, video is dropped until the next key frame.
+//
+// A video lane is behind when its oldest message has waited long (VideoBehind), not when
+// it holds many bytes: a late subscriber is replayed a whole group of pictures at once,
+// half a megabyte at 2 Mbit/s, and a burst that leaves at the pace of the link is no
+// backlog (judged by bytes, the end of that group was dropped). Audio ages out by its
+// lifetime. The bytes a lane may hold are bounded too (AudioBacklog, VideoBacklog), for
+// memory.
 //
 // The zero value lets nothing through: NewPolicy makes a binding's.
 type Policy struct {
@@ -21,12 +28,18 @@ type Policy struct {
 const (
 	AudioLifetime = 1500 * time.Millisecond
 	VideoLifetime = 4 * time.Second
-	AudioBacklog  = 512 << 10 // queued audio bytes beyond which audio is dropped
-	VideoBacklog  = 384 << 10 // queued video bytes beyond which video skips to the next key frame
+	// VideoBehind: video skips to the next key frame once the lane's oldest video has
+	// waited this long.
+	VideoBehind = 2 * time.Second
+	// AudioBacklog and VideoBacklog bound the bytes of a lane, whatever their age: beyond,
+	// audio is dropped, video waits for the next key frame. VideoBacklog holds a group of pictures of 2 s at 12 Mbit/s and stays
+	// below an RTMFP flow's send queue (4 MiB).
+	AudioBacklog = 512 << 10
+	VideoBacklog = 3 << 20
 	// KeyFrameCatchUp is how long the oldest video of a lane must have waited for a key
-	// frame to give it up: a subscriber a moment behind (an acknowledgement delayed by a
-	// scheduling hiccup, a short burst of loss) keeps the end of its group of pictures;
-	// one that fell behind catches up at the key frame.
+	// frame to give up the lane's older video: a subscriber a moment behind (an
+	// acknowledgement delayed by a scheduling hiccup, a short burst of loss) keeps the end
+	// of its group of pictures; one that fell behind catches up at the key frame.
 	KeyFrameCatchUp = time.Second
 )
 
@@ -43,13 +56,18 @@ type Decision struct {
 	// sink gives it up; zero means reliable.
 	Lifetime time.Duration
 	// AbandonOlder, if positive, first gives up the lane's older messages that have a
-	// lifetime and have waited at least this long.
+	// lifetime — all of them, a whole stale group — if the oldest has waited at least
+	// this long.
 	AbandonOlder time.Duration
 }
 
-// Backlog tells how many bytes wait in one lane of a binding.
+// Backlog tells how far behind one lane of a binding is, where its queue is.
 type Backlog interface {
+	// Queued is the bytes waiting in the lane.
 	Queued(k Kind) int
+	// Waited is how long the oldest message still waiting in the lane (not yet delivered,
+	// not given up) has waited; 0 if none.
+	Waited(k Kind) time.Duration
 }
 
 // Decide applies the policy to m; q is asked about the lane's backlog only when it
@@ -65,6 +83,7 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 		case m.Config:
 			return Decision{Send: true}
 		case q.Queued(KindAudio) > AudioBacklog:
+			// Audio's staleness is its lifetime: what waited that long is given up.
 			return Decision{Dropped: true}
 		}
 		return Decision{Send: true, Lifetime: AudioLifetime}
@@ -79,13 +98,20 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 			return Decision{Send: true, Lifetime: VideoLifetime, AbandonOlder: KeyFrameCatchUp}
 		case p.WaitKey:
 			return Decision{Dropped: true}
-		case q.Queued(KindVideo) > VideoBacklog:
+		case behind(q, KindVideo, VideoBehind, VideoBacklog):
 			p.WaitKey = true // far behind: drop to the next key frame
 			return Decision{Dropped: true}
 		}
 		return Decision{Send: true, Lifetime: VideoLifetime}
 	}
 	return Decision{}
+}
+
+// behind reports whether lane k holds more than limit or has waited longer than wait (an
+// empty lane has not: it is asked no more).
+func behind(q Backlog, k Kind, wait time.Duration, limit int) bool {
+	n := q.Queued(k)
+	return n > limit || n > 0 && q.Waited(k) > wait
 }
 
 // Gate applies a Gate message: video that was off resumes at a key frame.

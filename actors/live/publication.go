@@ -211,7 +211,9 @@ func (p *publication) onUnpublish(ctx actor.Context, stream *actor.PID) {
 
 func (p *publication) onTerminated(ctx actor.Context, who *actor.PID) {
 	if pub := p.members.publisher; pub != nil && pub.stream.Equal(who) {
-		p.onUnpublish(ctx, who)
+		// Terminated overtakes the messages the publisher sent before it ended (it is a
+		// system message): it leaves after them — its last media reach the subscribers.
+		ctx.Send(p.self, &Unpublish{Stream: who})
 		return
 	}
 	for k, s := range p.members.subs {
@@ -242,6 +244,11 @@ func (p *publication) broadcastStatus(ctx actor.Context, s flash.Status) {
 // if the stream is live, the metadata, the codec configuration and the current group of
 // pictures — all from this actor, so they arrive in order before the live media.
 func (p *publication) onPlay(ctx actor.Context, m *Play) {
+	if m.IfPublished && p.members.publisher == nil {
+		ctx.Send(m.Stream, &Playing{Publication: p.self, Channel: p.id})
+		p.checkIdle(ctx)
+		return
+	}
 	k := subKey{m.Stream.Id, m.Binding}
 	sub := p.members.subs[k]
 	if sub == nil { // not a repeated Play (a retry after a timeout)
@@ -263,7 +270,7 @@ func (p *publication) onPlay(ctx actor.Context, m *Play) {
 	one(KindControl, reset, true, false)
 	one(KindControl, start, true, false)
 	one(KindControl, access, true, false)
-	ctx.Send(m.Stream, &Playing{Publication: p.self, Channel: p.id})
+	ctx.Send(m.Stream, &Playing{Publication: p.self, Channel: p.id, Published: p.members.publisher != nil})
 	p.checkIdle(ctx)
 	if p.members.publisher == nil {
 		return

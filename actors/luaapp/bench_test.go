@@ -21,6 +21,7 @@ import (
 
 type benchClient struct{ peer cryptoutil.PeerID }
 
+func (c *benchClient) Protocol() string                   { return app.ProtocolRTMFP }
 func (c *benchClient) SessionID() uint32                  { return 1 }
 func (c *benchClient) PeerID() cryptoutil.PeerID          { return c.peer }
 func (c *benchClient) Address() netip.AddrPort            { return netip.MustParseAddrPort("127.0.0.1:1") }

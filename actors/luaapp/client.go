@@ -35,7 +35,7 @@ func (st *state) newClient(c app.Client) *luaClient {
 	t.RawSetString("id", lua.LString(lc.id))
 	t.RawSetString("rawId", lua.LString(peer[:]))
 	t.RawSetString("path", lua.LString(pathName(c.Path())))
-	t.RawSetString("protocol", lua.LString("RTMFP"))
+	t.RawSetString("protocol", lua.LString(strings.ToUpper(c.Protocol()))) // MonaServer's "RTMFP", "RTMP"
 	obj := c.ConnectObject()
 	for field, key := range map[string]string{"swfUrl": "swfUrl", "pageUrl": "pageUrl", "flashVersion": "flashVer"} {
 		if s, ok := obj.GetString(key); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/internal/netsim"
+	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -189,6 +190,26 @@ end`}, options{})
 	}
 	if addr, _ := m["address"].(string); !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Errorf("client.address = %q", addr)
+	}
+}
+
+// TestClientProtocolOverRTMP: an RTMP client meets the same script, which tells it apart
+// by client.protocol (MonaServer's "RTMP").
+func TestClientProtocolOverRTMP(t *testing.T) {
+	t.Parallel()
+	f := start(t, map[string]string{"app/main.lua": `
+function onConnection(client)
+	function client:which() return client.protocol end
+end`}, options{})
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	c, err := rtmpclient.Dial(ctx, fmt.Sprintf("rtmp://%s/app", f.srv.RTMPAddrs()[0]), rtmpclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := c.Call(ctx, "which"); err != nil || len(got) != 1 || got[0] != "RTMP" {
+		t.Fatalf("client.protocol over RTMP: %v %v", got, err)
 	}
 }
 

@@ -65,6 +65,7 @@ func start(t *testing.T, files map[string]string, o options) *fixture {
 	f.sys = actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = "127.0.0.1:0", server.Off
 	cfg.Shards = 2
 	opts := server.Options{Apps: reg, Log: log, Clock: f.clock}
 	if o.apps != nil {

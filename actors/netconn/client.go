@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 )
@@ -20,6 +21,7 @@ type client struct {
 	root      *actor.RootContext
 	conn      *actor.PID // the connection actor
 	sessionID uint32
+	transport transport // beside sessionID: in its padding
 	peerID    cryptoutil.PeerID
 	path      string     // interned: the clients of one application share it
 	query     url.Values // nil without a query
@@ -38,6 +40,18 @@ type client struct {
 // Ping implements app.Pinger.
 func (c *client) Ping() time.Duration { return time.Duration(c.ping.Load()) }
 
+// transport is what carries a connection (app.Client.Protocol).
+type transport uint8
+
+const (
+	overRTMFP transport = iota
+	overRTMP
+	overRTMPS
+)
+
+var protocols = [...]string{overRTMFP: app.ProtocolRTMFP, overRTMP: app.ProtocolRTMP, overRTMPS: app.ProtocolRTMPS}
+
+func (c *client) Protocol() string          { return protocols[c.transport] }
 func (c *client) SessionID() uint32         { return c.sessionID }
 func (c *client) PeerID() cryptoutil.PeerID { return c.peerID }
 func (c *client) Path() string              { return c.path }
@@ -70,6 +84,10 @@ func (c *client) PrivateAddresses() []netip.AddrPort {
 	defer c.mu.Unlock()
 	return append([]netip.AddrPort(nil), c.private...)
 }
+
+// peer reports whether the client is a peer of the others: an RTMFP client, which the
+// directory knows and others can be introduced or relay to.
+func (c *client) peer() bool { return c.transport == overRTMFP }
 
 func (c *client) setAddress(a netip.AddrPort) {
 	c.mu.Lock()

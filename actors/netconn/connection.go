@@ -21,11 +21,14 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
+	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
 	"github.com/actorrtmfp/actorrtmfp/actors/p2p"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/messages"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
@@ -54,11 +57,14 @@ type Config struct {
 	Directory    *actor.PID // p2p directory
 	Publications *actor.PID // live registry
 	Groups       *actor.PID // netgroup registry
-	Clock        clock.Clock
-	Log          *zap.Logger
-	Stats        *Stats
-	RelayStats   *p2p.RelayStats
-	GroupStats   *netgroup.Stats
+	Library      *actor.PID // media library (nil: no recordings)
+	// Media records publications and plays recordings (nil or disabled: neither).
+	Media      *media.Media
+	Clock      clock.Clock
+	Log        *zap.Logger
+	Stats      *Stats
+	RelayStats *p2p.RelayStats
+	GroupStats *netgroup.Stats
 	// ChildOptions are the props options of the connections' children (stream and group
 	// flow actors): dispatcher and mailbox.
 	ChildOptions []actor.PropsOption
@@ -79,6 +85,28 @@ func New(cfg Config) *Connections {
 // Upper returns the connection of a new session (endpoint.Accept.Upper).
 func (cs *Connections) Upper(info endpoint.SessionInfo) actor.Actor {
 	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
+}
+
+// TCPClient describes a client that came by RTMP.
+type TCPClient struct {
+	ID     uint32            // unique among the node's RTMP connections (app.Client.SessionID)
+	PeerID cryptoutil.PeerID // random: RTMP has none
+	Addr   netip.AddrPort
+	TLS    bool // RTMPS
+}
+
+// ForTCP returns the connection of an RTMP client. Its parent — the RTMP connection
+// actor, which spawns it with UpperOptions — plays the part of an RTMFP session: it opens
+// a flow per message stream ID (session.FlowOpened, FlowMessage: the NetConnection's is
+// stream 0, a NetStream's its ID), writes what the connection and its streams write
+// (session.Write, whose keys carry the stream ID in their flash.Metadata), and is the
+// sink of its plays. The connection never registers such a client in the directory.
+func (cs *Connections) ForTCP(info TCPClient) actor.Actor {
+	t := overRTMP
+	if info.TLS {
+		t = overRTMPS
+	}
+	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.ID, transport: t, peerID: info.PeerID, addr: info.Addr}}
 }
 
 // UpperOptions are the props options of the connections (endpoint.Accept.UpperOptions):
@@ -112,6 +140,7 @@ type connection struct {
 	haveNC     bool
 	closing    bool
 	badLogged  bool // a malformed message of this client was logged (once per client)
+	ending     bool // an RTMP client is gone: the connection ends when its streams have
 	ncFlow     uint64
 	ncKey      session.FlowKey
 	appPID     *actor.PID
@@ -126,6 +155,7 @@ type pendingConnect struct {
 	txn      float64         // its transaction, for the answer
 	encoding float64         // the client's objectEncoding, echoed in the connect result
 	amf3     bool            // it came as AMF3 (so does the answer)
+	enhanced bool            // the client speaks Enhanced RTMP (its connect said so)
 	calls    []flash.Command // calls received meanwhile, run once it is accepted
 }
 
@@ -134,6 +164,10 @@ type pendingConnect struct {
 const refusedLinger = 3 * time.Second
 
 type closeRefused struct{}
+
+// closeLater asks the connection to close the session after refusedLinger, time for the
+// client to read the error that says why (a stream played a malformed recording).
+type closeLater struct{}
 
 func (c *connection) Receive(ctx actor.Context) {
 	defer supervision.Repanic() // instead of the receiver middleware: see Repanic
@@ -161,6 +195,8 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.onConnectResult(ctx, m)
 	case *apphost.CallResult:
 		c.onCallResult(ctx, m)
+	case *media.LengthResult:
+		c.send(ctx, flash.Command{Name: flash.CommandResult, TransactionID: m.Txn, AMF3: m.AMF3, Args: []any{m.Seconds}})
 	case *callClient:
 		if c.state == connConnected {
 			c.send(ctx, flash.Command{Name: m.method, Object: nil, Args: m.args})
@@ -173,6 +209,9 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.onRelayed(ctx, m)
 	case *closeRefused:
 		c.closeSession(ctx)
+	case *closeLater:
+		self, root := c.self, ctx.ActorSystem().Root
+		c.cfg.Clock.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
 	case *actor.Terminated:
 		// A child ended (a crash, or a stream deleted): its slot is free again.
 		for f, pid := range c.groupFlows {
@@ -185,19 +224,39 @@ func (c *connection) Receive(ctx actor.Context) {
 				delete(c.streams, id)
 			}
 		}
+		if c.ending && len(c.streams) == 0 {
+			ctx.Stop(c.self)
+		}
 	case *session.Closing:
-		// The session is over (it may linger to answer a close): streams and groups end
-		// now, so that publications and groups see their members leave at once.
-		for _, pid := range c.streams {
-			ctx.Stop(pid)
-		}
-		for _, pid := range c.groupFlows {
-			ctx.Stop(pid)
-		}
-		c.leave(ctx, failure(m.Reason))
+		c.onClosing(ctx, m.Reason)
 	case *actor.Stopping:
 		c.leave(ctx, "")
 	}
+}
+
+// onClosing ends the streams and groups of a session that is over (it may linger to
+// answer a close) at once, so that publications and groups see their members leave. The
+// streams of an RTMP connection first handle what they were sent — the last media of a
+// publisher, the end of its recording — and the connection ends after them: its
+// transport stops when it does.
+func (c *connection) onClosing(ctx actor.Context, reason session.CloseReason) {
+	if c.client.peer() {
+		for _, pid := range c.streams {
+			ctx.Stop(pid)
+		}
+	} else {
+		for _, pid := range c.streams {
+			ctx.Poison(pid)
+		}
+		c.ending = true
+		if len(c.streams) == 0 {
+			ctx.Stop(c.self)
+		}
+	}
+	for _, pid := range c.groupFlows {
+		ctx.Stop(pid)
+	}
+	c.leave(ctx, failure(reason))
 }
 
 func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
@@ -296,8 +355,9 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		if len(cmd.Args) > 0 {
 			if id, ok := amf.AsNumber(cmd.Args[0]); ok {
 				if pid := c.streams[uint32(id)]; pid != nil {
-					ctx.Stop(pid)
-					delete(c.streams, uint32(id))
+					// After what it was sent (a publisher's last media); its ID is free once
+					// it has ended (Terminated).
+					ctx.Poison(pid)
 				}
 			}
 		}
@@ -305,7 +365,9 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		c.closeSession(ctx)
 	case flash.CommandInitStream:
 		// Sent by Flash before multicast publishing; nothing to answer (Cumulus ignores it).
-	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength":
+	case "getStreamLength":
+		c.onStreamLength(ctx, cmd)
+	case "releaseStream", "FCPublish", "FCUnpublish", "FCSubscribe", "_checkbw":
 		// RTMP encoder habits: acknowledge so that such clients proceed.
 		if cmd.TransactionID != 0 {
 			c.reply(ctx, cmd, flash.CommandResult, nil)
@@ -316,6 +378,24 @@ func (c *connection) onCommand(ctx actor.Context, cmd flash.Command) {
 		c.cfg.Stats.Calls.Add(1)
 		ctx.Send(c.appPID, &apphost.Call{Client: c.client, Txn: cmd.TransactionID, AMF3: cmd.AMF3, Method: cmd.Name, Args: cmd.Args, ReplyTo: c.self})
 	}
+}
+
+// onStreamLength answers getStreamLength(name) with the duration of the recording of
+// that name, in seconds (0: none, or a live stream), as Flash Media Server does; RTMP
+// players (ffmpeg) ask it before every play.
+func (c *connection) onStreamLength(ctx actor.Context, cmd flash.Command) {
+	if cmd.TransactionID == 0 {
+		return
+	}
+	name := ""
+	if len(cmd.Args) > 0 {
+		name, _ = cmd.Args[0].(string)
+	}
+	if c.cfg.Library == nil || name == "" {
+		c.reply(ctx, cmd, flash.CommandResult, 0.0)
+		return
+	}
+	ctx.Send(c.cfg.Library, &media.Length{Key: live.Key{App: c.client.path, Name: streamName(name)}, Txn: cmd.TransactionID, AMF3: cmd.AMF3, ReplyTo: c.self})
 }
 
 // onConnect starts a connect: the application decides.
@@ -332,6 +412,9 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	if enc, ok := obj.GetNumber("objectEncoding"); ok && enc == 3 {
 		pc.encoding = 3
 	}
+	_, fourCCs := obj.Get("fourCcList")
+	_, infoMap := obj.Get("videoFourCcInfoMap")
+	pc.enhanced = fourCCs || infoMap
 	tcURL, _ := obj.GetString("tcUrl")
 	var path string
 	var query map[string][]string
@@ -372,14 +455,34 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 	c.cfg.Stats.ConnectsAccepted.Add(1)
 	status := flash.ConnectSuccess(pc.encoding)
 	status.Extra = append(status.Extra, r.Props...)
-	c.reply(ctx, reply, flash.CommandResult, status)
-	ctx.Send(c.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
-		PeerId: c.client.peerID[:], SessionId: c.client.sessionID, Session: c.session, Connection: c.self,
-		PublicAddress: c.client.Address().String(), Node: c.cfg.Node,
-	}})
+	if !c.client.peer() {
+		// RTMP clients read the server's properties in the command object.
+		c.send(ctx, flash.Command{Name: flash.CommandResult, TransactionID: pc.txn, AMF3: pc.amf3,
+			Object: serverProperties(pc.enhanced), Args: []any{status}})
+	} else {
+		c.reply(ctx, reply, flash.CommandResult, status)
+		ctx.Send(c.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
+			PeerId: c.client.peerID[:], SessionId: c.client.sessionID, Session: c.session, Connection: c.self,
+			PublicAddress: c.client.Address().String(), Node: c.cfg.Node,
+		}})
+	}
 	for _, cmd := range pc.calls {
 		c.onCommand(ctx, cmd)
 	}
+}
+
+// serverProperties is the command object of an RTMP client's connect result, what Flash
+// Media Server answers (fmsVer, capabilities, mode); to an Enhanced RTMP client it adds
+// that every codec is forwarded as it is (Enhanced RTMP v2, FourCcInfoMask.CanForward).
+func serverProperties(enhanced bool) *amf.Object {
+	o := amf.NewObject(amf.Property{Key: "fmsVer", Value: "FMS/3,5,7,7009"}, amf.Property{Key: "capabilities", Value: 31.0},
+		amf.Property{Key: "mode", Value: 1.0})
+	if enhanced {
+		const canForward = 4.0
+		forward := func() *amf.Object { return amf.NewObject(amf.Property{Key: "*", Value: canForward}) }
+		o.Props = append(o.Props, amf.Property{Key: "videoFourCcInfoMap", Value: forward()}, amf.Property{Key: "audioFourCcInfoMap", Value: forward()})
+	}
+	return o
 }
 
 // refuse sends the `close` invocation that follows a refused connect and makes sure the
@@ -393,6 +496,10 @@ func (c *connection) refuse(ctx actor.Context) {
 func (c *connection) onCallResult(ctx actor.Context, r *apphost.CallResult) {
 	cmd := flash.Command{Name: r.Method, TransactionID: r.Txn, AMF3: r.AMF3}
 	if r.Method == "relay" && errors.Is(r.Err, app.ErrMethodNotFound) {
+		if !c.client.peer() {
+			c.replyError(ctx, cmd, flash.CallFailed("relay reaches RTMFP peers only; this client came by "+c.client.Protocol()))
+			return
+		}
 		cmd.Args = r.Args
 		c.onRelay(ctx, cmd)
 		return
@@ -412,6 +519,9 @@ func (c *connection) onCallResult(ctx actor.Context, r *apphost.CallResult) {
 
 // onSetPeerInfo stores the client's private addresses and answers with Set Keepalive.
 func (c *connection) onSetPeerInfo(ctx actor.Context, cmd flash.Command) {
+	if !c.client.peer() {
+		return // an RTMP client has no addresses to offer peers
+	}
 	var parsed [16]netip.AddrPort // at most 16 are kept
 	n := 0
 	for _, a := range cmd.Args {
@@ -503,7 +613,7 @@ func (c *connection) onRelayed(ctx actor.Context, m *messages.RelayMessage) {
 
 func (c *connection) onAddressChanged(ctx actor.Context, to netip.AddrPort) {
 	c.client.setAddress(to)
-	if c.state == connConnected {
+	if c.state == connConnected && c.client.peer() {
 		ctx.Send(c.cfg.Directory, &messages.UpdatePeerAddresses{PeerId: c.client.peerID[:], SessionId: c.client.sessionID, PublicAddress: to.String()})
 	}
 }
@@ -516,7 +626,9 @@ func (c *connection) leave(ctx actor.Context, failure string) {
 	}
 	c.closing = true
 	if c.state == connConnected {
-		ctx.Send(c.cfg.Directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
+		if c.client.peer() {
+			ctx.Send(c.cfg.Directory, &messages.UnregisterPeer{PeerId: c.client.peerID[:], SessionId: c.client.sessionID})
+		}
 		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client, Failure: failure})
 		c.cfg.Stats.Disconnections.Add(1)
 	}
@@ -611,9 +723,11 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 	ctx.Send(c.session, &session.Write{Key: c.ncKey, Data: b, Priority: session.PriorityControl})
 }
 
-// childProps returns the props of a stream or group flow actor.
+// childProps returns the props of a stream or group flow actor. A stream's own children
+// (its recorder, its player) are stopped when they panic: the stream tells its client.
 func (c *connection) childProps(producer actor.Producer) *actor.Props {
-	opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}, c.cfg.ChildOptions...)
+	opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware),
+		actor.WithSupervisor(supervision.StopOnPanic(c.cfg.Log, "recorder or player", &c.cfg.Stats.StreamFailures))}, c.cfg.ChildOptions...)
 	return actor.PropsFromProducer(producer, opts...)
 }
 

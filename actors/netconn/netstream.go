@@ -9,7 +9,9 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
+	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
 
@@ -19,13 +21,34 @@ const (
 	roleIdle streamRole = iota
 	rolePublishPending
 	rolePublishing
-	rolePlayPending
-	rolePlaying
+	rolePlayPending // waiting for the application, then for the publication
+	rolePlaying     // a live stream
+	roleRecorded    // a recording, through its player
+)
+
+// playMode is what a play asked for, from its start argument (Flash's NetStream.play).
+type playMode uint8
+
+const (
+	playAny      playMode = iota // -2 (default): live if published, else a recording, else wait for live
+	playLive                     // -1: live only; wait for it
+	playRecorded                 // ≥ 0: a recording only, from start ms
+)
+
+// recordMode is what a publish asked for, from its type argument.
+type recordMode uint8
+
+const (
+	recordNone   recordMode = iota // "live"
+	recordNew                      // "record": replace the file
+	recordAppend                   // "append", "appendWithGap"
 )
 
 // netStream is the actor of one NetStream of a connection (a child of the connection
-// actor, and the flow actor of every flow the client opens for that stream ID): publish,
-// play, closeStream, receiveAudio/receiveVideo, pause, and the media of a publisher.
+// actor, and the flow actor of every flow the client opens for that stream ID): publish
+// (recording it if asked), play (live, or a recording), seek, closeStream,
+// receiveAudio/receiveVideo, pause, and the media of a publisher. Its recorder or player,
+// when it has one, is its child.
 type netStream struct {
 	cfg        *Config
 	id         uint32
@@ -43,7 +66,14 @@ type netStream struct {
 	retries int
 	gates   [2]bool  // receiveAudio, receiveVideo
 	access  *[2]bool // |RtmpSampleAccess the application set while the play was decided
-	chanID  uint64   // the channel of the publication being played
+	chanID  uint64   // the channel of the publication or recording being played
+
+	record        recordMode
+	rec           *media.Recording // publishing: the recorder
+	mode          playMode
+	start, length float64    // play: from and how long, ms
+	ifPublished   bool       // the live play asked for is IfPublished (then a recording)
+	player        *actor.PID // playing a recording: its player
 }
 
 func newNetStream(c *connection, id uint32) *netStream {
@@ -76,15 +106,27 @@ func (s *netStream) Receive(ctx actor.Context) {
 	case *sampleAccess:
 		s.onSampleAccess(ctx, m)
 	case *closeByApp:
-		if s.handle == m.handle && (s.role == rolePublishing || s.role == rolePlaying) {
+		if s.handle == m.handle && (s.role == rolePublishing || s.role == rolePlaying || s.role == roleRecorded) {
 			s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: m.code, Description: m.description})
 			s.stop(ctx, true)
 		}
+	case *media.RecordStarted:
+		s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: flash.CodeRecordStart, Description: "Recording " + m.Name})
+	case *media.RecordFailed:
+		s.onRecordFailed(ctx, m)
+	case *media.NotFound:
+		s.onNotFound(ctx)
+	case *media.PlayFailed:
+		s.onPlayFailed(ctx, m)
+	case *media.PlayComplete:
+		s.endRecorded(ctx)
 	case *joinTimedOut:
 		if s.role == m.role && s.retries < 3 {
 			s.retries++
 			s.join(ctx)
 		}
+	case *actor.Terminated:
+		s.onChildEnded(ctx, m.Who)
 	case *actor.Stopping:
 		s.stop(ctx, false)
 	}
@@ -106,7 +148,11 @@ func (s *netStream) onMessage(ctx actor.Context, data []byte) {
 		s.onCommand(ctx, cmd)
 	case flash.TypeAudio, flash.TypeVideo, flash.TypeDataAMF0, flash.TypeDataAMF3:
 		if s.role == rolePublishing {
-			ctx.Send(s.pub, &live.Ingest{Stream: ctx.Self(), Msg: msg, Data: data})
+			in := &live.Ingest{Stream: ctx.Self(), Msg: msg, Data: data}
+			ctx.Send(s.pub, in)
+			if s.rec != nil {
+				s.rec.Write(ctx, in)
+			}
 		}
 	}
 }
@@ -125,6 +171,14 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 			s.status(ctx, flash.PublishBadName("cannot publish "+name+" on this stream"))
 			return
 		}
+		switch typ, _ := arg(1).(string); typ {
+		case "record":
+			s.record = recordNew
+		case "append", "appendWithGap":
+			s.record = recordAppend
+		default:
+			s.record = recordNone
+		}
 		s.begin(ctx, rolePublishPending, name)
 	case flash.CommandPlay:
 		name, _ := arg(0).(string)
@@ -132,12 +186,21 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 			s.status(ctx, flash.PlayFailed("cannot play "+name+" on this stream"))
 			return
 		}
+		s.mode, s.start, s.length = playArgs(arg(1), arg(2))
 		s.begin(ctx, rolePlayPending, name)
+	case flash.CommandSeek:
+		ms, _ := amf.AsNumber(arg(0))
+		switch s.role {
+		case roleRecorded:
+			ctx.Send(s.player, &media.Seek{Ms: ms})
+		case rolePlaying:
+			s.status(ctx, flash.Status{Level: flash.LevelError, Code: flash.CodeSeekFailed, Description: s.name + " is live: seeking is for recordings"})
+		}
 	case flash.CommandCloseStream:
 		s.stop(ctx, true)
 	case flash.CommandReceiveAudio, flash.CommandReceiveVideo:
 		on, _ := arg(0).(bool)
-		if s.role == rolePlaying {
+		if s.role == rolePlaying || s.role == roleRecorded {
 			if cmd.Name == flash.CommandReceiveAudio {
 				s.gates[0] = on
 			} else {
@@ -147,8 +210,11 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 		}
 	case flash.CommandPause:
 		paused, _ := arg(0).(bool)
-		if s.role == rolePlaying {
+		if s.role == rolePlaying || s.role == roleRecorded {
 			ctx.Send(s.session, &live.Gate{Channel: s.chanID, Binding: uint64(s.id), Audio: !paused && s.gates[0], Video: !paused && s.gates[1]})
+			if s.role == roleRecorded {
+				ctx.Send(s.player, &media.Pause{Paused: paused})
+			}
 			if paused {
 				s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: "NetStream.Pause.Notify", Description: "Pausing " + s.name})
 			} else {
@@ -158,15 +224,40 @@ func (s *netStream) onCommand(ctx actor.Context, cmd flash.Command) {
 	}
 }
 
+// playArgs reads play's start and length. Flash's API counts seconds but the wire
+// carries milliseconds (ffmpeg sends -2000 for "any", librtmp -1000 for "live"); both
+// scales of the special values are read.
+func playArgs(startArg, lengthArg any) (mode playMode, start, length float64) {
+	start, length = -2, -1
+	if v, ok := amf.AsNumber(startArg); ok {
+		start = v
+	}
+	if v, ok := amf.AsNumber(lengthArg); ok && v >= 0 {
+		length = v
+	}
+	switch {
+	case start == -1 || start == -1000:
+		return playLive, start, length
+	case start >= 0:
+		return playRecorded, start, length
+	}
+	return playAny, start, length
+}
+
+// streamName is the name of a stream without the query of a publish or play name (Mona).
+func streamName(name string) string {
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
 // begin asks the application whether the client may publish or play name.
 func (s *netStream) begin(ctx actor.Context, role streamRole, name string) {
-	if i := strings.IndexByte(name, '?'); i >= 0 {
-		name = name[:i] // query parameters of a stream name are not part of it (Mona)
-	}
-	s.role, s.name, s.retries = role, name, 0
+	s.role, s.name, s.retries = role, streamName(name), 0
 	s.gates = [2]bool{true, true}
-	s.handle = &streamHandle{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: s.client, id: s.id, name: name}
-	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: name, Publish: role == rolePublishPending, ReplyTo: ctx.Self(), Handle: s.handle})
+	s.handle = &streamHandle{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: s.client, id: s.id, name: s.name}
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: role == rolePublishPending, ReplyTo: ctx.Self(), Handle: s.handle})
 }
 
 func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
@@ -183,6 +274,15 @@ func (s *netStream) onDecision(ctx actor.Context, r *apphost.StreamResult) {
 			s.role = roleIdle
 			s.status(ctx, flash.PlayFailed(r.Err.Error()))
 			return
+		}
+		switch {
+		case s.mode == playRecorded:
+			s.playRecording(ctx)
+			return
+		case s.mode == playAny && s.cfg.Media.Enabled():
+			s.ifPublished = true // live if published, else a recording
+		default:
+			s.ifPublished = false
 		}
 	default:
 		return
@@ -201,12 +301,18 @@ func (s *netStream) join(ctx actor.Context) {
 		}
 		ctx.Send(s.cfg.Publications, p)
 	} else {
-		begin := &session.Write{Key: s.ncKey, Data: flash.StreamBegin(s.id).Append(nil), Priority: session.PriorityControl}
 		ctx.Send(s.cfg.Publications, &live.Play{Key: key, Stream: ctx.Self(), Client: s.client, Sink: s.session,
-			Binding: uint64(s.id), Lanes: &session.Lanes{Flows: s.keys, First: begin}})
+			Binding: uint64(s.id), Lanes: s.lanes(), IfPublished: s.ifPublished})
 	}
 	self, root, role := ctx.Self(), ctx.ActorSystem().Root, s.role
 	s.cfg.Clock.AfterFunc(joinTimeout, func() { root.Send(self, &joinTimedOut{role: role}) })
+}
+
+// lanes is where a play's messages go: the stream's send flows (for an RTMP client, its
+// message stream), after Stream Begin on the NetConnection.
+func (s *netStream) lanes() *session.Lanes {
+	begin := &session.Write{Key: s.ncKey, Data: flash.StreamBegin(s.id).Append(nil), Priority: session.PriorityControl}
+	return &session.Lanes{Flows: s.keys, First: begin}
 }
 
 func (s *netStream) onPublished(ctx actor.Context, m *live.Published) {
@@ -224,10 +330,40 @@ func (s *netStream) onPublished(ctx actor.Context, m *live.Published) {
 	}
 	s.role, s.pub = rolePublishing, m.Publication
 	s.status(ctx, flash.PublishStart(s.name))
+	if s.record != recordNone {
+		s.startRecording(ctx)
+	}
+}
+
+// startRecording spawns the recorder of a publish "record" or "append"; the recorder
+// says whether it could open its file.
+func (s *netStream) startRecording(ctx actor.Context) {
+	if !s.cfg.Media.Enabled() {
+		s.status(ctx, flash.Status{Level: flash.LevelError, Code: flash.CodeRecordNoAccess, Description: media.ErrNoFolder.Error()})
+		return
+	}
+	s.rec = s.cfg.Media.Record(ctx, media.RecordParams{Key: live.Key{App: s.client.path, Name: s.name}, Append: s.record == recordAppend})
+}
+
+func (s *netStream) onRecordFailed(ctx actor.Context, m *media.RecordFailed) {
+	if s.rec == nil {
+		return
+	}
+	s.rec.Stop(ctx)
+	s.rec = nil
+	code := flash.CodeRecordFailed
+	if m.NoAccess {
+		code = flash.CodeRecordNoAccess
+	}
+	s.status(ctx, flash.Status{Level: flash.LevelError, Code: code, Description: m.Err.Error()})
 }
 
 func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 	switch {
+	case s.role == rolePlayPending && s.ifPublished && !m.Published:
+		// Not live: the recording of that name, if there is one (the publication bound
+		// nothing).
+		s.playRecording(ctx)
 	case s.role == rolePlayPending:
 		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
 		if s.gates != [2]bool{true, true} {
@@ -238,9 +374,99 @@ func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 		}
 	case s.role == rolePlaying && s.pub.Equal(m.Publication):
 		// The answer to a repeated play.
+	case !m.Published && s.ifPublished:
+		// The answer to a repeated play that bound nothing.
 	default:
-		// The stream was closed while its play was on its way.
+		// The stream was closed (or went to a recording) while its play was on its way.
 		ctx.Send(m.Publication, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
+	}
+}
+
+// playRecording starts the player of the recording of the stream's name.
+func (s *netStream) playRecording(ctx actor.Context) {
+	if !s.cfg.Media.Enabled() {
+		s.onNotFound(ctx)
+		return
+	}
+	s.role, s.chanID = roleRecorded, s.cfg.Media.Channel()
+	p := media.PlayParams{
+		Key: live.Key{App: s.client.path, Name: s.name}, Start: max(s.start, 0), Length: s.length,
+		Sink: s.session, Channel: s.chanID, Binding: uint64(s.id), Lanes: s.lanes(), StreamID: s.id, Control: s.ncKey,
+		Gates: s.gates, SampleAccess: [2]bool{true, true},
+	}
+	if s.access != nil { // set by the application while it decided the play
+		p.SampleAccess, s.access = *s.access, nil
+	}
+	s.player = s.cfg.Media.Play(ctx, p)
+}
+
+// onNotFound: there is no recording of the name. A play of "any" waits for a live
+// publisher; a play of a recording fails.
+func (s *netStream) onNotFound(ctx actor.Context) {
+	s.endPlayer(ctx)
+	if s.mode == playAny && (s.role == roleRecorded || s.role == rolePlayPending) {
+		s.role, s.ifPublished, s.retries = rolePlayPending, false, 0
+		s.join(ctx)
+		return
+	}
+	if s.role == roleRecorded || s.role == rolePlayPending {
+		s.role = roleIdle
+		s.status(ctx, flash.PlayStreamNotFound(s.name))
+		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
+		s.handle = nil
+	}
+}
+
+// onPlayFailed: the recording could not be played. A file that is not valid FLV ends the
+// client's connection after its error (what a client that is sent garbage gets).
+func (s *netStream) onPlayFailed(ctx actor.Context, m *media.PlayFailed) {
+	if s.role != roleRecorded {
+		return
+	}
+	s.endPlayer(ctx)
+	s.role = roleIdle
+	if !m.Bound {
+		s.status(ctx, flash.PlayFailed(s.name+": "+m.Err.Error()))
+	}
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
+	s.handle = nil
+	if m.Malformed {
+		ctx.Send(ctx.Parent(), &closeLater{})
+	}
+}
+
+// endRecorded: the player sent the whole recording, with the statuses that end it.
+func (s *netStream) endRecorded(ctx actor.Context) {
+	if s.role != roleRecorded {
+		return
+	}
+	s.endPlayer(ctx)
+	s.role = roleIdle
+	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
+	s.handle = nil
+}
+
+func (s *netStream) endPlayer(ctx actor.Context) {
+	if s.player != nil {
+		ctx.Stop(s.player)
+		s.player = nil
+	}
+}
+
+// onChildEnded: a recorder or player stopped without saying why (it crashed).
+func (s *netStream) onChildEnded(ctx actor.Context, who *actor.PID) {
+	switch {
+	case s.rec != nil && s.rec.PID().Equal(who):
+		s.rec = nil
+		s.status(ctx, flash.Status{Level: flash.LevelError, Code: flash.CodeRecordFailed, Description: "internal server error"})
+	case s.player != nil && s.player.Equal(who):
+		s.player = nil
+		if s.role == roleRecorded {
+			s.role = roleIdle
+			s.status(ctx, flash.PlayFailed("internal server error"))
+			ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
+			s.handle = nil
+		}
 	}
 }
 
@@ -250,11 +476,21 @@ func (s *netStream) stop(ctx actor.Context, answer bool) {
 	case rolePublishing:
 		ctx.Send(s.pub, &live.Unpublish{Stream: ctx.Self()})
 		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true, Handle: s.handle})
+		if s.rec != nil {
+			s.rec.Stop(ctx)
+			s.rec = nil
+			if answer {
+				s.status(ctx, flash.Status{Level: flash.LevelStatus, Code: flash.CodeRecordStop, Description: "Stopped recording " + s.name})
+			}
+		}
 		if answer {
 			s.status(ctx, flash.UnpublishSuccess(s.name))
 		}
-	case rolePlaying:
-		ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
+	case rolePlaying, roleRecorded:
+		if s.role == rolePlaying {
+			ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
+		}
+		s.endPlayer(ctx)
 		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 		if answer {
 			s.status(ctx, flash.PlayStop(s.name))
@@ -277,11 +513,11 @@ func (s *netStream) gate(ctx actor.Context) {
 // onGate applies the application's receiveAudio and receiveVideo: at once while
 // playing, once playing starts if the application set them while deciding the play.
 func (s *netStream) onGate(ctx actor.Context, m *gateStream) {
-	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending && s.role != roleRecorded {
 		return
 	}
 	s.gates = [2]bool{m.audio, m.video}
-	if s.role == rolePlaying {
+	if s.role != rolePlayPending {
 		s.gate(ctx)
 	}
 }
@@ -289,11 +525,11 @@ func (s *netStream) onGate(ctx actor.Context, m *gateStream) {
 // onSampleAccess sends the player |RtmpSampleAccess: at once while playing, once
 // playing starts (after the publication's own) if set while deciding the play.
 func (s *netStream) onSampleAccess(ctx actor.Context, m *sampleAccess) {
-	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending {
+	if s.handle != m.handle || s.role != rolePlaying && s.role != rolePlayPending && s.role != roleRecorded {
 		return
 	}
 	s.access = &[2]bool{m.audio, m.video}
-	if s.role == rolePlaying {
+	if s.role != rolePlayPending {
 		s.sendSampleAccess(ctx)
 	}
 }

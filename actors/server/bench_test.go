@@ -42,6 +42,7 @@ func TestHelperServerProcess(t *testing.T) {
 	sys := actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = server.Off, server.Off
 	srv, err := server.Start(sys.Root, cfg, server.Options{})
 	if err != nil {
 		fmt.Printf("ERR %v\n", err)

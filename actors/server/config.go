@@ -30,7 +30,16 @@ type Config struct {
 	GroupMaxMembers int           `env:"GROUP_MAX_MEMBERS" envDefault:"10000" desc:"members per NetGroup, beyond which joins are refused (1-1000000)"`
 	GroupsPerClient int           `env:"GROUPS_PER_CLIENT" envDefault:"8" desc:"NetGroups one client may be in at once (1-256)"`
 	GroupNeighbors  int           `env:"GROUP_NEIGHBORS" envDefault:"6" desc:"peer IDs handed to a NetGroup member per join (1-32)"`
+	RTMP            string        `env:"RTMP" envDefault:":1935" empty:"off" desc:"TCP address of RTMP, host:port (:1935 is every interface, beside RTMFP's UDP 1935); empty or off: no RTMP"`
+	RTMPS           string        `env:"RTMPS" envDefault:"" desc:"TCP address of RTMPS (RTMP over TLS), host:port, e.g. :443; needs RTMPS_CERT and RTMPS_KEY; empty: no RTMPS"`
+	RTMPSCert       string        `env:"RTMPS_CERT" envDefault:"" desc:"PEM file of the RTMPS certificate (with its chain)"`
+	RTMPSKey        string        `env:"RTMPS_KEY" envDefault:"" desc:"PEM file of the RTMPS private key"`
+	Media           string        `env:"MEDIA" envDefault:"media" empty:"off" desc:"folder of FLV recordings (publish \"record\" or \"append\") and of the files played when a name is not live, one sub-folder per application; it must exist (relative: to the working directory); empty or off: none"`
 }
+
+// Off is the value of RTMP or Media that turns it off (an embedding program's way to say
+// what an empty variable says).
+const Off = "off"
 
 // Defaults returns the configuration with every default.
 func Defaults() Config {
@@ -109,6 +118,32 @@ func (c Config) Validate() error {
 	}
 	if c.GroupNeighbors < 1 || c.GroupNeighbors > 32 {
 		return &ConfigError{"GROUP_NEIGHBORS", strconv.Itoa(c.GroupNeighbors), "want 1-32"}
+	}
+	if c.RTMP != Off {
+		if err := checkHostPort("RTMP", c.RTMP, "or off"); err != nil {
+			return err
+		}
+	}
+	if c.RTMPS != "" {
+		if err := checkHostPort("RTMPS", c.RTMPS, "or empty"); err != nil {
+			return err
+		}
+		if c.RTMPSCert == "" {
+			return &ConfigError{"RTMPS_CERT", "", "RTMPS needs a certificate file"}
+		}
+		if c.RTMPSKey == "" {
+			return &ConfigError{"RTMPS_KEY", "", "RTMPS needs a private key file"}
+		}
+	}
+	return nil
+}
+
+// checkHostPort checks a TCP listen address.
+func checkHostPort(name, v, other string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		return &ConfigError{name, v, "want host:port, e.g. :1935 or 127.0.0.1:1935, " + other}
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return &ConfigError{name, v, "port must be 0-65535"}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 )
@@ -24,7 +25,7 @@ type embedder struct {
 
 func (e *embedder) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); ok {
-		srv, err := server.Start(ctx, server.Config{Listen: []string{"127.0.0.1:0"}, Shards: 2},
+		srv, err := server.Start(ctx, server.Config{Listen: []string{"127.0.0.1:0"}, RTMP: "127.0.0.1:0", Media: server.Off, Shards: 2},
 			server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": &testApp{}}}, Log: logger(e.t)})
 		if err != nil {
 			e.failed <- err
@@ -61,6 +62,11 @@ func TestServerAsAChildOfAnEmbeddersActor(t *testing.T) {
 	if err := echoOnce(ctx, c, "embedded"); err != nil {
 		t.Fatal(err)
 	}
+	rtmpAddr := srv.RTMPAddrs()[0]
+	rc, err := rtmpclient.Dial(ctx, "rtmp://"+rtmpAddr.String()+"/live", rtmpclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if err := sys.Root.StopFuture(parent).Wait(); err != nil {
 		t.Fatal(err)
@@ -78,10 +84,20 @@ func TestServerAsAChildOfAnEmbeddersActor(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the client was not told the server stopped")
 	}
-	// The port is free again.
+	select {
+	case <-rc.Done():
+	case <-ctx.Done():
+		t.Fatal("the RTMP client's connection stayed open")
+	}
+	// The ports are free again.
 	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		t.Fatalf("the port of the stopped node is still taken: %v", err)
 	}
 	pc.Close()
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(rtmpAddr))
+	if err != nil {
+		t.Fatalf("the RTMP port of the stopped node is still taken: %v", err)
+	}
+	ln.Close()
 }

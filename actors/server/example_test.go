@@ -38,7 +38,7 @@ func (greeter) OnCall(c app.Client, method string, args []any) ([]any, error) {
 func Example() {
 	sys := actors.NewActorSystem(zap.NewNop())
 	defer sys.Shutdown()
-	srv, err := server.Start(sys.Root, server.Config{Listen: []string{"127.0.0.1:0"}}, server.Options{
+	srv, err := server.Start(sys.Root, server.Config{Listen: []string{"127.0.0.1:0"}, RTMP: server.Off, Media: server.Off}, server.Options{
 		Apps: app.Static{Apps: map[string]app.Application{"greeter": greeter{}}},
 	})
 	if err != nil {

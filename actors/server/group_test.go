@@ -212,6 +212,7 @@ func TestGroupHooksAndLimits(t *testing.T) {
 	sys := actors.NewActorSystem(logger(t))
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = server.Off, server.Off
 	cfg.GroupMaxMembers = 3
 	cfg.GroupsPerClient = 2
 	srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga}})

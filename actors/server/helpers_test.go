@@ -33,6 +33,8 @@ func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *f
 	}
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP = "127.0.0.1:0"
+	cfg.Media = t.TempDir()
 	cfg.Shards = 2
 	if mut != nil {
 		mut(&cfg)

@@ -215,6 +215,7 @@ func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
 	sys := actors.NewActorSystem(logger(t))
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = server.Off, server.Off
 	srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Rendezvous: h})
 	if err != nil {
 		t.Fatal(err)

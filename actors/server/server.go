@@ -8,19 +8,25 @@
 //	├── apps                  one actor per application path (apphost)
 //	├── publications          one actor per live stream (live)
 //	├── groups                one actor per NetGroup (netgroup)
-//	└── handshake (per socket) answers handshakes; parent of the socket's sessions (endpoint)
-//	    └── session           one per RTMFP session (session)
-//	        └── connection    its NetConnection (netconn)
-//	            └── streams, group flows
+//	├── library               questions about recordings (media)
+//	├── handshake (per socket) answers handshakes; parent of the socket's sessions (endpoint)
+//	│   └── session           one per RTMFP session (session)
+//	│       └── connection    its NetConnection (netconn)
+//	│           └── streams, group flows; a stream's recorder or player (media)
+//	└── rtmp (per address)    accepts RTMP or RTMPS; parent of its connections (rtmp)
+//	    └── conn              one per TCP connection, a live sink
+//	        └── connection    its NetConnection (netconn), as above
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,9 +38,11 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
+	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/netconn"
 	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
 	"github.com/actorrtmfp/actorrtmfp/actors/p2p"
+	"github.com/actorrtmfp/actorrtmfp/actors/rtmp"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/messages"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -48,6 +56,8 @@ type Stats struct {
 	Live       live.Stats
 	Groups     netgroup.Stats
 	Apps       apphost.Stats
+	RTMP       rtmp.Stats
+	Media      media.Stats
 	Node       supervision.Counter // panics of the node's own actors (directory, rendezvous…)
 }
 
@@ -85,6 +95,9 @@ type Server struct {
 	root       *actor.PID
 	stats      Stats
 	endpoints  []*endpoint.Endpoint
+	rtmp       []*rtmp.Listener
+	rtmps      []*rtmp.Listener
+	rtmpIDs    atomic.Uint32
 	directory  *actor.PID
 	dispatcher actors.PoolDispatcher
 	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
@@ -183,10 +196,15 @@ func (n *node) start(ctx actor.Context) error {
 	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions()}))
+	md := s.media()
+	var library *actor.PID
+	if md.Enabled() {
+		library = ctx.Spawn(md.LibraryProps())
+	}
 	host, _ := os.Hostname()
 	conns := netconn.New(netconn.Config{
 		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
-		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups,
+		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
 		ChildOptions: s.propsOptions(),
 	})
@@ -216,6 +234,47 @@ func (n *node) start(ctx actor.Context) error {
 		}
 		s.endpoints = append(s.endpoints, e)
 	}
+	return s.startRTMP(ctx, conns, sc)
+}
+
+// media returns the node's recordings: the Media folder, if it is not off.
+func (s *Server) media() *media.Media {
+	folder := s.cfg.Media
+	if folder == Off {
+		folder = ""
+	} else if fi, err := os.Stat(folder); err != nil || !fi.IsDir() {
+		s.log.Warn("the media folder does not exist: recording is refused and only live streams play",
+			zap.String("folder", folder), zap.String("setting", "ACTORRTMFP_MEDIA"))
+	}
+	return media.New(media.Config{Folder: folder, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.Media})
+}
+
+// startRTMP starts the RTMP and RTMPS listeners, whose connections have the same Flash
+// layer, timeouts and limits as the sessions.
+func (s *Server) startRTMP(ctx actor.Context, conns *netconn.Connections, sc session.Config) error {
+	cfg := s.cfg
+	rc := rtmp.Config{MaxConnections: cfg.MaxSessions, Keepalive: sc.Keepalive, IdleTimeout: sc.IdleTimeout,
+		Connections: conns, IDs: &s.rtmpIDs, Banned: &s.banned, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
+	if cfg.RTMP != Off {
+		rc.Listen = cfg.RTMP
+		l, err := rtmp.Start(ctx, rc)
+		if err != nil {
+			return fmt.Errorf("RTMP on %s: %w", cfg.RTMP, err)
+		}
+		s.rtmp = append(s.rtmp, l)
+	}
+	if cfg.RTMPS != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RTMPSCert, cfg.RTMPSKey)
+		if err != nil {
+			return &ConfigError{"RTMPS_CERT", cfg.RTMPSCert, "with ACTORRTMFP_RTMPS_KEY, not a certificate and key: " + err.Error()}
+		}
+		rc.Listen, rc.TLS = cfg.RTMPS, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		l, err := rtmp.Start(ctx, rc)
+		if err != nil {
+			return fmt.Errorf("RTMPS on %s: %w", cfg.RTMPS, err)
+		}
+		s.rtmps = append(s.rtmps, l)
+	}
 	return nil
 }
 
@@ -230,6 +289,26 @@ func (s *Server) Addrs() []netip.AddrPort {
 
 // Banned is the server's blacklist: datagrams from its addresses are dropped on receipt.
 func (s *Server) Banned() *endpoint.Banlist { return &s.banned }
+
+// RTMPAddrs returns the bound RTMP addresses (none when RTMP is off).
+func (s *Server) RTMPAddrs() []netip.AddrPort { return listenerAddrs(s.rtmp) }
+
+// RTMPSAddrs returns the bound RTMPS addresses.
+func (s *Server) RTMPSAddrs() []netip.AddrPort { return listenerAddrs(s.rtmps) }
+
+func listenerAddrs(ls []*rtmp.Listener) []netip.AddrPort {
+	out := make([]netip.AddrPort, len(ls))
+	for i, l := range ls {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// RTMPStats returns the RTMP counters.
+func (s *Server) RTMPStats() *rtmp.Stats { return &s.stats.RTMP }
+
+// MediaStats returns the counters of recordings.
+func (s *Server) MediaStats() *media.Stats { return &s.stats.Media }
 
 // Endpoints returns the server's endpoints (one per listen address).
 func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
@@ -35,6 +37,10 @@ type channel struct {
 
 // Queued implements live.Backlog: the bytes queued on the lane's send flow.
 func (c *channel) Queued(k live.Kind) int { return c.s.queuedOn(c.keys[k]) }
+
+// Waited implements live.Backlog: how long the oldest message of the lane's send flow
+// that is neither acknowledged nor given up has waited.
+func (c *channel) Waited(k live.Kind) time.Duration { return c.s.waitedOn(c.keys[k]) }
 
 func (s *Session) binding(ch, b uint64) *channel {
 	for c := s.channels; c != nil; c = c.next {
@@ -146,8 +152,31 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *live.Media) boo
 		}
 		return false
 	}
-	w := Write{Key: c.keys[m.Kind], Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime, AbandonWaiting: d.AbandonOlder}
+	key := c.keys[m.Kind]
+	if d.AbandonOlder > 0 {
+		// Given up by the policy: counted with its drops (the flow counts them too).
+		if f := s.sendByKey.get(key); f != nil {
+			s.p.Stats.MediaDropped.Add(uint64(f.abandonWaiting(int64(s.now()), int64(d.AbandonOlder))))
+		}
+	}
+	w := Write{Key: key, Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime}
 	return s.queue(ctx, &w)
+}
+
+// waitedOn is how long the oldest message of the send flow of key that is neither
+// acknowledged nor given up has waited.
+func (s *Session) waitedOn(k FlowKey) time.Duration {
+	f := s.sendByKey.get(k)
+	if f == nil {
+		return 0
+	}
+	now := int64(s.now())
+	for _, fr := range f.queue {
+		if !fr.acked && !fr.msg.expired(now) {
+			return time.Duration(now - fr.msg.born)
+		}
+	}
+	return 0
 }
 
 // queuedOn is the data queued on the send flow of key.

@@ -123,3 +123,37 @@ func TestChannelBindingsList(t *testing.T) {
 	server.deliver(&live.Unbind{Channel: 7, Binding: 3})
 	want()
 }
+
+// TestSimLateJoinerBurstIsNotABacklog: a new binding is replayed a group of pictures of
+// 2 s at 2 Mbit/s at once (more than half a megabyte); on a link four times the stream's
+// rate it drains in a quarter of a second, and the subscriber gets all of it: the policy
+// judges a lane behind by how long its oldest message waited, not by its bytes.
+func TestSimLateJoinerBurstIsNotABacklog(t *testing.T) {
+	link := simLink{Delay: 20 * time.Millisecond, Rate: 1 << 20, Queue: 256 << 10}
+	m, client, server := newSim(t, 1, link, link, Config{})
+	k := func(kind string) FlowKey { return FlowKey{Metadata: kind} }
+	server.deliver(&live.Bind{Channel: 7, Binding: 1, Lanes: &Lanes{Flows: [3]FlowKey{k("control"), k("audio"), k("video")}}})
+	var group []*live.Media
+	for i := range 50 {
+		size := 9000
+		if i == 0 {
+			size = 45000
+		}
+		data := make([]byte, size)
+		data[0] = byte(i)
+		group = append(group, &live.Media{Channel: 7, Kind: live.KindVideo, KeyFrame: i == 0, Data: data, Targeted: true, ToBinding: 1})
+	}
+	for _, msg := range group {
+		server.deliver(msg)
+	}
+	m.run(m.clock.now+3*time.Second, nil)
+	var got int
+	for _, o := range client.opened {
+		if string(o.Metadata) == "video" {
+			got = len(client.msgs[o.FlowID])
+		}
+	}
+	if got != len(group) || m.stats.MediaDropped.Load() != 0 {
+		t.Fatalf("the late joiner got %d of the %d frames of its group (%d dropped)", got, len(group), m.stats.MediaDropped.Load())
+	}
+}

@@ -142,9 +142,9 @@ type Write struct {
 	// NoRetransmit abandons lost fragments instead of resending them.
 	NoRetransmit bool
 	// AbandonWaiting, if positive, first gives up the flow's older messages that have a
-	// lifetime and have waited at least this long (e.g. the stale frames of a group of
-	// pictures when its next key frame is written and the receiver is behind). Messages
-	// without a lifetime are never given up this way.
+	// lifetime — all of them — if the oldest has waited at least this long (e.g. the
+	// stale frames of a group of pictures when its next key frame is written and the
+	// receiver is behind). Messages without a lifetime are never given up this way.
 	AbandonWaiting time.Duration
 	// Receipt, if set, asks for a Delivered or Abandoned message about this one (and for
 	// Refused if the flow's queue is full).

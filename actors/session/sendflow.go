@@ -191,18 +191,31 @@ func (f *sendFlow) abandonQueued(inFlightToo bool) {
 	}
 }
 
-// abandonWaiting gives up the messages that have a lifetime (media) and have waited at
-// least age since they were written, in flight or not — the stale frames of a group of
-// pictures when the next key frame is written to a receiver that fell behind. Messages
-// without a lifetime (codec configuration, commands, data) are never given up this way.
-func (f *sendFlow) abandonWaiting(now, age int64) {
+// abandonWaiting gives up, when the flow's oldest waiting message that has a lifetime
+// (media) has waited at least age, every waiting message that has one, in flight or not:
+// the rest of a stale group of pictures when its next key frame is written to a receiver
+// that fell behind. All of it goes — what is left of a group is no use without its start,
+// and a receiver given the younger half of a group shows it broken. Messages without a
+// lifetime (codec configuration, commands, data) are never given up this way.
+func (f *sendFlow) abandonWaiting(now, age int64) (n int) {
+	stale := false
 	for _, fr := range f.queue {
-		m := fr.msg
-		if !m.abandoned && !fr.acked && m.deadline != 0 && now-m.born >= age {
-			m.abandoned = true
-			f.abandonedMsgs++
+		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
+			stale = now-m.born >= age
+			break
 		}
 	}
+	if !stale {
+		return 0
+	}
+	for _, fr := range f.queue {
+		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
+			m.abandoned = true
+			f.abandonedMsgs++
+			n++
+		}
+	}
+	return n
 }
 
 // onException handles the receiver's Flow Exception Report: the flow is dead.

@@ -385,3 +385,29 @@ func TestSendFlowOptionsLeaveNoRoom(t *testing.T) {
 		t.Fatalf("write with %d bytes of options refused", len(f.options))
 	}
 }
+
+// TestSendFlowAbandonWaitingGivesUpTheWholeStaleGroup: a key frame written to a flow
+// whose oldest media has waited long enough gives up every older media message, in
+// flight or not, the young ones too (the rest of a group is no use without its start);
+// messages without a lifetime stay; a flow whose oldest media is younger keeps it all.
+func TestSendFlowAbandonWaitingGivesUpTheWholeStaleGroup(t *testing.T) {
+	var log settledLog
+	f := testSendFlow(&log)
+	f.write([]byte("config"), 0, 0, true, nil) // no lifetime
+	f.write([]byte("old"), 10, 5000, true, nil)
+	f.write([]byte("mid"), 500, 5000, true, nil)
+	f.write([]byte("young"), 990, 5000, true, nil)
+	transmit(f, 2, 2) // "old" is in flight
+	f.abandonWaiting(1000, 1000)
+	for i, fr := range f.queue {
+		if fr.msg.abandoned {
+			t.Fatalf("message %d given up though the oldest media waited 990 < 1000", i)
+		}
+	}
+	f.abandonWaiting(1010, 1000)
+	for i, want := range []bool{false, true, true, true} {
+		if f.queue[i].msg.abandoned != want {
+			t.Fatalf("message %d abandoned %v, want %v", i, f.queue[i].msg.abandoned, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ type Stats struct {
 	DropMalformedChunk atomic.Uint64
 	DropFragment       atomic.Uint64 // fragments refused by a receive flow (window, limits)
 	FlowActorFailures  atomic.Uint64 // receive flows rejected because their actor stopped
-	MediaDropped       atomic.Uint64 // channel media dropped by the subscriber policy (backlog, waiting for a key frame)
+	MediaDropped       atomic.Uint64 // channel media dropped by the subscriber policy (behind, waiting for a key frame, a stale group given up)
 	BadBindings        atomic.Uint64 // live.Bind messages whose lanes were not a *Lanes
 	KeyReleases        atomic.Uint64 // encrypter key schedules released by idle sessions
 }

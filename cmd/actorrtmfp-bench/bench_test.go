@@ -31,10 +31,18 @@ func (echoApp) OnCall(_ app.Client, method string, args []any) ([]any, error) {
 
 // startServer runs a server in this process on 127.0.0.1 and returns its URL.
 func startServer(t *testing.T) string {
+	url, _ := startServers(t)
+	return url
+}
+
+// startServers runs a server in this process on 127.0.0.1 and returns its RTMFP and RTMP
+// URLs.
+func startServers(t *testing.T) (string, string) {
 	t.Helper()
 	sys := actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
 	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.RTMP, cfg.Media = "127.0.0.1:0", server.Off
 	cfg.Shards = 2
 	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
 	if err != nil {
@@ -46,7 +54,7 @@ func startServer(t *testing.T) string {
 		_ = srv.Stop(ctx)
 		sys.Shutdown()
 	})
-	return fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0])
+	return fmt.Sprintf("rtmfp://%s/live", srv.Addrs()[0]), fmt.Sprintf("rtmp://%s/live", srv.RTMPAddrs()[0])
 }
 
 // runJSON runs the tool with args (plus -json -quiet) and decodes its result.
@@ -85,7 +93,7 @@ func want(t *testing.T, r *Result, key string, n uint64) {
 // TestEveryScenarioSmoke runs every scenario, smoke-sized, against an in-process server:
 // the CI run that keeps the tool working.
 func TestEveryScenarioSmoke(t *testing.T) {
-	url := startServer(t)
+	url, rtmpURL := startServers(t)
 	base := []string{"-url", url}
 
 	t.Run("connect", func(t *testing.T) {
@@ -149,6 +157,37 @@ func TestEveryScenarioSmoke(t *testing.T) {
 		}
 		if br := r.Rates["stream_bits_per_s"]; math.Abs(br-250000)/250000 > 0.1 {
 			t.Errorf("fanout: stream at %v bit/s, want about 250k", br)
+		}
+	})
+	t.Run("fanout-rtmp", func(t *testing.T) {
+		// An RTMP ingest then an RTMFP one, to RTMP players: two results, one run.
+		var out, errb bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		args := append(base, "-rtmp-url", rtmpURL, "-scenario", "fanout", "-ingest", "rtmp,rtmfp", "-players", "rtmp", "-n", "4",
+			"-duration", "1500ms", "-bitrate", "250k", "-json", "-quiet", "-bind", "127.0.0.1:0", "-timeout", "10s", "-server-pid", fmt.Sprint(os.Getpid()))
+		if code := run(ctx, args, nil, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%d result lines, want one per ingest:\n%s", len(lines), out.String())
+		}
+		for i, ingest := range []string{"rtmp", "rtmfp"} {
+			var r Result
+			if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Params["ingest"] != ingest || r.Params["players"] != "rtmp" || len(r.Failures) != 0 {
+				t.Errorf("pass %d: params %v, failures %v", i, r.Params, r.Failures)
+			}
+			want(t, &r, "subscribers", 4)
+			if d := r.Ratios["delivery"]; d < 0.99 {
+				t.Errorf("%s ingest to RTMP players: delivery ratio %v, counts %v", ingest, d, r.Counts)
+			}
+			if r.Server == nil || r.Server.CPUPerOpMS <= 0 && r.Server.CPUSeconds > 0 {
+				t.Errorf("%s ingest: server figures %+v", ingest, r.Server)
+			}
 		}
 	})
 	t.Run("p2p", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 )
 
 // runFanout publishes a synthetic A/V stream at -bitrate and plays it with -n
@@ -34,30 +35,16 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	name := "bench-" + hex.EncodeToString(suffix[:])
 	res.Params["stream"] = name
 
-	// The publisher, on a socket of its own.
+	// The publisher: RTMFP on a socket of its own, or RTMP.
 	b.setPhase("publish", nil)
-	pubEP, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: b.cfg.Bind[0], Log: b.log, UDPBuffer: cfg.UDPBuffer, Dispatcher: b.disp})
+	res.Params["ingest"] = cfg.ingest
+	res.Params["players"] = cfg.Players
+	write, closePub, err := b.publisher(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	b.extra = append(b.extra, pubEP)
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = pubEP.Close(cctx)
-	}()
-	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	pubConn, err := pubEP.Connect(pctx, cfg.URL, b.options())
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("publisher: %w", err)
-	}
-	pub, err := pubConn.Publish(pctx, name)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("publish %q: %w", name, err)
-	}
-	pl := newPubLoop(b, pub, newAVStream(cfg.Bitrate))
+	defer closePub()
+	pl := newPubLoop(b, write, newAVStream(cfg.Bitrate))
 	res.Params["audio_frame_bytes"] = len(pl.av.audio)
 	res.Params["video_inter_frame_bytes"] = len(pl.av.inter)
 	res.Params["video_key_frame_bytes"] = len(pl.av.key)
@@ -65,8 +52,10 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	defer pl.halt()
 
 	// The subscribers.
-	if _, err := b.endpoints(); err != nil {
-		return nil, err
+	if cfg.Players == "rtmfp" {
+		if _, err := b.endpoints(); err != nil {
+			return nil, err
+		}
 	}
 	subs := make([]*fanSub, cfg.N)
 	var joinLat histogram
@@ -75,16 +64,8 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		t := time.Now()
-		c, err := b.eps[i%len(b.eps)].Connect(cctx, cfg.URL, b.options())
-		if err != nil {
-			b.fail("connect", err)
-			return
-		}
-		s := &fanSub{conn: c, lastA: -1, lastV: -1}
-		_, err = c.PlayFunc(cctx, name, func(m client.Media) { s.receive(b, pl, m) })
-		if err != nil {
-			b.fail("play", err)
-			_ = c.Close()
+		s := &fanSub{lastA: -1, lastV: -1}
+		if err := b.subscribe(cctx, i, name, s, pl); err != nil {
 			return
 		}
 		joinLat.record(time.Since(t))
@@ -102,11 +83,17 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	finish := func() {
 		b.setPhase("close", nil)
 		pl.halt()
-		conns := make([]*client.Conn, 0, len(live)+1)
+		var conns []*client.Conn
 		for _, s := range live {
-			conns = append(conns, s.conn)
+			if s.conn != nil {
+				conns = append(conns, s.conn)
+			}
+			if s.rtmp != nil {
+				s.rtmp.Close()
+			}
 		}
-		closeConns(append(conns, pubConn), 10*time.Second)
+		closeConns(conns, 10*time.Second)
+		closePub()
 	}
 	if len(live) == 0 || ctx.Err() != nil {
 		finish()
@@ -207,8 +194,10 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	var sock histogram
 	sock.merge(&pl.sockA)
 	sock.merge(&pl.sockV)
-	res.Latencies["at the socket"] = sock.summary()
-	res.Latencies["at the socket, audio"], res.Latencies["at the socket, video"] = pl.sockA.summary(), pl.sockV.summary()
+	if cfg.Players == "rtmfp" { // RTMP players have no kernel receive time
+		res.Latencies["at the socket"] = sock.summary()
+		res.Latencies["at the socket, audio"], res.Latencies["at the socket, video"] = pl.sockA.summary(), pl.sockV.summary()
+	}
 	if pl.err != nil {
 		res.Notes = append(res.Notes, "the publisher's write failed: "+pl.err.Error())
 	}
@@ -228,9 +217,9 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 // pubLoop sends the stream on time: each frame when it is due (catching up if late),
 // stamped just before it is written.
 type pubLoop struct {
-	b   *bench
-	pub *client.Publisher
-	av  *avStream
+	b     *bench
+	write func(client.Media) error // the publisher's
+	av    *avStream
 
 	arm        atomic.Bool  // open the window at the next key frame
 	startA     atomic.Int64 // first audio / video sequence number of the window
@@ -255,8 +244,8 @@ type pubLoop struct {
 	sockA, sockV histogram
 }
 
-func newPubLoop(b *bench, pub *client.Publisher, av *avStream) *pubLoop {
-	p := &pubLoop{b: b, pub: pub, av: av, windowOpen: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+func newPubLoop(b *bench, write func(client.Media) error, av *avStream) *pubLoop {
+	p := &pubLoop{b: b, write: write, av: av, windowOpen: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	p.startA.Store(math.MaxInt64)
 	p.startV.Store(math.MaxInt64)
 	return p
@@ -271,7 +260,7 @@ func (p *pubLoop) halt() {
 func (p *pubLoop) run() {
 	defer close(p.done)
 	for _, m := range p.av.headers() {
-		if err := p.pub.Write(m); err != nil {
+		if err := p.write(m); err != nil {
 			p.err, p.endAt = err, time.Now()
 			return
 		}
@@ -308,7 +297,7 @@ func (p *pubLoop) run() {
 				m = p.av.audioFrame(a, p.b.now())
 				a++
 			}
-			if err := p.pub.Write(m); err != nil {
+			if err := p.write(m); err != nil {
 				p.err = err
 				p.aSeq, p.vSeq, p.endAt = a, v, time.Now()
 				return
@@ -322,7 +311,8 @@ func (p *pubLoop) run() {
 // (client.Conn.PlayFunc), one at a time, as they are delivered: no queue and no
 // goroutine of its own, whose wake-ups would add the tool's scheduling to the latency.
 type fanSub struct {
-	conn *client.Conn
+	conn *client.Conn     // an RTMFP player's
+	rtmp *rtmpclient.Conn // an RTMP player's
 
 	recvA, recvV atomic.Uint64 // frames of the window received
 	early        atomic.Uint64 // frames from before the window (catch-up, warm-up)
@@ -351,5 +341,86 @@ func (s *fanSub) receive(b *bench, pl *pubLoop, m client.Media) {
 	}
 	recv.Add(1)
 	lat.record(at - sent)
-	sock.record(b.since(m.Arrived) - sent)
+	if !m.Arrived.IsZero() {
+		sock.record(b.since(m.Arrived) - sent)
+	}
+}
+
+// publisher publishes name over the -ingest protocol and returns its writer and closer.
+func (b *bench) publisher(ctx context.Context, name string) (write func(client.Media) error, closeFn func(), err error) {
+	cfg := b.cfg
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if cfg.ingest == "rtmp" {
+		c, err := rtmpclient.Dial(pctx, cfg.RTMPURL, rtmpclient.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("RTMP publisher: %w", err)
+		}
+		s, err := c.Publish(pctx, name, "live")
+		if err != nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("publish %q over RTMP: %w", name, err)
+		}
+		var once sync.Once
+		return func(m client.Media) error { return s.Write(m.Type, m.Timestamp, m.Data) }, func() { once.Do(func() { c.Close() }) }, nil
+	}
+	pubEP, err := client.NewEndpoint(b.sys, client.EndpointConfig{Listen: cfg.Bind[0], Log: b.log, UDPBuffer: cfg.UDPBuffer, Dispatcher: b.disp})
+	if err != nil {
+		return nil, nil, err
+	}
+	b.extra = append(b.extra, pubEP)
+	closeEP := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = pubEP.Close(cctx)
+	}
+	pubConn, err := pubEP.Connect(pctx, cfg.URL, b.options())
+	if err != nil {
+		closeEP()
+		return nil, nil, fmt.Errorf("publisher: %w", err)
+	}
+	pub, err := pubConn.Publish(pctx, name)
+	if err != nil {
+		closeEP()
+		return nil, nil, fmt.Errorf("publish %q: %w", name, err)
+	}
+	var once sync.Once
+	return pub.Write, func() {
+		once.Do(func() {
+			closeConns([]*client.Conn{pubConn}, 10*time.Second)
+			closeEP()
+		})
+	}, nil
+}
+
+// subscribe makes player i of name over the -players protocol, its frames accounted in s.
+func (b *bench) subscribe(ctx context.Context, i int, name string, s *fanSub, pl *pubLoop) error {
+	if b.cfg.Players == "rtmp" {
+		c, err := rtmpclient.Dial(ctx, b.cfg.RTMPURL, rtmpclient.Options{})
+		if err != nil {
+			b.fail("connect", err)
+			return err
+		}
+		s.rtmp = c
+		if _, err := c.Play(ctx, name, -1000, func(m rtmpclient.Message) {
+			s.receive(b, pl, client.Media{Type: m.Type, Timestamp: m.Timestamp, Data: m.Body})
+		}); err != nil {
+			b.fail("play", err)
+			c.Close()
+			return err
+		}
+		return nil
+	}
+	c, err := b.eps[i%len(b.eps)].Connect(ctx, b.cfg.URL, b.options())
+	if err != nil {
+		b.fail("connect", err)
+		return err
+	}
+	s.conn = c
+	if _, err := c.PlayFunc(ctx, name, func(m client.Media) { s.receive(b, pl, m) }); err != nil {
+		b.fail("play", err)
+		_ = c.Close()
+		return err
+	}
+	return nil
 }

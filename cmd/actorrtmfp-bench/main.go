@@ -9,7 +9,9 @@
 //	rpc      -n sessions, then -method calls at -rate per second for -duration
 //	fanout   one publisher of a synthetic A/V stream at -bitrate, -n subscribers:
 //	         delivery ratio, loss per kind, added latency publish → delivery, and
-//	         publish → the subscriber's socket (the kernel's receive time)
+//	         publish → the subscriber's socket (the kernel's receive time); the publisher
+//	         over RTMFP or RTMP (-ingest; "rtmp,rtmfp" runs both, one after the other, to
+//	         compare them in one run), the subscribers over RTMFP or RTMP (-players)
 //	p2p      -n publishers accepting peers, -n players introduced to them by the server
 //	groups   -n clients joining one NetGroup at -rate: joins/s, time to first neighbour
 //
@@ -90,6 +92,11 @@ type config struct {
 	Group       string
 	LogLevel    string
 	CPUProfile  string
+	Ingests     []string // fanout: the publisher's protocols, one pass each
+	Players     string   // fanout: the subscribers' protocol
+	RTMPURL     string
+
+	ingest string // the pass's publisher protocol
 }
 
 var scenarios = map[string]func(context.Context, *bench) (*Result, error){
@@ -123,6 +130,25 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		defer stopProfile()
 	}
+	passes := []string{""}
+	if cfg.Scenario == "fanout" {
+		passes = cfg.Ingests
+	}
+	code = 0
+	for i, ingest := range passes {
+		if i > 0 && !cfg.JSON {
+			fmt.Fprintln(stdout)
+		}
+		cfg.ingest = ingest
+		if c := runOnce(ctx, cfg, log, stdout, stderr); c > code {
+			code = c
+		}
+	}
+	return code
+}
+
+// runOnce runs the scenario once and prints its result; it returns the exit code.
+func runOnce(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr io.Writer) int {
 	b := newBench(cfg, log, stderr)
 	defer b.close()
 	res, runErr := scenarios[cfg.Scenario](ctx, b)
@@ -181,6 +207,10 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.StringVar(&cfg.Group, "group", "", "groups: group ID seed (default: random, a fresh group each run)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "error", "client library log level: debug, info, warn, error")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the tool itself (the whole run) to this file")
+	var ingest string
+	fs.StringVar(&ingest, "ingest", "rtmfp", "fanout: the publisher's protocol, rtmfp or rtmp; a list (rtmp,rtmfp) runs the fanout once per protocol, in order, to compare them in one run")
+	fs.StringVar(&cfg.Players, "players", "rtmfp", "fanout: the subscribers' protocol, rtmfp or rtmp")
+	fs.StringVar(&cfg.RTMPURL, "rtmp-url", "", "RTMP URL of the server, rtmp://host:port/app (default: -url's host and port, over TCP)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: actorrtmfp-bench -url rtmfp://host:port/app -scenario connect|rpc|fanout|p2p|groups [flags]\n\n")
 		fs.PrintDefaults()
@@ -230,6 +260,23 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	}
 	if u, err := url.Parse(cfg.URL); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
 		return bad("bad -url %q: want rtmfp://host:port/app", cfg.URL)
+	}
+	for _, p := range strings.Split(ingest, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "rtmfp", "rtmp":
+			cfg.Ingests = append(cfg.Ingests, p)
+		default:
+			return bad("unknown -ingest %q (rtmfp, rtmp, or a list of them)", p)
+		}
+	}
+	if cfg.Players != "rtmfp" && cfg.Players != "rtmp" {
+		return bad("unknown -players %q (rtmfp or rtmp)", cfg.Players)
+	}
+	if cfg.RTMPURL == "" {
+		u, _ := url.Parse(cfg.URL)
+		cfg.RTMPURL = "rtmp://" + u.Host + u.Path
+	} else if u, err := url.Parse(cfg.RTMPURL); err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
+		return bad("bad -rtmp-url %q: want rtmp://host:port/app", cfg.RTMPURL)
 	}
 	var err error
 	if cfg.Bind, err = parseBind(bind); err != nil {

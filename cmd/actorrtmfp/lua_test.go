@@ -67,7 +67,7 @@ func startProcess(t *testing.T, files map[string]string, env ...string) *process
 	}
 	cmd := exec.Command(binary)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_LOG_FORMAT=json",
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_RTMP=127.0.0.1:0", "ACTORRTMFP_MEDIA=", "ACTORRTMFP_LOG_FORMAT=json",
 		"ACTORRTMFP_LOG_LEVEL=info", "ACTORRTMFP_APPS=" + www}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

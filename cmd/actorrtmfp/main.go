@@ -1,7 +1,7 @@
 // Command actorrtmfp runs the RTMFP server. It needs no configuration: by default it
-// serves UDP port 1935 on every interface, IPv4 and IPv6, with the Lua applications of a
-// www folder in the working directory (docs/applications.md), or, without one, accepts
-// every client.
+// serves RTMFP on UDP port 1935 and RTMP on TCP port 1935, on every interface, IPv4 and
+// IPv6, with the Lua applications of a www folder in the working directory
+// (docs/applications.md), or, without one, accepts every client.
 // Settings come from environment variables with the prefix ACTORRTMFP_; run
 // `actorrtmfp --help` for the list. SIGINT or SIGTERM stops it gracefully: every client
 // is sent a session close first.
@@ -100,6 +100,7 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 		return 1
 	}
 	log.Info("actorrtmfp started", zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
+		zap.Stringers("rtmp", srv.RTMPAddrs()), zap.Stringers("rtmps", srv.RTMPSAddrs()),
 		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()), zap.String("applications", appsDesc))
 	if ready != nil {
 		ready <- srv

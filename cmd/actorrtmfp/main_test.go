@@ -34,7 +34,11 @@ func TestHelpListsEveryVariableWithItsDefaultOnce(t *testing.T) {
 		typ := reflect.TypeOf(server.Config{})
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
-			line := fmt.Sprintf("ACTORRTMFP_%s (default %s)", f.Tag.Get("env"), f.Tag.Get("envDefault"))
+			def := f.Tag.Get("envDefault")
+			if def == "" {
+				def = `""`
+			}
+			line := fmt.Sprintf("ACTORRTMFP_%s (default %s)", f.Tag.Get("env"), def)
 			if strings.Count(out.String(), line) != 1 {
 				t.Errorf("%s does not list %s once", arg, line)
 			}
@@ -69,6 +73,24 @@ func TestZeroConfigurationIsTheDefaults(t *testing.T) {
 	// A zero field of a hand-made Config means its default too.
 	if got := (server.Config{}).WithDefaults(); !reflect.DeepEqual(got, server.Defaults()) {
 		t.Fatalf("Config{}.WithDefaults() = %+v, want the defaults", got)
+	}
+}
+
+// TestEmptyRTMPAndMediaTurnThemOff: an empty ACTORRTMFP_RTMP or ACTORRTMFP_MEDIA means
+// none (an unset one means the default), as does "off".
+func TestEmptyRTMPAndMediaTurnThemOff(t *testing.T) {
+	for _, environ := range [][]string{{"ACTORRTMFP_RTMP=", "ACTORRTMFP_MEDIA="}, {"ACTORRTMFP_RTMP=off", "ACTORRTMFP_MEDIA= "}} {
+		st, err := loadSettings(environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RTMP != server.Off || st.Media != server.Off {
+			t.Fatalf("%v: RTMP %q, media %q; want both off", environ, st.RTMP, st.Media)
+		}
+	}
+	st, err := loadSettings([]string{"ACTORRTMFP_RTMP=127.0.0.1:1936"})
+	if err != nil || st.RTMP != "127.0.0.1:1936" || st.Media != "media" {
+		t.Fatalf("%+v %v", st.Config, err)
 	}
 }
 
@@ -109,6 +131,8 @@ func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
 		"ACTORRTMFP_LUA_MEMORY=12",
 		"ACTORRTMFP_LUA_MEMORY=lots",
 		"ACTORRTMFP_LUA_MEMORY=-1MB",
+		"ACTORRTMFP_RTMP=1935",
+		"ACTORRTMFP_RTMPS=:443",
 	}
 	for _, kv := range cases {
 		var out, errb bytes.Buffer
@@ -125,7 +149,7 @@ func TestServesThenClosesEverySessionOnSIGTERM(t *testing.T) {
 	exit := make(chan int, 1)
 	var out, errb bytes.Buffer
 	go func() {
-		exit <- run(nil, []string{"ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_LOG_LEVEL=warn"}, &out, &errb, ready)
+		exit <- run(nil, []string{"ACTORRTMFP_LISTEN=127.0.0.1:0", "ACTORRTMFP_RTMP=127.0.0.1:0", "ACTORRTMFP_MEDIA=", "ACTORRTMFP_LOG_LEVEL=warn"}, &out, &errb, ready)
 	}()
 	var srv *server.Server
 	select {

@@ -97,9 +97,11 @@ func (st settings) configs() map[string]string {
 	return out
 }
 
-// variable is one setting as --help and the README show it.
+// variable is one setting as --help and the README show it. Empty, if set, is the value
+// the variable takes when it is set but empty (caarlos0/env gives an empty variable its
+// default; "ACTORRTMFP_RTMP=" must turn RTMP off).
 type variable struct {
-	Name, Default, Desc string
+	Name, Default, Desc, Empty string
 }
 
 // variables lists every setting in declaration order.
@@ -114,7 +116,7 @@ func variables() []variable {
 				continue
 			}
 			if key := f.Tag.Get("env"); key != "" {
-				out = append(out, variable{Name: envPrefix + key, Default: f.Tag.Get("envDefault"), Desc: f.Tag.Get("desc")})
+				out = append(out, variable{Name: envPrefix + key, Default: f.Tag.Get("envDefault"), Desc: f.Tag.Get("desc"), Empty: f.Tag.Get("empty")})
 			}
 		}
 	}
@@ -130,6 +132,11 @@ func loadSettings(environ []string) (settings, error) {
 	vars := env.ToMap(environ)
 	if err := unknownVariable(vars); err != nil {
 		return st, err
+	}
+	for _, v := range variables() {
+		if val, ok := vars[v.Name]; ok && v.Empty != "" && strings.TrimSpace(val) == "" {
+			vars[v.Name] = v.Empty
+		}
 	}
 	if err := env.ParseWithOptions(&st, env.Options{Prefix: envPrefix, Environment: vars}); err != nil {
 		var agg env.AggregateError
@@ -208,12 +215,12 @@ func envKey(field string) string {
 
 // usage prints every variable with its default and meaning.
 func usage(w io.Writer) {
-	fmt.Fprintf(w, `actorrtmfp %s — an RTMFP server (Flash Player / AIR and RFC 7016/7425 peers)
+	fmt.Fprintf(w, `actorrtmfp %s — an RTMFP and RTMP server (Flash Player / AIR, RFC 7016/7425 peers, RTMP encoders and players)
 
 Usage: actorrtmfp [--help] [--version]
 
-With no settings it serves UDP :1935 (every interface, IPv4 and IPv6) and accepts every
-client. Settings are environment variables:
+With no settings it serves RTMFP on UDP :1935 and RTMP on TCP :1935 (every interface,
+IPv4 and IPv6) and accepts every client. Settings are environment variables:
 
 `, server.Version())
 	for _, v := range variables() {

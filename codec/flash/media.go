@@ -143,3 +143,19 @@ func IsKeyFrame(video []byte) bool {
 	}
 	return video[0]>>4 == videoFrameTypeKey
 }
+
+// IsVideoSequenceEnd reports whether video is an end-of-sequence marker: AVCPacketType 2
+// of a legacy AVC or HEVC tag, or an enhanced-RTMP tag with PacketTypeSequenceEnd. It
+// carries no picture; a recording leaves it out (an appended file would have it inside).
+func IsVideoSequenceEnd(video []byte) bool {
+	if IsExHeader(video) {
+		return len(video) >= 5 && video[0]&0x0F == PacketTypeSequenceEnd
+	}
+	return len(video) >= 2 && (video[0]&0x0F == VideoCodecAVC || video[0]&0x0F == VideoCodecHEVCLegacy) && video[1] == 2
+}
+
+// IsAudioSequenceEnd reports whether audio is an enhanced-RTMP audio tag with
+// PacketTypeSequenceEnd.
+func IsAudioSequenceEnd(audio []byte) bool {
+	return len(audio) >= 5 && audio[0]>>4 == AudioCodecExHeader && audio[0]&0x0F == PacketTypeSequenceEnd
+}

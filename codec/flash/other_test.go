@@ -267,6 +267,19 @@ func TestMedia(t *testing.T) {
 	if AudioCodec(unhex(t, "af 00")) != AudioCodecAAC || AudioCodec(nil) != -1 {
 		t.Error("AudioCodec")
 	}
+	for _, tc := range []struct {
+		hex        string
+		video, end bool
+	}{
+		{"17 02 000000", true, true}, {"1c 02 000000", true, true}, {"17 01 000000", true, false},
+		{"12 02", true, false}, {`92 "hvc1"`, true, true}, {`91 "hvc1"`, true, false}, {"92 68", true, false},
+		{`92 "Opus"`, false, true}, {`91 "Opus"`, false, false}, {"a2 00", false, false},
+	} {
+		b := unhex(t, tc.hex)
+		if (tc.video && IsVideoSequenceEnd(b) != tc.end) || (!tc.video && IsAudioSequenceEnd(b) != tc.end) {
+			t.Errorf("%s: sequence end should be %v", tc.hex, tc.end)
+		}
+	}
 	if FourCCHEVC != 0x68766331 || FourCCAAC != 0x6d703461 {
 		t.Error("FourCC constants")
 	}

@@ -32,6 +32,11 @@ const (
 	CodePlayUnpublishNotify = "NetStream.Play.UnpublishNotify"
 	CodePlayStreamNotFound  = "NetStream.Play.StreamNotFound"
 	CodeSeekInvalidTime     = "NetStream.Seek.InvalidTime"
+	CodeSeekFailed          = "NetStream.Seek.Failed"
+	CodeRecordStart         = "NetStream.Record.Start"
+	CodeRecordStop          = "NetStream.Record.Stop"
+	CodeRecordFailed        = "NetStream.Record.Failed"
+	CodeRecordNoAccess      = "NetStream.Record.NoAccess"
 )
 
 // ErrStatus means a value that is not a status (info) object.
