@@ -89,8 +89,13 @@ func Props(cfg Config) *actor.Props {
 				actor.WithReceiverMiddleware(supervision.Middleware))
 		},
 		Missing: func(ctx actor.Context, _ string, m any) {
-			if c, ok := m.(*Connect); ok {
-				ctx.Send(c.ReplyTo, &ConnectResult{Err: ErrNoApplication})
+			switch m := m.(type) {
+			case *Connect:
+				ctx.Send(m.ReplyTo, &ConnectResult{Err: ErrNoApplication})
+			case *Start:
+				if m.Done != nil {
+					close(m.Done)
+				}
 			}
 		},
 	})
@@ -117,6 +122,9 @@ func (a *appActor) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *Start:
 		// Started has run: the application is up.
+		if m.Done != nil {
+			close(m.Done)
+		}
 	case *Connect:
 		a.onConnect(ctx, m)
 	case *Call:

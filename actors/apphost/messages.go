@@ -54,8 +54,13 @@ type Disconnect struct {
 }
 
 // Start makes the application of Path start (app.Preloader) if it has not yet. Send it to
-// the host.
-type Start struct{ Path string }
+// the host. Done, if set, is closed once the application has started (or found to have
+// no application at Path), so that a node opens its sockets only after its preloaded
+// applications can see their first handshake.
+type Start struct {
+	Path string
+	Done chan struct{}
+}
 
 // Stream asks whether the client may publish (or play) Name, or with Stop tells that it
 // stopped. The decision, a *StreamResult, goes to ReplyTo (none for Stop).

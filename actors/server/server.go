@@ -190,9 +190,15 @@ func (n *node) start(ctx actor.Context) error {
 		},
 	}))
 	if p, ok := opts.Apps.(app.Preloader); ok {
+		// The preloaded applications start before the sockets open: a client's first
+		// IHello already meets their onHandshake.
+		var started []chan struct{}
 		for _, path := range p.Preload() {
-			ctx.Send(apps, &apphost.Start{Path: path})
+			done := make(chan struct{})
+			started = append(started, done)
+			ctx.Send(apps, &apphost.Start{Path: path, Done: done})
 		}
+		waitStarted(started, preloadWait, opts.Log)
 	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions()}))
@@ -377,4 +383,25 @@ func (s *Server) Stop(ctx context.Context) error {
 	_ = s.sys.Root.StopFuture(s.root).Wait()
 	<-s.done
 	return first
+}
+
+// preloadWait bounds how long Start waits for its preloaded applications to start (an
+// application's OnStart that hangs delays the node's sockets by this much, once).
+const preloadWait = 10 * time.Second
+
+// waitStarted waits until every channel of started is closed, or max has passed.
+func waitStarted(started []chan struct{}, max time.Duration, log *zap.Logger) {
+	if len(started) == 0 {
+		return
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for _, done := range started {
+		select {
+		case <-done:
+		case <-deadline.C:
+			log.Warn("preloaded applications have not started: opening the sockets anyway", zap.Duration("waited", max))
+			return
+		}
+	}
 }
