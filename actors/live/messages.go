@@ -52,6 +52,9 @@ type Play struct {
 	// publication binds nothing and answers Playing with Published false (a play that
 	// falls back to a recording when the name is not live).
 	IfPublished bool
+	// AudioOff and VideoOff are passed on to the sink in Bind: the subscriber's gates as
+	// the application set them while it decided the play.
+	AudioOff, VideoOff bool
 }
 
 // Playing answers Play: Channel is the publication's channel in the sink (for Gate);

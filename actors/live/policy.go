@@ -44,7 +44,9 @@ const (
 )
 
 // NewPolicy returns the policy of a new binding.
-func NewPolicy(b *Bind) Policy { return Policy{Audio: true, Video: true, WaitKey: b.WaitKeyFrame} }
+func NewPolicy(b *Bind) Policy {
+	return Policy{Audio: !b.AudioOff, Video: !b.VideoOff, WaitKey: b.WaitKeyFrame}
+}
 
 // Decision is what to do with one message on one binding.
 type Decision struct {

@@ -258,7 +258,7 @@ func (p *publication) onPlay(ctx actor.Context, m *Play) {
 		ctx.Watch(m.Stream)
 	}
 	replay := p.members.publisher != nil && p.gopValid
-	ctx.Send(m.Sink, &Bind{Channel: p.id, Binding: m.Binding, Lanes: m.Lanes, WaitKeyFrame: !replay})
+	ctx.Send(m.Sink, &Bind{Channel: p.id, Binding: m.Binding, Lanes: m.Lanes, WaitKeyFrame: !replay, AudioOff: m.AudioOff, VideoOff: m.VideoOff})
 	// What is replayed goes to this subscriber's binding only (its sink may have others).
 	one := func(kind Kind, data []byte, config, key bool) {
 		ctx.Send(m.Sink, &Media{Channel: p.id, Kind: kind, Data: data, Config: config, KeyFrame: key, Targeted: true, ToBinding: m.Binding})

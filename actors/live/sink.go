@@ -31,6 +31,9 @@ type Bind struct {
 	// WaitKeyFrame drops video until the first key frame (a subscriber that is not
 	// replayed a group of pictures).
 	WaitKeyFrame bool
+	// AudioOff and VideoOff gate the binding from its first message (what the
+	// application set while it decided the play): as Gate, but before any media.
+	AudioOff, VideoOff bool
 }
 
 // Unbind closes one binding of the channel.

@@ -42,6 +42,7 @@ type options struct {
 	memory      int64
 	configs     map[string]string
 	apps        func(*luaapp.Registry) app.Registry // wraps the registry (Go and Lua applications)
+	sessions    []actor.ReceiverMiddleware          // server.Options.SessionMiddleware
 }
 
 // start writes files (name → source, relative to www) and starts a server on them.
@@ -67,7 +68,7 @@ func start(t *testing.T, files map[string]string, o options) *fixture {
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.RTMP, cfg.Media = "127.0.0.1:0", server.Off
 	cfg.Shards = 2
-	opts := server.Options{Apps: reg, Log: log, Clock: f.clock}
+	opts := server.Options{Apps: reg, Log: log, Clock: f.clock, SessionMiddleware: o.sessions}
 	if o.apps != nil {
 		opts.Apps = o.apps(reg)
 	}

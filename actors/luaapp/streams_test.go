@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -132,8 +137,28 @@ func TestPublishAndPlayRefused(t *testing.T) {
 // TestListenerGatesVideo: a listener whose receiveVideo the script turned off in
 // onSubscribe gets no video until the script turns it on again; then it gets the video
 // sent after that, never the earlier frames (its video lane is in order).
+//
+// The gate the application sets in onSubscribe holds from the first message: every
+// live.Gate a session gets is held back until the listener has its first audio, so a
+// gate that took effect only by a Gate sent after the play was bound would let the
+// video sent before it through.
 func TestListenerGatesVideo(t *testing.T) {
 	t.Parallel()
+	var gatesOpen atomic.Bool
+	var held sync.Mutex // the gates held back, in order, until gatesOpen
+	var heldGates []func()
+	holdGates := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(*live.Gate); ok && !gatesOpen.Load() {
+				held.Lock()
+				root, self, m := c.ActorSystem().Root, c.Self(), env.Message
+				heldGates = append(heldGates, func() { root.Send(self, m) })
+				held.Unlock()
+				return
+			}
+			next(c, env)
+		}
+	}
 	f := start(t, map[string]string{"main.lua": streamsApp + `
 local subscribe = onSubscribe
 function onSubscribe(client, listener)
@@ -144,7 +169,7 @@ local connect = onConnection
 function onConnection(client)
 	connect(client)
 	function client:videoOn() client.listener.receiveVideo = true end
-end`}, options{})
+end`}, options{sessions: []actor.ReceiverMiddleware{holdGates}})
 	pc := f.mustDial("", client.Options{})
 	pub, err := pc.Publish(ctxT(t), "gated")
 	if err != nil {
@@ -181,6 +206,12 @@ end`}, options{})
 	for range 5 {
 		next(flash.TypeAudio)
 	}
+	held.Lock()
+	gatesOpen.Store(true)
+	for _, resend := range heldGates {
+		resend()
+	}
+	held.Unlock()
 	call(t, viewer, "videoOn")
 	send(1000)
 	if v := next(flash.TypeVideo); v.Timestamp < 1000 {

@@ -136,10 +136,8 @@ func (p *player) open(ctx actor.Context) {
 	}
 	st.Plays.Add(1)
 	p.bound = true
-	ctx.Send(p.p.Sink, &live.Bind{Channel: p.p.Channel, Binding: p.p.Binding, Lanes: p.p.Lanes})
-	if g := p.p.Gates; g != [2]bool{true, true} {
-		ctx.Send(p.p.Sink, &live.Gate{Channel: p.p.Channel, Binding: p.p.Binding, Audio: g[0], Video: g[1]})
-	}
+	ctx.Send(p.p.Sink, &live.Bind{Channel: p.p.Channel, Binding: p.p.Binding, Lanes: p.p.Lanes,
+		AudioOff: !p.p.Gates[0], VideoOff: !p.p.Gates[1]})
 	p.control(ctx, flash.StreamIsRecorded(p.p.StreamID))
 	p.status(ctx, flash.PlayReset(p.p.Key.Name))
 	p.status(ctx, flash.PlayStart(p.p.Key.Name))

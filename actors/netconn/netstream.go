@@ -59,14 +59,15 @@ type netStream struct {
 	ncKey      session.FlowKey
 	keys       [3]session.FlowKey // server → client: control and data, audio, video
 
-	role    streamRole
-	name    string
-	handle  *streamHandle // the stream as the application sees it, from publish or play to stop
-	pub     *actor.PID
-	retries int
-	gates   [2]bool  // receiveAudio, receiveVideo
-	access  *[2]bool // |RtmpSampleAccess the application set while the play was decided
-	chanID  uint64   // the channel of the publication or recording being played
+	role       streamRole
+	name       string
+	handle     *streamHandle // the stream as the application sees it, from publish or play to stop
+	pub        *actor.PID
+	retries    int
+	gates      [2]bool  // receiveAudio, receiveVideo
+	boundGates [2]bool  // the gates the play was bound with (live.Play)
+	access     *[2]bool // |RtmpSampleAccess the application set while the play was decided
+	chanID     uint64   // the channel of the publication or recording being played
 
 	record        recordMode
 	rec           *media.Recording // publishing: the recorder
@@ -302,7 +303,8 @@ func (s *netStream) join(ctx actor.Context) {
 		ctx.Send(s.cfg.Publications, p)
 	} else {
 		ctx.Send(s.cfg.Publications, &live.Play{Key: key, Stream: ctx.Self(), Client: s.client, Sink: s.session,
-			Binding: uint64(s.id), Lanes: s.lanes(), IfPublished: s.ifPublished})
+			Binding: uint64(s.id), Lanes: s.lanes(), IfPublished: s.ifPublished, AudioOff: !s.gates[0], VideoOff: !s.gates[1]})
+		s.boundGates = s.gates
 	}
 	self, root, role := ctx.Self(), ctx.ActorSystem().Root, s.role
 	s.cfg.Clock.AfterFunc(joinTimeout, func() { root.Send(self, &joinTimedOut{role: role}) })
@@ -366,8 +368,8 @@ func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 		s.playRecording(ctx)
 	case s.role == rolePlayPending:
 		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
-		if s.gates != [2]bool{true, true} {
-			s.gate(ctx) // set by the application while it decided
+		if s.gates != s.boundGates {
+			s.gate(ctx) // changed by the application after it decided
 		}
 		if s.access != nil {
 			s.sendSampleAccess(ctx)
