@@ -55,6 +55,18 @@ type Config struct {
 	// MaxSessions bounds the sessions of the endpoint (default 100,000); handshakes
 	// beyond it are refused and counted.
 	MaxSessions int
+	// PendingTimeout frees a session that has not heard from its initiator this long
+	// after the handshake (default 5 s).
+	PendingTimeout time.Duration
+	// PendingPerAddress bounds the sessions not heard from yet of one source address
+	// (default 32; an eighth of it once the table is seven-eighths full).
+	PendingPerAddress int
+	// HelloRate is how many IHellos per second one source address gets answered (a burst
+	// of twice that; default 50).
+	HelloRate int
+	// RecvBudget bounds the receive buffers per source address and in all; one may be
+	// shared by several endpoints (nil: per-session bounds only, session.Config).
+	RecvBudget *session.Budget
 	// CookieTTL is how long a cookie stays valid (default 95 s, RFC 7016 §3.5.1.1.2).
 	CookieTTL time.Duration
 	// Accept, if set, makes the endpoint a responder: it answers IHellos and accepts
@@ -152,6 +164,15 @@ func (c *Config) defaults() {
 	}
 	if c.CookieTTL <= 0 {
 		c.CookieTTL = 95 * time.Second
+	}
+	if c.PendingTimeout <= 0 {
+		c.PendingTimeout = 5 * time.Second
+	}
+	if c.PendingPerAddress <= 0 {
+		c.PendingPerAddress = 32
+	}
+	if c.HelloRate <= 0 {
+		c.HelloRate = 50
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -281,6 +302,7 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Endpoint, error) {
 	}
 	e.sessionShared = session.NewShared(session.Shared{
 		Writer: e, Clock: e, Scheduler: session.NewTimers(e, sys.Root), Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
+		Budget: cfg.RecvBudget,
 		OnClosing: func(uint32) {
 			if e.open.Add(-1) == 0 && e.stopping.Load() {
 				e.drain.Do(func() { close(e.drained) })
@@ -461,7 +483,7 @@ func (e *Endpoint) newSessionID(ent *entry) uint32 {
 // address, which sends our RHello there and opens our NAT toward it.
 func (e *Endpoint) onFIHello(epd []byte, reply netip.AddrPort, tag []byte) {
 	ih := rtmfp.IHello{EPD: epd, Tag: tag}.Append(nil)
-	m := &startupMsg{typ: rtmfp.ChunkIHello, payload: ih[rtmfp.ChunkHeaderLen:]}
+	m := &startupMsg{typ: rtmfp.ChunkIHello, payload: ih[rtmfp.ChunkHeaderLen:], forwarded: true}
 	m.from.From, m.from.At = reply, e.Now()
 	e.Stats.ForwardedHellos.Add(1)
 	e.sys.Root.Send(e.handshake, m)

@@ -147,12 +147,16 @@ func (s *shard) sweep(now time.Duration) {
 
 // startupMsg is a handshake chunk for the handshake actor; Payload is its own copy.
 type startupMsg struct {
-	from    session.Inbound // only From and At are set
-	ssid    uint32          // the session ID the packet was addressed to (0, or our pending ID)
-	ts      uint16
-	hasTS   bool
-	typ     byte
-	payload []byte
+	from  session.Inbound // only From and At are set
+	ssid  uint32          // the session ID the packet was addressed to (0, or our pending ID)
+	size  int             // of the datagram
+	ts    uint16
+	hasTS bool
+	// forwarded: an IHello a rendezvous server forwarded to us (FIHello) in one of our
+	// sessions, not a datagram from From.
+	forwarded bool
+	typ       byte
+	payload   []byte
 }
 
 // startup decrypts a startup packet with the default key and hands its first handshake
@@ -178,7 +182,7 @@ func (s *shard) startup(in *session.Inbound, ssid uint32) {
 		switch c.Type {
 		case rtmfp.ChunkIHello, rtmfp.ChunkIIKeying, rtmfp.ChunkRHello, rtmfp.ChunkRedirect,
 			rtmfp.ChunkRIKeying, rtmfp.ChunkCookieChange:
-			m := &startupMsg{ssid: ssid, ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
+			m := &startupMsg{ssid: ssid, size: len(in.Buffer()), ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
 				payload: append([]byte(nil), c.Payload...)}
 			m.from.From, m.from.At = in.From, in.At
 			st.Handshakes.Add(1)
@@ -218,11 +222,20 @@ type Stats struct {
 	// Handshake refusals.
 	BadCookie, StaleCookie, CookieAddress, CookieReused atomic.Uint64
 	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate
-	SessionLimit                                        atomic.Uint64
+	SessionLimit                                        atomic.Uint64 // IIKeyings refused: the table is full and no pending session could make room
 	UnknownPeer                                         atomic.Uint64 // rendezvous for a peer ID not here
 	ForwardedHellos                                     atomic.Uint64 // FIHellos received: a rendezvous server introduced an initiator
 	SessionFailures                                     supervision.Counter
 	HandshakePanics                                     atomic.Uint64 // handshake messages whose handling panicked (recovered, logged)
+	// What the responder refused to hostile initiators (docs/security.md).
+	HelloRateLimited atomic.Uint64 // IHellos beyond their address's rate (Config.HelloRate), not answered
+	AnswersWithheld  atomic.Uint64 // answers not sent: more than 3× the bytes the address sent
+	PendingLimit     atomic.Uint64 // IIKeyings refused: the address holds Config.PendingPerAddress sessions not heard from
+	PendingNearFull  atomic.Uint64 // … an eighth of that, the session table being nearly full
+	PendingExpired   atomic.Uint64 // sessions freed, not heard from within Config.PendingTimeout
+	PendingEvicted   atomic.Uint64 // sessions not heard from, freed to make room in a full table
+	StartupBytesIn   atomic.Uint64 // bytes of the handshake datagrams received
+	StartupBytesOut  atomic.Uint64 // bytes of the handshake datagrams sent
 }
 
 func (st *Stats) countDecrypt(err error) {

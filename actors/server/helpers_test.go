@@ -134,7 +134,14 @@ type rawPeer struct {
 
 func newRawPeer(t testing.TB) *rawPeer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newRawPeerAt(t, "127.0.0.1")
+}
+
+// newRawPeerAt is a raw peer on another loopback address (127.0.0.0/8 is all loopback on
+// Linux): a source address of its own for the server's per-address limits.
+func newRawPeerAt(t testing.TB, ip string) *rawPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}
