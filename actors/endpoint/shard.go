@@ -20,6 +20,9 @@ import (
 type entry struct {
 	pid *actor.PID
 	dec *cryptoutil.Decrypter // used only by the owning shard's goroutine
+	// waiting counts the datagrams handed to the session and not yet released by it
+	// (maxWaiting).
+	waiting atomic.Int32
 	// startup marks an initiator's session ID that is still handshaking: the far end's
 	// RIKeying or Cookie Change arrives with it, encrypted with the default key.
 	startup bool
@@ -83,6 +86,14 @@ func (s *shard) handle(in *session.Inbound) {
 		s.startup(in, id)
 		return
 	}
+	if ent.waiting.Load() >= maxWaiting {
+		// The session does not keep up with what its far end sends: dropped at the door,
+		// before it costs a decryption (the sender sees a loss and slows down), rather
+		// than queued without bound, each in a read buffer.
+		st.DropBacklog.Add(1)
+		in.Release()
+		return
+	}
 	if in.At-s.swept >= session.KeyScheduleIdle/2 {
 		s.sweep(in.At)
 	}
@@ -124,8 +135,14 @@ func (s *shard) handle(in *session.Inbound) {
 		st.DropMalformedChunk.Add(1)
 	}
 	st.PacketsIn.Add(1)
+	in.Count(&ent.waiting)
 	s.e.sys.Root.Send(ent.pid, in)
 }
+
+// maxWaiting bounds the datagrams waiting for one session actor: what a session whose
+// far end sends faster than it can handle holds in read buffers (4.5 KB each) is at most
+// about a megabyte.
+const maxWaiting = 256
 
 // sweep releases the decrypter key schedules of the shard's sessions that have received
 // nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs on
@@ -210,6 +227,7 @@ type Stats struct {
 	ReadErrors                              atomic.Uint64
 	DropShort                               atomic.Uint64 // shorter than a minimal packet
 	DropOverload                            atomic.Uint64 // shard queue full
+	DropBacklog                             atomic.Uint64 // datagrams for a session that had maxWaiting waiting already
 	DropUnknownSession                      atomic.Uint64
 	DropBadLength                           atomic.Uint64 // ciphertext not a multiple of 16
 	DropBadChecksum                         atomic.Uint64

@@ -39,8 +39,8 @@ type Config struct {
 	Media           string        `env:"MEDIA" envDefault:"media" empty:"off" desc:"folder of FLV recordings (publish \"record\" or \"append\") and of the files played when a name is not live, one sub-folder per application; it must exist (relative: to the working directory); empty or off: none"`
 	// Limits on what a client may make the server hold or do (docs/security.md).
 	MaxMessageSize    int           `env:"MAX_MESSAGE_SIZE" envDefault:"4194304" desc:"largest message a client may send, bytes; a larger one gets its flow rejected (65536-268435456)"`
-	RecvBudgetSession int           `env:"RECV_BUDGET_SESSION" envDefault:"6291456" desc:"bytes the receive flows of one session may hold (out-of-order fragments, messages being assembled); the flow that grows past it is rejected"`
-	RecvBudgetAddress int           `env:"RECV_BUDGET_ADDRESS" envDefault:"16777216" desc:"bytes the receive flows of all the sessions of one source address (IPv4 address, IPv6 /64) may hold; the flow that grows past it is rejected"`
+	RecvBudgetSession int           `env:"RECV_BUDGET_SESSION" envDefault:"5242880" desc:"bytes the receive flows of one session may hold (out-of-order fragments, messages being assembled); the flow that grows past it is rejected"`
+	RecvBudgetAddress int           `env:"RECV_BUDGET_ADDRESS" envDefault:"8388608" desc:"bytes the receive flows of all the sessions of one source address (IPv4 address, IPv6 /64) may hold; the flow that grows past it is rejected"`
 	RecvBudgetServer  int64         `env:"RECV_BUDGET_SERVER" envDefault:"0" desc:"bytes the receive flows of every session may hold together; beyond it fragments that would hold more are refused (0: a quarter of GOMEMLIMIT if it is set, else 268435456)"`
 	FlowStallTimeout  time.Duration `env:"FLOW_STALL_TIMEOUT" envDefault:"30s" desc:"a receive flow that holds fragments and makes no progress this long is rejected (5s-10m)"`
 	PendingTimeout    time.Duration `env:"PENDING_TIMEOUT" envDefault:"5s" desc:"a session whose client is not heard from this long after the handshake is freed (1s-60s)"`

@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -19,8 +20,9 @@ type Inbound struct {
 	Header rtmfp.Header
 	Chunks []InChunk
 
-	buf  []byte
-	pool *InboundPool
+	buf     []byte
+	pool    *InboundPool
+	counter *atomic.Int32 // Count's, until Release
 }
 
 // InChunk is one chunk of an Inbound packet. For User Data and Next User Data chunks UD is
@@ -37,8 +39,19 @@ func (in *Inbound) Buffer() []byte { return in.buf }
 // SetBuffer keeps b (the datagram buffer the chunks refer into) with the inbound.
 func (in *Inbound) SetBuffer(b []byte) { in.buf = b }
 
+// Count counts the inbound in c until it is released: the endpoint bounds how many
+// datagrams wait for one session.
+func (in *Inbound) Count(c *atomic.Int32) {
+	c.Add(1)
+	in.counter = c
+}
+
 // Release returns the inbound and its buffer to their pool.
 func (in *Inbound) Release() {
+	if in.counter != nil {
+		in.counter.Add(-1)
+		in.counter = nil
+	}
 	if in.pool != nil {
 		in.pool.put(in)
 	}

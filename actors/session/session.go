@@ -71,7 +71,7 @@ type Config struct {
 	MaxMessage int
 	// RecvBudget bounds what the receive flows of one session hold together (fragments,
 	// the messages being assembled, messages waiting for their flow to be accepted, with
-	// their bookkeeping), default 6 MiB: the flow that grows beyond it is rejected
+	// their bookkeeping), default 5 MiB: the flow that grows beyond it is rejected
 	// (ExceptionSessionBudget). See Budget for the bounds per address and in all.
 	RecvBudget int
 	// FlowStallTimeout rejects a receive flow that holds fragments and makes no progress
@@ -112,7 +112,7 @@ func (c *Config) defaults() {
 		c.MaxMessage = 4 << 20
 	}
 	if c.RecvBudget <= 0 {
-		c.RecvBudget = 6 << 20
+		c.RecvBudget = 5 << 20
 	}
 	if c.FlowStallTimeout <= 0 {
 		c.FlowStallTimeout = 30 * time.Second
