@@ -210,16 +210,18 @@ type Endpoint struct {
 	certID  cryptoutil.PeerID
 	cookies *cryptoutil.CookieService
 
-	writer   *batchWriter
-	wmu      sync.RWMutex // writes hold it shared; stopping the writer holds it
-	wclosed  bool
-	live     atomic.Int64 // sessions in the table (open or lingering after a close)
-	open     atomic.Int64 // open sessions
-	stopping atomic.Bool
-	drained  chan struct{} // closed when no session is open after a Stop began
-	drain    sync.Once
-	wg       sync.WaitGroup
-	closed   chan struct{} // closed when the endpoint is down (socket closed)
+	writer  *batchWriter
+	wmu     sync.RWMutex // writes hold it shared; stopping the writer holds it
+	wclosed bool
+	live    atomic.Int64 // sessions in the table (open or lingering after a close)
+	// startupWaiting counts the handshake packets the handshake actor has yet to handle.
+	startupWaiting atomic.Int32
+	open           atomic.Int64 // open sessions
+	stopping       atomic.Bool
+	drained        chan struct{} // closed when no session is open after a Stop began
+	drain          sync.Once
+	wg             sync.WaitGroup
+	closed         chan struct{} // closed when the endpoint is down (socket closed)
 
 	Stats        Stats
 	SessionStats session.Stats

@@ -142,6 +142,10 @@ func (h *handshake) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *startupMsg:
 		h.guard(func() { h.onStartup(ctx, m) })
+		if m.waiting != nil {
+			m.waiting.Add(-1)
+			h.e.startupWaiting.Add(-1)
+		}
 	case *dialRequest:
 		h.startDial(ctx, m)
 	case *redirectRequest:

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -45,12 +47,15 @@ type shard struct {
 	table map[uint32]*entry
 	boot  *cryptoutil.Decrypter // default key, for startup packets
 	swept time.Duration         // last sweep for idle decrypters
+	// waiting counts, per source address, its handshake packets the handshake actor has
+	// yet to handle (only this goroutine uses the map).
+	waiting map[netip.Prefix]*atomic.Int32
 }
 
 func newShard(e *Endpoint, index int) *shard {
 	return &shard{
 		e: e, index: index, in: make(chan *session.Inbound, e.cfg.ShardQueue),
-		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(),
+		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(), waiting: map[netip.Prefix]*atomic.Int32{},
 	}
 }
 
@@ -174,6 +179,7 @@ type startupMsg struct {
 	forwarded bool
 	typ       byte
 	payload   []byte
+	waiting   *atomic.Int32 // its source address's count of waiting packets (nil: forwarded)
 }
 
 // startup decrypts a startup packet with the default key and hands its first handshake
@@ -181,6 +187,14 @@ type startupMsg struct {
 func (s *shard) startup(in *session.Inbound, ssid uint32) {
 	defer in.Release()
 	st := &s.e.Stats
+	waiting := s.startupWaiting(in.From)
+	if waiting.Load() >= maxStartupWaiting || s.e.startupWaiting.Load() >= maxStartupWaitingAll {
+		// The handshake actor has more of this address's handshake packets to handle than
+		// any initiator needs, or more of everybody's than it handles in a moment:
+		// dropped before it costs a decryption (initiators retransmit).
+		st.DropHandshakeBacklog.Add(1)
+		return
+	}
 	packet, _, err := s.boot.OpenInPlace(in.Buffer())
 	if err != nil {
 		st.countDecrypt(err)
@@ -202,12 +216,44 @@ func (s *shard) startup(in *session.Inbound, ssid uint32) {
 			m := &startupMsg{ssid: ssid, size: len(in.Buffer()), ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
 				payload: append([]byte(nil), c.Payload...)}
 			m.from.From, m.from.At = in.From, in.At
+			m.waiting = waiting
+			waiting.Add(1)
+			s.e.startupWaiting.Add(1)
 			st.Handshakes.Add(1)
 			s.e.sys.Root.Send(s.e.handshake, m)
 			return // one handshake chunk per packet, as every implementation does
 		}
 	}
 	st.DropMalformed.Add(1)
+}
+
+// The handshake packets waiting for the handshake actor, per source address and in all,
+// are bounded: a flood from one address (of IIKeyings with genuine cookies, say) cannot
+// make the handshakes of others wait behind it, and a flood from many cannot grow the
+// actor's mailbox without bound.
+const (
+	maxStartupWaiting    = 64
+	maxStartupWaitingAll = 4096
+)
+
+// startupWaiting returns the count of the handshake packets of from's source address
+// waiting for the handshake actor. Startup packets of an address always go to the same
+// shard, which alone adds to its count (the handshake actor takes away).
+func (s *shard) startupWaiting(from netip.AddrPort) *atomic.Int32 {
+	src := ratelimit.Source(from.Addr())
+	c := s.waiting[src]
+	if c == nil {
+		if len(s.waiting) >= 4096 {
+			for k, v := range s.waiting {
+				if v.Load() == 0 {
+					delete(s.waiting, k) // nothing in flight refers to it
+				}
+			}
+		}
+		c = &atomic.Int32{}
+		s.waiting[src] = c
+	}
+	return c
 }
 
 func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
@@ -228,6 +274,7 @@ type Stats struct {
 	DropShort                               atomic.Uint64 // shorter than a minimal packet
 	DropOverload                            atomic.Uint64 // shard queue full
 	DropBacklog                             atomic.Uint64 // datagrams for a session that had maxWaiting waiting already
+	DropHandshakeBacklog                    atomic.Uint64 // handshake packets from an address with maxStartupWaiting waiting already (or maxStartupWaitingAll in all)
 	DropUnknownSession                      atomic.Uint64
 	DropBadLength                           atomic.Uint64 // ciphertext not a multiple of 16
 	DropBadChecksum                         atomic.Uint64
