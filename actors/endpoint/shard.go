@@ -232,8 +232,8 @@ func (s *shard) startup(in *session.Inbound, ssid uint32) {
 // make the handshakes of others wait behind it, and a flood from many cannot grow the
 // actor's mailbox without bound.
 const (
-	maxStartupWaiting    = 64
-	maxStartupWaitingAll = 4096
+	maxStartupWaiting    = 256
+	maxStartupWaitingAll = 8192
 )
 
 // startupWaiting returns the count of the handshake packets of from's source address

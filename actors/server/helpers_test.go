@@ -36,6 +36,11 @@ func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *f
 	cfg.RTMP = "127.0.0.1:0"
 	cfg.Media = t.TempDir()
 	cfg.Shards = 2
+	// Every client of a test comes from 127.0.0.1, where real clients come from addresses
+	// of their own: the IHello rate and the sessions not heard from per address would
+	// make a test's hundred clients queue. Tests of those limits set them back
+	// (security_test.go).
+	cfg.HelloRate, cfg.PendingPerAddress = 100000, 100000
 	if mut != nil {
 		mut(&cfg)
 	}

@@ -109,6 +109,7 @@ func TestHalfOpenFloodLeavesRoomForClients(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := startServer(t, server.Options{}, func(cfg *server.Config) {
 				cfg.MaxSessions = 2000
+				cfg.HelloRate, cfg.PendingPerAddress = server.Defaults().HelloRate, server.Defaults().PendingPerAddress
 				if c.helloRate > 0 {
 					cfg.HelloRate = c.helloRate
 				}
@@ -190,6 +191,7 @@ func TestMinimalIHelloFloodIsNotAmplified(t *testing.T) {
 	}{{"hello-rate-lifted", 100000}, {"defaults", 0}} {
 		t.Run(c.name, func(t *testing.T) {
 			f := startServer(t, server.Options{}, func(cfg *server.Config) {
+				cfg.HelloRate = server.Defaults().HelloRate
 				if c.helloRate > 0 {
 					cfg.HelloRate = c.helloRate
 				}
@@ -461,7 +463,9 @@ func TestPendingSessionsPerAddress(t *testing.T) {
 func TestNearlyFullTableRefusesBusyAddressesFirst(t *testing.T) {
 	t.Parallel()
 	const max = 16
-	f := startServer(t, server.Options{}, func(cfg *server.Config) { cfg.MaxSessions = max })
+	f := startServer(t, server.Options{}, func(cfg *server.Config) {
+		cfg.MaxSessions, cfg.PendingPerAddress = max, server.Defaults().PendingPerAddress
+	})
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats
 	busy := newRawPeerAt(t, "127.0.1.1")
