@@ -146,8 +146,8 @@ func (s *shard) handle(in *session.Inbound) {
 
 // maxWaiting bounds the datagrams waiting for one session actor: what a session whose
 // far end sends faster than it can handle holds in read buffers (4.5 KB each) is at most
-// about a megabyte.
-const maxWaiting = 256
+// about two megabytes, and a burst of a few hundred fragments (a key frame) still fits.
+const maxWaiting = 512
 
 // sweep releases the decrypter key schedules of the shard's sessions that have received
 // nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs on

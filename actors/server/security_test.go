@@ -497,7 +497,7 @@ func TestNearlyFullTableRefusesBusyAddressesFirst(t *testing.T) {
 }
 
 // TestSessionBacklogIsBounded: datagrams for a session that does not keep up wait in
-// read buffers; beyond 256 of them, more are dropped at the door (counted) until it
+// read buffers; beyond 512 of them, more are dropped at the door (counted) until it
 // catches up.
 func TestSessionBacklogIsBounded(t *testing.T) {
 	t.Parallel()
@@ -520,7 +520,7 @@ func TestSessionBacklogIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocked.Store(true)
-	const n = 600
+	const n, bound = 1000, 512
 	for i := range n {
 		if err := p.send(s.server, s.seal(nil, rtmfp.Ping{Payload: []byte{byte(i)}})); err != nil {
 			t.Fatal(err)
@@ -530,7 +530,7 @@ func TestSessionBacklogIsBounded(t *testing.T) {
 		}
 	}
 	waitUntil(t, "every datagram handled or dropped", 10*time.Second, func() bool { return st.PacketsIn.Load()+st.DropBacklog.Load() == n })
-	if in := st.PacketsIn.Load(); in > 256 || st.DropBacklog.Load() < n-256 {
+	if in := st.PacketsIn.Load(); in > bound || st.DropBacklog.Load() < n-bound {
 		t.Fatalf("%d datagrams queued for a stuck session, %d dropped", in, st.DropBacklog.Load())
 	}
 	out := &f.srv.Endpoints()[0].SessionStats.PacketsOut
@@ -538,7 +538,7 @@ func TestSessionBacklogIsBounded(t *testing.T) {
 	blocked.Store(false)
 	close(gate)
 	// Once caught up (a reply to each ping let through), it takes datagrams again.
-	waitUntil(t, "the session to catch up", 10*time.Second, func() bool { return out.Load() >= out0+256 })
+	waitUntil(t, "the session to catch up", 10*time.Second, func() bool { return out.Load() >= out0+bound })
 	if err := p.send(s.server, s.seal(nil, rtmfp.Ping{Payload: []byte("again")})); err != nil {
 		t.Fatal(err)
 	}
