@@ -37,9 +37,10 @@ const amplificationFactor = 3
 const maxSources = 1 << 16
 
 // unheardEvictAge is how long a pending session must have waited before a full table
-// drops it for a newcomer: an initiator that is going to speak does so within a round
-// trip.
-const unheardEvictAge = time.Second
+// drops it for a newcomer: a fifth of the pending timeout (a second at the default). An
+// initiator that is going to speak does so within a round trip; an operator who allows
+// slow initiators a longer pending timeout allows them a longer grace here too.
+func (h *handshake) unheardEvictAge() time.Duration { return h.e.cfg.PendingTimeout / 5 }
 
 // source is what the handshake actor remembers of one source address.
 type source struct {
@@ -196,7 +197,7 @@ func (h *handshake) expireUnheard(now time.Duration) {
 func (h *handshake) evictUnheard(now time.Duration) bool {
 	for len(h.adm.queue) > 0 {
 		e := h.adm.queue[0]
-		if u, ok := h.adm.unheard[e.id]; ok && u.at == e.at && now-e.at < unheardEvictAge {
+		if u, ok := h.adm.unheard[e.id]; ok && u.at == e.at && now-e.at < h.unheardEvictAge() {
 			return false
 		}
 		h.adm.queue = h.adm.queue[1:]

@@ -361,12 +361,21 @@ func TestStalledFlowRejected(t *testing.T) {
 	_ = p.send(s.server, s.seal(nil, rtmfp.Close{}))
 }
 
+// slowPending is the pending timeout of the tests that count sessions not heard from: the
+// longest there is, so that real time on a busy machine never reaches it (or the fifth of
+// it a full table waits before it evicts) and only the tests' skips of the clock do.
+const slowPending = time.Minute
+
 // TestUnheardSessionsAreFreed: a session whose initiator never speaks after the
 // handshake is freed after PENDING_TIMEOUT (skipped on the server's clock), without a
 // close sent to whoever the initiator claimed to be; one that spoke stays.
 func TestUnheardSessionsAreFreed(t *testing.T) {
 	t.Parallel()
-	f := startServer(t, server.Options{}, nil)
+	f := startServer(t, server.Options{}, func(cfg *server.Config) {
+		// The keepalive beyond the skip: the silent initiator proved its address (it
+		// echoed a cookie), so a session that lived a keepalive period would ping it.
+		cfg.PendingTimeout, cfg.KeepaliveServer, cfg.IdleTimeout = slowPending, 2*slowPending, 4*slowPending
+	})
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats
 	silent, speaker := newRawPeer(t), newRawPeer(t)
@@ -384,7 +393,7 @@ func TestUnheardSessionsAreFreed(t *testing.T) {
 	if n := f.srv.Sessions(); n != 2 {
 		t.Fatalf("%d sessions, want 2", n)
 	}
-	f.clock.Skip(server.Defaults().PendingTimeout)
+	f.clock.Skip(slowPending)
 	waitUntil(t, "the silent session to be freed", 10*time.Second, func() bool { return f.srv.Sessions() == 1 })
 	if st.PendingExpired.Load() != 1 {
 		t.Fatalf("%d sessions expired unheard, want 1", st.PendingExpired.Load())
@@ -431,7 +440,9 @@ func halfOpen(t *testing.T, p *rawPeer, to netip.AddrPort, url string, refused *
 func TestPendingSessionsPerAddress(t *testing.T) {
 	t.Parallel()
 	const perAddress = 4
-	f := startServer(t, server.Options{}, func(cfg *server.Config) { cfg.PendingPerAddress = perAddress })
+	f := startServer(t, server.Options{}, func(cfg *server.Config) {
+		cfg.PendingPerAddress, cfg.PendingTimeout = perAddress, slowPending
+	})
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats
 	p := newRawPeerAt(t, "127.0.0.5")
@@ -446,7 +457,7 @@ func TestPendingSessionsPerAddress(t *testing.T) {
 	if !halfOpen(t, newRawPeerAt(t, "127.0.0.6"), srvAddr, f.url, &st.PendingLimit) {
 		t.Fatal("another address was refused")
 	}
-	f.clock.Skip(server.Defaults().PendingTimeout)
+	f.clock.Skip(slowPending)
 	waitUntil(t, "the pending sessions to expire", 10*time.Second, func() bool { return f.srv.Sessions() == 0 })
 	if !halfOpen(t, p, srvAddr, f.url, &st.PendingLimit) {
 		t.Fatal("the address was still refused once its sessions expired")
@@ -459,12 +470,12 @@ func TestPendingSessionsPerAddress(t *testing.T) {
 // TestNearlyFullTableRefusesBusyAddressesFirst: with the table seven-eighths full, an
 // address that holds many sessions not heard from is refused while others get in; with
 // the table full, a newcomer takes the place of the oldest session not heard from, once
-// that one has waited a second.
+// that one has waited a fifth of the pending timeout.
 func TestNearlyFullTableRefusesBusyAddressesFirst(t *testing.T) {
 	t.Parallel()
 	const max = 16
 	f := startServer(t, server.Options{}, func(cfg *server.Config) {
-		cfg.MaxSessions, cfg.PendingPerAddress = max, server.Defaults().PendingPerAddress
+		cfg.MaxSessions, cfg.PendingPerAddress, cfg.PendingTimeout = max, server.Defaults().PendingPerAddress, slowPending
 	})
 	srvAddr := f.srv.Addrs()[0]
 	st := &f.srv.Endpoints()[0].Stats
@@ -482,12 +493,13 @@ func TestNearlyFullTableRefusesBusyAddressesFirst(t *testing.T) {
 			t.Fatalf("newcomer %d refused in a nearly full table", i+1)
 		}
 	}
-	// Full: a newcomer waits until the oldest pending session has waited a second.
+	// Full: a newcomer waits until the oldest pending session has waited a fifth of the
+	// pending timeout.
 	late := newRawPeerAt(t, "127.0.1.4")
 	if halfOpen(t, late, srvAddr, f.url, &st.SessionLimit) {
 		t.Fatal("a newcomer got into a full table at once")
 	}
-	f.clock.Skip(2 * time.Second)
+	f.clock.Skip(slowPending / 5)
 	if !halfOpen(t, late, srvAddr, f.url, &st.SessionLimit) {
 		t.Fatal("a newcomer was refused by a full table of sessions not heard from")
 	}

@@ -22,8 +22,8 @@ const envPrefix = "ACTORRTMFP_"
 // command's own. Their tags are the one source of names, defaults and help.
 type settings struct {
 	server.Config
-	PProf     string `env:"PPROF" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
-	HTTPToken string `env:"HTTP_TOKEN" desc:"bearer token of the operator endpoints (pprof now, the HTTP API later): when set, every request needs Authorization: Bearer <token>; required to serve them beyond loopback (at least 16 characters, no spaces)"`
+	PProf     string `env:"PPROF" envDefault:"" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
+	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" desc:"bearer token of the operator endpoints (pprof now, the HTTP API later): when set, every request needs Authorization: Bearer <token>; required to serve them beyond loopback (at least 16 characters, no spaces)"`
 	// The command's choice of applications: Lua scripts of a folder (package luaapp); an
 	// embedding program passes its own app.Registry instead.
 	Apps           string        `env:"APPS" envDefault:"www" desc:"the folder of the Lua applications: www/main.lua serves rtmfp://host/, www/a/main.lua rtmfp://host/a (no such folder: every client is accepted)"`
