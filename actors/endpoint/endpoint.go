@@ -55,6 +55,18 @@ type Config struct {
 	// MaxSessions bounds the sessions of the endpoint (default 100,000); handshakes
 	// beyond it are refused and counted.
 	MaxSessions int
+	// PendingTimeout frees a session that has not heard from its initiator this long
+	// after the handshake (default 5 s).
+	PendingTimeout time.Duration
+	// PendingPerAddress bounds the sessions not heard from yet of one source address
+	// (default 32; an eighth of it once the table is seven-eighths full).
+	PendingPerAddress int
+	// HelloRate is how many IHellos per second one source address gets answered (a burst
+	// of twice that; default 50).
+	HelloRate int
+	// RecvBudget bounds the receive buffers per source address and in all; one may be
+	// shared by several endpoints (nil: per-session bounds only, session.Config).
+	RecvBudget *session.Budget
 	// CookieTTL is how long a cookie stays valid (default 95 s, RFC 7016 §3.5.1.1.2).
 	CookieTTL time.Duration
 	// Accept, if set, makes the endpoint a responder: it answers IHellos and accepts
@@ -153,6 +165,15 @@ func (c *Config) defaults() {
 	if c.CookieTTL <= 0 {
 		c.CookieTTL = 95 * time.Second
 	}
+	if c.PendingTimeout <= 0 {
+		c.PendingTimeout = 5 * time.Second
+	}
+	if c.PendingPerAddress <= 0 {
+		c.PendingPerAddress = 32
+	}
+	if c.HelloRate <= 0 {
+		c.HelloRate = 50
+	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
@@ -189,16 +210,18 @@ type Endpoint struct {
 	certID  cryptoutil.PeerID
 	cookies *cryptoutil.CookieService
 
-	writer   *batchWriter
-	wmu      sync.RWMutex // writes hold it shared; stopping the writer holds it
-	wclosed  bool
-	live     atomic.Int64 // sessions in the table (open or lingering after a close)
-	open     atomic.Int64 // open sessions
-	stopping atomic.Bool
-	drained  chan struct{} // closed when no session is open after a Stop began
-	drain    sync.Once
-	wg       sync.WaitGroup
-	closed   chan struct{} // closed when the endpoint is down (socket closed)
+	writer  *batchWriter
+	wmu     sync.RWMutex // writes hold it shared; stopping the writer holds it
+	wclosed bool
+	live    atomic.Int64 // sessions in the table (open or lingering after a close)
+	// startupWaiting counts the handshake packets the handshake actor has yet to handle.
+	startupWaiting atomic.Int32
+	open           atomic.Int64 // open sessions
+	stopping       atomic.Bool
+	drained        chan struct{} // closed when no session is open after a Stop began
+	drain          sync.Once
+	wg             sync.WaitGroup
+	closed         chan struct{} // closed when the endpoint is down (socket closed)
 
 	Stats        Stats
 	SessionStats session.Stats
@@ -281,6 +304,7 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Endpoint, error) {
 	}
 	e.sessionShared = session.NewShared(session.Shared{
 		Writer: e, Clock: e, Scheduler: session.NewTimers(e, sys.Root), Config: cfg.Session, Log: e.log, Stats: &e.SessionStats,
+		Budget: cfg.RecvBudget,
 		OnClosing: func(uint32) {
 			if e.open.Add(-1) == 0 && e.stopping.Load() {
 				e.drain.Do(func() { close(e.drained) })
@@ -461,7 +485,7 @@ func (e *Endpoint) newSessionID(ent *entry) uint32 {
 // address, which sends our RHello there and opens our NAT toward it.
 func (e *Endpoint) onFIHello(epd []byte, reply netip.AddrPort, tag []byte) {
 	ih := rtmfp.IHello{EPD: epd, Tag: tag}.Append(nil)
-	m := &startupMsg{typ: rtmfp.ChunkIHello, payload: ih[rtmfp.ChunkHeaderLen:]}
+	m := &startupMsg{typ: rtmfp.ChunkIHello, payload: ih[rtmfp.ChunkHeaderLen:], forwarded: true}
 	m.from.From, m.from.At = reply, e.Now()
 	e.Stats.ForwardedHellos.Add(1)
 	e.sys.Root.Send(e.handshake, m)

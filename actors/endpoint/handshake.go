@@ -83,10 +83,14 @@ type handshake struct {
 
 	dials   map[string]*dial // by tag
 	pending map[uint32]*dial // by our initiator session ID once IIKeying was sent
+	adm     admission        // per source address: answers, rates, sessions not heard from
 	ticker  clock.Timer
-	ctx     actor.Context // while in Receive: sessions are spawned as its children
-	buf     []byte
-	out     []byte
+	// refusals is log limited to a line per second per message: what hostile initiators
+	// cause at will.
+	refusals *zap.Logger
+	ctx      actor.Context // while in Receive: sessions are spawned as its children
+	buf      []byte
+	out      []byte
 }
 
 type tick struct{}
@@ -96,6 +100,7 @@ func newHandshake(e *Endpoint) *handshake {
 		e: e, log: e.log.Named("handshake"), boot: cryptoutil.NewStartupEncrypter(),
 		keyed: map[[16]byte]usedCookie{}, answers: map[uint32]*answer{},
 		dials: map[string]*dial{}, pending: map[uint32]*dial{}, keys: map[cryptoutil.DHGroup]*ephemeralKey{},
+		adm: newAdmission(), refusals: actors.Sampled(e.log.Named("handshake")),
 	}
 }
 
@@ -137,17 +142,21 @@ func (h *handshake) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *startupMsg:
 		h.guard(func() { h.onStartup(ctx, m) })
+		if m.waiting != nil {
+			m.waiting.Add(-1)
+			h.e.startupWaiting.Add(-1)
+		}
 	case *dialRequest:
 		h.startDial(ctx, m)
 	case *redirectRequest:
 		h.sendRedirect(m.to, m.tag, m.addrs)
 	case *acceptHello:
-		h.sendRHello(m.to, m.tag)
+		h.sendRHello(m.to, m.tag, false)
 	case *tick:
 		h.onTick(ctx)
 		h.ticker.Reset(tickPeriod)
 	case *sessionHeard:
-		delete(h.answers, m.id)
+		h.heard(m.id)
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		h.ticker = h.e.clock.AfterFunc(tickPeriod, func() { root.Send(self, &tick{}) })
@@ -175,6 +184,9 @@ func (h *handshake) guard(f func()) {
 }
 
 func (h *handshake) onStartup(ctx actor.Context, m *startupMsg) {
+	if !m.forwarded {
+		h.received(m.from.From, m.size)
+	}
 	switch m.typ {
 	case rtmfp.ChunkIHello:
 		h.onIHello(m)
@@ -193,7 +205,23 @@ func (h *handshake) onStartup(ctx actor.Context, m *startupMsg) {
 
 // sendStartup sends one handshake chunk in a startup packet (default key, flags 0x0B).
 func (h *handshake) sendStartup(to netip.AddrPort, farID uint32, c rtmfp.ChunkEncoder) {
-	if err := h.e.WriteDatagram(h.prepare(to, farID, c), to); err != nil {
+	h.write(h.prepare(to, farID, c), to)
+}
+
+// answer sends one handshake chunk to an address that has not proved it receives what
+// is sent there (an RHello, a Cookie Change, a Redirect), if the reflection bound allows
+// it (mayAnswer). A forwarded IHello's initiator is answered whatever it sent us: the
+// rendezvous server vouches for the introduction, and the answer opens our NAT to it.
+func (h *handshake) answer(to netip.AddrPort, farID uint32, c rtmfp.ChunkEncoder, forwarded bool) {
+	d := h.prepare(to, farID, c)
+	if forwarded || h.mayAnswer(to, len(d)) {
+		h.write(d, to)
+	}
+}
+
+func (h *handshake) write(d []byte, to netip.AddrPort) {
+	h.e.Stats.StartupBytesOut.Add(uint64(len(d)))
+	if err := h.e.WriteDatagram(d, to); err != nil {
 		h.log.Debug("startup write failed", zap.Error(err))
 	}
 }
@@ -217,6 +245,9 @@ func (h *handshake) onIHello(m *startupMsg) {
 		return
 	}
 	from := m.from.From
+	if !m.forwarded && !h.helloAllowed(from) {
+		return
+	}
 	switch {
 	case len(epd.Fingerprint) == cryptoutil.PeerIDLen:
 		target, _ := cryptoutil.PeerIDFromBytes(epd.Fingerprint)
@@ -237,13 +268,14 @@ func (h *handshake) onIHello(m *startupMsg) {
 		h.e.Stats.DropMalformed.Add(1)
 		return
 	}
-	h.sendRHello(from, ih.Tag)
+	h.sendRHello(from, ih.Tag, m.forwarded)
 }
 
-// sendRHello answers an IHello with a cookie and the endpoint's certificate.
-func (h *handshake) sendRHello(to netip.AddrPort, tag []byte) {
+// sendRHello answers an IHello with a cookie and the endpoint's certificate, within the
+// reflection bound unless the IHello was forwarded (answer).
+func (h *handshake) sendRHello(to netip.AddrPort, tag []byte, forwarded bool) {
 	cookie := h.e.cookies.Mint(tag, to, h.e.clock.Now())
-	h.sendStartup(to, 0, rtmfp.RHello{Tag: tag, Cookie: cookie[:], Certificate: h.e.cert})
+	h.answer(to, 0, rtmfp.RHello{Tag: tag, Cookie: cookie[:], Certificate: h.e.cert}, forwarded)
 }
 
 // acceptHello asks the handshake actor to answer an IHello a URLHelloHandler took.
@@ -275,7 +307,7 @@ func (h *handshake) sendRedirect(to netip.AddrPort, tag []byte, addrs []rtmfp.Ad
 	if len(addrs) > rtmfp.MaxRedirectAddresses {
 		addrs = addrs[:rtmfp.MaxRedirectAddresses]
 	}
-	h.sendStartup(to, 0, rtmfp.Redirect{Tag: tag, Addresses: addrs})
+	h.answer(to, 0, rtmfp.Redirect{Tag: tag, Addresses: addrs}, false)
 }
 
 // onIIKeying validates the cookie, negotiates, computes the keys and opens the session.
@@ -299,7 +331,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		// RFC 7016 §3.5.1.2 — hand it a cookie for its new address.
 		st.CookieAddress.Add(1)
 		fresh := h.e.cookies.Mint(ik.Cookie[:min(16, len(ik.Cookie))], from, h.e.clock.Now())
-		h.sendStartup(from, ik.InitiatorSessionID, rtmfp.CookieChange{OldCookie: ik.Cookie, NewCookie: fresh[:]})
+		h.answer(from, ik.InitiatorSessionID, rtmfp.CookieChange{OldCookie: ik.Cookie, NewCookie: fresh[:]}, false)
 		return
 	case errors.Is(err, cryptoutil.ErrCookieExpired):
 		st.StaleCookie.Add(1)
@@ -316,7 +348,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	copy(skic[:], skicSum[:16])
 	if used, ok := h.keyed[ck]; ok {
 		if a := h.answers[used.localID]; a != nil && a.cookie == ck && a.from == from && a.initiatorID == ik.InitiatorSessionID && a.skic == skic {
-			_ = h.e.WriteDatagram(a.rikeying, from) // retransmitted IIKeying: same answer
+			h.write(a.rikeying, from) // retransmitted IIKeying: same answer
 		} else {
 			// Another address, session ID or key; or a copy of the IIKeying that arrived
 			// after its session was under way, which the initiator no longer waits for.
@@ -324,8 +356,7 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 		}
 		return
 	}
-	if h.e.live.Load() >= int64(h.e.cfg.MaxSessions) {
-		st.SessionLimit.Add(1)
+	if !h.admit(from, h.e.Now()) {
 		return
 	}
 	ic, err := cryptoutil.ParseInitiatorComponent(ik.SKIC)
@@ -401,7 +432,8 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	}
 	pid := h.spawn(h.e.sessionParams(info, ik.InitiatorSessionID, enc, upper, h.e.uppers, m))
 	h.e.activate(localID, dec, pid)
-	_ = h.e.WriteDatagram(rik, from)
+	h.opened(localID, from, pid, h.e.Now())
+	h.write(rik, from)
 }
 
 // spawn starts a session actor as a child of the handshake actor; the caller activates it
@@ -446,9 +478,11 @@ func (h *handshake) forget(ck [16]byte) {
 	}
 }
 
-// onTick expires spent cookies and drives the dials' retransmissions.
+// onTick expires spent cookies and sessions never heard from, and drives the dials'
+// retransmissions.
 func (h *handshake) onTick(ctx actor.Context) {
 	now := h.e.Now()
+	h.expireUnheard(now)
 	ttl := h.e.cfg.CookieTTL + 10*time.Second
 	n := 0
 	for n < len(h.order) {

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -20,6 +22,9 @@ import (
 type entry struct {
 	pid *actor.PID
 	dec *cryptoutil.Decrypter // used only by the owning shard's goroutine
+	// waiting counts the datagrams handed to the session and not yet released by it
+	// (maxWaiting).
+	waiting atomic.Int32
 	// startup marks an initiator's session ID that is still handshaking: the far end's
 	// RIKeying or Cookie Change arrives with it, encrypted with the default key.
 	startup bool
@@ -42,12 +47,15 @@ type shard struct {
 	table map[uint32]*entry
 	boot  *cryptoutil.Decrypter // default key, for startup packets
 	swept time.Duration         // last sweep for idle decrypters
+	// waiting counts, per source address, its handshake packets the handshake actor has
+	// yet to handle (only this goroutine uses the map).
+	waiting map[netip.Prefix]*atomic.Int32
 }
 
 func newShard(e *Endpoint, index int) *shard {
 	return &shard{
 		e: e, index: index, in: make(chan *session.Inbound, e.cfg.ShardQueue),
-		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(),
+		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(), waiting: map[netip.Prefix]*atomic.Int32{},
 	}
 }
 
@@ -81,6 +89,14 @@ func (s *shard) handle(in *session.Inbound) {
 		return
 	case ent.startup:
 		s.startup(in, id)
+		return
+	}
+	if ent.waiting.Load() >= maxWaiting {
+		// The session does not keep up with what its far end sends: dropped at the door,
+		// before it costs a decryption (the sender sees a loss and slows down), rather
+		// than queued without bound, each in a read buffer.
+		st.DropBacklog.Add(1)
+		in.Release()
 		return
 	}
 	if in.At-s.swept >= session.KeyScheduleIdle/2 {
@@ -124,8 +140,14 @@ func (s *shard) handle(in *session.Inbound) {
 		st.DropMalformedChunk.Add(1)
 	}
 	st.PacketsIn.Add(1)
+	in.Count(&ent.waiting)
 	s.e.sys.Root.Send(ent.pid, in)
 }
+
+// maxWaiting bounds the datagrams waiting for one session actor: what a session whose
+// far end sends faster than it can handle holds in read buffers (4.5 KB each) is at most
+// about two megabytes, and a burst of a few hundred fragments (a key frame) still fits.
+const maxWaiting = 512
 
 // sweep releases the decrypter key schedules of the shard's sessions that have received
 // nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs on
@@ -147,12 +169,17 @@ func (s *shard) sweep(now time.Duration) {
 
 // startupMsg is a handshake chunk for the handshake actor; Payload is its own copy.
 type startupMsg struct {
-	from    session.Inbound // only From and At are set
-	ssid    uint32          // the session ID the packet was addressed to (0, or our pending ID)
-	ts      uint16
-	hasTS   bool
-	typ     byte
-	payload []byte
+	from  session.Inbound // only From and At are set
+	ssid  uint32          // the session ID the packet was addressed to (0, or our pending ID)
+	size  int             // of the datagram
+	ts    uint16
+	hasTS bool
+	// forwarded: an IHello a rendezvous server forwarded to us (FIHello) in one of our
+	// sessions, not a datagram from From.
+	forwarded bool
+	typ       byte
+	payload   []byte
+	waiting   *atomic.Int32 // its source address's count of waiting packets (nil: forwarded)
 }
 
 // startup decrypts a startup packet with the default key and hands its first handshake
@@ -160,6 +187,14 @@ type startupMsg struct {
 func (s *shard) startup(in *session.Inbound, ssid uint32) {
 	defer in.Release()
 	st := &s.e.Stats
+	waiting := s.startupWaiting(in.From)
+	if waiting.Load() >= maxStartupWaiting || s.e.startupWaiting.Load() >= maxStartupWaitingAll {
+		// The handshake actor has more of this address's handshake packets to handle than
+		// any initiator needs, or more of everybody's than it handles in a moment:
+		// dropped before it costs a decryption (initiators retransmit).
+		st.DropHandshakeBacklog.Add(1)
+		return
+	}
 	packet, _, err := s.boot.OpenInPlace(in.Buffer())
 	if err != nil {
 		st.countDecrypt(err)
@@ -178,15 +213,47 @@ func (s *shard) startup(in *session.Inbound, ssid uint32) {
 		switch c.Type {
 		case rtmfp.ChunkIHello, rtmfp.ChunkIIKeying, rtmfp.ChunkRHello, rtmfp.ChunkRedirect,
 			rtmfp.ChunkRIKeying, rtmfp.ChunkCookieChange:
-			m := &startupMsg{ssid: ssid, ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
+			m := &startupMsg{ssid: ssid, size: len(in.Buffer()), ts: r.Header().Timestamp, hasTS: r.Header().HasTimestamp(), typ: c.Type,
 				payload: append([]byte(nil), c.Payload...)}
 			m.from.From, m.from.At = in.From, in.At
+			m.waiting = waiting
+			waiting.Add(1)
+			s.e.startupWaiting.Add(1)
 			st.Handshakes.Add(1)
 			s.e.sys.Root.Send(s.e.handshake, m)
 			return // one handshake chunk per packet, as every implementation does
 		}
 	}
 	st.DropMalformed.Add(1)
+}
+
+// The handshake packets waiting for the handshake actor, per source address and in all,
+// are bounded: a flood from one address (of IIKeyings with genuine cookies, say) cannot
+// make the handshakes of others wait behind it, and a flood from many cannot grow the
+// actor's mailbox without bound.
+const (
+	maxStartupWaiting    = 256
+	maxStartupWaitingAll = 8192
+)
+
+// startupWaiting returns the count of the handshake packets of from's source address
+// waiting for the handshake actor. Startup packets of an address always go to the same
+// shard, which alone adds to its count (the handshake actor takes away).
+func (s *shard) startupWaiting(from netip.AddrPort) *atomic.Int32 {
+	src := ratelimit.Source(from.Addr())
+	c := s.waiting[src]
+	if c == nil {
+		if len(s.waiting) >= 4096 {
+			for k, v := range s.waiting {
+				if v.Load() == 0 {
+					delete(s.waiting, k) // nothing in flight refers to it
+				}
+			}
+		}
+		c = &atomic.Int32{}
+		s.waiting[src] = c
+	}
+	return c
 }
 
 func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
@@ -206,6 +273,8 @@ type Stats struct {
 	ReadErrors                              atomic.Uint64
 	DropShort                               atomic.Uint64 // shorter than a minimal packet
 	DropOverload                            atomic.Uint64 // shard queue full
+	DropBacklog                             atomic.Uint64 // datagrams for a session that had maxWaiting waiting already
+	DropHandshakeBacklog                    atomic.Uint64 // handshake packets from an address with maxStartupWaiting waiting already (or maxStartupWaitingAll in all)
 	DropUnknownSession                      atomic.Uint64
 	DropBadLength                           atomic.Uint64 // ciphertext not a multiple of 16
 	DropBadChecksum                         atomic.Uint64
@@ -218,11 +287,20 @@ type Stats struct {
 	// Handshake refusals.
 	BadCookie, StaleCookie, CookieAddress, CookieReused atomic.Uint64
 	BadKeying                                           atomic.Uint64 // IIKeying/RIKeying that does not parse or negotiate
-	SessionLimit                                        atomic.Uint64
+	SessionLimit                                        atomic.Uint64 // IIKeyings refused: the table is full and no pending session could make room
 	UnknownPeer                                         atomic.Uint64 // rendezvous for a peer ID not here
 	ForwardedHellos                                     atomic.Uint64 // FIHellos received: a rendezvous server introduced an initiator
 	SessionFailures                                     supervision.Counter
 	HandshakePanics                                     atomic.Uint64 // handshake messages whose handling panicked (recovered, logged)
+	// What the responder refused to hostile initiators (docs/security.md).
+	HelloRateLimited atomic.Uint64 // IHellos beyond their address's rate (Config.HelloRate), not answered
+	AnswersWithheld  atomic.Uint64 // answers not sent: more than 3× the bytes the address sent
+	PendingLimit     atomic.Uint64 // IIKeyings refused: the address holds Config.PendingPerAddress sessions not heard from
+	PendingNearFull  atomic.Uint64 // … an eighth of that, the session table being nearly full
+	PendingExpired   atomic.Uint64 // sessions freed, not heard from within Config.PendingTimeout
+	PendingEvicted   atomic.Uint64 // sessions not heard from, freed to make room in a full table
+	StartupBytesIn   atomic.Uint64 // bytes of the handshake datagrams received
+	StartupBytesOut  atomic.Uint64 // bytes of the handshake datagrams sent
 }
 
 func (st *Stats) countDecrypt(err error) {

@@ -72,3 +72,16 @@ func (l *PerAddress) Allow(a netip.Addr, now time.Time) bool {
 
 // Len returns the number of addresses with a bucket.
 func (l *PerAddress) Len() int { return len(l.buckets) }
+
+// Source is the unit that per-address limits count: an IPv4 address, or the /64 prefix
+// of an IPv6 address (one host or one home network usually holds a whole /64, and can
+// pick any address in it). IPv4-mapped IPv6 addresses count as their IPv4 address.
+func Source(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}

@@ -49,3 +49,19 @@ func TestPerAddressBoundsItsTable(t *testing.T) {
 		t.Fatalf("%d buckets, want only the newcomer's", l.Len())
 	}
 }
+
+func TestSource(t *testing.T) {
+	for _, c := range []struct{ addr, want string }{
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+	} {
+		if got := Source(netip.MustParseAddr(c.addr)); got.String() != c.want {
+			t.Errorf("Source(%s) = %s, want %s", c.addr, got, c.want)
+		}
+	}
+	if Source(netip.MustParseAddr("2001:db8:1:2::1")) == Source(netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Error("two /64s share a source")
+	}
+}

@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
@@ -30,25 +32,33 @@ import (
 
 const helperServerEnv = "ACTORRTMFP_HELPER_SERVER"
 
-// TestHelperServerProcess is the server of BenchmarkServerHandshake, run in a child
-// process so that its CPU time can be measured apart from the clients'. It does nothing
-// unless ACTORRTMFP_HELPER_SERVER=1. Then it serves every application path on
-// 127.0.0.1, prints "ADDR <host:port>", answers each "cpu" line on stdin with
-// "CPU <user+system microseconds>", and stops when stdin closes.
+// TestHelperServerProcess is the server of BenchmarkServerHandshake and of the memory
+// tests, run in a child process so that its CPU time and memory can be measured apart
+// from the clients'. It does nothing unless ACTORRTMFP_HELPER_SERVER=1. Then it serves
+// every application path on 127.0.0.1 (the test application on "live") with the default
+// configuration (and the ACTORRTMFP_ settings of its environment), prints "ADDR <host:port>", answers each "cpu" line on stdin with
+// "CPU <user+system microseconds>" and each "mem" line with "MEM <memSample fields>", and
+// stops when stdin closes.
 func TestHelperServerProcess(t *testing.T) {
 	if os.Getenv(helperServerEnv) != "1" {
 		return
 	}
 	sys := actors.NewActorSystem(zap.NewNop())
 	cfg := server.Defaults()
+	// ACTORRTMFP_ settings in the environment apply, as they do to the command.
+	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: "ACTORRTMFP_"}); err != nil {
+		fmt.Printf("ERR %v\n", err)
+		os.Exit(1)
+	}
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.RTMP, cfg.Media = server.Off, server.Off
-	srv, err := server.Start(sys.Root, cfg, server.Options{})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": &testApp{}}, Fallback: app.Default{}}})
 	if err != nil {
 		fmt.Printf("ERR %v\n", err)
 		os.Exit(1)
 	}
 	fmt.Printf("ADDR %s\n", srv.Addrs()[0])
+	peak := watchHeap()
 	if path := os.Getenv("ACTORRTMFP_HELPER_CPUPROFILE"); path != "" {
 		// Profile the server for diagnosis: go tool pprof <path>.
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
@@ -57,13 +67,16 @@ func TestHelperServerProcess(t *testing.T) {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		if in.Text() == "cpu" {
+		switch in.Text() {
+		case "cpu":
 			var ru syscall.Rusage
 			if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 				fmt.Printf("ERR %v\n", err)
 				continue
 			}
 			fmt.Printf("CPU %d\n", ru.Utime.Nano()/1e3+ru.Stime.Nano()/1e3)
+		case "mem":
+			fmt.Printf("MEM %s\n", sampleMem(srv, peak))
 		}
 	}
 	pprof.StopCPUProfile()
@@ -82,10 +95,12 @@ type helperServer struct {
 	addr netip.AddrPort
 }
 
-func startHelperServer(b *testing.B) *helperServer {
+// startHelperServer starts TestHelperServerProcess with environ (ACTORRTMFP_ settings)
+// added to this process's environment.
+func startHelperServer(b testing.TB, environ ...string) *helperServer {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServerProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperServerEnv+"=1")
+	cmd.Env = append(append(os.Environ(), helperServerEnv+"=1"), environ...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -118,7 +133,7 @@ func startHelperServer(b *testing.B) *helperServer {
 }
 
 // line returns the rest of the next output line that starts with prefix.
-func (h *helperServer) line(b *testing.B, prefix string) string {
+func (h *helperServer) line(b testing.TB, prefix string) string {
 	b.Helper()
 	for h.out.Scan() {
 		if s, ok := strings.CutPrefix(h.out.Text(), prefix); ok {
@@ -155,7 +170,9 @@ func (h *helperServer) cpu(b *testing.B) time.Duration {
 func BenchmarkServerHandshake(b *testing.B) {
 	for _, d := range []client.Dialect{client.Flash, client.RFC7425} {
 		b.Run(d.String(), func(b *testing.B) {
-			h := startHelperServer(b)
+			// One address makes every connection: its IHello rate (HELLO_RATE, 50 a
+			// second) would pace the loop.
+			h := startHelperServer(b, "ACTORRTMFP_HELLO_RATE=100000")
 			sys := actors.NewActorSystem(zap.NewNop())
 			defer sys.Shutdown()
 			ep, err := client.NewEndpoint(sys, client.EndpointConfig{Listen: "127.0.0.1:0"})

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -35,6 +37,31 @@ type Config struct {
 	RTMPSCert       string        `env:"RTMPS_CERT" envDefault:"" desc:"PEM file of the RTMPS certificate (with its chain)"`
 	RTMPSKey        string        `env:"RTMPS_KEY" envDefault:"" desc:"PEM file of the RTMPS private key"`
 	Media           string        `env:"MEDIA" envDefault:"media" empty:"off" desc:"folder of FLV recordings (publish \"record\" or \"append\") and of the files played when a name is not live, one sub-folder per application; it must exist (relative: to the working directory); empty or off: none"`
+	// Limits on what a client may make the server hold or do (docs/security.md).
+	MaxMessageSize    int           `env:"MAX_MESSAGE_SIZE" envDefault:"4194304" desc:"largest message a client may send, bytes; a larger one gets its flow rejected (65536-268435456)"`
+	RecvBudgetSession int           `env:"RECV_BUDGET_SESSION" envDefault:"5242880" desc:"bytes the receive flows of one session may hold (out-of-order fragments, messages being assembled); the flow that grows past it is rejected"`
+	RecvBudgetAddress int           `env:"RECV_BUDGET_ADDRESS" envDefault:"8388608" desc:"bytes the receive flows of all the sessions of one source address (IPv4 address, IPv6 /64) may hold; the flow that grows past it is rejected"`
+	RecvBudgetServer  int64         `env:"RECV_BUDGET_SERVER" envDefault:"0" desc:"bytes the receive flows of every session may hold together; beyond it fragments that would hold more are refused (0: a quarter of GOMEMLIMIT if it is set, else 268435456)"`
+	FlowStallTimeout  time.Duration `env:"FLOW_STALL_TIMEOUT" envDefault:"30s" desc:"a receive flow that holds fragments and makes no progress this long is rejected (5s-10m)"`
+	PendingTimeout    time.Duration `env:"PENDING_TIMEOUT" envDefault:"5s" desc:"a session whose client is not heard from this long after the handshake is freed (1s-60s)"`
+	PendingPerAddress int           `env:"PENDING_PER_ADDRESS" envDefault:"32" desc:"sessions not yet heard from that one source address may hold; further handshakes from it are refused (an eighth of it when the session table is nearly full) (1-100000)"`
+	HelloRate         int           `env:"HELLO_RATE" envDefault:"50" desc:"IHellos per second answered per source address, in bursts of twice that (1-100000)"`
+}
+
+// serverBudgetFixed is the server's receive budget when neither RECV_BUDGET_SERVER nor
+// GOMEMLIMIT says otherwise (the tag's desc names it).
+const serverBudgetFixed = 256 << 20
+
+// RecvBudgetTotal is the server's receive budget in effect: RecvBudgetServer, or a
+// quarter of the Go runtime's memory limit (GOMEMLIMIT) when that is set, or 256 MiB.
+func (c Config) RecvBudgetTotal() int64 {
+	if c.RecvBudgetServer > 0 {
+		return c.RecvBudgetServer
+	}
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		return max(limit/4, int64(c.WithDefaults().RecvBudgetAddress))
+	}
+	return serverBudgetFixed
 }
 
 // Off is the value of RTMP or Media that turns it off (an embedding program's way to say
@@ -84,6 +111,12 @@ func (c Config) Validate() error {
 	}
 	if err := durationIn("IDLE_TIMEOUT", c.IdleTimeout, 10*time.Second, time.Hour); err != nil {
 		return err
+	}
+	if c.IdleTimeout < 2*c.KeepaliveServer {
+		// Clients ping once a keepalive period when idle: one lost ping must not end a
+		// live client's session.
+		return &ConfigError{"IDLE_TIMEOUT", c.IdleTimeout.String(),
+			fmt.Sprintf("must be at least twice ACTORRTMFP_KEEPALIVE_SERVER=%s (clients ping the server once a keepalive period; one lost ping must not end a session)", c.KeepaliveServer)}
 	}
 	if err := durationIn("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 100*time.Millisecond, time.Minute); err != nil {
 		return err
@@ -135,7 +168,7 @@ func (c Config) Validate() error {
 			return &ConfigError{"RTMPS_KEY", "", "RTMPS needs a private key file"}
 		}
 	}
-	return nil
+	return c.validateLimits()
 }
 
 // checkHostPort checks a TCP listen address.
@@ -144,6 +177,47 @@ func checkHostPort(name, v, other string) error {
 		return &ConfigError{name, v, "want host:port, e.g. :1935 or 127.0.0.1:1935, " + other}
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return &ConfigError{name, v, "port must be 0-65535"}
+	}
+	return nil
+}
+
+// validateLimits checks the limits of docs/security.md, alone and against each other.
+func (c Config) validateLimits() error {
+	if c.MaxMessageSize < 64<<10 || c.MaxMessageSize > 256<<20 {
+		return &ConfigError{"MAX_MESSAGE_SIZE", strconv.Itoa(c.MaxMessageSize), "want 65536-268435456 bytes"}
+	}
+	// A session must be able to hold the largest message with its bookkeeping (an eighth
+	// is plenty) and a flow window (256 KiB) out of order beside it.
+	if need := c.MaxMessageSize + c.MaxMessageSize/8 + 256<<10; c.RecvBudgetSession < need {
+		return &ConfigError{"RECV_BUDGET_SESSION", strconv.Itoa(c.RecvBudgetSession),
+			fmt.Sprintf("must be at least %d to hold a message of ACTORRTMFP_MAX_MESSAGE_SIZE=%d with its bookkeeping and a flow window", need, c.MaxMessageSize)}
+	}
+	if c.RecvBudgetSession > 1<<30 {
+		return &ConfigError{"RECV_BUDGET_SESSION", strconv.Itoa(c.RecvBudgetSession), "want at most 1073741824 bytes"}
+	}
+	if c.RecvBudgetAddress < c.RecvBudgetSession {
+		return &ConfigError{"RECV_BUDGET_ADDRESS", strconv.Itoa(c.RecvBudgetAddress),
+			fmt.Sprintf("must be at least ACTORRTMFP_RECV_BUDGET_SESSION=%d (an address holds at least one session)", c.RecvBudgetSession)}
+	}
+	if c.RecvBudgetServer < 0 || c.RecvBudgetServer > 0 && c.RecvBudgetServer < int64(c.RecvBudgetAddress) {
+		return &ConfigError{"RECV_BUDGET_SERVER", strconv.FormatInt(c.RecvBudgetServer, 10),
+			fmt.Sprintf("must be 0 (automatic) or at least ACTORRTMFP_RECV_BUDGET_ADDRESS=%d", c.RecvBudgetAddress)}
+	}
+	if err := durationIn("FLOW_STALL_TIMEOUT", c.FlowStallTimeout, 5*time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	if err := durationIn("PENDING_TIMEOUT", c.PendingTimeout, time.Second, time.Minute); err != nil {
+		return err
+	}
+	if c.PendingTimeout >= c.IdleTimeout {
+		return &ConfigError{"PENDING_TIMEOUT", c.PendingTimeout.String(),
+			fmt.Sprintf("must be below ACTORRTMFP_IDLE_TIMEOUT=%s", c.IdleTimeout)}
+	}
+	if c.PendingPerAddress < 1 || c.PendingPerAddress > 100000 {
+		return &ConfigError{"PENDING_PER_ADDRESS", strconv.Itoa(c.PendingPerAddress), "want 1-100000"}
+	}
+	if c.HelloRate < 1 || c.HelloRate > 100000 {
+		return &ConfigError{"HELLO_RATE", strconv.Itoa(c.HelloRate), "want 1-100000 per second"}
 	}
 	return nil
 }

@@ -36,6 +36,11 @@ func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *f
 	cfg.RTMP = "127.0.0.1:0"
 	cfg.Media = t.TempDir()
 	cfg.Shards = 2
+	// Every client of a test comes from 127.0.0.1, where real clients come from addresses
+	// of their own: the IHello rate and the sessions not heard from per address would
+	// make a test's hundred clients queue. Tests of those limits set them back
+	// (security_test.go).
+	cfg.HelloRate, cfg.PendingPerAddress = 100000, 100000
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -134,7 +139,14 @@ type rawPeer struct {
 
 func newRawPeer(t testing.TB) *rawPeer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newRawPeerAt(t, "127.0.0.1")
+}
+
+// newRawPeerAt is a raw peer on another loopback address (127.0.0.0/8 is all loopback on
+// Linux): a source address of its own for the server's per-address limits.
+func newRawPeerAt(t testing.TB, ip string) *rawPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,7 @@ type Server struct {
 	directory  *actor.PID
 	dispatcher actors.PoolDispatcher
 	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
+	budget     *session.Budget  // receive buffers per address and in all, shared by the endpoints
 	done       chan struct{}    // closed when the node has stopped
 }
 
@@ -120,7 +121,8 @@ func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, erro
 		opts.Apps = app.Everyone()
 	}
 	opts.Clock = clock.Or(opts.Clock)
-	s := &Server{cfg: cfg, opts: opts, sys: parent.ActorSystem(), log: opts.Log, done: make(chan struct{})}
+	s := &Server{cfg: cfg, opts: opts, sys: parent.ActorSystem(), log: opts.Log, done: make(chan struct{}),
+		budget: session.NewBudget(int64(cfg.RecvBudgetAddress), cfg.RecvBudgetTotal())}
 	// The server's actors run on a fixed pool of goroutines: sessions are the bulk of
 	// the work (every packet, every subscriber of a fan-out), and protoactor's default
 	// dispatcher would start a goroutine — and grow its stack — at every wake-up.
@@ -227,12 +229,22 @@ func (n *node) start(ctx actor.Context) error {
 	if sc.IdleTimeout == 0 {
 		sc.IdleTimeout = cfg.IdleTimeout
 	}
+	if sc.MaxMessage == 0 {
+		sc.MaxMessage = cfg.MaxMessageSize
+	}
+	if sc.RecvBudget == 0 {
+		sc.RecvBudget = cfg.RecvBudgetSession
+	}
+	if sc.FlowStallTimeout == 0 {
+		sc.FlowStallTimeout = cfg.FlowStallTimeout
+	}
 	buffer := max(cfg.UDPBuffer, 0) // -1: the OS default (endpoint: 0)
 	for _, l := range cfg.Listen {
 		e, err := endpoint.Start(ctx, endpoint.Config{
 			Listen: l, Shards: shards, UDPBuffer: buffer, Dump: dump, Session: sc, Clock: opts.Clock,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
-			Dispatcher: s.dispatcher, Banned: &s.banned,
+			PendingTimeout: cfg.PendingTimeout, PendingPerAddress: cfg.PendingPerAddress, HelloRate: cfg.HelloRate,
+			RecvBudget: s.budget, Dispatcher: s.dispatcher, Banned: &s.banned,
 			Accept: &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
 		})
 		if err != nil {
@@ -318,6 +330,10 @@ func (s *Server) MediaStats() *media.Stats { return &s.stats.Media }
 
 // Endpoints returns the server's endpoints (one per listen address).
 func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
+
+// RecvBudget returns the receive budget every session of the node shares (per source
+// address and in all): what their receive flows hold.
+func (s *Server) RecvBudget() *session.Budget { return s.budget }
 
 // Stats returns the node's counters.
 func (s *Server) Stats() *Stats { return &s.stats }

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +55,15 @@ func (a *testApp) OnCall(c app.Client, method string, args []any) ([]any, error)
 		panic("handler bug")
 	case "callMe":
 		return nil, c.Call("ping", args...)
+	case "digest":
+		// The length and SHA-256 of a string: a large message checked without sending
+		// it back.
+		if len(args) != 1 {
+			return nil, errors.New("one string argument")
+		}
+		s, _ := args[0].(string)
+		sum := sha256.Sum256([]byte(s))
+		return []any{float64(len(s)), hex.EncodeToString(sum[:])}, nil
 	}
 	return nil, app.ErrMethodNotFound
 }

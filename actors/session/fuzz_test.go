@@ -3,12 +3,13 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"testing"
 )
 
 // fuzzLimits are small, so that the fuzzer reaches every limit.
-var fuzzLimits = recvLimits{capacity: 4096, maxAhead: 64, maxRanges: 8}
+var fuzzLimits = recvLimits{capacity: 4096, maxAhead: 64, maxRanges: 8, maxMessage: 8192}
 
 // Fuzz input: an optional mode byte, then steps of a 4-byte header and data.
 //
@@ -101,6 +102,13 @@ func FuzzRecvFlowReassembly(f *testing.F) {
 			wasComplete := rf.state == rfComplete
 			fresh := !rf.seqs.Contains(seq)
 			out, err := rf.onData(flags, seq, fsn, data, nil)
+			if errors.Is(err, errMessageTooLarge) {
+				// The session rejects the flow (ExceptionMessageTooLarge).
+				rf.reject(ExceptionMessageTooLarge)
+				m.rejected = true
+				m.check()
+				continue
+			}
 			if err == nil && fresh && flags&flagAbandon == 0 && rf.state != rfRejected && seq > fsn && !wasComplete {
 				m.given(seq, flags&fraMask, data)
 			}
@@ -229,8 +237,26 @@ func (m *reassemblyModel) check() {
 	if len(f.frags) > (f.limits.maxBuffered()+1024)/fragOverhead {
 		m.t.Fatalf("%d fragments buffered", len(f.frags))
 	}
-	if f.state != rfOpen && len(f.frags) != 0 {
-		m.t.Fatalf("state %d with %d fragments buffered", f.state, len(f.frags))
+	if f.state != rfOpen && f.waiting() {
+		m.t.Fatalf("state %d with %d fragments buffered or a message at the head", f.state, len(f.frags))
+	}
+	if f.state == rfOpen && len(f.frags) > 0 && f.frags[0].seq <= f.cumulative() {
+		m.t.Fatalf("fragment %d buffered at or below the cumulative acknowledgement %d", f.frags[0].seq, f.cumulative())
+	}
+	if a := f.asm; a != nil {
+		size := 0
+		for _, p := range a.pieces {
+			size += len(p)
+		}
+		if size != a.size || !a.active && size != 0 {
+			m.t.Fatalf("head message: %d bytes in its pieces, size %d, active %v", size, a.size, a.active)
+		}
+		if a.size > f.limits.maxMessage {
+			m.t.Fatalf("head message of %d bytes, beyond the largest message %d", a.size, f.limits.maxMessage)
+		}
+		if a.active && a.next <= f.cumulative() {
+			m.t.Fatalf("head message waits for piece %d, at or below the cumulative acknowledgement %d", a.next, f.cumulative())
+		}
 	}
 	if f.state == rfComplete && f.cumulative() < f.finalSN {
 		m.t.Fatalf("complete with cumulative %d below the final %d", f.cumulative(), f.finalSN)

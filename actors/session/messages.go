@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -19,8 +20,9 @@ type Inbound struct {
 	Header rtmfp.Header
 	Chunks []InChunk
 
-	buf  []byte
-	pool *InboundPool
+	buf     []byte
+	pool    *InboundPool
+	counter *atomic.Int32 // Count's, until Release
 }
 
 // InChunk is one chunk of an Inbound packet. For User Data and Next User Data chunks UD is
@@ -37,8 +39,19 @@ func (in *Inbound) Buffer() []byte { return in.buf }
 // SetBuffer keeps b (the datagram buffer the chunks refer into) with the inbound.
 func (in *Inbound) SetBuffer(b []byte) { in.buf = b }
 
+// Count counts the inbound in c until it is released: the endpoint bounds how many
+// datagrams wait for one session.
+func (in *Inbound) Count(c *atomic.Int32) {
+	c.Add(1)
+	in.counter = c
+}
+
 // Release returns the inbound and its buffer to their pool.
 func (in *Inbound) Release() {
+	if in.counter != nil {
+		in.counter.Add(-1)
+		in.counter = nil
+	}
 	if in.pool != nil {
 		in.pool.put(in)
 	}
@@ -101,7 +114,9 @@ type FlowMessage struct {
 	At time.Duration
 }
 
-// FlowFinished says the far end closed a receive flow and every message was delivered.
+// FlowFinished says a receive flow ended: the far end closed it and every message was
+// delivered, or the session rejected it because its sender broke a limit (a message too
+// large, a stall, a receive budget; docs/security.md). No message follows it.
 type FlowFinished struct {
 	FlowID uint64
 }
@@ -198,6 +213,17 @@ type RejectFlow struct {
 	Code   uint64
 }
 
+// Flow exception codes the transport rejects a receive flow with when its sender broke a
+// limit (RFC 7016 §2.3.16 leaves the codes to the application; Flash-era software sends 0
+// and ignores them). docs/security.md lists them with the limits.
+const (
+	ExceptionRejected        uint64 = 0  // refused or closed by the upper layer
+	ExceptionMessageTooLarge uint64 = 10 // a message beyond Config.MaxMessage
+	ExceptionStalled         uint64 = 11 // fragments held with no progress for Config.FlowStallTimeout
+	ExceptionSessionBudget   uint64 = 12 // the session's receive buffers beyond Config.RecvBudget
+	ExceptionAddressBudget   uint64 = 13 // its source address's receive buffers beyond Budget's share
+)
+
 // Close ends the session in an orderly way (Session Close Request to the far end).
 type Close struct{ Reason CloseReason }
 
@@ -225,9 +251,13 @@ const (
 	ReasonShutdown                  // the endpoint is stopping
 	ReasonFailure                   // this session's actor (or its upper actor) crashed
 	ReasonFlowViolation             // the far end broke flow rules beyond tolerance
+	// ReasonUnheard: nothing came from the far end after the handshake. Close with it
+	// ends a session that has heard nothing, without sending a close; one that has heard
+	// from its far end ignores it.
+	ReasonUnheard
 )
 
-var reasonNames = [...]string{"none", "local", "remote", "idle", "retransmit-limit", "shutdown", "failure", "flow-violation"}
+var reasonNames = [...]string{"none", "local", "remote", "idle", "retransmit-limit", "shutdown", "failure", "flow-violation", "unheard"}
 
 func (r CloseReason) String() string {
 	if int(r) < len(reasonNames) {

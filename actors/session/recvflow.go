@@ -28,6 +28,10 @@ var (
 	errFragWindow        = errors.New("fragment exceeds the advertised receive window")
 	errFragTooFragmented = errors.New("too many disjoint sequence ranges")
 	errFragAfterFinal    = errors.New("sequence number after the final one")
+	// errMessageTooLarge is not a refused fragment but the end of the flow: a message
+	// grew beyond recvLimits.maxMessage. The session rejects the flow
+	// (ExceptionMessageTooLarge).
+	errMessageTooLarge = errors.New("message larger than the largest accepted")
 )
 
 // recvFlowState is the life cycle of the receive side of a flow.
@@ -44,12 +48,15 @@ type recvLimits struct {
 	capacity  int    // receive buffer in bytes (advertised window when empty)
 	maxAhead  uint64 // sequence numbers accepted beyond the cumulative acknowledgement
 	maxRanges int    // disjoint received ranges tracked
-	// hardLimit is the most bytes the flow buffers before it refuses fragments (0: four
-	// times capacity). The advertised window keeps a well-behaved sender near capacity;
-	// beyond it the flow still takes what it needs to make progress — the piece that
-	// fills a hole, the rest of a message larger than the window — at the trickle of one
-	// block per acknowledgement, up to this bound.
+	// hardLimit is the most bytes the flow buffers out of order before it refuses
+	// fragments (0: four times capacity). The advertised window keeps a well-behaved
+	// sender near capacity; the bound is for one that ignores it. The piece that fills
+	// the hole is always taken, and so are the in-order pieces of a message larger than
+	// the window (assembly), which are bounded by maxMessage instead.
 	hardLimit int
+	// maxMessage is the largest message the flow delivers, in bytes (0: no limit); a
+	// larger one ends the flow (errMessageTooLarge).
+	maxMessage int
 }
 
 // maxBuffered returns the bound on buffered bytes beyond which fragments are refused.
@@ -102,15 +109,16 @@ type recvFlow struct {
 	held   []heldMsg
 
 	seqs     seqSet     // received or skipped (≤ forward sequence number)
-	frags    []recvFrag // buffered, sorted by sequence number, none yet delivered
-	buffered int        // bytes in frags
+	frags    []recvFrag // buffered out of order (above the cumulative ack), sorted by sequence number
+	buffered int        // bytes in frags and held (what the window counts)
+	asm      *assembly  // the message at the head and the progress mark; nil until the flow buffers
 	finalSN  uint64
 
 	prevBlocks uint64
 	doneAt     time.Duration // when the flow was first seen done and owing nothing, for the linger
 
 	// Statistics.
-	delivered, dropped uint64
+	delivered, dropped uint32
 }
 
 func newRecvFlow(id uint64, meta []byte, assoc uint64, hasAssoc bool, limits *recvLimits) *recvFlow {
@@ -128,11 +136,14 @@ func (f *recvFlow) cumulative() uint64 {
 
 // windowBlocks is the receive window advertised in acknowledgements, in 1,024-byte blocks.
 //
-// A full buffer advertises a zero window only when complete messages wait for the upper
-// layer (held before the flow is accepted): then only the upper layer can free room, and
-// the sender probes. When the buffer is full of fragments that wait for other fragments
-// (a hole, or a message larger than the buffer) only more data can free it, so at least
-// one block is advertised: a zero window would deadlock the flow (rtmfp-cpp does the same).
+// The window counts what is buffered out of order and what waits for the upper layer,
+// not the message being assembled at the head (assembly): a message larger than the
+// window streams in at the window's pace. A full buffer advertises a zero window only
+// when complete messages wait for the upper layer (held before the flow is accepted):
+// then only the upper layer can free room, and the sender probes. When the buffer is
+// full of fragments that wait for a hole to be filled only more data can free it, so at
+// least one block is advertised: a zero window would deadlock the flow (rtmfp-cpp does
+// the same).
 func (f *recvFlow) windowBlocks() uint64 {
 	if f.state != rfOpen {
 		return 0
@@ -149,7 +160,8 @@ func (f *recvFlow) windowBlocks() uint64 {
 
 // onData takes one User Data fragment. Complete messages that become deliverable are
 // appended to out (each a fresh slice the caller owns). A returned error means the
-// fragment was refused and not acknowledged, so a well-behaved sender retransmits it.
+// fragment was refused and not acknowledged, so a well-behaved sender retransmits it —
+// except errMessageTooLarge, after which the caller rejects the flow.
 func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte) ([][]byte, error) {
 	if fsn > seq {
 		return out, errFragBadFSN
@@ -164,7 +176,10 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	fresh := !f.seqs.Contains(seq)
 	abandoned := flags&flagAbandon != 0
 	keep := fresh && !abandoned && f.state == rfOpen && seq > fsn
-	if keep && f.buffered+len(data)+fragOverhead > f.limits.maxBuffered()+1024 {
+	// The next piece in order is taken whatever the window (it fills the hole, or
+	// continues the message at the head), unless messages wait for the upper layer.
+	inOrder := seq == cum+1 && len(f.held) == 0
+	if keep && !inOrder && f.buffered+len(data)+fragOverhead > f.limits.maxBuffered()+1024 {
 		f.needAck, f.ackNow = true, true // tell the sender the window again
 		return out, errFragWindow
 	}
@@ -188,16 +203,25 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	if f.seqs.Len() != rangesBefore {
 		f.ackNow = true
 	}
+	var err error
 	switch {
-	case keep && len(f.frags) == 0 && flags&fraMask == fraWhole && seq <= f.cumulative():
+	case keep && len(f.frags) == 0 && flags&fraMask == fraWhole && seq <= f.cumulative() && !f.assembling():
 		// A whole message in order with nothing buffered before it (the usual case):
 		// delivered at once, without a buffer every idle flow would then keep.
 		out = append(out, append([]byte(nil), data...))
 		f.delivered++
+	case keep && len(f.frags) == 0 && seq <= f.cumulative():
+		// A piece in order with nothing buffered before it: straight to the head message.
+		out, err = f.takeInOrder(flags&fraMask, seq, append([]byte(nil), data...), out)
 	case keep:
 		f.insert(recvFrag{seq: seq, fra: flags & fraMask, data: append([]byte(nil), data...)})
 	}
-	out = f.deliver(out)
+	if err == nil {
+		out, err = f.deliver(out)
+	}
+	if err != nil {
+		return out, err
+	}
 	if f.finalSeen && f.state != rfComplete && f.seqs.Len() == 1 && f.cumulative() >= f.finalSN {
 		f.state = rfComplete
 		f.ackNow = true
@@ -206,6 +230,100 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 		f.dropFrags()
 	}
 	return out, nil
+}
+
+// assembling reports whether a message is being assembled at the head of the flow.
+func (f *recvFlow) assembling() bool { return f.asm != nil && f.asm.active }
+
+// waiting reports whether the flow holds data that waits for more fragments: pieces
+// buffered out of order, or a message at the head whose end has not arrived. Only more
+// data from the sender can free it, and the stall check watches such flows.
+func (f *recvFlow) waiting() bool { return len(f.frags) > 0 || f.assembling() }
+
+// progressed marks that the flow made progress at now (session clock): the stall check
+// measures from here.
+func (f *recvFlow) progressed(now time.Duration) {
+	if f.asm == nil {
+		f.asm = &assembly{}
+	}
+	f.asm.progressAt = now
+}
+
+// wouldGrow reports whether taking a fragment could make the flow hold more than it
+// does: anything but a duplicate, data for a flow that is not open, a whole message or a
+// last piece in order on an accepted flow (which deliver rather than hold), or a piece
+// that fills the hole.
+func (f *recvFlow) wouldGrow(flags byte, seq uint64) bool {
+	if f.state != rfOpen || flags&flagAbandon != 0 || f.seqs.Contains(seq) {
+		return false
+	}
+	if f.target == nil || seq != f.cumulative()+1 {
+		return true
+	}
+	fra := flags & fraMask
+	return len(f.frags) == 0 && (fra == fraBegin || fra == fraMiddle)
+}
+
+// footprint is every byte the flow holds for its sender, with bookkeeping: what the
+// session's, the address's and the server's receive budgets count.
+func (f *recvFlow) footprint() int {
+	n := f.buffered
+	if f.asm != nil {
+		n += f.asm.footprint()
+	}
+	return n
+}
+
+// takeInOrder takes the piece at the head of the flow (every sequence number before it
+// settled, nothing buffered above it): it completes, continues or starts the message
+// at the head, or is a whole message. data is the flow's own copy.
+func (f *recvFlow) takeInOrder(fra byte, seq uint64, data []byte, out [][]byte) ([][]byte, error) {
+	if f.assembling() {
+		if seq == f.asm.next && (fra == fraMiddle || fra == fraEnd) {
+			if err := f.grow(len(data)); err != nil {
+				return out, err
+			}
+			f.asm.add(data)
+			if fra == fraEnd {
+				out = append(out, f.asm.take())
+				f.delivered++
+			}
+			return out, nil
+		}
+		// A new message, or the head message's next pieces were abandoned (skipped by
+		// the forward sequence number): the head message can never complete.
+		f.asm.drop()
+		f.dropped++
+	}
+	switch fra {
+	case fraWhole:
+		out = append(out, data)
+		f.delivered++
+	case fraBegin:
+		if err := f.grow(len(data)); err != nil {
+			return out, err
+		}
+		if f.asm == nil {
+			f.asm = &assembly{}
+		}
+		f.asm.start(seq, data)
+	default:
+		// A middle or last piece whose beginning was abandoned.
+		f.dropped++
+	}
+	return out, nil
+}
+
+// grow checks that the head message may take n more bytes.
+func (f *recvFlow) grow(n int) error {
+	size := n
+	if f.assembling() {
+		size += f.asm.size
+	}
+	if f.limits.maxMessage > 0 && size > f.limits.maxMessage {
+		return errMessageTooLarge
+	}
+	return nil
 }
 
 // wouldMerge reports whether adding seq (and [0, fsn]) keeps the number of ranges from
@@ -231,49 +349,36 @@ func (f *recvFlow) insert(fr recvFrag) {
 }
 
 // deliver hands over every message that may be delivered now: in sequence order, the
-// messages whose fragments are all at or below the cumulative acknowledgement; with
-// network order, also complete messages above it. Fragments of messages that can never
-// complete (a piece was abandoned) are discarded.
-func (f *recvFlow) deliver(out [][]byte) [][]byte {
+// pieces at or below the cumulative acknowledgement go to the message at the head (or
+// are whole messages); with network order, complete messages above it are delivered
+// too. Pieces of messages that can never complete (a piece was abandoned) are discarded.
+// After it, every buffered fragment is above the cumulative acknowledgement.
+func (f *recvFlow) deliver(out [][]byte) ([][]byte, error) {
 	if f.state != rfOpen {
-		return out
+		return out, nil
 	}
 	cum := f.cumulative()
 	for len(f.frags) > 0 && f.frags[0].seq <= cum {
-		first := f.frags[0]
-		switch first.fra {
-		case fraWhole:
-			out = append(out, first.data)
-			f.delivered++
-			f.pop(1)
-		case fraBegin:
-			n, complete := f.run(0)
-			switch {
-			case complete:
-				out = append(out, f.join(0, n))
-				f.delivered++
-				f.pop(n)
-			case f.frags[0].seq+uint64(n) <= cum:
-				// The next piece is settled but missing: it was abandoned.
-				f.dropped++
-				f.pop(n)
-			default:
-				return f.deliverNetworkOrder(out)
-			}
-		default:
-			// A middle or last piece whose beginning was abandoned.
-			f.dropped++
-			f.pop(1)
+		fr := f.frags[0]
+		f.pop(1)
+		var err error
+		if out, err = f.takeInOrder(fr.fra, fr.seq, fr.data, out); err != nil {
+			return out, err
 		}
+	}
+	if f.assembling() && f.asm.next <= cum {
+		// The head message's next piece is settled but was never buffered: abandoned.
+		f.asm.drop()
+		f.dropped++
 	}
 	return f.deliverNetworkOrder(out)
 }
 
 // deliverNetworkOrder delivers complete messages above the cumulative acknowledgement when
 // the flow asked for network-order delivery.
-func (f *recvFlow) deliverNetworkOrder(out [][]byte) [][]byte {
+func (f *recvFlow) deliverNetworkOrder(out [][]byte) ([][]byte, error) {
 	if !f.networkOrder {
-		return out
+		return out, nil
 	}
 	for i := 0; i < len(f.frags); {
 		switch f.frags[i].fra {
@@ -284,7 +389,11 @@ func (f *recvFlow) deliverNetworkOrder(out [][]byte) [][]byte {
 			continue
 		case fraBegin:
 			if n, complete := f.run(i); complete {
-				out = append(out, f.join(i, n))
+				msg := f.join(i, n)
+				if f.limits.maxMessage > 0 && len(msg) > f.limits.maxMessage {
+					return out, errMessageTooLarge
+				}
+				out = append(out, msg)
 				f.delivered++
 				f.remove(i, n)
 				continue
@@ -292,7 +401,7 @@ func (f *recvFlow) deliverNetworkOrder(out [][]byte) [][]byte {
 		}
 		i++
 	}
-	return out
+	return out, nil
 }
 
 // run measures the fragments starting at frags[i] (a first piece) with consecutive sequence
@@ -341,13 +450,17 @@ func (f *recvFlow) remove(i, n int) {
 	f.frags = f.frags[:len(f.frags)-n]
 }
 
-// dropFrags discards the buffered fragments (not the held messages).
+// dropFrags discards the buffered fragments and the message at the head (not the held
+// messages).
 func (f *recvFlow) dropFrags() {
 	for i := range f.frags {
 		f.buffered -= len(f.frags[i].data) + fragOverhead
 		f.frags[i] = recvFrag{}
 	}
 	f.frags = f.frags[:0]
+	if f.asm != nil {
+		f.asm.drop()
+	}
 }
 
 // dropBuffered discards the buffered fragments and the held messages.

@@ -15,6 +15,7 @@
 package session
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"time"
@@ -64,6 +65,19 @@ type Config struct {
 	SessionSendBuffer int
 	// MaxRecvFlows bounds the receive flows of a session, default 64.
 	MaxRecvFlows int
+	// MaxMessage is the largest message a receive flow delivers, default 4 MiB: the
+	// flow of a larger one is rejected (ExceptionMessageTooLarge). Messages larger than
+	// FlowBuffer are delivered: the window bounds what is buffered out of order.
+	MaxMessage int
+	// RecvBudget bounds what the receive flows of one session hold together (fragments,
+	// the messages being assembled, messages waiting for their flow to be accepted, with
+	// their bookkeeping), default 5 MiB: the flow that grows beyond it is rejected
+	// (ExceptionSessionBudget). See Budget for the bounds per address and in all.
+	RecvBudget int
+	// FlowStallTimeout rejects a receive flow that holds fragments and makes no progress
+	// (its cumulative acknowledgement does not move) for this long, default 30 s
+	// (ExceptionStalled).
+	FlowStallTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -94,6 +108,15 @@ func (c *Config) defaults() {
 	if c.MaxRecvFlows <= 0 {
 		c.MaxRecvFlows = 64
 	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 4 << 20
+	}
+	if c.RecvBudget <= 0 {
+		c.RecvBudget = 5 << 20
+	}
+	if c.FlowStallTimeout <= 0 {
+		c.FlowStallTimeout = 30 * time.Second
+	}
 }
 
 // Shared is what every session of an endpoint has in common. The endpoint builds it once
@@ -116,9 +139,14 @@ type Shared struct {
 	OnFIHello func(epd []byte, reply netip.AddrPort, tag []byte)
 	// Dump logs every packet sent, in hex, at debug level.
 	Dump bool
+	// Budget bounds the receive buffers per source address and in all, shared by every
+	// endpoint of a server (nil: NewShared makes one without those bounds; each session
+	// keeps its own, Config.RecvBudget).
+	Budget *Budget
 
-	recvLimits recvLimits // of every receive flow (NewShared)
-	made       bool       // by NewShared
+	recvLimits recvLimits  // of every receive flow (NewShared)
+	refusals   *zap.Logger // Log, at most one line per second per message: what a hostile peer causes
+	made       bool        // by NewShared
 }
 
 // NewShared returns a copy of sh with the configuration's defaults filled in (and
@@ -130,12 +158,17 @@ func NewShared(sh Shared) *Shared {
 	sh.Config.defaults()
 	sh.recvLimits = defaultRecvLimits
 	sh.recvLimits.capacity = sh.Config.FlowBuffer
+	sh.recvLimits.maxMessage = sh.Config.MaxMessage
 	if sh.Stats == nil {
 		sh.Stats = &Stats{}
 	}
 	if sh.Log == nil {
 		sh.Log = zap.NewNop()
 	}
+	if sh.Budget == nil {
+		sh.Budget = NewBudget(0, 0)
+	}
+	sh.refusals = actors.Sampled(sh.Log)
 	sh.made = true
 	return &sh
 }
@@ -199,6 +232,7 @@ type Session struct {
 	haveTsRx, haveEchoRx    bool
 	pingOutstanding         bool
 	sendClose, sendCloseAck bool
+	heard                   bool   // a packet came from the far end (a pending session is one not heard from)
 	tsRx, tsEchoRx          uint16 // timestamps
 	rttShown                uint16 // 1 + the smoothed RTT in ms last told the upper actor; 0: never
 
@@ -221,7 +255,6 @@ type Session struct {
 	nextFlowID  uint64
 	rr          [numPriorities]uint32 // round-robin cursors within each priority
 	ackDeadline time.Duration         // delayed-ack deadline, 0 if none
-	dataPackets int                   // data packets received since the last ack
 	fihellos    []SendFIHello
 	channels    *channel // bindings of channels (BindChannel), a list
 
@@ -236,9 +269,11 @@ type Session struct {
 	unackedSince time.Duration // when the oldest unacknowledged data was first sent, 0 if none
 	persistAt    time.Duration
 
-	timer   TimerSlot // in p.Scheduler
-	timerAt time.Duration
-	sc      *scratch // buffers lent for the message being processed
+	timer       TimerSlot // in p.Scheduler
+	dataPackets uint32    // data packets received since the last ack
+	timerAt     time.Duration
+	sc          *scratch     // buffers lent for the message being processed
+	rx          *recvAccount // the session's part of the receive budgets (nil until it holds data)
 }
 
 // KindOptions are what every session of an endpoint shares.
@@ -342,11 +377,17 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.onAcceptFlow(ctx, m)
 	case *RejectFlow:
 		if f := s.recv.get(m.FlowID); f != nil {
+			before := f.footprint()
 			f.reject(m.Code)
+			s.charge(f.footprint() - before)
 			s.scheduleAck(f)
 			s.flush(ctx)
 		}
 	case *Close:
+		if m.Reason == ReasonUnheard {
+			s.onUnheard(ctx)
+			return
+		}
 		s.beginClose(ctx, m.Reason)
 	case *SetKeepalive:
 		if m.Period > 0 {
@@ -421,7 +462,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 		s.p.Stats.DropBadMode.Add(1)
 		return
 	}
-	s.lastRecv = now
+	s.lastRecv, s.heard = now, true
 	s.pingOutstanding = false
 	if h.HasTimestamp() && (!s.haveTsRx || h.Timestamp != s.tsRx) {
 		s.tsRx, s.tsRxAt, s.haveTsRx = h.Timestamp, in.At, true
@@ -541,7 +582,8 @@ func (s *Session) ownMode() int {
 }
 
 // onUserData feeds one fragment, which arrived at at, to its receive flow, creating the
-// flow on first sight.
+// flow on first sight, and keeps the receive budgets: what the flow holds afterwards is
+// charged to the session, its address and the server (Budget).
 func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData, at time.Duration) {
 	if ud.FlowID == 0 && ud.Flags == 0 && ud.SequenceNumber == 0 && ud.Data == nil {
 		// Malformed chunk: the shard left UD zero.
@@ -555,11 +597,21 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData, at time.Dura
 			return
 		}
 	}
+	if s.p.Budget.full() && f.wouldGrow(ud.Flags, ud.SequenceNumber) {
+		// Every session together holds the server's budget: nothing more is held until
+		// flows deliver or are rejected; the sender retransmits.
+		s.p.Stats.DropFragment.Add(1)
+		if s.p.Stats.BudgetServer.Add(1)%64 == 1 {
+			s.p.refusals.Warn("receive fragments refused: the server's receive budget is used up",
+				zap.Int64("bytes", s.p.Budget.Used()), zap.Uint64("refused", s.p.Stats.BudgetServer.Load()))
+		}
+		f.needAck, f.ackNow = true, true // the window again
+		s.scheduleAck(f)
+		return
+	}
+	before, cum, waited := f.footprint(), f.cumulative(), f.waiting()
 	var err error
 	s.scr().msgs, err = f.onData(ud.Flags, ud.SequenceNumber, ud.FSN(), ud.Data, s.scr().msgs[:0])
-	if err != nil {
-		s.p.Stats.DropFragment.Add(1)
-	}
 	for i, m := range s.scr().msgs {
 		switch {
 		case f.target != nil:
@@ -570,11 +622,93 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData, at time.Dura
 		}
 		s.scr().msgs[i] = nil
 	}
+	switch {
+	case errors.Is(err, errMessageTooLarge):
+		s.p.Stats.RejectedTooLarge.Add(1)
+		s.p.refusals.Warn("receive flow rejected: a message beyond the largest accepted", zap.Uint32("session", s.p.LocalID),
+			zap.Stringer("addr", s.addr), zap.Int("max_message", s.p.Config.MaxMessage), zap.Uint64("rejected", s.p.Stats.RejectedTooLarge.Load()))
+		s.rejectFlow(ctx, f, ExceptionMessageTooLarge, before)
+		return
+	case err != nil:
+		s.p.Stats.DropFragment.Add(1)
+	}
+	if over := s.charge(f.footprint() - before); over != 0 {
+		s.rejectOverBudget(ctx, f, over)
+		return
+	}
+	if f.waiting() {
+		if !waited || f.cumulative() != cum {
+			f.progressed(s.now())
+		}
+		s.armStallCheck(f)
+	}
 	s.scheduleAck(f)
 	if f.state == rfComplete && !f.finished && f.target != nil {
 		f.finished = true
 		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
 	}
+}
+
+// rejectFlow rejects a receive flow for a limit its sender broke: what it held is freed
+// (before is its footprint before the fragment being handled was charged), the sender
+// gets a flow exception with code, and the flow's actor, if any, is told the flow
+// finished.
+func (s *Session) rejectFlow(ctx actor.Context, f *recvFlow, code uint64, charged int) {
+	s.p.Stats.RejectedFlows.Add(1)
+	f.reject(code)
+	s.charge(f.footprint() - charged)
+	s.scheduleAck(f)
+	if f.target != nil && !f.finished {
+		f.finished = true
+		ctx.Send(f.target, &FlowFinished{FlowID: f.id})
+	}
+}
+
+// rejectOverBudget rejects the flow that took the session, or its source address, past
+// its receive budget.
+func (s *Session) rejectOverBudget(ctx actor.Context, f *recvFlow, code uint64) {
+	switch code {
+	case ExceptionSessionBudget:
+		s.p.Stats.BudgetSession.Add(1)
+		s.p.refusals.Warn("receive flow rejected: the session holds its receive budget", zap.Uint32("session", s.p.LocalID),
+			zap.Stringer("addr", s.addr), zap.Int("budget", s.p.Config.RecvBudget), zap.Uint64("rejected", s.p.Stats.BudgetSession.Load()))
+	case ExceptionAddressBudget:
+		s.p.Stats.BudgetAddress.Add(1)
+		s.p.refusals.Warn("receive flow rejected: the sessions of its address hold their receive budget", zap.Uint32("session", s.p.LocalID),
+			zap.Stringer("addr", s.addr), zap.Int64("budget", s.p.Budget.perAddress), zap.Uint64("rejected", s.p.Stats.BudgetAddress.Load()))
+	}
+	s.rejectFlow(ctx, f, code, f.footprint())
+}
+
+// armStallCheck makes sure the session looks at f for a stall in time.
+func (s *Session) armStallCheck(f *recvFlow) {
+	at := f.asm.progressAt + s.p.Config.FlowStallTimeout
+	if rx := s.account(); rx.stallAt == 0 || at < rx.stallAt {
+		rx.stallAt = at
+	}
+}
+
+// checkStalls rejects the receive flows that hold fragments and made no progress for
+// FlowStallTimeout (ExceptionStalled), and sets the next check.
+func (s *Session) checkStalls(ctx actor.Context, now time.Duration) {
+	next := time.Duration(0)
+	for f := range s.recv.values() {
+		if f.state != rfOpen || !f.waiting() {
+			continue
+		}
+		at := f.asm.progressAt + s.p.Config.FlowStallTimeout
+		if now >= at {
+			s.p.Stats.RejectedStalled.Add(1)
+			s.p.refusals.Warn("receive flow rejected: no progress", zap.Uint32("session", s.p.LocalID), zap.Stringer("addr", s.addr),
+				zap.Uint64("flow", f.id), zap.Duration("for", now-f.asm.progressAt), zap.Uint64("rejected", s.p.Stats.RejectedStalled.Load()))
+			s.rejectFlow(ctx, f, ExceptionStalled, f.footprint())
+			continue
+		}
+		if next == 0 || at < next {
+			next = at
+		}
+	}
+	s.rx.stallAt = next
 }
 
 // scheduleAck arranges for the acknowledgement f owes: with the next packet if it is
@@ -639,9 +773,11 @@ func (s *Session) onAcceptFlow(ctx actor.Context, m *AcceptFlow) {
 	if s.upper == nil || !m.PID.Equal(s.upper) {
 		ctx.Watch(m.PID)
 	}
+	before := f.footprint()
 	for _, msg := range f.release() {
 		ctx.Send(f.target, &FlowMessage{FlowID: f.id, Data: msg.data, At: msg.at})
 	}
+	s.charge(f.footprint() - before)
 	s.scheduleAck(f) // the window may have reopened
 	if f.state == rfComplete && !f.finished {
 		f.finished = true
@@ -656,7 +792,9 @@ func (s *Session) onFlowActorGone(ctx actor.Context, who *actor.PID) {
 	any := false
 	for f := range s.recv.values() {
 		if f.target != nil && f.target.Equal(who) && f.state == rfOpen {
+			before := f.footprint()
 			f.reject(0)
+			s.charge(f.footprint() - before)
 			s.scheduleAck(f)
 			f.target = nil
 			s.p.Stats.FlowActorFailures.Add(1)
@@ -951,6 +1089,19 @@ func (s *Session) onCloseAck(ctx actor.Context) {
 	s.finish(ctx)
 }
 
+// onUnheard ends a session that never heard from its far end since the handshake (its
+// endpoint gave up waiting), without a word: nothing says anybody listens there, and a
+// close would be one more datagram to whoever the initiator claimed to be. A session that
+// heard from its far end meanwhile goes on.
+func (s *Session) onUnheard(ctx actor.Context) {
+	if s.heard || s.st != stOpen {
+		return
+	}
+	s.why = ReasonUnheard
+	s.abortFlows(ctx)
+	s.finish(ctx)
+}
+
 // beginClose sends a Session Close Request and waits (bounded) for its acknowledgement.
 func (s *Session) beginClose(ctx actor.Context, why CloseReason) {
 	if s.st != stOpen {
@@ -973,7 +1124,9 @@ func (s *Session) abortFlows(ctx actor.Context) {
 		ctx.Send(s.upper, &Closing{Reason: s.why})
 	}
 	for f := range s.recv.values() {
+		before := f.footprint()
 		f.dropBuffered()
+		s.charge(f.footprint() - before)
 		f.state = rfComplete
 		f.needAck, f.ackNow = false, false
 	}
@@ -1050,6 +1203,7 @@ func (s *Session) onStopping(ctx actor.Context) {
 		}
 		s.setState(stClosed)
 	}
+	s.releaseAccount()
 	s.p.Stats.Closed.Add(1)
 	if s.p.OnClosed != nil {
 		s.p.OnClosed(s.p.LocalID, s.why)
@@ -1099,6 +1253,9 @@ func (s *Session) onTimer(ctx actor.Context) {
 		}
 		if s.persistAt != 0 && now >= s.persistAt {
 			s.persistAt = 0 // flush sends the probe
+		}
+		if s.rx != nil && s.rx.stallAt != 0 && now >= s.rx.stallAt {
+			s.checkStalls(ctx, now)
 		}
 		if s.p.Encrypt.HoldsKeySchedule() && now-s.lastSend >= KeyScheduleIdle {
 			// Idle: give the AES key schedule back (~500 B per session) until the next packet.
@@ -1157,6 +1314,9 @@ func (s *Session) schedule() {
 		}
 		if s.persistAt != 0 {
 			next = min(next, s.persistAt)
+		}
+		if s.rx != nil && s.rx.stallAt != 0 {
+			next = min(next, s.rx.stallAt)
 		}
 		if s.p.Encrypt.HoldsKeySchedule() {
 			next = min(next, s.lastSend+KeyScheduleIdle)

@@ -23,4 +23,10 @@ type Stats struct {
 	MediaDropped       atomic.Uint64 // channel media dropped by the subscriber policy (behind, waiting for a key frame, a stale group given up)
 	BadBindings        atomic.Uint64 // live.Bind messages whose lanes were not a *Lanes
 	KeyReleases        atomic.Uint64 // encrypter key schedules released by idle sessions
+	// Receive flows rejected, and fragments refused, for the limits of docs/security.md.
+	RejectedTooLarge atomic.Uint64 // flows rejected for a message beyond Config.MaxMessage
+	RejectedStalled  atomic.Uint64 // flows rejected for holding fragments without progress
+	BudgetSession    atomic.Uint64 // flows rejected for the session's receive budget
+	BudgetAddress    atomic.Uint64 // flows rejected for their address's receive budget
+	BudgetServer     atomic.Uint64 // fragments refused while the server's receive budget was used up
 }

@@ -13,15 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -77,7 +73,7 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	defer signal.Stop(sigs)
 
 	if st.PProf != "" {
-		_, stopPprof, err := servePprof(st.PProf, log)
+		_, stopPprof, err := servePprof(st.PProf, st.HTTPToken, log)
 		if err != nil {
 			fmt.Fprintf(stderr, "actorrtmfp: %sPPROF: %v\n", envPrefix, err)
 			return 2
@@ -138,29 +134,6 @@ func applications(st settings, environ []string, log *zap.Logger) (app.Registry,
 	}
 	abs, _ := filepath.Abs(st.Apps)
 	return reg, "Lua applications of " + abs, func() { _ = reg.Close() }, nil
-}
-
-// servePprof serves the runtime profiles on addr until the returned function is called,
-// and returns the address it listens on.
-func servePprof(addr string, log *zap.Logger) (net.Addr, func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("profiling endpoint stopped", zap.Error(err))
-		}
-	}()
-	log.Warn("profiling endpoint open", zap.Stringer("addr", ln.Addr()))
-	return ln.Addr(), func() { _ = hs.Close() }, nil
 }
 
 // newLogger builds the zap logger of the configuration.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -43,7 +44,7 @@ func TestHelpListsEveryVariableWithItsDefaultOnce(t *testing.T) {
 				t.Errorf("%s does not list %s once", arg, line)
 			}
 		}
-		for _, line := range []string{`ACTORRTMFP_PPROF (default "")`, "ACTORRTMFP_APPS (default www)",
+		for _, line := range []string{`ACTORRTMFP_PPROF (default "")`, `ACTORRTMFP_HTTP_TOKEN (default "")`, "ACTORRTMFP_APPS (default www)",
 			"ACTORRTMFP_LUA_CALL_TIMEOUT (default 1s)", "ACTORRTMFP_LUA_MEMORY (default 64MB)"} {
 			if !strings.Contains(out.String(), line) {
 				t.Errorf("%s does not list %s", arg, line)
@@ -67,7 +68,7 @@ func TestZeroConfigurationIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st.Config, server.Defaults()) || st.PProf != "" {
+	if !reflect.DeepEqual(st.Config, server.Defaults()) || st.PProf != "" || st.HTTPToken != "" {
 		t.Fatalf("zero-config %+v\ndiffers from server.Defaults() %+v", st.Config, server.Defaults())
 	}
 	// A zero field of a hand-made Config means its default too.
@@ -133,6 +134,14 @@ func TestBadValuesStopStartupNamingTheVariable(t *testing.T) {
 		"ACTORRTMFP_LUA_MEMORY=-1MB",
 		"ACTORRTMFP_RTMP=1935",
 		"ACTORRTMFP_RTMPS=:443",
+		"ACTORRTMFP_MAX_MESSAGE_SIZE=1000",
+		"ACTORRTMFP_FLOW_STALL_TIMEOUT=1s",
+		"ACTORRTMFP_PENDING_TIMEOUT=500ms",
+		"ACTORRTMFP_PENDING_PER_ADDRESS=-1",
+		"ACTORRTMFP_HELLO_RATE=-1",
+		"ACTORRTMFP_RECV_BUDGET_SERVER=-5",
+		"ACTORRTMFP_HTTP_TOKEN=short",
+		"ACTORRTMFP_PPROF=6060",
 	}
 	for _, kv := range cases {
 		var out, errb bytes.Buffer
@@ -195,18 +204,103 @@ func TestServesThenClosesEverySessionOnSIGTERM(t *testing.T) {
 }
 
 func TestPprofEndpointServesProfiles(t *testing.T) {
-	addr, stop, err := servePprof("127.0.0.1:0", zap.NewNop())
+	addr, stop, err := servePprof("127.0.0.1:0", "", zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/cmdline")
+	if code := pprofGet(t, addr, ""); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+}
+
+// pprofGet fetches the command line from the profiling endpoint at addr, with token as
+// a bearer token if not empty, and returns the status code.
+func pprofGet(t *testing.T, addr net.Addr, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr.String()+"/debug/pprof/cmdline", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %s", resp.Status)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPprofBarePortBindsLoopback: ACTORRTMFP_PPROF=:port serves on 127.0.0.1, not on
+// every interface.
+func TestPprofBarePortBindsLoopback(t *testing.T) {
+	if got := pprofAddr(":19441"); got != "127.0.0.1:19441" {
+		t.Fatalf("pprofAddr(:19441) = %s", got)
+	}
+	addr, stop, err := servePprof(":0", "", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if ip := addr.(*net.TCPAddr).IP; !ip.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Fatalf("a bare port listens on %s, want 127.0.0.1", addr)
+	}
+}
+
+// TestPprofBeyondLoopbackNeedsTheToken: on every interface the profiles are refused
+// without a token — at start-up, naming the setting — and served with one only to
+// requests that bear it.
+func TestPprofBeyondLoopbackNeedsTheToken(t *testing.T) {
+	if _, _, err := servePprof("0.0.0.0:0", "", zap.NewNop()); err == nil || !strings.Contains(err.Error(), "ACTORRTMFP_HTTP_TOKEN") {
+		t.Fatalf("every interface without a token: %v", err)
+	}
+	var out, errb bytes.Buffer
+	code := run(nil, []string{"ACTORRTMFP_PPROF=0.0.0.0:0", "ACTORRTMFP_LISTEN=127.0.0.1:0"}, &out, &errb, nil)
+	if code != 2 || !strings.Contains(errb.String(), "ACTORRTMFP_PPROF") || !strings.Contains(errb.String(), "ACTORRTMFP_HTTP_TOKEN") {
+		t.Fatalf("start-up with pprof on every interface and no token: exit %d, %q", code, errb.String())
+	}
+	const token = "s3cret-operator-token"
+	addr, stop, err := servePprof("0.0.0.0:0", token, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: addr.(*net.TCPAddr).Port}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong-token-of-some-length", http.StatusUnauthorized}, {token, http.StatusOK}} {
+		if got := pprofGet(t, local, c.token); got != c.want {
+			t.Errorf("token %q: status %d, want %d", c.token, got, c.want)
+		}
+	}
+}
+
+// TestContradictorySettingsNameBoth: settings that cannot hold together stop start-up
+// with a message naming both.
+func TestContradictorySettingsNameBoth(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		both [2]string
+	}{
+		{[]string{"ACTORRTMFP_IDLE_TIMEOUT=10s"}, [2]string{"ACTORRTMFP_IDLE_TIMEOUT", "ACTORRTMFP_KEEPALIVE_SERVER"}},
+		{[]string{"ACTORRTMFP_IDLE_TIMEOUT=40s", "ACTORRTMFP_KEEPALIVE_SERVER=30s"}, [2]string{"ACTORRTMFP_IDLE_TIMEOUT", "ACTORRTMFP_KEEPALIVE_SERVER"}},
+		{[]string{"ACTORRTMFP_MAX_MESSAGE_SIZE=16777216"}, [2]string{"ACTORRTMFP_RECV_BUDGET_SESSION", "ACTORRTMFP_MAX_MESSAGE_SIZE"}},
+		{[]string{"ACTORRTMFP_RECV_BUDGET_ADDRESS=1048576"}, [2]string{"ACTORRTMFP_RECV_BUDGET_ADDRESS", "ACTORRTMFP_RECV_BUDGET_SESSION"}},
+		{[]string{"ACTORRTMFP_RECV_BUDGET_SERVER=1048576"}, [2]string{"ACTORRTMFP_RECV_BUDGET_SERVER", "ACTORRTMFP_RECV_BUDGET_ADDRESS"}},
+		{[]string{"ACTORRTMFP_PENDING_TIMEOUT=30s", "ACTORRTMFP_IDLE_TIMEOUT=30s"}, [2]string{"ACTORRTMFP_PENDING_TIMEOUT", "ACTORRTMFP_IDLE_TIMEOUT"}},
+	} {
+		var out, errb bytes.Buffer
+		code := run(nil, c.env, &out, &errb, nil)
+		if code != 2 || !strings.Contains(errb.String(), c.both[0]) || !strings.Contains(errb.String(), c.both[1]) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %s and %s", c.env, code, errb.String(), c.both[0], c.both[1])
+		}
+	}
+	// Twice the keepalive is enough.
+	if _, err := loadSettings([]string{"ACTORRTMFP_IDLE_TIMEOUT=30s"}); err != nil {
+		t.Fatalf("IDLE_TIMEOUT=30s with the 15s keepalive: %v", err)
 	}
 }
 

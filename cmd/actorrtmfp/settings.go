@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
 	"sort"
 	"strconv"
@@ -21,7 +22,8 @@ const envPrefix = "ACTORRTMFP_"
 // command's own. Their tags are the one source of names, defaults and help.
 type settings struct {
 	server.Config
-	PProf string `env:"PPROF" desc:"opt-in profiling: serve net/http/pprof on this host:port (e.g. 127.0.0.1:6060); never expose it"`
+	PProf     string `env:"PPROF" envDefault:"" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
+	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" desc:"bearer token of the operator endpoints (pprof now, the HTTP API later): when set, every request needs Authorization: Bearer <token>; required to serve them beyond loopback (at least 16 characters, no spaces)"`
 	// The command's choice of applications: Lua scripts of a folder (package luaapp); an
 	// embedding program passes its own app.Registry instead.
 	Apps           string        `env:"APPS" envDefault:"www" desc:"the folder of the Lua applications: www/main.lua serves rtmfp://host/, www/a/main.lua rtmfp://host/a (no such folder: every client is accepted)"`
@@ -63,8 +65,21 @@ func (st settings) validate() error {
 	if st.LuaMemory < 1<<20 || st.LuaMemory > 64<<30 {
 		return &server.ConfigError{Var: "LUA_MEMORY", Value: strconv.FormatInt(int64(st.LuaMemory), 10) + " bytes", Want: "want 1MB-64GB"}
 	}
+	if t := st.HTTPToken; t != "" && (len(t) < minTokenLen || strings.ContainsAny(t, " \t\r\n")) {
+		return fmt.Errorf("%sHTTP_TOKEN is invalid: want at least %d characters and no spaces", envPrefix, minTokenLen)
+	}
+	if st.PProf != "" {
+		if _, port, err := net.SplitHostPort(st.PProf); err != nil {
+			return fmt.Errorf("%sPPROF=%q is invalid: want host:port or :port", envPrefix, st.PProf)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("%sPPROF=%q is invalid: port must be 0-65535", envPrefix, st.PProf)
+		}
+	}
 	return nil
 }
+
+// minTokenLen is the shortest HTTP_TOKEN accepted.
+const minTokenLen = 16
 
 // configs are the settings as Lua scripts see them (cumulus.configs): each variable's
 // name without the prefix, in lower case, and its value as text.
