@@ -23,6 +23,10 @@ type Media struct {
 	// endpoint: the kernel's receive time with EndpointConfig.KernelTimestamps, else when
 	// the endpoint read it; zero on a message written, not received.
 	Arrived time.Time
+	// Reliable, on a message written, sends audio or video without a lifetime: it is
+	// delivered however late (a publisher whose every frame must arrive, e.g. to be
+	// recorded), instead of being given up as live media is once it is stale.
+	Reliable bool
 }
 
 // Lanes of a NetStream's send flows: commands and data, audio, video.
@@ -68,6 +72,9 @@ func mediaWrite(key session.FlowKey, m Media) *session.Write {
 			// Frames of the previous group still waiting after a second are stale.
 			w.AbandonWaiting = time.Second
 		}
+	}
+	if m.Reliable {
+		w.Lifetime, w.AbandonWaiting = 0, 0
 	}
 	return w
 }

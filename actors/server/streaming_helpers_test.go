@@ -97,14 +97,16 @@ func (f *avFeed) tick() {
 	}
 }
 
-// audioBurst writes n extra audio frames at once (they take the next audio sequence numbers).
+// audioBurst writes n extra audio frames at once (they take the next audio sequence
+// numbers), reliably: a busy machine may delay the burst but the publisher never gives
+// part of it up, so the publication gets all of it.
 func (f *avFeed) audioBurst(n int) {
 	for range n {
 		b := make([]byte, 2+4+120)
 		b[0], b[1] = 0xAF, 0x01
 		binary.BigEndian.PutUint32(b[2:], uint32(f.src.audioSeq))
 		fill(b[6:], f.src.audioSeq)
-		m := client.Media{Type: flash.TypeAudio, Timestamp: f.src.clock, Data: b}
+		m := client.Media{Type: flash.TypeAudio, Timestamp: f.src.clock, Data: b, Reliable: true}
 		f.src.audioSeq++
 		f.mu.Lock()
 		f.audio = append(f.audio, m)
