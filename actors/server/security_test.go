@@ -101,7 +101,9 @@ func halfOpenFlood(t *testing.T, p *rawPeer, to netip.AddrPort, url string, n, r
 // stand in its way. At least 48 of the 50 clients must get in (all of them did, where we
 // measured: docs/benchmarks.md).
 func TestHalfOpenFloodLeavesRoomForClients(t *testing.T) {
-	t.Parallel()
+	// Not parallel: a flood saturates the machine's cores, and the package's other tests
+	// (streams with deadlines on their outcome) must not share them with it; Go runs the
+	// serial tests of a package before its parallel ones, each alone.
 	for _, c := range []struct {
 		name      string
 		helloRate int
@@ -184,7 +186,9 @@ func minimalIHello(t *testing.T, enc *cryptoutil.Encrypter, i int) []byte {
 // 3× bound alone) and at the defaults; an ordinary IHello from a fresh address is still
 // answered at once.
 func TestMinimalIHelloFloodIsNotAmplified(t *testing.T) {
-	t.Parallel()
+	// Not parallel: a flood saturates the machine's cores, and the package's other tests
+	// (streams with deadlines on their outcome) must not share them with it; Go runs the
+	// serial tests of a package before its parallel ones, each alone.
 	for i, c := range []struct {
 		name      string
 		helloRate int
@@ -261,7 +265,9 @@ func callMessageSize(t *testing.T, method string, n int) int {
 // flow with a clear exception — here the NetConnection's, which ends the connection — and
 // never stalls it.
 func TestFourMebibyteMessageDeliveredWhole(t *testing.T) {
-	t.Parallel()
+	// Not parallel: a flood saturates the machine's cores, and the package's other tests
+	// (streams with deadlines on their outcome) must not share them with it; Go runs the
+	// serial tests of a package before its parallel ones, each alone.
 	f := startServer(t, server.Options{}, nil)
 	max := server.Defaults().MaxMessageSize
 	n := max - (callMessageSize(t, "digest", 70000) - 70000)
