@@ -69,9 +69,8 @@ func Props[K comparable](cfg Config[K], opts ...actor.PropsOption) *actor.Props 
 		cfg.Stats = &Stats{}
 	}
 	strategy := supervision.RestartOnPanic(cfg.Log, cfg.Kind, cfg.Restarts, &cfg.Stats.Failures)
-	opts = append([]actor.PropsOption{actor.WithSupervisor(strategy)}, opts...)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &registryActor[K]{cfg: cfg, byKey: map[K]*entry{}, byID: map[string]K{}}
+		return &registryActor[K]{cfg: cfg, strategy: strategy, byKey: map[K]*entry{}, byID: map[string]K{}}
 	}, opts...)
 }
 
@@ -81,8 +80,9 @@ type entry struct {
 }
 
 type registryActor[K comparable] struct {
-	cfg    Config[K]
-	byKey  map[K]*entry
+	cfg      Config[K]
+	strategy actor.SupervisorStrategy
+	byKey    map[K]*entry
 	byID   map[string]K // child PID.Id → key
 	nextID uint64
 }
@@ -171,6 +171,32 @@ func (r *registryActor[K]) onRetire(ctx actor.Context, m *Retire) {
 	r.forget(key, e)
 	r.cfg.Stats.Retired.Add(1)
 	ctx.Stop(who)
+}
+
+// HandleFailure implements actor.SupervisorStrategy (protoactor asks an actor that is
+// one to supervise its own children, on its own goroutine): the children's strategy
+// decides, and a child it stops is forgotten at once. Forgotten only at its Terminated,
+// it would be sent the messages that arrive in between, which nobody would answer.
+func (r *registryActor[K]) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
+	r.strategy.HandleFailure(sys, stopWatch[K]{Supervisor: sup, r: r}, child, rs, reason, msg)
+}
+
+// stopWatch is the registry's supervisor as its children's strategy sees it: it forgets
+// the children the strategy stops.
+type stopWatch[K comparable] struct {
+	actor.Supervisor
+	r *registryActor[K]
+}
+
+func (s stopWatch[K]) StopChildren(pids ...*actor.PID) {
+	for _, pid := range pids {
+		if key, ok := s.r.byID[pid.Id]; ok {
+			if e := s.r.byKey[key]; e != nil && e.pid.Equal(pid) {
+				s.r.forget(key, e)
+			}
+		}
+	}
+	s.Supervisor.StopChildren(pids...)
 }
 
 func (r *registryActor[K]) forget(key K, e *entry) {

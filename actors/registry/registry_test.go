@@ -16,11 +16,20 @@ type msg struct {
 
 type retireNow struct{ stale bool }
 
-// child answers msg with its own PID, panics on boom, and retires when told.
-type child struct{ m *Member }
+// child answers msg with its own PID, panics on boom, and retires when told. With
+// stopping set, it says so when it stops and waits for release.
+type child struct {
+	m                 *Member
+	stopping, release chan struct{}
+}
 
 func (c *child) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		if c.stopping != nil {
+			c.stopping <- struct{}{}
+			<-c.release
+		}
 	case *msg:
 		c.m.Served()
 		if m.boom {
@@ -42,6 +51,8 @@ type env struct {
 	reg   *actor.PID
 	stats *Stats
 	gone  chan string
+	// stopping and release, if set, hold every child in its Stopping handler.
+	stopping, release chan struct{}
 }
 
 func newEnv(t *testing.T) *env {
@@ -62,7 +73,7 @@ func newEnv(t *testing.T) *env {
 				return nil
 			}
 			m := &Member{} // outside the instance: survives a restart
-			return actor.PropsFromProducer(func() actor.Actor { return &child{m: m} })
+			return actor.PropsFromProducer(func() actor.Actor { return &child{m: m, stopping: e.stopping, release: e.release} })
 		},
 		Missing: func(_ actor.Context, key string, _ any) { e.gone <- key },
 	}))
@@ -165,6 +176,23 @@ func TestAChildItsSupervisorGaveUpOnIsForgotten(t *testing.T) {
 	}
 	if n := e.stats.Failures.Load(); n != 3 {
 		t.Fatalf("%d failures counted, want 3", n)
+	}
+}
+
+// TestAChildBeingStoppedIsSentNothing: once its supervisor gave up on a child, the next
+// message for its key goes to a fresh child, even while the old one is still stopping
+// (its Terminated not yet sent): sent to the old one, nobody would answer it.
+func TestAChildBeingStoppedIsSentNothing(t *testing.T) {
+	e := newEnv(t)
+	e.stopping, e.release = make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(e.release) }) // before the system shuts down
+	a := e.ask("a")
+	for range 3 { // the limit is 2 restarts within a minute
+		e.sys.Root.Send(e.reg, &msg{key: "a", boom: true})
+	}
+	e.wait(e.stopping, "the child was not stopped after its third panic")
+	if fresh := e.ask("a"); fresh.Equal(a) {
+		t.Fatal("the message went to the stopping child")
 	}
 }
 
