@@ -83,8 +83,8 @@ type registryActor[K comparable] struct {
 	cfg      Config[K]
 	strategy actor.SupervisorStrategy
 	byKey    map[K]*entry
-	byID   map[string]K // child PID.Id → key
-	nextID uint64
+	byID     map[string]K // child PID.Id → key
+	nextID   uint64
 }
 
 func (r *registryActor[K]) Receive(ctx actor.Context) {
