@@ -213,3 +213,45 @@ func BenchmarkKeyScheduleRebuild(b *testing.B) {
 		c.block()
 	}
 }
+
+// BenchmarkResponderKeying is the crypto of one IIKeying at an ephemeral-DH responder (a
+// server), per group the initiator selected: its certificate and SKIC parsed, the
+// negotiation, the shared secret, the SKRC and both directions' session ciphers. The
+// responder's own key is reused across handshakes (the endpoint renews it every 1,000
+// uses or 10 s), so its generation is left out; BenchmarkGenerateDHKey gives it.
+func BenchmarkResponderKeying(b *testing.B) {
+	for _, g := range allGroups {
+		b.Run(g.String(), func(b *testing.B) {
+			server, client := benchKeys(b, g, 1), benchKeys(b, g, 2)
+			cert := AppendStaticCertificate(nil, client)
+			skic := AppendInitiatorComponent(nil, g, bytes.Repeat([]byte{0x0E}, 64), StrictPolicy())
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := ParseCertificate(cert)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ic, err := ParseInitiatorComponent(skic)
+				if err != nil {
+					b.Fatal(err)
+				}
+				a, err := NegotiateResponder(ic, StrictPolicy())
+				if err != nil {
+					b.Fatal(err)
+				}
+				peer, err := ic.PeerPublicKey(&c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				secret, err := server.SharedSecret(peer)
+				if err != nil {
+					b.Fatal(err)
+				}
+				skrc := AppendResponderComponent(nil, a, server)
+				if _, _, err := NewSessionCrypto(Responder, secret, skic, skrc, a); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -107,7 +107,7 @@ type Accept struct {
 	// Hello, if set, is consulted for IHellos before the RHello (redirects, rendezvous).
 	Hello HelloHandler
 	// Certificate is the responder's certificate; nil generates the 77-byte server
-	// certificate (ephemeral DH, groups 2, 5 and 14) — or, with StaticKeys, the static
+	// certificate (ephemeral DH, groups 2, 16 and 14) — or, with StaticKeys, the static
 	// certificate of those keys.
 	Certificate []byte
 	// StaticKeys makes the responder a static-key one, as a Flash peer accepting P2P

@@ -184,6 +184,36 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 	}
 }
 
+// TestPeerOfferingOnlyGroup16Connects: an RFC 7425 initiator whose certificate holds only
+// a group-16 key (no 14, no 2) finds group 16 in the server certificate and opens a
+// session; its messages cross both ways.
+func TestPeerOfferingOnlyGroup16Connects(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	server := startServer(t, sys, nil)
+	client := startClient(t, sys)
+	out := make(chan any, 64)
+	d := dialect{"group16", []cryptoutil.DHGroup{cryptoutil.Group16}, cryptoutil.StrictPolicy(), cryptoutil.Mode{SequenceNumbers: true, HMACLength: 16}}
+	r := dialOnce(t, client, server, d, out)
+	if r.Info.PeerID != server.PeerID() || r.Info.Mode != d.want {
+		t.Fatalf("session %+v", r.Info)
+	}
+	sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: []byte("ping"), Priority: session.PriorityControl})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-out:
+			if fm, ok := m.(*session.FlowMessage); ok {
+				if string(fm.Data) != "ping" {
+					t.Fatalf("echo %q", fm.Data)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no echo over the group-16 session")
+		}
+	}
+}
+
 // TestStartRefusesAMalformedCertificate: a certificate given in Accept is parsed once, at
 // Start, which refuses one that is not an option list.
 func TestStartRefusesAMalformedCertificate(t *testing.T) {
