@@ -19,6 +19,11 @@
 // (-json: the JSON line only). With -server-pid it samples the server process from
 // outside (/proc: CPU seconds, VmRSS, VmHWM) at the start and end of the measured phase.
 //
+// Side by side (-server name=command line, twice or more) it starts each server binary in
+// turn on a free port, runs the scenario against it, stops it, for -runs rounds in an order
+// rotated each round, and prints each server's figures over the rounds and their ratios to
+// -baseline (compare.go).
+//
 // Every flag may also be set by an environment variable: ACTORRTMFP_BENCH_ and the flag's
 // name in capitals with '-' as '_' (ACTORRTMFP_BENCH_SERVER_PID=1234). Flags win.
 //
