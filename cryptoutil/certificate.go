@@ -48,6 +48,8 @@ type Certificate struct {
 //	Flash client:  81 02 1D 02 <128-byte group-2 key>
 //	rtmfp-cpp:     84 02 1D 10 <512> | 82 02 1D 0E <256> | 81 02 1D 02 <128>
 //	classic server: 01 0A | 41 0E <64 random> | 02 15 02 | 02 15 05 | 02 15 0E
+//	ours:           01 0A | 41 0E <64 random> | 02 15 02 | 02 15 10 | 02 15 0E
+//	tcserver:       01 0A | 02 15 10 | 02 15 0E | 02 15 02 | 41 0E <64 random>
 func ParseCertificate(cert []byte) (Certificate, error) {
 	c := Certificate{Raw: cert}
 	it := rtmfp.NewOptionIterator(cert)
@@ -153,16 +155,25 @@ func AppendStaticCertificate(b []byte, keys ...*DHKey) []byte {
 	return b
 }
 
-// AppendServerCertificate appends the classic 77-byte responder certificate that Adobe's
-// Stratus, Cumulus and Mona send and strict Flash-era clients expect byte for byte
-// (dialects.md): it accepts ancillary data, carries 64 bytes of randomness and offers
-// ephemeral DH in groups 2, 5 and 14.
+// serverGroups are the ephemeral DH groups the server certificate offers, in its order.
+// Strict Flash-era clients read the classic responder certificate of Adobe's Stratus,
+// Cumulus and Mona by its size (77 bytes, dialects.md), which leaves room for three
+// groups. Group 5 takes the middle place there, but no known initiator picks it (Flash
+// Player uses group 2, rtmfp-cpp prefers 16, 14, 2 and has no 5), while an RFC 7425 peer
+// that offers only group 16 finds no common group without it; rtmfp-cpp's tcserver offers
+// 16, 14 and 2 in its own 77 bytes. So group 16 takes group 5's place, and 2 and 14 keep
+// their offsets.
+var serverGroups = [3]DHGroup{Group2, Group16, Group14}
+
+// AppendServerCertificate appends the 77-byte responder certificate: the classic layout
+// Adobe's Stratus, Cumulus and Mona send (it accepts ancillary data, carries 64 bytes of
+// randomness and offers three ephemeral DH groups), with serverGroups as its groups.
 //
-//	01 0A | 41 0E <64 random bytes> | 02 15 02 | 02 15 05 | 02 15 0E
+//	01 0A | 41 0E <64 random bytes> | 02 15 02 | 02 15 10 | 02 15 0E
 func AppendServerCertificate(b []byte, random *[64]byte) []byte {
 	b = append(b, 0x01, CertOptionAncillaryData)
 	b = rtmfp.AppendOption(b, CertOptionExtraRandomness, random[:])
-	for _, g := range [...]DHGroup{Group2, Group5, Group14} {
+	for _, g := range serverGroups {
 		b = rtmfp.AppendOptionVLU(b, CertOptionEphemeralDHGroup, uint64(g))
 	}
 	return b

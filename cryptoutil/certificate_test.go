@@ -16,7 +16,7 @@ func TestServerCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "010a410e" + strings.Repeat("5a", 64) + "02150202150502150e"
+	want := "010a410e" + strings.Repeat("5a", 64) + "02150202151002150e"
 	if got := fmt.Sprintf("%x", cert); got != want || len(cert) != ServerCertificateLen {
 		t.Fatalf("certificate %s (%d bytes)", got, len(cert))
 	}
@@ -31,12 +31,19 @@ func TestServerCertificate(t *testing.T) {
 	if c.ID != sha256.Sum256(cert) {
 		t.Error("peer ID is not SHA-256 of the certificate")
 	}
-	// rtmfp-cpp prefers 16, 14, 2 and picks 14 from this certificate.
-	if g, ok := c.ChooseGroup(Group16, Group14, Group2); !ok || g != Group14 {
-		t.Errorf("ChooseGroup = %v %v", g, ok)
+	// rtmfp-cpp prefers 16, 14, 2 and picks 16 from this certificate; a peer with only
+	// group 16 (RFC 7425) finds it, Flash Player (group 2 only) finds 2, our own RFC 7425
+	// client (14, 2) finds 14; nobody picks 5, which the certificate gave up for 16.
+	for _, tc := range []struct {
+		prefs []DHGroup
+		want  DHGroup
+	}{{[]DHGroup{Group16, Group14, Group2}, Group16}, {[]DHGroup{Group16}, Group16}, {[]DHGroup{Group2}, Group2}, {[]DHGroup{Group14, Group2}, Group14}} {
+		if g, ok := c.ChooseGroup(tc.prefs...); !ok || g != tc.want {
+			t.Errorf("ChooseGroup(%v) = %v %v, want %v", tc.prefs, g, ok, tc.want)
+		}
 	}
-	if _, ok := c.ChooseGroup(Group16); ok {
-		t.Error("group 16 chosen from a certificate without it")
+	if _, ok := c.ChooseGroup(Group5); ok {
+		t.Error("group 5 chosen from a certificate without it")
 	}
 	if _, err := NewServerCertificate(io.LimitReader(bytes.NewReader(r), 10)); err == nil {
 		t.Error("short random source accepted")

@@ -107,7 +107,7 @@ type Accept struct {
 	// Hello, if set, is consulted for IHellos before the RHello (redirects, rendezvous).
 	Hello HelloHandler
 	// Certificate is the responder's certificate; nil generates the 77-byte server
-	// certificate (ephemeral DH, groups 2, 5 and 14) — or, with StaticKeys, the static
+	// certificate (ephemeral DH, groups 2, 16 and 14) — or, with StaticKeys, the static
 	// certificate of those keys.
 	Certificate []byte
 	// StaticKeys makes the responder a static-key one, as a Flash peer accepting P2P
@@ -397,14 +397,20 @@ func (e *Endpoint) readLoop() {
 			if stamped {
 				in.At = arrivedAt(at, wall, ns)
 			}
-			e.dispatch(in)
+			e.dispatch(in, n == 1)
 		}
 	}
 }
 
 // dispatch hands a datagram to the shard of its session ID (startup packets: of its
-// source address), or drops it, counted, when it is too short or the shard is full.
-func (e *Endpoint) dispatch(in *session.Inbound) {
+// source address), or drops it, counted, when it is too short or the shard is full. A
+// datagram read alone (light load) whose shard has nothing to do is handled here, on the
+// reader: waking the shard's goroutine for it cost a futex wake-up and a scheduling per
+// datagram, a good part of the work of a lightly loaded server. The shard's sessions'
+// datagrams keep their order: the reader is the only goroutine that gives a shard work,
+// and it handles one itself only when the shard has handled all it was given. When
+// datagrams come in batches (load) the shards decrypt them in parallel, as before.
+func (e *Endpoint) dispatch(in *session.Inbound, alone bool) {
 	data := in.Buffer()
 	ssid, ok := cryptoutil.SessionID(data)
 	if !ok || len(data) < 20 {
@@ -419,9 +425,17 @@ func (e *Endpoint) dispatch(in *session.Inbound) {
 	} else {
 		k = ssid % n
 	}
+	s := e.shards[k]
+	if alone && s.queued.Load() == 0 {
+		e.Stats.ReadInline.Add(1)
+		s.handle(in)
+		return
+	}
+	s.queued.Add(1)
 	select {
-	case e.shards[k].in <- in:
+	case s.in <- in:
 	default:
+		s.queued.Add(-1)
 		e.Stats.DropOverload.Add(1)
 		in.Release()
 	}

@@ -21,7 +21,7 @@ import (
 // entry is one session (or a handshake waiting for RIKeying) in a shard's table.
 type entry struct {
 	pid *actor.PID
-	dec *cryptoutil.Decrypter // used only by the owning shard's goroutine
+	dec *cryptoutil.Decrypter // used only by the owning shard's handle, one datagram at a time
 	// waiting counts the datagrams handed to the session and not yet released by it
 	// (maxWaiting).
 	waiting atomic.Int32
@@ -43,12 +43,17 @@ type shard struct {
 	e     *Endpoint
 	index int
 	in    chan *session.Inbound
-	mu    sync.Mutex
-	table map[uint32]*entry
-	boot  *cryptoutil.Decrypter // default key, for startup packets
-	swept time.Duration         // last sweep for idle decrypters
+	// queued counts the datagrams given to the shard's goroutine and not yet handled.
+	// The endpoint's reader, the one goroutine that gives the shard work, handles a
+	// datagram itself when it is zero (see Endpoint.dispatch); the atomic also orders the
+	// two goroutines' use of the decrypters and of waiting.
+	queued atomic.Int32
+	mu     sync.Mutex
+	table  map[uint32]*entry
+	boot   *cryptoutil.Decrypter // default key, for startup packets
+	swept  time.Duration         // last sweep for idle decrypters
 	// waiting counts, per source address, its handshake packets the handshake actor has
-	// yet to handle (only this goroutine uses the map).
+	// yet to handle (only handle uses the map, one datagram at a time).
 	waiting map[netip.Prefix]*atomic.Int32
 }
 
@@ -63,6 +68,7 @@ func (s *shard) run() {
 	defer s.e.wg.Done()
 	for in := range s.in {
 		s.handle(in)
+		s.queued.Add(-1)
 	}
 }
 
@@ -150,9 +156,9 @@ func (s *shard) handle(in *session.Inbound) {
 const maxWaiting = 512
 
 // sweep releases the decrypter key schedules of the shard's sessions that have received
-// nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs on
-// the shard's goroutine, the only one that uses the decrypters, at most twice per
-// KeyScheduleIdle, when a datagram arrives.
+// nothing for session.KeyScheduleIdle (they are rebuilt by the next datagram). It runs in
+// the shard's handle, the only user of the decrypters (one datagram at a time), at most
+// twice per KeyScheduleIdle, when a datagram arrives.
 func (s *shard) sweep(now time.Duration) {
 	s.swept = now
 	n := 0
@@ -264,6 +270,7 @@ func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
 type Stats struct {
 	DatagramsIn, PacketsIn                  atomic.Uint64
 	ReadBatches                             atomic.Uint64 // system calls that read DatagramsIn
+	ReadInline                              atomic.Uint64 // datagrams the reader decrypted itself (read alone, their shard idle)
 	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
 	DropBanned                              atomic.Uint64 // from an address on the Banlist
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel

@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -18,6 +19,10 @@ type scratch struct {
 	acks          []rtmfp.AckRange
 	msgs          [][]byte
 	ctx           actor.Context // of the message being processed (Receive)
+	// now is the endpoint clock's reading for the message being processed, once read
+	// (Session.now).
+	now    time.Duration
+	hasNow bool
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -37,6 +42,7 @@ func putScratch(sc *scratch) {
 		return
 	}
 	sc.ctx = nil
+	sc.hasNow = false
 	clear(sc.msgs[:cap(sc.msgs)])
 	sc.msgs = sc.msgs[:0]
 	scratchPool.Put(sc)

@@ -427,7 +427,20 @@ func (s *Session) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *Session) now() time.Duration { return s.p.Clock.Now() }
+// now returns the endpoint clock's reading. Within one message (Receive) the clock is
+// read once: a batch of media asks for the time for every message it queues, then to
+// schedule and to flush, and each reading is a clock read through the vDSO, which
+// showed in a fan-out's profile (docs/benchmarks.md). The steps of one message take
+// microseconds; an event loop such as rtmfp-cpp's reads its clock once per turn too.
+func (s *Session) now() time.Duration {
+	if sc := s.sc; sc != nil && sc.ctx != nil {
+		if !sc.hasNow {
+			sc.now, sc.hasNow = s.p.Clock.Now(), true
+		}
+		return sc.now
+	}
+	return s.p.Clock.Now()
+}
 
 // reportRTT tells the upper actor the smoothed round-trip time when it has moved by more
 // than an eighth (at least 1 ms) since it was last told: what an application shows as the

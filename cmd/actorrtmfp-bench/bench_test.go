@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,6 +341,104 @@ func TestSharedSocketNoteOnTimeouts(t *testing.T) {
 		r.fill(&config{Scenario: "connect", N: 10, Sockets: c.sockets})
 		if got := slices.Contains(r.Notes, sharedSocketNote); got != c.want {
 			t.Errorf("sockets %d, failures %v: note %v, want %v", c.sockets, c.failures, got, c.want)
+		}
+	}
+}
+
+// TestHelperServerProcess is not a test: run as a child of a side-by-side test (its
+// environment says so), it is a server on the address ACTORRTMFP_BENCH_HELPER_LISTEN
+// until SIGTERM.
+func TestHelperServerProcess(t *testing.T) {
+	listen := os.Getenv("ACTORRTMFP_BENCH_HELPER_LISTEN")
+	if listen == "" {
+		return
+	}
+	sys := actors.NewActorSystem(zap.NewNop())
+	cfg := server.Defaults()
+	cfg.Listen = []string{listen}
+	cfg.RTMP, cfg.Media = server.Off, server.Off
+	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Stop(ctx)
+	os.Exit(0)
+}
+
+// TestSideBySide: two servers started from their command lines in turn, rounds in rotated
+// order, a summary with each server's figures per round and the ratios to the baseline;
+// a server that cannot start is an error of its rounds, not of the others.
+func TestSideBySide(t *testing.T) {
+	helper := "ACTORRTMFP_BENCH_HELPER_LISTEN=127.0.0.1:{port} " + os.Args[0] + " -test.run=^TestHelperServerProcess$"
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	args := []string{"-scenario", "connect", "-n", "5", "-rate", "50", "-runs", "2", "-pause", "0",
+		"-url", "rtmfp://127.0.0.1:{port}/live", "-server", "a=" + helper, "-server", "b=" + helper,
+		"-server", "broken=/nonexistent/server -B {port}", "-baseline", "b", "-json", "-quiet", "-timeout", "10s"}
+	if code := run(ctx, args, nil, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1 (one server could not start): %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 { // 2 rounds × 2 servers that ran, then the summary
+		t.Fatalf("%d lines:\n%s\n%s", len(lines), out.String(), errb.String())
+	}
+	var c CompareResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &c); err != nil {
+		t.Fatal(err)
+	}
+	wantRounds := [][]string{{"a", "b", "broken"}, {"b", "broken", "a"}}
+	if !c.Compare || c.Scenario != "connect" || !slices.EqualFunc(c.Rounds, wantRounds, slices.Equal) {
+		t.Fatalf("summary %+v", c)
+	}
+	pids := map[int]bool{}
+	for _, l := range lines[:4] {
+		var r Result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Server == nil || r.Server.PID == os.Getpid() || r.Counts["connected"] != 5 || len(r.Failures) > 0 {
+			t.Fatalf("run %+v (server %+v)", r, r.Server)
+		}
+		pids[r.Server.PID] = true
+	}
+	if len(pids) != 4 {
+		t.Errorf("%d server processes for 4 runs", len(pids))
+	}
+	byName := map[string]*ServerSummary{}
+	for _, s := range c.Servers {
+		byName[s.Name] = s
+	}
+	a, b, broken := byName["a"], byName["b"], byName["broken"]
+	if a == nil || b == nil || broken == nil || len(broken.Errors) != 2 || len(a.Errors)+len(b.Errors) > 0 {
+		t.Fatalf("servers %+v", c.Servers)
+	}
+	for _, s := range []*ServerSummary{a, b} {
+		cpu, done := s.Figures[figCPUPerOp], s.Figures[figCompletion]
+		if s.Op != "handshake" || cpu == nil || len(cpu.Values) != 2 || cpu.Min > cpu.Median || cpu.Median > cpu.Max ||
+			done == nil || done.Min != 1 || s.Figures[figRSS] == nil || s.Figures[figRSS].Min <= 0 {
+			t.Errorf("%s: op %q figures %+v", s.Name, s.Op, s.Figures)
+		}
+	}
+	if r := a.Ratios[figRSS]; r == nil || len(r.Values) != 2 || r.Min <= 0 || b.Ratios != nil || broken.Ratios != nil {
+		t.Errorf("ratios a %+v b %+v broken %+v", a.Ratios, b.Ratios, broken.Ratios)
+	}
+}
+
+func TestSpreadMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in            []float64
+		med, min, max float64
+	}{{[]float64{3, 1, 2}, 2, 1, 3}, {[]float64{4, 1, 2, 3}, 2.5, 1, 4}, {[]float64{7}, 7, 7, 7}} {
+		s := newSpread(tc.in)
+		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max || !slices.Equal(s.Values, tc.in) {
+			t.Errorf("%v: %+v", tc.in, s)
 		}
 	}
 }

@@ -19,6 +19,11 @@
 // (-json: the JSON line only). With -server-pid it samples the server process from
 // outside (/proc: CPU seconds, VmRSS, VmHWM) at the start and end of the measured phase.
 //
+// Side by side (-server name=command line, twice or more) it starts each server binary in
+// turn on a free port, runs the scenario against it, stops it, for -runs rounds in an order
+// rotated each round, and prints each server's figures over the rounds and their ratios to
+// -baseline (compare.go).
+//
 // Every flag may also be set by an environment variable: ACTORRTMFP_BENCH_ and the flag's
 // name in capitals with '-' as '_' (ACTORRTMFP_BENCH_SERVER_PID=1234). Flags win.
 //
@@ -95,6 +100,10 @@ type config struct {
 	Ingests     []string // fanout: the publisher's protocols, one pass each
 	Players     string   // fanout: the subscribers' protocol
 	RTMPURL     string
+	Servers     []serverSpec // side by side: the servers started in turn
+	Runs        int
+	Baseline    string
+	Pause       time.Duration
 
 	ingest string // the pass's publisher protocol
 }
@@ -130,6 +139,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		defer stopProfile()
 	}
+	if len(cfg.Servers) > 0 {
+		return runCompare(ctx, cfg, log, stdout, stderr)
+	}
 	passes := []string{""}
 	if cfg.Scenario == "fanout" {
 		passes = cfg.Ingests
@@ -149,20 +161,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 // runOnce runs the scenario once and prints its result; it returns the exit code.
 func runOnce(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr io.Writer) int {
-	b := newBench(cfg, log, stderr)
-	defer b.close()
-	res, runErr := scenarios[cfg.Scenario](ctx, b)
-	b.stopProgress()
-	if runErr != nil {
-		fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", cfg.Scenario, runErr)
-		if res == nil {
-			return 1
-		}
-		// What the scenario got to (its failures above all) still explains the error.
+	res, runErr := measure(ctx, cfg, log, stderr)
+	if res == nil {
+		return 1
 	}
-	b.fails.into(res)
-	res.Started = b.epoch.UTC()
-	res.fill(cfg)
 	if !cfg.JSON {
 		res.writeTable(stdout)
 	}
@@ -176,6 +178,26 @@ func runOnce(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr i
 		return 1
 	}
 	return 0
+}
+
+// measure runs the scenario once. The result is nil when the scenario could not run; the
+// error, already printed on stderr, says why it did not finish.
+func measure(ctx context.Context, cfg *config, log *zap.Logger, stderr io.Writer) (*Result, error) {
+	b := newBench(cfg, log, stderr)
+	defer b.close()
+	res, runErr := scenarios[cfg.Scenario](ctx, b)
+	b.stopProgress()
+	if runErr != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %s: %v\n", cfg.Scenario, runErr)
+		if res == nil {
+			return nil, runErr
+		}
+		// What the scenario got to (its failures above all) still explains the error.
+	}
+	b.fails.into(res)
+	res.Started = b.epoch.UTC()
+	res.fill(cfg)
+	return res, runErr
 }
 
 // parseFlags returns the configuration and -1, or an exit code.
@@ -211,6 +233,19 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.StringVar(&ingest, "ingest", "rtmfp", "fanout: the publisher's protocol, rtmfp or rtmp; a list (rtmp,rtmfp) runs the fanout once per protocol, in order, to compare them in one run")
 	fs.StringVar(&cfg.Players, "players", "rtmfp", "fanout: the subscribers' protocol, rtmfp or rtmp")
 	fs.StringVar(&cfg.RTMPURL, "rtmp-url", "", "RTMP URL of the server, rtmp://host:port/app (default: -url's host and port, over TCP)")
+	fs.Func("server", "side by side: name=command line of a server binary to start in turn (repeat the flag; at least two); "+
+		"leading NAME=value words are its environment, "+portPlaceholder+" in it and in -url becomes a free UDP port, e.g. "+
+		"'ours=ACTORRTMFP_LISTEN=127.0.0.1:{port} ./actorrtmfp' 'tcserver=./tcserver -B 127.0.0.1:{port}'", func(v string) error {
+		spec, err := parseServerSpec(v)
+		if err != nil {
+			return err
+		}
+		cfg.Servers = append(cfg.Servers, spec)
+		return nil
+	})
+	fs.IntVar(&cfg.Runs, "runs", 3, "side by side: rounds (each server once per round, the order rotated each round)")
+	fs.StringVar(&cfg.Baseline, "baseline", "tcserver", "side by side: the server the others are divided by (ratios per round)")
+	fs.DurationVar(&cfg.Pause, "pause", 2*time.Second, "side by side: idle time after each run, so that one server's leftovers (closing sessions, the kernel's buffers) stay out of the next one's figures")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: actorrtmfp-bench -url rtmfp://host:port/app -scenario connect|rpc|fanout|p2p|groups [flags]\n\n")
 		fs.PrintDefaults()
@@ -258,7 +293,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	default:
 		return bad("unknown dialect %q (flash or rfc7425)", dialect)
 	}
-	if u, err := url.Parse(cfg.URL); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+	if u, err := url.Parse(strings.ReplaceAll(cfg.URL, portPlaceholder, "1")); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
 		return bad("bad -url %q: want rtmfp://host:port/app", cfg.URL)
 	}
 	for _, p := range strings.Split(ingest, ",") {
@@ -273,8 +308,10 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		return bad("unknown -players %q (rtmfp or rtmp)", cfg.Players)
 	}
 	if cfg.RTMPURL == "" {
-		u, _ := url.Parse(cfg.URL)
-		cfg.RTMPURL = "rtmp://" + u.Host + u.Path
+		// A side-by-side run derives it from each run's -url (runAgainst).
+		if !strings.Contains(cfg.URL, portPlaceholder) {
+			cfg.RTMPURL = rtmpURLOf(cfg.URL)
+		}
 	} else if u, err := url.Parse(cfg.RTMPURL); err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
 		return bad("bad -rtmp-url %q: want rtmp://host:port/app", cfg.RTMPURL)
 	}
@@ -303,6 +340,23 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	case (cfg.Scenario == "rpc" || cfg.Scenario == "fanout") && cfg.Duration <= 0:
 		return bad("-duration must be positive")
 	}
+	switch {
+	case len(cfg.Servers) == 1:
+		return bad("-server: give two or more servers to compare (or -server-pid for one that runs already)")
+	case len(cfg.Servers) > 0 && cfg.ServerPID != 0:
+		return bad("-server and -server-pid: the tool samples the servers it starts")
+	case len(cfg.Servers) > 0 && cfg.Runs < 1:
+		return bad("-runs must be at least 1")
+	case len(cfg.Servers) > 0 && len(cfg.Ingests) > 1:
+		return bad("-server: one -ingest at a time")
+	}
+	for i, s := range cfg.Servers {
+		for _, o := range cfg.Servers[:i] {
+			if o.Name == s.Name {
+				return bad("-server: two servers named %q", s.Name)
+			}
+		}
+	}
 	if cfg.Sockets == 0 {
 		per := 1000
 		if cfg.Scenario == "fanout" {
@@ -311,6 +365,12 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		cfg.Sockets = max((cfg.N+per-1)/per, min(len(cfg.Bind), cfg.N))
 	}
 	return cfg, -1
+}
+
+// rtmpURLOf returns the RTMP URL of the same host, port and path as rawURL.
+func rtmpURLOf(rawURL string) string {
+	u, _ := url.Parse(rawURL)
+	return "rtmp://" + u.Host + u.Path
 }
 
 // parseBind reads a comma-separated list of host:port and IPv4 ranges (a.b.c.d-a.b.c.e,
