@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
+	"github.com/actorrtmfp/actorrtmfp/codec/amf"
+	"github.com/actorrtmfp/actorrtmfp/codec/flash"
+)
+
+// testSpec is a group specifier: a multicast-capable group named "multicast" (records
+// 01 01 and 0E "multicast", then the end-of-options marker).
+var testSpec = "G:0101" + "0a0e" + hex.EncodeToString([]byte("multicast")) + "00"
+
+// viewer is a Go client that is a member of the group and plays its multicast.
+type viewer struct {
+	c      *client.Conn
+	mb     *client.Member
+	bytes  atomic.Int64 // audio and video body bytes received
+	posts  chan any
+	signal chan struct{}
+}
+
+func newViewer(t *testing.T, ctx context.Context, f *fixture, name string, play bool) *viewer {
+	t.Helper()
+	v := &viewer{posts: make(chan any, 16), signal: make(chan struct{}, 1)}
+	c, err := client.Dial(ctx, f.sys, f.url, client.Options{AcceptPeers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	v.c = c
+	v.mb, err = c.JoinGroupSpec(ctx, testSpec, client.MemberOptions{
+		OnMedia: func(_ string, m client.Media) {
+			if m.Type == flash.TypeAudio || m.Type == flash.TypeVideo {
+				v.bytes.Add(int64(len(m.Data)))
+				select {
+				case v.signal <- struct{}{}:
+				default:
+				}
+			}
+		},
+		OnPost: func(body []byte) {
+			val, _, err := amf.DecodeAMF0(body)
+			if err == nil {
+				v.posts <- val
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if play {
+		v.mb.Play(name)
+	}
+	return v
+}
+
+// waitFor waits until cond holds, checking it whenever one of the viewers received
+// something (or every 100 ms for conditions on counters).
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-check.C:
+		}
+	}
+}
+
+// streamBytes sums the audio and video body bytes of a clip's tags.
+func streamBytes(t *testing.T, clip string) int64 {
+	var n int64
+	for _, tag := range clipTags(t, clip) {
+		if tag.Type == flash.TypeAudio || tag.Type == flash.TypeVideo {
+			n += int64(len(tag.Body))
+		}
+	}
+	return n
+}
+
+// testMulticastIngest: ffmpeg publishes over RTMP a stream the server multicasts into a
+// group (ACTORRTMFP_MULTICAST); every one of n viewers, Go client members of the group
+// that play it through the group, receives at least 90 % of the stream's bytes, while
+// the server keeps at most its configured neighbours and sends each fragment at most that
+// many times.
+func testMulticastIngest(t *testing.T, n int) {
+	const neighbors = 2
+	clip := makeClip(t, 6)
+	total := streamBytes(t, clip)
+	f := startServer(t, server.Options{}, func(c *server.Config) {
+		c.Multicast = "live/mc=" + testSpec
+		c.MulticastListen = "127.0.0.1:0"
+		c.MulticastNeighbors = neighbors
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	svc := f.srv.Multicast()
+	viewers := make([]*viewer, n)
+	for i := range viewers {
+		viewers[i] = newViewer(t, ctx, f, "mc", true)
+	}
+	// The mesh: every viewer has a neighbour, the server its own (never more than set).
+	waitFor(t, "the mesh", 60*time.Second, func() bool {
+		for _, v := range viewers {
+			if k, err := v.mb.Neighbors(ctx); err != nil || k == 0 {
+				return false
+			}
+		}
+		k, err := svc.Neighbors(ctx, testSpec)
+		return err == nil && k > 0
+	})
+	runFFmpeg(t, ctx, "-re", "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/mc")
+	for i, v := range viewers {
+		waitFor(t, fmt.Sprintf("viewer %d to receive 90%% of %d bytes (has %d)", i, total, v.bytes.Load()), 60*time.Second, func() bool {
+			return v.bytes.Load()*10 >= total*9
+		})
+	}
+	st := svc.Stats()
+	k, err := svc.Neighbors(ctx, testSpec)
+	if err != nil || k > neighbors {
+		t.Fatalf("the server has %d neighbours (%v), at most %d set", k, err, neighbors)
+	}
+	// Each fragment left the server at most once per neighbour (the configuration
+	// repeated before each key frame aside: a few hundred bytes a second).
+	if out := int64(st.BytesOut.Load()); out > total*neighbors+total/10 {
+		t.Fatalf("the server sent %d media bytes for a stream of %d and %d neighbours", out, total, neighbors)
+	}
+	var relayed uint64
+	for _, v := range viewers {
+		relayed += v.mb.Stats.FragmentsOut.Load()
+	}
+	if n > neighbors && relayed == 0 {
+		t.Fatal("no viewer relayed anything: the server served them all")
+	}
+	var cut, bad uint64
+	for _, v := range viewers {
+		cut += v.mb.Stats.CutOff.Load()
+		bad += v.mb.Stats.BadMessages.Load() + v.mb.Stats.BadFragments.Load() + v.mb.Stats.BadKey.Load()
+	}
+	if cut+st.CutOff.Load() != 0 || bad != 0 {
+		t.Fatalf("honest members were cut off: viewers %d (%d bad), server %d (%d bad messages, %d bad fragments, %d bad keys)",
+			cut, bad, st.CutOff.Load(), st.BadMessages.Load(), st.BadFragments.Load(), st.BadKey.Load())
+	}
+	t.Logf("%d viewers, stream %d bytes: server sent %d bytes (%d fragment copies, %d neighbours), viewers relayed %d fragments, refused %d",
+		n, total, st.BytesOut.Load(), st.FragmentsOut.Load(), k, relayed, st.Refused.Load())
+}
+
+func TestFFmpegMulticastIngestTwoViewers(t *testing.T) {
+	t.Parallel()
+	testMulticastIngest(t, 2)
+}
+
+func TestFFmpegMulticastIngestTenViewers(t *testing.T) {
+	t.Parallel()
+	testMulticastIngest(t, 10)
+}
+
+// TestServerPostReachesEveryMember: a post the server makes to a group (the application
+// API) reaches every member, those the server is not a neighbour of through the others;
+// a post a member makes reaches the server's application.
+func TestServerPostReachesEveryMember(t *testing.T) {
+	t.Parallel()
+	f := startServer(t, server.Options{}, func(c *server.Config) {
+		c.MulticastListen = "127.0.0.1:0"
+		c.MulticastNeighbors = 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc := f.srv.Multicast()
+	var mu sync.Mutex
+	var got []string
+	if _, err := svc.Join(testSpec, "test", func(_ app.GroupID, body []byte) {
+		v, _, _ := amf.DecodeAMF0(body)
+		mu.Lock()
+		got = append(got, fmt.Sprint(v))
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	viewers := make([]*viewer, 5)
+	for i := range viewers {
+		viewers[i] = newViewer(t, ctx, f, "", false)
+	}
+	waitFor(t, "the mesh", 60*time.Second, func() bool {
+		for _, v := range viewers {
+			if k, err := v.mb.Neighbors(ctx); err != nil || k == 0 {
+				return false
+			}
+		}
+		k, err := svc.Neighbors(ctx, testSpec)
+		return err == nil && k == 1
+	})
+	body, _ := amf.AppendAMF0(nil, "hello members")
+	if err := svc.Post(testSpec, body); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range viewers {
+		select {
+		case p := <-v.posts:
+			if p != "hello members" {
+				t.Fatalf("viewer %d got %v", i, p)
+			}
+		case <-ctx.Done():
+			t.Fatalf("viewer %d never received the post", i)
+		}
+	}
+	reply, _ := amf.AppendAMF0(nil, "hello server")
+	viewers[4].mb.Post(reply)
+	waitFor(t, "the member's post at the server", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0] == "hello server"
+	})
+}
