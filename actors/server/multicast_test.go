@@ -226,3 +226,71 @@ func TestServerPostReachesEveryMember(t *testing.T) {
 		return len(got) == 1 && got[0] == "hello server"
 	})
 }
+
+// multicastApp is a Go application that uses the server's NetGroup membership.
+type multicastApp struct {
+	app.Default
+	host  chan app.Host
+	posts chan any
+}
+
+func (a *multicastApp) OnStart(h app.Host)                   { a.host <- h }
+func (a *multicastApp) OnStop()                              {}
+func (a *multicastApp) OnGroupPost(_ app.GroupID, value any) { a.posts <- value }
+
+// TestGoApplicationMulticastsAndPosts: a Go application maps an RTMFP publisher's stream
+// into a group (app.GroupHost.Multicast), which a member plays through the group, and
+// receives a member's post (app.GroupPostHandler) after JoinGroup.
+func TestGoApplicationMulticastsAndPosts(t *testing.T) {
+	t.Parallel()
+	ga := &multicastApp{host: make(chan app.Host, 1), posts: make(chan any, 4)}
+	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": ga}}}, func(c *server.Config) {
+		c.MulticastListen = "127.0.0.1:0"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	v := newViewer(t, ctx, f, "cam", true)
+	gh, ok := (<-ga.host).(app.GroupHost)
+	if !ok {
+		t.Fatal("the host is not an app.GroupHost")
+	}
+	if err := gh.Multicast("cam", testSpec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gh.JoinGroup("G:zz"); err == nil {
+		t.Fatal("a malformed specifier was joined")
+	}
+	if _, err := gh.JoinGroup(testSpec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer's session with the server's member", 30*time.Second, func() bool {
+		n, err := v.mb.Neighbors(ctx)
+		return err == nil && n == 1
+	})
+	pc, err := client.Dial(ctx, f.sys, f.url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pub, err := pc.Publish(ctx, "cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := append([]byte{0x17, 0x01, 0, 0, 0}, make([]byte, 3000)...) // a key frame of 4 fragments
+	var sent int64
+	for i := 0; i < 20; i++ {
+		_ = pub.Write(client.Media{Type: flash.TypeVideo, Timestamp: uint32(i * 40), Data: key})
+		sent += int64(len(key))
+	}
+	waitFor(t, "the multicast", 30*time.Second, func() bool { return v.bytes.Load() >= sent })
+	body, _ := amf.AppendAMF0(nil, "to the application")
+	v.mb.Post(body)
+	select {
+	case p := <-ga.posts:
+		if p != "to the application" {
+			t.Fatalf("the application got %v", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("the application never got the post")
+	}
+}
