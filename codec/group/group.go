@@ -38,6 +38,7 @@ const (
 const (
 	TypeMediaEnd     = 0x00 // last fragment of a split message
 	TypeInit         = 0x01 // group handshake
+	TypeReport       = 0x0A // the sender's addresses and the members it heard of
 	TypeAskClose     = 0x0C // asks the far side to close (it is not among our best peers)
 	TypeBegin        = 0x0E
 	TypeBeginNearest = 0x0F
@@ -96,6 +97,11 @@ func Parse(b []byte) (Message, error) {
 			return nil, ErrFormat
 		}
 		return Begin{Nearest: b[0] == TypeBeginNearest}, nil
+	case TypeReport:
+		if len(b) > MaxReport {
+			return nil, ErrTooLarge
+		}
+		return Report{Body: b[1:]}, nil
 	case TypeAskClose:
 		if len(b) != 1 {
 			return nil, ErrFormat
@@ -179,6 +185,17 @@ func GroupKey(groupTxt string, nonce [32]byte) [32]byte {
 	h.Sum(k[:0])
 	return k
 }
+
+// Report is a group report: the addresses the sender sees us at and has, and the members
+// it heard of with theirs (librtmfp's NetGroup::sendGroupReport). It is kept whole: a
+// member that learns its neighbours from the server needs nothing of it.
+type Report struct{ Body []byte }
+
+// MaxReport bounds a report (librtmfp's NETGROUP_MAX_REPORT_SIZE).
+const MaxReport = 20000
+
+// Append implements Message.
+func (m Report) Append(b []byte) []byte { return append(append(b, TypeReport), m.Body...) }
 
 // Begin follows Init (0E; 0F when the sender receives in NetGroupReceiveMode.NEAREST).
 type Begin struct{ Nearest bool }

@@ -13,6 +13,7 @@ package member
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,7 @@ type Stats struct {
 	CutOff         atomic.Uint64 // neighbours cut off for lying (the reasons below)
 	BadKey         atomic.Uint64 // group handshakes with a wrong key, group or peer ID
 	BadMessages    atomic.Uint64 // malformed group messages, or before the handshake
+	Unknown        atomic.Uint64 // group messages of a type not known here (ignored)
 	BadFragments   atomic.Uint64 // fragments that contradict the stream or are malformed
 	FragmentsIn    atomic.Uint64 // fragments received and kept
 	Duplicates     atomic.Uint64 // fragments received again
@@ -348,6 +350,10 @@ func (m *member) onMessage(ctx actor.Context, n *neighbor, lm *linkMsg) {
 		return
 	}
 	msg, err := group.Parse(lm.data)
+	if errors.Is(err, group.ErrType) {
+		m.cfg.Stats.Unknown.Add(1) // a message of the protocol we do not know: not a lie
+		return
+	}
 	if err != nil {
 		if ref.meta == group.MetaMedia {
 			m.cut(ctx, n, &m.cfg.Stats.BadFragments, "malformed fragment")
@@ -370,7 +376,7 @@ func (m *member) onMessage(ctx actor.Context, n *neighbor, lm *linkMsg) {
 		return
 	}
 	switch msg := msg.(type) {
-	case group.Begin:
+	case group.Begin, group.Report:
 	case group.AskClose:
 		// The far side has better neighbours: close, unless we have few.
 		if len(m.byPeer) > 1 {
