@@ -134,8 +134,9 @@ func Start(ctx actor.Context, cfg Config) (*Service, error) {
 	}
 	s.addr = announced(s.ep.Addr(), cfg.Announce)
 	ready := make(chan error, 1)
+	st := &state{subs: map[uint64]*sub{}, byChannel: map[uint64]*sub{}}
 	s.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &service{s: s, ready: ready, subs: map[uint64]*sub{}, byChannel: map[uint64]*sub{}}
+		return &service{s: s, ready: ready, state: st}
 	}, append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}, cfg.Options...)...))
 	if err := <-ready; err != nil {
 		return nil, err
@@ -274,17 +275,28 @@ type sub struct {
 // service is the actor of the service: it owns the members, the directory entry, the
 // group memberships and the live subscriptions (it is their sink).
 type service struct {
-	s         *Service
-	ready     chan error
+	s     *Service
+	ready chan error
+	*state
+}
+
+// state outlives a restart of the service's actor: a restarted actor joins the groups and
+// subscribes to the streams again (its members, its children, stopped with it).
+type state struct {
+	started   bool
+	specs     []string        // the groups joined
 	subs      map[uint64]*sub // by binding
 	byChannel map[uint64]*sub
-	groups    map[[32]byte]*actor.PID // the group actors, once joined
 }
 
 func (a *service) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.groups = map[[32]byte]*actor.PID{}
+		if a.started {
+			a.restart(ctx)
+			return
+		}
+		a.started = true
 		ctx.Send(a.s.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
 			PeerId: a.s.peer[:], Session: ctx.Self(), Connection: ctx.Self(),
 			PublicAddress: a.s.addr.String(), HasPeerInfo: true, Node: a.s.cfg.Node,
@@ -338,6 +350,32 @@ func (a *service) Receive(ctx actor.Context) {
 	}
 }
 
+// restart joins the groups again and subscribes to the streams again, after a panic.
+func (a *service) restart(ctx actor.Context) {
+	a.s.mu.Lock()
+	clear(a.s.members)
+	a.s.mu.Unlock()
+	specs := a.specs
+	a.specs = nil
+	for _, spec := range specs {
+		_, _ = a.join(ctx, spec)
+	}
+	clear(a.byChannel)
+	for _, sb := range a.subs {
+		sb.member = a.s.member(groupID(sb.m.Spec))
+		if sb.publication != nil {
+			ctx.Unwatch(sb.publication)
+			sb.publication = nil
+		}
+		a.play(ctx, sb)
+	}
+}
+
+func groupID(spec string) [32]byte {
+	_, id, _ := group.GroupText(spec)
+	return id
+}
+
 // join makes (or finds) the server's member of a group.
 func (a *service) join(ctx actor.Context, spec string) (*actor.PID, error) {
 	_, id, err := group.GroupText(spec)
@@ -355,6 +393,7 @@ func (a *service) join(ctx actor.Context, spec string) (*actor.PID, error) {
 		return nil, err
 	}
 	pid := ctx.Spawn(props)
+	a.specs = append(a.specs, spec)
 	a.s.mu.Lock()
 	a.s.members[id] = pid
 	a.s.mu.Unlock()

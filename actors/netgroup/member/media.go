@@ -174,6 +174,12 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 			m.cut(ctx, n, &m.cfg.Stats.BadFragments, "a fragments map beyond the source")
 			return
 		}
+		if s.hi > 0 && msg.Last > s.hi+maxAhead {
+			// Thousands of fragments ahead of what we hold: no honest neighbour is, within
+			// a window; believed, it would draw our pulls and push requests.
+			m.cut(ctx, n, &m.cfg.Stats.BadFragments, "a fragments map far beyond the stream")
+			return
+		}
 		ps.fmap = group.FragmentsMap{Last: msg.Last, Bits: append(ps.fmap.Bits[:0], msg.Bits...)}
 		ps.hasMap = true
 		s.knownHi = max(s.knownHi, msg.Last)
@@ -214,8 +220,11 @@ func follows(a, b group.Fragment) bool {
 }
 
 func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.Fragment) {
-	if s.source || s.ended {
-		return // the source needs nothing; an ended stream takes nothing more
+	if s.source || s.ended || !m.plays[s.name] {
+		// The source needs nothing, an ended stream takes nothing more, and nobody asked
+		// for a stream we do not play (what a neighbour pushes unasked is not kept).
+		m.cfg.Stats.Unexpected.Add(1)
+		return
 	}
 	if f.First() && !mediaTypeOK(f.MediaType) {
 		m.cut(ctx, n, &m.cfg.Stats.BadFragments, "a fragment of no media type")

@@ -39,6 +39,7 @@ type Stats struct {
 	BadFragments   atomic.Uint64 // fragments that contradict the stream or are malformed
 	FragmentsIn    atomic.Uint64 // fragments received and kept
 	Duplicates     atomic.Uint64 // fragments received again
+	Unexpected     atomic.Uint64 // fragments of a stream not played here (dropped)
 	FragmentsOut   atomic.Uint64 // fragment copies sent to neighbours (push and pull)
 	BytesOut       atomic.Uint64 // media bytes of those copies
 	Pulls          atomic.Uint64 // pull requests sent

@@ -205,6 +205,9 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 		{"a continuation that does not follow its start", func(p *fakePeer) {
 			h.send(p, 3, group.Fragment{Marker: group.TypeMediaEnd, ID: 4, Data: bytes.Repeat([]byte{0xEE}, 100)})
 		}},
+		{"a fragments map far beyond the stream", func(p *fakePeer) {
+			h.send(p, 2, group.FragmentsMap{Last: 3 + maxAhead + 1})
+		}},
 		{"a malformed media report", func(p *fakePeer) {
 			h.sys.Root.Send(h.member, &linkMsg{link: p.pid, flowID: 2, data: []byte{group.TypePull, 0x80}})
 		}},
