@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -153,6 +154,24 @@ func announced(local netip.AddrPort, server []netip.AddrPort) netip.AddrPort {
 		if !a.Addr().IsUnspecified() {
 			return netip.AddrPortFrom(a.Addr(), local.Port())
 		}
+	}
+	// The machine's first non-loopback address (IPv4 first), as Flash announces its own.
+	var v6 netip.Addr
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || !p.Addr().IsGlobalUnicast() {
+			continue
+		}
+		if p.Addr().Is4() {
+			return netip.AddrPortFrom(p.Addr(), local.Port())
+		}
+		if !v6.IsValid() && local.Addr().Is6() {
+			v6 = p.Addr()
+		}
+	}
+	if v6.IsValid() {
+		return netip.AddrPortFrom(v6, local.Port())
 	}
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), local.Port())
 }
