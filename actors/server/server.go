@@ -407,6 +407,10 @@ func (s *Server) Publications() int { return s.stats.Live.Publications() }
 // GroupStats returns the NetGroup counters.
 func (s *Server) GroupStats() *netgroup.Stats { return &s.stats.Groups }
 
+// MulticastStats counts what the server's own NetGroup members did: neighbours, fragment
+// copies and bytes sent, members cut off for lying.
+func (s *Server) MulticastStats() *member.Stats { return &s.stats.Multicast }
+
 // Groups returns the number of live groups.
 func (s *Server) Groups() int { return s.stats.Groups.Groups() }
 
