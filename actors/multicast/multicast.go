@@ -98,18 +98,22 @@ type Config struct {
 
 // Service is the server's membership of groups. Its methods are safe for concurrent use.
 type Service struct {
-	cfg       Config
-	root      *actor.RootContext
-	pid       *actor.PID
-	ep        *endpoint.Endpoint
-	peer      cryptoutil.PeerID
-	addr      netip.AddrPort
+	cfg  Config
+	root *actor.RootContext
+	pid  *actor.PID
+	key  *cryptoutil.DHKey
+	peer cryptoutil.PeerID
+
 	mu        sync.Mutex
+	ep        *endpoint.Endpoint // the members' socket, opened at the first group joined
+	addr      netip.AddrPort
 	members   map[[32]byte]*actor.PID
 	listeners map[[32]byte]map[string]func(app.GroupID, []byte) // who receives each group's posts, by key
 }
 
-// Start starts the service as a child of ctx: its socket, its members, the mappings.
+// Start starts the service as a child of ctx, with the mappings. Its socket opens (and
+// its peer ID enters the directory) when it joins its first group: a server that is in
+// no group has no extra port.
 func Start(ctx actor.Context, cfg Config) (*Service, error) {
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Log == nil {
@@ -123,17 +127,7 @@ func Start(ctx actor.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, root: ctx.ActorSystem().Root, members: map[[32]byte]*actor.PID{}, listeners: map[[32]byte]map[string]func(app.GroupID, []byte){},
-		peer: cryptoutil.PeerIDFromCertificate(cryptoutil.AppendStaticCertificate(nil, key))}
-	uppers := append([]actor.PropsOption{actor.WithMailbox(actors.CompactMailbox())}, cfg.Options...)
-	s.ep, err = endpoint.Start(ctx, endpoint.Config{
-		Listen: cfg.Listen, Shards: 1, Session: cfg.Session, Clock: cfg.Clock, Log: cfg.Log,
-		Accept: &endpoint.Accept{StaticKeys: []*cryptoutil.DHKey{key}, UpperOptions: uppers,
-			Upper: func(info endpoint.SessionInfo) actor.Actor { return member.NewAcceptedLink(info, s.member) }},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("multicast socket %s: %w", cfg.Listen, err)
-	}
-	s.addr = announced(s.ep.Addr(), cfg.Announce)
+		key: key, peer: cryptoutil.PeerIDFromCertificate(cryptoutil.AppendStaticCertificate(nil, key))}
 	ready := make(chan error, 1)
 	st := &state{subs: map[uint64]*sub{}, byChannel: map[uint64]*sub{}}
 	s.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
@@ -179,14 +173,60 @@ func announced(local netip.AddrPort, server []netip.AddrPort) netip.AddrPort {
 // PeerID is the peer ID of the server's members.
 func (s *Service) PeerID() cryptoutil.PeerID { return s.peer }
 
-// Addr is the address the server's members are reached at.
-func (s *Service) Addr() netip.AddrPort { return s.addr }
+// Addr is the address the server's members are reached at (invalid before the first
+// group is joined).
+func (s *Service) Addr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
 
 // Stats are the counters of the server's members.
 func (s *Service) Stats() *member.Stats { return s.cfg.Stats }
 
-// Endpoint is the members' socket.
-func (s *Service) Endpoint() *endpoint.Endpoint { return s.ep }
+// Endpoint is the members' socket (nil before the first group is joined).
+func (s *Service) Endpoint() *endpoint.Endpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ep
+}
+
+// Stop closes the members' sessions and their socket (Server.Stop, before the node
+// stops).
+func (s *Service) Stop(ctx context.Context) error {
+	if ep := s.Endpoint(); ep != nil {
+		return ep.Stop(ctx)
+	}
+	return nil
+}
+
+// open opens the members' socket and enters the peer ID in the directory.
+func (a *service) open(ctx actor.Context) error {
+	s := a.s
+	if s.Endpoint() != nil {
+		return nil
+	}
+	uppers := append([]actor.PropsOption{actor.WithMailbox(actors.CompactMailbox())}, s.cfg.Options...)
+	// A top-level actor: the socket outlives a restart of the service's actor; the
+	// service's end (Stopping) and Server.Stop close it.
+	ep, err := endpoint.Start(s.root, endpoint.Config{
+		Listen: s.cfg.Listen, Shards: 1, Session: s.cfg.Session, Clock: s.cfg.Clock, Log: s.cfg.Log,
+		Accept: &endpoint.Accept{StaticKeys: []*cryptoutil.DHKey{s.key}, UpperOptions: uppers,
+			Upper: func(info endpoint.SessionInfo) actor.Actor { return member.NewAcceptedLink(info, s.member) }},
+	})
+	if err != nil {
+		return fmt.Errorf("the NetGroup member's socket (ACTORRTMFP_MULTICAST_LISTEN=%s): %w", s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.ep, s.addr = ep, announced(ep.Addr(), s.cfg.Announce)
+	addr := s.addr
+	s.mu.Unlock()
+	ctx.Send(s.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
+		PeerId: s.peer[:], Session: ctx.Self(), Connection: ctx.Self(),
+		PublicAddress: addr.String(), HasPeerInfo: true, Node: s.cfg.Node,
+	}})
+	return nil
+}
 
 func (s *Service) member(id [32]byte) *actor.PID {
 	s.mu.Lock()
@@ -316,10 +356,6 @@ func (a *service) Receive(ctx actor.Context) {
 			return
 		}
 		a.started = true
-		ctx.Send(a.s.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
-			PeerId: a.s.peer[:], Session: ctx.Self(), Connection: ctx.Self(),
-			PublicAddress: a.s.addr.String(), HasPeerInfo: true, Node: a.s.cfg.Node,
-		}})
 		var err error
 		for _, mp := range a.s.cfg.Mappings {
 			if err = a.multicast(ctx, mp); err != nil {
@@ -365,7 +401,14 @@ func (a *service) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Stopping:
-		ctx.Send(a.s.cfg.Directory, &messages.UnregisterPeer{PeerId: a.s.peer[:]})
+		if ep := a.s.Endpoint(); ep != nil {
+			ctx.Send(a.s.cfg.Directory, &messages.UnregisterPeer{PeerId: a.s.peer[:]})
+			go func() { // the node stops: the sessions are told, within a bound
+				stop, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				_ = ep.Stop(stop)
+			}()
+		}
 	}
 }
 
@@ -403,6 +446,9 @@ func (a *service) join(ctx actor.Context, spec string) (*actor.PID, error) {
 	}
 	if pid := a.s.member(id); pid != nil {
 		return pid, nil
+	}
+	if err := a.open(ctx); err != nil {
+		return nil, err
 	}
 	gid := app.GroupID(id)
 	cfg := member.Config{Spec: spec, Self: a.s.peer, MaxNeighbors: a.s.cfg.Neighbors, Clock: a.s.cfg.Clock, Log: a.s.cfg.Log, Stats: a.s.cfg.Stats,

@@ -169,7 +169,7 @@ func serverBytesOut(f *fixture) uint64 {
 	for _, e := range f.srv.Endpoints() {
 		n += e.Stats.BytesOut.Load()
 	}
-	if svc := f.srv.Multicast(); svc != nil {
+	if svc := f.srv.Multicast(); svc != nil && svc.Endpoint() != nil {
 		n += svc.Endpoint().Stats.BytesOut.Load()
 	}
 	return n

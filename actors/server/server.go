@@ -460,6 +460,11 @@ func (s *Server) Stop(ctx context.Context) error {
 			first = err
 		}
 	}
+	if svc := s.groups.svc.Load(); svc != nil {
+		if err := svc.Stop(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
 	_ = s.sys.Root.StopFuture(s.root).Wait()
 	<-s.done
 	return first

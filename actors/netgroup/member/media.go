@@ -323,7 +323,9 @@ func (m *member) deliver(s *stream) {
 		return
 	}
 	now := m.cfg.Clock.Now()
-	giveUp := 2*m.cfg.FetchPeriod + time.Second
+	// A fragment is given up once pulls had time to fail twice, and at least half a window
+	// on: a starved machine (or neighbour) is late, not lossy.
+	giveUp := max(2*m.cfg.FetchPeriod+time.Second, m.cfg.Window/2)
 	lost := func(id uint64) bool {
 		if id < s.lo {
 			return true
