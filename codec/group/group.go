@@ -129,8 +129,9 @@ func Parse(b []byte) (Message, error) {
 }
 
 // Init opens the group part of a session between two members: the group ID (written as 64
-// lowercase hex characters), the key that proves the sender knows the group specifier
-// (GroupKey) and the sender's peer ID.
+// hex characters), the key that proves the sender knows the group specifier (GroupKey)
+// and the peer ID of the member it is sent to (librtmfp checks it against its own, and so
+// do we: netgroup.md §7 says the sender's, which librtmfp's P2PSession contradicts).
 type Init struct {
 	Group [32]byte
 	Key   [32]byte
@@ -159,11 +160,6 @@ func ParseInit(b []byte) (Init, error) {
 	if len(b) != initLen || b[0] != TypeInit || b[1] != 0x41 || b[2] != 0x00 ||
 		b[67] != 0x21 || b[68] != 0x01 || b[101] != 0x23 || b[102] != 0x03 || b[103] != 0x21 || b[104] != 0x0F {
 		return m, ErrFormat
-	}
-	for _, c := range b[3:67] { // lowercase only: the ID is compared as text by Flash
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return m, ErrFormat
-		}
 	}
 	if _, err := hex.Decode(m.Group[:], b[3:67]); err != nil {
 		return m, ErrFormat

@@ -54,7 +54,11 @@ func TestInitLayout(t *testing.T) {
 	if err != nil || got != m {
 		t.Fatalf("%+v %v", got, err)
 	}
-	b[3] = 'A' // uppercase hex is not what Flash writes
+	b[3] = 'A' // librtmfp compares the ID's text ignoring case
+	if got, err := Parse(b); err != nil || got != m {
+		t.Fatal(err)
+	}
+	b[3] = 'g'
 	if _, err := Parse(b); !errors.Is(err, ErrFormat) {
 		t.Fatal(err)
 	}

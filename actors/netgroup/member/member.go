@@ -5,7 +5,7 @@
 // fragments maps, push and pull) and posting. The Go client's members and the server's
 // multicast ingest are both this actor; only how they find neighbours differs (Config.Dial).
 //
-// A neighbour that lies — a wrong group key, a peer ID that is not its session's, a
+// A neighbour that lies — a wrong group key, a handshake meant for another member, a
 // malformed or contradictory fragment, group messages before the handshake — is cut off
 // (its session closed, its peer ID barred) and counted; nothing it sent is passed on.
 package member
@@ -312,7 +312,7 @@ func (m *member) onLinkUp(ctx actor.Context, u *linkUp) {
 
 func (m *member) sendInit(ctx actor.Context, n *neighbor) {
 	n.sentInit = true
-	init := group.Init{Group: m.id, Key: group.GroupKey(m.txt, n.info.FarNonce), Peer: m.cfg.Self}
+	init := group.Init{Group: m.id, Key: group.GroupKey(m.txt, n.info.FarNonce), Peer: n.peer} // the addressee's ID
 	m.write(ctx, n, reportKey, init.Append(nil), session.PriorityControl)
 	m.write(ctx, n, reportKey, group.Begin{}.Append(nil), session.PriorityControl)
 }
@@ -405,11 +405,10 @@ func (m *member) onMessage(ctx actor.Context, n *neighbor, lm *linkMsg) {
 }
 
 // onInit checks a neighbour's group handshake: our group, the key only a member that
-// knows the specifier computes for this session, and the peer ID of the session's
-// certificate.
+// knows the specifier computes for this session, and our own peer ID (whom it meant).
 func (m *member) onInit(ctx actor.Context, n *neighbor, init group.Init) {
 	want := group.GroupKey(m.txt, n.info.NearNonce)
-	if init.Group != m.id || !bytes.Equal(init.Key[:], want[:]) || cryptoutil.PeerID(init.Peer) != n.peer {
+	if init.Group != m.id || !bytes.Equal(init.Key[:], want[:]) || cryptoutil.PeerID(init.Peer) != m.cfg.Self {
 		m.cut(ctx, n, &m.cfg.Stats.BadKey, "wrong group key")
 		return
 	}

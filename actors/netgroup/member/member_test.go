@@ -40,6 +40,7 @@ type harness struct {
 	id     [32]byte
 	stats  *Stats
 	media  chan []byte
+	self   cryptoutil.PeerID
 }
 
 func newHarness(t *testing.T, mut func(*Config)) *harness {
@@ -50,8 +51,8 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, sys: sys, txt: txt, id: id, stats: &Stats{}, media: make(chan []byte, 64)}
-	cfg := Config{Spec: testSpec, Self: cryptoutil.PeerID{0x80}, MaxNeighbors: 4, Stats: h.stats,
+	h := &harness{t: t, sys: sys, txt: txt, id: id, stats: &Stats{}, media: make(chan []byte, 64), self: cryptoutil.PeerID{0x80}}
+	cfg := Config{Spec: testSpec, Self: h.self, MaxNeighbors: 4, Stats: h.stats,
 		OnMedia: func(_ string, _ byte, _ uint32, body []byte) { h.media <- append([]byte(nil), body...) }}
 	if mut != nil {
 		mut(&cfg)
@@ -92,7 +93,7 @@ func (h *harness) handshake(p *fakePeer, key *[32]byte) {
 	if key != nil {
 		k = *key
 	}
-	h.send(p, 1, group.Init{Group: h.id, Key: k, Peer: p.info.PeerID})
+	h.send(p, 1, group.Init{Group: h.id, Key: k, Peer: h.self})
 }
 
 // expect waits for a message to p that match accepts.
@@ -131,7 +132,7 @@ func (h *harness) count() int {
 
 // TestWrongGroupKeyIsCutOff: a member that does not know the group specifier (it sends a
 // key made with another text) is cut off and counted, and learns nothing of the group's
-// streams; the same session's honest twin would have been answered.
+// streams; so is one whose handshake names another member; an honest one is answered.
 func TestWrongGroupKeyIsCutOff(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 9, Body: []byte{0x17, 0, 0, 0, 0, 1}})
@@ -142,7 +143,7 @@ func TestWrongGroupKeyIsCutOff(t *testing.T) {
 	if h.count() != 0 || h.stats.BadKey.Load() != 1 || h.stats.CutOff.Load() != 1 {
 		t.Fatalf("neighbours %d, bad keys %d, cut off %d", h.count(), h.stats.BadKey.Load(), h.stats.CutOff.Load())
 	}
-	// A peer ID that is not the session's is as wrong.
+	// A handshake meant for another member is as wrong.
 	impostor := h.peer(2)
 	h.send(impostor, 1, group.Init{Group: h.id, Key: group.GroupKey(h.txt, impostor.info.NearNonce), Peer: [32]byte{3}})
 	h.expect(impostor, "its session closed", isClose)
