@@ -68,6 +68,12 @@ func newViewer(t *testing.T, ctx context.Context, f *fixture, name string, play 
 // something (or every 100 ms for conditions on counters).
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
+	waitForf(t, func() string { return what }, d, cond)
+}
+
+// waitForf is waitFor with a description made when it times out.
+func waitForf(t *testing.T, what func() string, d time.Duration, cond func() bool) {
+	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	check := time.NewTicker(100 * time.Millisecond)
@@ -75,7 +81,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	for !cond() {
 		select {
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what())
 		case <-check.C:
 		}
 	}
@@ -126,7 +132,11 @@ func testMulticastIngest(t *testing.T, n int) (perViewer int64) {
 	before := serverBytesOut(f)
 	runFFmpeg(t, ctx, "-re", "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/mc")
 	for i, v := range viewers {
-		waitFor(t, fmt.Sprintf("viewer %d to receive 90%% of %d bytes (has %d)", i, total, v.bytes.Load()), 60*time.Second, func() bool {
+		waitForf(t, func() string {
+			st := v.mb.Stats
+			return fmt.Sprintf("viewer %d to receive 90%% of %d bytes (has %d: %d fragments in, %d duplicates, %d pulls, %d lost, %d messages; %d neighbours)",
+				i, total, v.bytes.Load(), st.FragmentsIn.Load(), st.Duplicates.Load(), st.Pulls.Load(), st.Lost.Load(), st.MessagesOut.Load(), st.Neighbors.Load())
+		}, 60*time.Second, func() bool {
 			return v.bytes.Load()*10 >= total*9
 		})
 	}

@@ -14,11 +14,12 @@ import (
 
 // Bounds of a member's media state.
 const (
-	maxStreams     = 64       // streams a member knows at once (a lane each)
-	maxStreamBytes = 32 << 20 // fragment bytes kept per stream, whatever the window
-	maxAhead       = 8192     // a fragment this far beyond what any map announced is a lie
-	maxMissing     = 4096     // missing fragments tracked per stream
-	rebalanceTicks = 20       // push masks are reconsidered every 20 ticks (2 s by default)
+	maxStreams      = 64       // streams a member knows at once (a lane each)
+	maxStreamBytes  = 32 << 20 // fragment bytes kept per stream, whatever the window
+	maxAhead        = 8192     // a fragment this far beyond what any map announced is a lie
+	maxMissing      = 4096     // missing fragments tracked per stream
+	rebalanceTicks  = 20       // push masks are reconsidered every 20 ticks (2 s by default)
+	maxPullsPerTick = 128      // pull requests a stream sends per tick
 )
 
 // stream is one stream of the group, published here (source) or played from neighbours.
@@ -38,6 +39,7 @@ type stream struct {
 	scanned uint64 // ids up to here were checked for holes
 	missing map[uint64]*miss
 	next    uint64 // next fragment to deliver (0: not started)
+	firstAt time.Time
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
 	got   [8]int       // fragments of each bit received from its owner since the last rebalance
@@ -193,7 +195,10 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 }
 
 func (m *member) sendFragment(ctx actor.Context, n *neighbor, ps *peerStream, s *stream, fr *frag) {
-	w := &session.Write{Key: mediaKeyOf(ps, s), Data: fr.wire, Priority: session.PriorityVideo}
+	// A fragment older than the window is worth nothing to anyone: a neighbour that
+	// cannot take the stream loses fragments (and pulls them elsewhere), it does not
+	// queue them without end.
+	w := &session.Write{Key: mediaKeyOf(ps, s), Data: fr.wire, Priority: session.PriorityVideo, Lifetime: m.cfg.Window}
 	if fr.f.MediaType == flash.TypeAudio && fr.f.First() {
 		w.Priority = session.PriorityAudio
 	}
@@ -268,6 +273,9 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 // store keeps a fragment within the stream's bounds.
 func (m *member) store(s *stream, fr *frag) {
 	id := fr.f.ID
+	if s.firstAt.IsZero() {
+		s.firstAt = fr.at
+	}
 	s.frags[id] = fr
 	s.order = append(s.order, id)
 	s.bytes += len(fr.f.Data)
@@ -334,6 +342,11 @@ func (m *member) deliver(s *stream) {
 		return mi != nil && now.Sub(mi.since) > giveUp
 	}
 	if s.next == 0 {
+		// The first fragments come from several neighbours in any order: wait a fetch
+		// period for the earliest ones (and pull the holes) before starting.
+		if s.firstAt.IsZero() || now.Sub(s.firstAt) < m.cfg.FetchPeriod {
+			return
+		}
 		first := uint64(0)
 		for id, fr := range s.frags {
 			if fr.f.First() && (first == 0 || id < first) {
@@ -342,6 +355,12 @@ func (m *member) deliver(s *stream) {
 		}
 		if first == 0 {
 			return
+		}
+		// Earlier fragments we were told of and are pulling come first, unless given up.
+		for id := range s.missing {
+			if id < first && !lost(id) {
+				return
+			}
 		}
 		s.next = first
 	}
@@ -535,9 +554,15 @@ func (m *member) onTick(ctx actor.Context) {
 	}
 }
 
-// findHoles records the fragments we know exist but do not hold.
+// findHoles records the fragments we know exist but do not hold. Before the player
+// starts, that includes those before the first we got that neighbours' maps offer.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
+	if s.next == 0 && s.lo > 1 && s.scanned == 0 {
+		for id := s.lo - 1; id >= 1 && s.lo-id <= maxMissing && m.offered(s, id); id-- {
+			from = id
+		}
+	}
 	if s.knownHi > maxMissing && from < s.knownHi-maxMissing {
 		from = s.knownHi - maxMissing
 	}
@@ -551,10 +576,20 @@ func (m *member) findHoles(s *stream, now time.Time) {
 		s.scanned = id
 	}
 	for id := range s.missing {
-		if id < s.next || id < s.lo {
+		if id < s.next {
 			delete(s.missing, id)
 		}
 	}
+}
+
+// offered says whether a neighbour's map has fragment id.
+func (m *member) offered(s *stream, id uint64) bool {
+	for _, n := range m.byPeer {
+		if ps := n.streams[s.lane]; ps != nil && ps.hasMap && ps.fmap.Has(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // pull asks for fragments missing longer than the fetch period, from a neighbour whose
@@ -570,9 +605,16 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 		return
 	}
 	sort.Slice(have, func(i, j int) bool { return lessPeer(have[i].peer, have[j].peer) })
+	sent := 0
 	for id, mi := range s.missing {
-		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < m.cfg.FetchPeriod) {
+		// A pull is repeated (elsewhere) after a longer wait each time: under load the
+		// answers are late, and pulling again at once would add to the load that makes
+		// them late.
+		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < time.Duration(mi.tries)*m.cfg.FetchPeriod) {
 			continue
+		}
+		if sent >= maxPullsPerTick {
+			return
 		}
 		for k := range have {
 			n := have[(int(id)+mi.tries+k)%len(have)]
@@ -581,6 +623,7 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 				m.cfg.Stats.Pulls.Add(1)
 				mi.pulled = now
 				mi.tries++
+				sent++
 				break
 			}
 		}

@@ -156,9 +156,28 @@ type (
 	Leave struct{}
 )
 
-// rejoinTicks is how often (in ticks: 3 s by default) a member short of neighbours asks
-// the server for introductions again.
-const rejoinTicks = 30
+// A member short of neighbours asks the server for introductions again after
+// rejoinTicks ticks (3 s by default), then twice as long each time up to maxRejoinTicks
+// (a small group has no more members to introduce); losing a neighbour starts over.
+const (
+	rejoinTicks    = 30
+	maxRejoinTicks = 600
+)
+
+func (m *member) maybeRejoin() {
+	if m.cfg.Rejoin == nil || len(m.byPeer)+len(m.dialing) >= m.cfg.Target {
+		return
+	}
+	if m.rejoinWait == 0 {
+		m.rejoinWait = rejoinTicks
+	}
+	if m.ticks-m.rejoinAt < m.rejoinWait {
+		return
+	}
+	m.rejoinAt = m.ticks
+	m.rejoinWait = min(2*m.rejoinWait, maxRejoinTicks)
+	m.cfg.Rejoin()
+}
 
 // tick drives the member's periodic work (maps, pulls, push masks, the window).
 type tick struct{}
@@ -179,6 +198,8 @@ type member struct {
 	posts   seenSet
 	timer   clock.Timer
 	ticks   int
+	// rejoinAt and rejoinWait pace the requests for introductions (maybeRejoin).
+	rejoinAt, rejoinWait int
 }
 
 func (m *member) Receive(ctx actor.Context) {
@@ -231,9 +252,7 @@ func (m *member) Receive(ctx actor.Context) {
 		ctx.Respond(len(m.byPeer))
 	case *tick:
 		m.onTick(ctx)
-		if m.cfg.Rejoin != nil && m.ticks%rejoinTicks == 0 && len(m.byPeer)+len(m.dialing) < m.cfg.Target {
-			m.cfg.Rejoin()
-		}
+		m.maybeRejoin()
 		m.arm(ctx)
 	case *Leave:
 		for _, n := range m.links {
@@ -472,6 +491,7 @@ func (m *member) drop(ctx actor.Context, n *neighbor) {
 
 func (m *member) forget(n *neighbor) {
 	if n.verified {
+		m.rejoinWait = 0 // short of a neighbour again: ask soon
 		n.verified = false
 		m.cfg.Stats.Neighbors.Add(-1)
 		if m.byPeer[n.peer] == n {
