@@ -28,7 +28,9 @@ type stream struct {
 	name   string
 	key    [group.StreamKeyLen]byte
 	source bool
-	ended  bool
+	ended  bool   // nothing more of it is handled (its fragments go with the window)
+	ending bool   // its end was told: fragments up to last are still taken
+	last   uint64 // its last fragment, once ending
 	info   group.MediaInfo
 
 	frags   map[uint64]*frag
@@ -166,6 +168,10 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 	switch msg := msg.(type) {
 	case group.MediaEnd:
 		if !s.source && !s.ended {
+			if s.knownHi > 0 && msg.Last+maxAhead < s.knownHi || msg.Last > s.knownHi+maxAhead {
+				m.cut(ctx, n, &m.cfg.Stats.BadFragments, "a stream's end far from the stream")
+				return
+			}
 			m.endStream(ctx, s, msg.Last, n)
 		}
 	case group.FragmentsMap:
@@ -225,7 +231,7 @@ func follows(a, b group.Fragment) bool {
 }
 
 func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.Fragment) {
-	if s.source || s.ended || !m.plays[s.name] {
+	if s.source || s.ended || !m.plays[s.name] || (s.ending && f.ID > s.last) {
 		// The source needs nothing, an ended stream takes nothing more, and nobody asked
 		// for a stream we do not play (what a neighbour pushes unasked is not kept).
 		m.cfg.Stats.Unexpected.Add(1)
@@ -364,7 +370,11 @@ func (m *member) deliver(s *stream) {
 		}
 		s.next = first
 	}
-	for s.next <= s.hi {
+	end := s.hi
+	if s.ending {
+		end = max(end, s.last)
+	}
+	for s.next <= end {
 		fr := s.frags[s.next]
 		if fr == nil {
 			if !lost(s.next) {
@@ -470,18 +480,39 @@ func (m *member) onEndStream(ctx actor.Context, name string) {
 	}
 }
 
-// endStream passes a stream's end on and frees it once its window passed.
+// endStream passes a stream's end on. The source's ends at once; a player's once it has
+// delivered (or given up) every fragment up to the last, which may still be on its way.
 func (m *member) endStream(ctx actor.Context, s *stream, last uint64, from *neighbor) {
-	m.deliver(s)
-	s.ended = true
+	if s.ending {
+		return
+	}
+	s.ending, s.last = true, last
+	s.knownHi = max(s.knownHi, last)
 	end := group.MediaEnd{Last: last}.Append(nil)
 	for _, n := range m.byPeer {
+		if ps := n.streams[s.lane]; n != from && ps != nil && ps.announced {
+			m.write(ctx, n, reportKeyOf(n, s), end, session.PriorityControl)
+		}
+	}
+	m.deliver(s)
+	m.finishIfDone(ctx, s)
+}
+
+// finishIfDone frees an ending stream's flows once nothing more is to come of it; its
+// fragments go with the window.
+func (m *member) finishIfDone(ctx actor.Context, s *stream) {
+	if !s.ending || s.ended || (!s.source && m.plays[s.name] && s.next <= s.last) {
+		return
+	}
+	s.ended = true
+	for _, n := range m.byPeer {
 		ps := n.streams[s.lane]
-		if n == from || ps == nil || !ps.announced {
+		if ps == nil {
 			continue
 		}
-		m.write(ctx, n, reportKeyOf(n, s), end, session.PriorityControl)
-		ctx.Send(n.session, &session.CloseFlow{Key: reportKeyOf(n, s)})
+		if ps.announced {
+			ctx.Send(n.session, &session.CloseFlow{Key: reportKeyOf(n, s)})
+		}
 		if ps.farFlow != 0 {
 			ctx.Send(n.session, &session.CloseFlow{Key: mediaKeyOf(ps, s)})
 		}
@@ -551,6 +582,7 @@ func (m *member) onTick(ctx actor.Context) {
 		m.pull(ctx, s, now)
 		m.rebalance(ctx, s)
 		m.deliver(s)
+		m.finishIfDone(ctx, s)
 	}
 }
 

@@ -253,3 +253,42 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEndWaitsForItsLastFragments: the end of a stream can overtake its last
+// fragments (another flow, another neighbour); the player still gets them, then the
+// stream's flows close.
+func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.send(p, 2, group.FragmentsMap{Last: 2, Bits: []byte{1}})
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	frag(1)
+	frag(2)
+	h.send(p, 2, group.MediaEnd{Last: 4})
+	frag(3)
+	frag(4)
+	frag(5) // beyond the end: not taken
+	for want := byte(1); want <= 4; want++ {
+		select {
+		case got := <-h.media:
+			if got[0] != want {
+				t.Fatalf("got message %d, want %d", got[0], want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never came", want)
+		}
+	}
+	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
+	select {
+	case got := <-h.media:
+		t.Fatalf("a message after the end: %d", got[0])
+	default:
+	}
+}
