@@ -12,6 +12,7 @@ import (
 )
 
 // TestLuaPostsToAGroupAndReceivesItsPosts: a script joins a NetGroup (cumulus:joinGroup),
+// maps a stream into its multicast (cumulus:multicast; a bad specifier is refused),
 // receives a member's post in onGroupPost, and posts to the group (cumulus:postToGroup),
 // which the member receives.
 func TestLuaPostsToAGroupAndReceivesItsPosts(t *testing.T) {
@@ -22,6 +23,7 @@ SPEC = "` + spec + `"
 function onConnection(client)
 	probeMethods(client)
 	record("joined", cumulus:joinGroup(SPEC))
+	record("multicast", cumulus:multicast("cam", SPEC), cumulus:multicast("cam", "G:zz"), cumulus:joinGroup("nonsense"))
 	function client:post(v) return cumulus:postToGroup(SPEC, v) end
 end
 function onGroupPost(id, value) record("post", id, value) end
@@ -30,6 +32,7 @@ function onGroupPost(id, value) record("post", id, value) end
 	c := f.mustDial("", client.Options{AcceptPeers: true})
 	_, id, _ := group.GroupText(spec)
 	waitEvent(t, c, "joined "+hex.EncodeToString(id[:]))
+	waitEvent(t, c, "multicast true false nil")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mb, err := c.JoinGroupSpec(ctx, spec, client.MemberOptions{OnPost: func(b []byte) {
