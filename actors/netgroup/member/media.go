@@ -71,6 +71,7 @@ type peerStream struct {
 	fmap      group.FragmentsMap
 	hasMap    bool
 	mapSent   uint64
+	sent      map[uint64]struct{} // fragments sent to the neighbour, within the window
 }
 
 func (n *neighbor) stream(s *stream) *peerStream {
@@ -194,6 +195,12 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 	case group.PushMode:
 		ps.pushOut = msg.Mask
 	case group.Pull:
+		if _, done := ps.sent[msg.ID]; done {
+			// Already on its way (a push the neighbour did not have yet, or an earlier
+			// pull): the flow is reliable within the window, a second copy only adds load.
+			m.cfg.Stats.PullsIgnored.Add(1)
+			return
+		}
 		if fr := s.frags[msg.ID]; fr != nil && ps.farFlow != 0 {
 			m.sendFragment(ctx, n, ps, s, fr)
 		}
@@ -209,6 +216,10 @@ func (m *member) sendFragment(ctx actor.Context, n *neighbor, ps *peerStream, s 
 		w.Priority = session.PriorityAudio
 	}
 	ctx.Send(n.session, w)
+	if ps.sent == nil {
+		ps.sent = map[uint64]struct{}{}
+	}
+	ps.sent[fr.f.ID] = struct{}{}
 	m.cfg.Stats.FragmentsOut.Add(1)
 	m.cfg.Stats.BytesOut.Add(uint64(len(fr.f.Data)))
 }
@@ -557,6 +568,17 @@ func (m *member) onTick(ctx actor.Context) {
 				break
 			}
 			m.evictOldest(s)
+		}
+		if m.ticks%rebalanceTicks == 0 {
+			for _, n := range m.byPeer {
+				if ps := n.streams[s.lane]; ps != nil {
+					for id := range ps.sent {
+						if id < s.lo || s.lo == 0 {
+							delete(ps.sent, id)
+						}
+					}
+				}
+			}
 		}
 		if s.ended || s.hi == 0 {
 			continue

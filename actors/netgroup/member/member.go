@@ -43,6 +43,7 @@ type Stats struct {
 	FragmentsOut   atomic.Uint64 // fragment copies sent to neighbours (push and pull)
 	BytesOut       atomic.Uint64 // media bytes of those copies
 	Pulls          atomic.Uint64 // pull requests sent
+	PullsIgnored   atomic.Uint64 // pull requests for a fragment already sent to that neighbour
 	Lost           atomic.Uint64 // fragments given up (never came)
 	MessagesOut    atomic.Uint64 // whole media messages delivered to the player
 	PostsIn        atomic.Uint64 // posts received (new ones)
