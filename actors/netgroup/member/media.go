@@ -45,6 +45,8 @@ type stream struct {
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
 	got   [8]int       // fragments of each bit received from its owner since the last rebalance
+	bitHi [8]uint64    // the highest id of each bit received, and when
+	bitAt [8]time.Time
 
 	// source: the configuration repeated before each key frame
 	configs map[byte][]byte // by Flash type (metadata, audio and video configuration)
@@ -283,6 +285,9 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 	if s.owner[f.ID%8] == n {
 		s.got[f.ID%8]++
 	}
+	if b := f.ID % 8; f.ID > s.bitHi[b] {
+		s.bitHi[b], s.bitAt[b] = f.ID, m.cfg.Clock.Now()
+	}
 	m.push(ctx, s, s.frags[f.ID], n)
 	m.deliver(s)
 }
@@ -351,12 +356,19 @@ func (m *member) deliver(s *stream) {
 	// A fragment is given up once pulls had time to fail twice, and at least half a window
 	// on: a starved machine (or neighbour) is late, not lossy.
 	giveUp := max(2*m.cfg.FetchPeriod+time.Second, m.cfg.Window/2)
+	// Late is not lost: a fragment a neighbour still offers is waited for up to the window
+	// (a loaded machine or neighbour is slow, and pulls get it); one nobody offers, for
+	// giveUp.
 	lost := func(id uint64) bool {
 		if id < s.lo {
 			return true
 		}
 		mi := s.missing[id]
-		return mi != nil && now.Sub(mi.since) > giveUp
+		if mi == nil {
+			return false
+		}
+		waited := now.Sub(mi.since)
+		return waited > m.cfg.Window || waited > giveUp && !m.offered(s, id)
 	}
 	if s.next == 0 {
 		// The first fragments come from several neighbours in any order: wait a fetch
@@ -665,6 +677,12 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 		// answers are late, and pulling again at once would add to the load that makes
 		// them late.
 		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < time.Duration(mi.tries)*m.cfg.FetchPeriod) {
+			continue
+		}
+		// A push still on its way is not pulled: pushes of one bit come in order on one
+		// flow, so a fragment is missing for good once a later one of its bit came, or
+		// when its bit stalled.
+		if b := id % 8; mi.tries == 0 && s.bitHi[b] < id && now.Sub(s.bitAt[b]) < 2*m.cfg.FetchPeriod {
 			continue
 		}
 		if sent >= maxPullsPerTick {
