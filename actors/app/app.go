@@ -188,6 +188,26 @@ type Host interface {
 	Unban(ip netip.Addr)
 }
 
+// GroupHost is what a Host also offers when the server can be a NetGroup member
+// (docs/multicast.md): assert it on the Host given to Starter.OnStart.
+type GroupHost interface {
+	// JoinGroup makes the server a member of the group of spec ("G:…") if it is not yet,
+	// and sends the application the group's posts (GroupPostHandler).
+	JoinGroup(spec string) (GroupID, error)
+	// PostToGroup posts value (encoded as AMF0: a string, number, bool, map, …) to the
+	// group of spec, joining it first if needed; every member receives it.
+	PostToGroup(spec string, value any) error
+	// Multicast injects the application's live stream name (published over RTMFP or RTMP)
+	// into the multicast of the group of spec, under the same name.
+	Multicast(name, spec string) error
+}
+
+// GroupPostHandler is implemented by applications that receive the posts of the groups
+// they joined (GroupHost.JoinGroup): value is the post's AMF0 value, decoded.
+type GroupPostHandler interface {
+	OnGroupPost(group GroupID, value any)
+}
+
 // Publisher is a publication the server publishes (Host.Publish). Its methods never block
 // and are safe for concurrent use; after Close, or once the name turned out to be taken,
 // they do nothing and Closed reports why.

@@ -50,6 +50,17 @@ type Config struct {
 	// Ban puts ip on the server's blacklist or, with banned false, takes it off
 	// (app.Host.Ban); nil ignores.
 	Ban func(ip netip.Addr, banned bool)
+	// Groups is the server's NetGroup membership (app.GroupHost); nil: none.
+	Groups Groups
+}
+
+// Groups is the server's NetGroup membership, as the applications' hosts use it.
+type Groups interface {
+	// Join makes the server a member of the group of spec; the group's posts go to
+	// onPost, once per key (an application path).
+	Join(spec, key string, onPost func(group app.GroupID, body []byte)) (app.GroupID, error)
+	Post(spec string, body []byte) error
+	Multicast(appPath, stream, spec string) error
 }
 
 // Props returns the props of the application host: apps are looked up in cfg.Apps when
@@ -116,6 +127,12 @@ type manageTick struct{}
 // post is a function to run on the application's actor (app.Host.Post).
 type post struct{ f func() }
 
+// groupPost is a post of a group the application joined (app.GroupPostHandler).
+type groupPost struct {
+	group app.GroupID
+	value any
+}
+
 func (a *appActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
@@ -148,6 +165,11 @@ func (a *appActor) Receive(ctx actor.Context) {
 	case *post:
 		var err error
 		a.guard("posted function", m.f, &err)
+	case *groupPost:
+		if h, ok := a.app.(app.GroupPostHandler); ok {
+			var err error
+			a.guard("OnGroupPost", func() { h.OnGroupPost(m.group, m.value) }, &err)
+		}
 	case *actor.Stopping, *actor.Restarting:
 		a.stop()
 	}

@@ -387,6 +387,7 @@ type Conn struct {
 	ep         *Endpoint      // the endpoint the connection lives on
 	server     netip.AddrPort // the server's address (rendezvous for P2P)
 	direct     directPublishers
+	members    groupMembers // NetGroup members (JoinGroupSpec), by group ID
 }
 
 // Play plays a stream published on the server and waits for NetStream.Play.Start (or

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/netgroup/member"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
@@ -140,6 +141,9 @@ type peerActor struct {
 	dec    amf.Decoder
 	ended  bool
 	sess   *actor.PID
+	// link, once a member opened a NetGroup flow, is what the session is: a session
+	// between members of a group (JoinGroupSpec), handled by its member.
+	link *member.Link
 }
 
 func newPeerActor(c *Conn, info endpoint.SessionInfo, name string, player *Player) actor.Actor {
@@ -149,6 +153,16 @@ func newPeerActor(c *Conn, info endpoint.SessionInfo, name string, player *Playe
 
 func (a *peerActor) Receive(ctx actor.Context) {
 	defer supervision.Repanic()
+	if a.link != nil {
+		a.link.Receive(ctx)
+		return
+	}
+	if m, ok := ctx.Message().(*session.FlowOpened); ok && a.player == nil && len(a.flows) == 0 && member.IsGroupFlow(m.Metadata) {
+		a.link = member.NewAcceptedLink(a.info, a.c.members.get)
+		a.link.Attach(ctx)
+		a.link.Receive(ctx)
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.sess = ctx.Parent()

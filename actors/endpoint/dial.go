@@ -288,7 +288,8 @@ func (h *handshake) onRIKeying(ctx actor.Context, m *startupMsg) {
 	}
 	delete(h.dials, string(d.tag))
 	delete(h.pending, d.localID)
-	info := SessionInfo{Role: cryptoutil.Initiator, LocalID: d.localID, PeerID: d.cert.ID, Addr: m.from.From, Mode: enc.Mode()}
+	info := SessionInfo{Role: cryptoutil.Initiator, LocalID: d.localID, PeerID: d.cert.ID, Addr: m.from.From, Mode: enc.Mode(),
+		NearNonce: cryptoutil.Nonce(secret, d.skic), FarNonce: cryptoutil.Nonce(secret, ri.SKRC)}
 	upper := d.o.Upper(info)
 	var kind *actors.Kind
 	if upper != nil {

@@ -125,6 +125,10 @@ type SessionInfo struct {
 	Addr    netip.AddrPort    // the far end's address when the session opened
 	// Mode is the packet protection negotiated for the session (HMAC, sequence numbers).
 	Mode cryptoutil.Mode
+	// NearNonce and FarNonce are the session's nonces (cryptoutil.Nonce of the shared
+	// secret with our key component, and with the far end's): NetGroup members prove with
+	// them that they know the group specifier.
+	NearNonce, FarNonce [32]byte
 }
 
 // DumpMode selects packet dumps.

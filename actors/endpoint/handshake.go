@@ -425,7 +425,8 @@ func (h *handshake) onIIKeying(m *startupMsg) {
 	localID := h.e.newSessionID(&entry{startup: true})
 	rik := append([]byte(nil), h.prepare(from, ik.InitiatorSessionID, rtmfp.RIKeying{ResponderSessionID: localID, SKRC: skrc, Signature: []byte{'X'}})...)
 	h.remember(ck, localID, &answer{cookie: ck, from: from, initiatorID: ik.InitiatorSessionID, skic: skic, rikeying: rik})
-	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from, Mode: enc.Mode()}
+	info := SessionInfo{Role: cryptoutil.Responder, LocalID: localID, PeerID: cert.ID, Addr: from, Mode: enc.Mode(),
+		NearNonce: cryptoutil.Nonce(secret, skrc), FarNonce: cryptoutil.Nonce(secret, ik.SKIC)}
 	var upper actor.Actor
 	if acc.Upper != nil {
 		upper = acc.Upper(info)

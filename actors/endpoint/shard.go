@@ -274,6 +274,7 @@ type Stats struct {
 	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
 	DropBanned                              atomic.Uint64 // from an address on the Banlist
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
+	BytesOut                                atomic.Uint64 // UDP payload bytes of DatagramsOut
 	DatagramsSegmented                      atomic.Uint64 // sent within segmented entries (UDP GSO runs)
 	SegmentationRefused                     atomic.Uint64 // segmented sends refused by the kernel (segmentation then off)
 	Handshakes                              atomic.Uint64 // handshake chunks passed to the handshake actor

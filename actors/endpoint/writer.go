@@ -154,12 +154,15 @@ func (w *batchWriter) send() {
 		w.stats.WriteErrors.Add(1)
 		start = w.first[k+1]
 	}
+	var bytes uint64
 	for i, o := range w.batch {
+		bytes += uint64(len(o.b))
 		outgoingPool.Put(o)
 		w.batch[i] = nil
 		w.bufs[i] = nil
 	}
 	w.stats.DatagramsOut.Add(uint64(n))
+	w.stats.BytesOut.Add(bytes)
 }
 
 // build fills the entries of a sendmmsg call with the batch's datagrams from start on:

@@ -687,6 +687,14 @@ func (a *App) OnLeaveGroup(c app.Client, id app.GroupID) {
 	}
 }
 
+// OnGroupPost implements app.GroupPostHandler: onGroupPost(groupID, value), the group's
+// ID in hex, for the groups the scripts joined (cumulus:joinGroup).
+func (a *App) OnGroupPost(id app.GroupID, value any) {
+	if a.cur != nil {
+		a.event(a.cur, "onGroupPost", 0, lua.LString(id.String()), toLua(a.cur.L, value))
+	}
+}
+
 // OnManage implements app.Manager: every 2 s the scripts are checked for changes,
 // onManage() and every client's client:onManage() run, and each state's memory is
 // checked.

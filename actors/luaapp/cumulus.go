@@ -9,6 +9,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 )
 
@@ -81,6 +82,9 @@ func (st *state) newCumulus() *lua.LTable {
 		"fromAMF":             st.fromAMF,
 		"addToBlacklist":      func(L *lua.LState) int { return st.blacklist(L, true) },
 		"removeFromBlacklist": func(L *lua.LState) int { return st.blacklist(L, false) },
+		"joinGroup":           st.joinGroup,
+		"postToGroup":         st.postToGroup,
+		"multicast":           st.multicast,
 	}
 	for name, fn := range methods {
 		t.RawSetString(name, L.NewFunction(fn))
@@ -252,4 +256,76 @@ func (st *state) configsTable() *lua.LTable {
 		cur.RawSetString(parts[len(parts)-1], v)
 	}
 	return t
+}
+
+// groupHost is the application's host as a NetGroup member, or nil (and a logged error)
+// when the server cannot be one.
+func (st *state) groupHost(L *lua.LState, fn string) app.GroupHost {
+	gh, ok := st.app.host.(app.GroupHost)
+	if !ok {
+		st.log.Error("cumulus:"+fn+": this server is not a NetGroup member", zap.String("script", L.Where(1)))
+	}
+	return gh
+}
+
+// joinGroup is cumulus:joinGroup(groupspec): the server becomes a member of the group
+// (docs/multicast.md) and onGroupPost(groupID, value) receives its posts. It returns the
+// group's ID (hex), or nil when the specifier is not one.
+func (st *state) joinGroup(L *lua.LState) int {
+	spec := L.CheckString(st.firstArg(L))
+	gh := st.groupHost(L, "joinGroup")
+	if gh == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	id, err := gh.JoinGroup(spec)
+	if err != nil {
+		st.log.Error("cumulus:joinGroup failed", zap.Error(err), zap.String("script", L.Where(1)))
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LString(id.String()))
+	return 1
+}
+
+// postToGroup is cumulus:postToGroup(groupspec, value): value (AMF0) reaches every member
+// of the group. It returns true once posted.
+func (st *state) postToGroup(L *lua.LState) int {
+	i := st.firstArg(L)
+	spec := L.CheckString(i)
+	v, err := toAMF(L.Get(i + 1))
+	if err != nil {
+		L.ArgError(i+1, err.Error())
+	}
+	gh := st.groupHost(L, "postToGroup")
+	if gh == nil {
+		L.Push(lua.LFalse)
+		return 1
+	}
+	if err := gh.PostToGroup(spec, v); err != nil {
+		st.log.Error("cumulus:postToGroup failed", zap.Error(err), zap.String("script", L.Where(1)))
+		L.Push(lua.LFalse)
+		return 1
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// multicast is cumulus:multicast(name, groupspec): the application's live stream name is
+// injected into the group's multicast under the same name. It returns true once mapped.
+func (st *state) multicast(L *lua.LState) int {
+	i := st.firstArg(L)
+	name, spec := L.CheckString(i), L.CheckString(i+1)
+	gh := st.groupHost(L, "multicast")
+	if gh == nil {
+		L.Push(lua.LFalse)
+		return 1
+	}
+	if err := gh.Multicast(name, spec); err != nil {
+		st.log.Error("cumulus:multicast failed", zap.Error(err), zap.String("script", L.Where(1)))
+		L.Push(lua.LFalse)
+		return 1
+	}
+	L.Push(lua.LTrue)
+	return 1
 }

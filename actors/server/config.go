@@ -11,6 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/multicast"
 )
 
 // Config is the server's configuration. cmd/actorrtmfp fills it from environment
@@ -46,6 +47,10 @@ type Config struct {
 	PendingTimeout    time.Duration `env:"PENDING_TIMEOUT" envDefault:"5s" desc:"a session whose client is not heard from this long after the handshake is freed (1s-60s)"`
 	PendingPerAddress int           `env:"PENDING_PER_ADDRESS" envDefault:"32" desc:"sessions not yet heard from that one source address may hold; further handshakes from it are refused (an eighth of it when the session table is nearly full) (1-100000)"`
 	HelloRate         int           `env:"HELLO_RATE" envDefault:"50" desc:"IHellos per second answered per source address, in bursts of twice that (1-100000)"`
+	// The server as a NetGroup member (docs/multicast.md).
+	Multicast          string `env:"MULTICAST" envDefault:"" desc:"live streams injected into NetGroup multicast: comma-separated app/stream=G:groupspec pairs (the multicast stream keeps the stream's name); empty: none"`
+	MulticastListen    string `env:"MULTICAST_LISTEN" envDefault:":0" desc:"UDP address of the server's NetGroup member (multicast ingest, posting), host:port; members reach it at this IP (unspecified: the first LISTEN IP, else the machine's first non-loopback one)"`
+	MulticastNeighbors int    `env:"MULTICAST_NEIGHBORS" envDefault:"4" desc:"sessions the server keeps with members of each NetGroup it is in, hence the most copies of each multicast fragment it sends (1-64)"`
 }
 
 // serverBudgetFixed is the server's receive budget when neither RECV_BUDGET_SERVER nor
@@ -151,6 +156,15 @@ func (c Config) Validate() error {
 	}
 	if c.GroupNeighbors < 1 || c.GroupNeighbors > 32 {
 		return &ConfigError{"GROUP_NEIGHBORS", strconv.Itoa(c.GroupNeighbors), "want 1-32"}
+	}
+	if _, err := multicast.ParseMappings(c.Multicast); err != nil {
+		return &ConfigError{"MULTICAST", c.Multicast, "want comma-separated app/stream=G:groupspec pairs: " + err.Error()}
+	}
+	if err := checkHostPort("MULTICAST_LISTEN", c.MulticastListen, "e.g. :0 or 0.0.0.0:1936"); err != nil {
+		return err
+	}
+	if c.MulticastNeighbors < 1 || c.MulticastNeighbors > 64 {
+		return &ConfigError{"MULTICAST_NEIGHBORS", strconv.Itoa(c.MulticastNeighbors), "want 1-64"}
 	}
 	if c.RTMP != Off {
 		if err := checkHostPort("RTMP", c.RTMP, "or off"); err != nil {

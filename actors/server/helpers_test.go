@@ -24,7 +24,7 @@ import (
 // startServer is newFixture with every option open: opts.Apps defaults to the fixture's
 // testApp on "live", opts.Log to the test logger, opts.Clock to a clock.Warp the test may
 // skip forward (fixture.clock); mut may change the configuration.
-func startServer(t *testing.T, opts server.Options, mut func(*server.Config)) *fixture {
+func startServer(t testing.TB, opts server.Options, mut func(*server.Config)) *fixture {
 	t.Helper()
 	sys := actors.NewActorSystem(logger(t))
 	warp := clock.NewWarp()

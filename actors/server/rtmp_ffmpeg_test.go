@@ -28,7 +28,7 @@ import (
 // test's folder.
 
 // runFFmpeg runs ffmpeg with args and fails with its output if it fails.
-func runFFmpeg(t *testing.T, ctx context.Context, args ...string) {
+func runFFmpeg(t testing.TB, ctx context.Context, args ...string) {
 	t.Helper()
 	ffmpeg, _ := needFFmpeg(t)
 	out, err := exec.CommandContext(ctx, ffmpeg, append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput()

@@ -26,7 +26,7 @@ import (
 
 // needFFmpeg returns the paths of ffmpeg and ffprobe, or fails the test naming the
 // script that installs them: the interop tests never skip silently.
-func needFFmpeg(t *testing.T) (ffmpeg, ffprobe string) {
+func needFFmpeg(t testing.TB) (ffmpeg, ffprobe string) {
 	t.Helper()
 	var err error
 	if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
@@ -40,7 +40,7 @@ func needFFmpeg(t *testing.T) (ffmpeg, ffprobe string) {
 
 // makeClip makes a test clip with ffmpeg itself: seconds of 320x240 test pattern at 25
 // fps (H.264, a key frame every second) and a 440 Hz tone (AAC), as FLV.
-func makeClip(t *testing.T, seconds int) string {
+func makeClip(t testing.TB, seconds int) string {
 	t.Helper()
 	ffmpeg, _ := needFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "clip.flv")
@@ -79,7 +79,7 @@ func probe(t *testing.T, path string) map[string]int {
 }
 
 // clipTags reads every tag of an FLV file.
-func clipTags(t *testing.T, path string) []flv.Tag {
+func clipTags(t testing.TB, path string) []flv.Tag {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -8,6 +8,7 @@
 //	├── apps                  one actor per application path (apphost)
 //	├── publications          one actor per live stream (live)
 //	├── groups                one actor per NetGroup (netgroup)
+//	├── multicast             the node as a NetGroup member: its socket, a member per group (multicast)
 //	├── library               questions about recordings (media)
 //	├── handshake (per socket) answers handshakes; parent of the socket's sessions (endpoint)
 //	│   └── session           one per RTMFP session (session)
@@ -39,8 +40,10 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
+	"github.com/actorrtmfp/actorrtmfp/actors/multicast"
 	"github.com/actorrtmfp/actorrtmfp/actors/netconn"
 	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
+	"github.com/actorrtmfp/actorrtmfp/actors/netgroup/member"
 	"github.com/actorrtmfp/actorrtmfp/actors/p2p"
 	"github.com/actorrtmfp/actorrtmfp/actors/rtmp"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
@@ -55,6 +58,7 @@ type Stats struct {
 	Rendezvous p2p.RendezvousStats
 	Live       live.Stats
 	Groups     netgroup.Stats
+	Multicast  member.Stats // the server's own NetGroup members (multicast ingest, posting)
 	Apps       apphost.Stats
 	RTMP       rtmp.Stats
 	Media      media.Stats
@@ -99,6 +103,7 @@ type Server struct {
 	rtmps      []*rtmp.Listener
 	rtmpIDs    atomic.Uint32
 	directory  *actor.PID
+	groups     groupsRef // the node's NetGroup membership (multicast)
 	dispatcher actors.PoolDispatcher
 	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
 	budget     *session.Budget  // receive buffers per address and in all, shared by the endpoints
@@ -190,6 +195,7 @@ func (n *node) start(ctx actor.Context) error {
 				s.banned.Unban(ip)
 			}
 		},
+		Groups: &s.groups,
 	}))
 	if p, ok := opts.Apps.(app.Preloader); ok {
 		// The preloaded applications start before the sockets open: a client's first
@@ -252,8 +258,62 @@ func (n *node) start(ctx actor.Context) error {
 		}
 		s.endpoints = append(s.endpoints, e)
 	}
+	if err := s.startMulticast(ctx, pubs, groups, sc, host); err != nil {
+		return err
+	}
 	return s.startRTMP(ctx, conns, sc)
 }
+
+// startMulticast makes the node a NetGroup member: its own socket and peer ID, the
+// streams of ACTORRTMFP_MULTICAST injected into their groups, the applications' posts.
+func (s *Server) startMulticast(ctx actor.Context, pubs, groups *actor.PID, sc session.Config, host string) error {
+	mappings, err := multicast.ParseMappings(s.cfg.Multicast)
+	if err != nil {
+		return err
+	}
+	svc, err := multicast.Start(ctx, multicast.Config{
+		Mappings: mappings, Listen: s.cfg.MulticastListen, Announce: s.Addrs(), Neighbors: s.cfg.MulticastNeighbors,
+		Publications: pubs, Groups: groups, Directory: s.directory, Session: sc, Node: host,
+		Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.Multicast, Options: s.propsOptions(),
+	})
+	if err != nil {
+		return err
+	}
+	s.groups.svc.Store(svc)
+	return nil
+}
+
+// groupsRef is the node's NetGroup membership as the applications reach it: the service
+// starts after the applications' host, which holds this reference.
+type groupsRef struct {
+	svc atomic.Pointer[multicast.Service]
+}
+
+var errNoMulticast = errors.New("the server's NetGroup member has not started")
+
+func (g *groupsRef) Join(spec, key string, onPost func(app.GroupID, []byte)) (app.GroupID, error) {
+	if svc := g.svc.Load(); svc != nil {
+		return svc.Join(spec, key, onPost)
+	}
+	return app.GroupID{}, errNoMulticast
+}
+
+func (g *groupsRef) Post(spec string, body []byte) error {
+	if svc := g.svc.Load(); svc != nil {
+		return svc.Post(spec, body)
+	}
+	return errNoMulticast
+}
+
+func (g *groupsRef) Multicast(appPath, stream, spec string) error {
+	if svc := g.svc.Load(); svc != nil {
+		return svc.Multicast(appPath, stream, spec)
+	}
+	return errNoMulticast
+}
+
+// Multicast returns the node's NetGroup membership (multicast ingest, posting).
+func (s *Server) Multicast() *multicast.Service { return s.groups.svc.Load() }
 
 // media returns the node's recordings: the Media folder, if it is not off.
 func (s *Server) media() *media.Media {
@@ -347,6 +407,10 @@ func (s *Server) Publications() int { return s.stats.Live.Publications() }
 // GroupStats returns the NetGroup counters.
 func (s *Server) GroupStats() *netgroup.Stats { return &s.stats.Groups }
 
+// MulticastStats counts what the server's own NetGroup members did: neighbours, fragment
+// copies and bytes sent, members cut off for lying.
+func (s *Server) MulticastStats() *member.Stats { return &s.stats.Multicast }
+
 // Groups returns the number of live groups.
 func (s *Server) Groups() int { return s.stats.Groups.Groups() }
 
@@ -393,6 +457,11 @@ func (s *Server) Stop(ctx context.Context) error {
 	var first error
 	for _, e := range s.endpoints {
 		if err := e.Stop(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	if svc := s.groups.svc.Load(); svc != nil {
+		if err := svc.Stop(ctx); err != nil && first == nil {
 			first = err
 		}
 	}

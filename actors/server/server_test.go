@@ -81,7 +81,7 @@ func (a *testApp) counts() (connected, disconnected int) {
 	return len(a.connected), a.disconnected
 }
 
-func logger(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
+func logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
 
 type fixture struct {
 	sys   *actor.ActorSystem

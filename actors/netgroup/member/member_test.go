@@ -1,0 +1,294 @@
+package member
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/session"
+	"github.com/actorrtmfp/actorrtmfp/codec/group"
+	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
+)
+
+const testSpec = "G:01010a0e6d756c74696361737400"
+
+// fakePeer stands for a neighbour: it is the link and the session the member writes to,
+// and records what the member sends it.
+type fakePeer struct {
+	pid  *actor.PID
+	info endpoint.SessionInfo
+	out  chan any
+}
+
+func (p *fakePeer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *session.Write, *session.Close, *session.CloseFlow:
+		p.out <- m
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	sys    *actor.ActorSystem
+	member *actor.PID
+	txt    string
+	id     [32]byte
+	stats  *Stats
+	media  chan []byte
+	self   cryptoutil.PeerID
+}
+
+func newHarness(t *testing.T, mut func(*Config)) *harness {
+	t.Helper()
+	sys := actors.NewActorSystem(zap.NewNop())
+	t.Cleanup(sys.Shutdown)
+	txt, id, err := group.GroupText(testSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, sys: sys, txt: txt, id: id, stats: &Stats{}, media: make(chan []byte, 64), self: cryptoutil.PeerID{0x80}}
+	cfg := Config{Spec: testSpec, Self: h.self, MaxNeighbors: 4, Stats: h.stats,
+		OnMedia: func(_ string, _ byte, _ uint32, body []byte) { h.media <- append([]byte(nil), body...) }}
+	if mut != nil {
+		mut(&cfg)
+	}
+	props, err := Props(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.member = sys.Root.Spawn(props)
+	return h
+}
+
+// peer connects a fake neighbour (as if it dialled the member).
+func (h *harness) peer(id byte) *fakePeer {
+	p := &fakePeer{out: make(chan any, 1024),
+		info: endpoint.SessionInfo{PeerID: cryptoutil.PeerID{id}, NearNonce: [32]byte{id, 1}, FarNonce: [32]byte{id, 2}}}
+	p.pid = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
+	h.sys.Root.Send(h.member, &linkUp{link: p.pid, session: p.pid, info: p.info})
+	h.flow(p, 1, group.MetaReport, nil)
+	return p
+}
+
+func (h *harness) flow(p *fakePeer, id uint64, meta string, assoc *session.FlowKey) {
+	f := &linkFlow{link: p.pid, flowID: id, meta: meta}
+	if assoc != nil {
+		f.hasAssoc, f.assocKey = true, *assoc
+	}
+	h.sys.Root.Send(h.member, f)
+}
+
+func (h *harness) send(p *fakePeer, flow uint64, m group.Message) {
+	h.sys.Root.Send(h.member, &linkMsg{link: p.pid, flowID: flow, data: m.Append(nil)})
+}
+
+// handshake sends p's group handshake, with the key the member expects unless key is set.
+func (h *harness) handshake(p *fakePeer, key *[32]byte) {
+	k := group.GroupKey(h.txt, p.info.NearNonce)
+	if key != nil {
+		k = *key
+	}
+	h.send(p, 1, group.Init{Group: h.id, Key: k, Peer: h.self})
+}
+
+// expect waits for a message to p that match accepts.
+func (h *harness) expect(p *fakePeer, what string, match func(any) bool) {
+	h.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-p.out:
+			if match(m) {
+				return
+			}
+		case <-timeout:
+			h.t.Fatalf("peer %x never got %s", p.info.PeerID[0], what)
+		}
+	}
+}
+
+func isClose(m any) bool { _, ok := m.(*session.Close); return ok }
+
+func isType(t byte) func(any) bool {
+	return func(m any) bool {
+		w, ok := m.(*session.Write)
+		return ok && len(w.Data) > 0 && w.Data[0] == t
+	}
+}
+
+// count asks the member its neighbours, which also waits for what it was sent before.
+func (h *harness) count() int {
+	r, err := h.sys.Root.RequestFuture(h.member, &Count{}, 5*time.Second).Result()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r.(int)
+}
+
+// TestWrongGroupKeyIsCutOff: a member that does not know the group specifier (it sends a
+// key made with another text) is cut off and counted, and learns nothing of the group's
+// streams; so is one whose handshake names another member; an honest one is answered.
+func TestWrongGroupKeyIsCutOff(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 9, Body: []byte{0x17, 0, 0, 0, 0, 1}})
+	liar := h.peer(1)
+	wrong := group.GroupKey("G:0101", liar.info.NearNonce) // the ID alone does not give the key
+	h.handshake(liar, &wrong)
+	h.expect(liar, "its session closed", isClose)
+	if h.count() != 0 || h.stats.BadKey.Load() != 1 || h.stats.CutOff.Load() != 1 {
+		t.Fatalf("neighbours %d, bad keys %d, cut off %d", h.count(), h.stats.BadKey.Load(), h.stats.CutOff.Load())
+	}
+	// A handshake meant for another member is as wrong.
+	impostor := h.peer(2)
+	h.send(impostor, 1, group.Init{Group: h.id, Key: group.GroupKey(h.txt, impostor.info.NearNonce), Peer: [32]byte{3}})
+	h.expect(impostor, "its session closed", isClose)
+	honest := h.peer(4)
+	h.handshake(honest, nil)
+	h.expect(honest, "the stream's announcement", isType(group.TypeMediaInfo))
+	if h.count() != 1 || h.stats.BadKey.Load() != 2 {
+		t.Fatalf("neighbours %d, bad keys %d", h.count(), h.stats.BadKey.Load())
+	}
+	for len(liar.out) > 0 {
+		if isType(group.TypeMediaInfo)(<-liar.out) {
+			t.Fatal("the liar was told about the stream")
+		}
+	}
+}
+
+// TestLyingRelayIsCutOffAndNothingItSendsReachesOthers: a member plays a stream from an
+// honest neighbour and relays it to a third; a fourth sends fragments that contradict the
+// stream, of no media type, far beyond it, or group messages before its handshake: each
+// liar is cut off and counted, and none of their bytes reach the player or the third.
+func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	key := [group.StreamKeyLen]byte{0x21, 0x01, 9}
+	info := group.MediaInfo{Name: "s", Key: key, WindowMs: 8000, UpdatePeriodMs: 100, FetchPeriodMs: 500}
+	lane0 := &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0}
+	join := func(p *fakePeer) {
+		h.handshake(p, nil)
+		h.flow(p, 2, group.MetaMediaReport, nil)
+		h.send(p, 2, info)
+		h.flow(p, 3, group.MetaMedia, lane0)
+	}
+	honest, down := h.peer(1), h.peer(2)
+	join(honest)
+	join(down)
+	h.send(down, 2, group.PushMode{Mask: 0xFF})
+	h.send(honest, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+	good := [][]byte{bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 100), bytes.Repeat([]byte{3}, 100)}
+	for i, b := range good {
+		h.send(honest, 3, group.Fragment{Marker: group.TypeMediaData, ID: uint64(i + 1), MediaType: 9, Time: uint32(i), Data: b})
+	}
+	for i := range good {
+		if got := <-h.media; !bytes.Equal(got, good[i]) {
+			t.Fatalf("message %d: % x", i, got[:4])
+		}
+	}
+	liars := []struct {
+		name string
+		lie  func(p *fakePeer)
+	}{
+		{"a fragment that contradicts one the stream has", func(p *fakePeer) {
+			h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: 2, MediaType: 9, Data: bytes.Repeat([]byte{0xEE}, 100)})
+		}},
+		{"a fragment of no media type", func(p *fakePeer) {
+			h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: 4, MediaType: 0x42, Data: bytes.Repeat([]byte{0xEE}, 100)})
+		}},
+		{"a fragment far beyond the stream", func(p *fakePeer) {
+			h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: 3 + maxAhead + 1, MediaType: 9, Data: bytes.Repeat([]byte{0xEE}, 100)})
+		}},
+		{"a continuation that does not follow its start", func(p *fakePeer) {
+			h.send(p, 3, group.Fragment{Marker: group.TypeMediaEnd, ID: 4, Data: bytes.Repeat([]byte{0xEE}, 100)})
+		}},
+		{"a fragments map far beyond the stream", func(p *fakePeer) {
+			h.send(p, 2, group.FragmentsMap{Last: 3 + maxAhead + 1})
+		}},
+		{"a malformed media report", func(p *fakePeer) {
+			h.sys.Root.Send(h.member, &linkMsg{link: p.pid, flowID: 2, data: []byte{group.TypePull, 0x80}})
+		}},
+	}
+	for i, l := range liars {
+		p := h.peer(byte(10 + i))
+		join(p)
+		l.lie(p)
+		h.expect(p, "its session closed for "+l.name, isClose)
+	}
+	early := h.peer(30)
+	h.send(early, 1, group.Begin{})
+	h.expect(early, "its session closed for a message before its handshake", isClose)
+	if n := h.stats.CutOff.Load(); n != uint64(len(liars)+1) {
+		t.Fatalf("%d cut off, want %d (bad fragments %d, bad messages %d)", n, len(liars)+1, h.stats.BadFragments.Load(), h.stats.BadMessages.Load())
+	}
+	// The honest stream goes on, and its next fragment is the first thing after the
+	// three the player gets.
+	h.send(honest, 3, group.Fragment{Marker: group.TypeMediaData, ID: 4, MediaType: 9, Data: good[0]})
+	if got := <-h.media; !bytes.Equal(got, good[0]) {
+		t.Fatalf("after the liars the player got % x", got[:4])
+	}
+	if h.count() != 2 {
+		t.Fatalf("%d neighbours, want the honest two", h.count())
+	}
+	// The third member got the four honest fragments pushed, and nothing of the liars'.
+	relayed := 0
+	timeout := time.After(10 * time.Second)
+	for relayed < 4 {
+		select {
+		case m := <-down.out:
+			w, ok := m.(*session.Write)
+			if !ok || w.Key.Metadata != group.MetaMedia {
+				continue
+			}
+			if bytes.Contains(w.Data, []byte{0xEE, 0xEE, 0xEE}) {
+				t.Fatal("a liar's bytes were relayed")
+			}
+			relayed++
+		case <-timeout:
+			t.Fatalf("the third member got %d fragments relayed, want 4", relayed)
+		}
+	}
+}
+
+// TestStreamEndWaitsForItsLastFragments: the end of a stream can overtake its last
+// fragments (another flow, another neighbour); the player still gets them, then the
+// stream's flows close.
+func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.send(p, 2, group.FragmentsMap{Last: 2, Bits: []byte{1}})
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	frag(1)
+	frag(2)
+	h.send(p, 2, group.MediaEnd{Last: 4})
+	frag(3)
+	frag(4)
+	frag(5) // beyond the end: not taken
+	for want := byte(1); want <= 4; want++ {
+		select {
+		case got := <-h.media:
+			if got[0] != want {
+				t.Fatalf("got message %d, want %d", got[0], want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never came", want)
+		}
+	}
+	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
+	select {
+	case got := <-h.media:
+		t.Fatalf("a message after the end: %d", got[0])
+	default:
+	}
+}
