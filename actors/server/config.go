@@ -46,6 +46,20 @@ type Config struct {
 	PendingTimeout    time.Duration `env:"PENDING_TIMEOUT" envDefault:"5s" desc:"a session whose client is not heard from this long after the handshake is freed (1s-60s)"`
 	PendingPerAddress int           `env:"PENDING_PER_ADDRESS" envDefault:"32" desc:"sessions not yet heard from that one source address may hold; further handshakes from it are refused (an eighth of it when the session table is nearly full) (1-100000)"`
 	HelloRate         int           `env:"HELLO_RATE" envDefault:"50" desc:"IHellos per second answered per source address, in bursts of twice that (1-100000)"`
+
+	// A cluster (docs/cluster.md): nothing of it runs while ClusterBind is empty.
+	ClusterName         string        `env:"CLUSTER_NAME" envDefault:"actorrtmfp" desc:"the cluster's name: nodes join only their own cluster (letters, digits, '.', '_', '-'; up to 64)"`
+	ClusterBind         string        `env:"CLUSTER_BIND" desc:"host:port of this node's cluster listener (gRPC, TCP); empty: no cluster, the server is one node"`
+	ClusterAdvertise    string        `env:"CLUSTER_ADVERTISE" desc:"host:port the other nodes reach this node's cluster listener at, when not CLUSTER_BIND (required when its host is 0.0.0.0 or ::)"`
+	ClusterMembers      []string      `env:"CLUSTER_MEMBERS" envSeparator:"," desc:"static membership: the cluster addresses (CLUSTER_ADVERTISE) of every node, this one included, comma-separated; each node also answers health checks on the TCP port after its cluster port"`
+	ClusterEtcd         []string      `env:"CLUSTER_ETCD" envSeparator:"," desc:"membership through etcd: its endpoints, comma-separated (instead of CLUSTER_MEMBERS)"`
+	ClusterTTL          time.Duration `env:"CLUSTER_TTL" envDefault:"2s" desc:"how soon a node that stops answering leaves the others' view: the etcd lease's TTL, or how often the static members are polled (1s-60s)"`
+	ClusterTLSCA        string        `env:"CLUSTER_TLS_CA" desc:"mutual TLS between nodes: the PEM file of the cluster's CA (with CLUSTER_TLS_CERT and CLUSTER_TLS_KEY; without them cluster traffic is not encrypted)"`
+	ClusterTLSCert      string        `env:"CLUSTER_TLS_CERT" desc:"this node's certificate (PEM), signed by CLUSTER_TLS_CA, used as server and as client"`
+	ClusterTLSKey       string        `env:"CLUSTER_TLS_KEY" desc:"the key of CLUSTER_TLS_CERT (PEM)"`
+	PublicAddress       []string      `env:"PUBLIC_ADDRESS" envSeparator:"," desc:"ip:port where clients reach this node's RTMFP socket, comma-separated, for the other nodes' load redirects (empty: the addresses it listens on, if not 0.0.0.0 or ::)"`
+	ClusterCapacity     int           `env:"CLUSTER_CAPACITY" envDefault:"0" desc:"sessions this node is sized for, the measure of its load (0: MAX_SESSIONS per listen address)"`
+	ClusterRedirectLoad int           `env:"CLUSTER_REDIRECT_LOAD" envDefault:"80" desc:"percent of CLUSTER_CAPACITY beyond which new clients are redirected to nodes at least 10 points less loaded (1-100; -1: never)"`
 }
 
 // serverBudgetFixed is the server's receive budget when neither RECV_BUDGET_SERVER nor
@@ -168,7 +182,10 @@ func (c Config) Validate() error {
 			return &ConfigError{"RTMPS_KEY", "", "RTMPS needs a private key file"}
 		}
 	}
-	return c.validateLimits()
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
+	return c.validateCluster()
 }
 
 // checkHostPort checks a TCP listen address.
