@@ -117,7 +117,14 @@ func rendezvousHash(g app.GroupID, node string) uint64 {
 	h := fnv.New64a()
 	h.Write(g[:])
 	h.Write([]byte(node))
-	return h.Sum64()
+	// FNV mixes its last bytes poorly: the finalizer of MurmurHash3 spreads them.
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // ---- member side ----

@@ -6,6 +6,7 @@ package p2p
 
 import (
 	"net/netip"
+	"unique"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -32,13 +33,15 @@ type directory struct {
 
 // peerEntry is what the directory keeps of a registered peer: the fields of a
 // messages.Peer with its addresses parsed (netip values instead of strings) and the PIDs
-// and node name shared with the registration. A server holds one per connected client;
-// the protobuf record with its address strings cost about twice as much.
+// shared with the registration. A server holds one per connected client; the protobuf
+// record with its address strings cost about twice as much. The node name is the same
+// for every entry: interned, it costs a pointer, and the entry stays in its size class
+// with the registration time added.
 type peerEntry struct {
 	session, connection *actor.PID
 	public              netip.AddrPort
 	private             []netip.AddrPort
-	node                string
+	node                unique.Handle[string]
 	registered          int64 // unix ms
 	sessionID           uint32
 	hasPeerInfo         bool
@@ -151,7 +154,7 @@ func (d *directory) onRegister(ctx actor.Context, m *messages.RegisterPeer) {
 	}
 	e := &peerEntry{
 		session: p.Session, connection: p.Connection, public: ParseAddr(p.PublicAddress),
-		private: ParseAddrs(p.PrivateAddresses), node: p.Node, sessionID: p.SessionId, hasPeerInfo: p.HasPeerInfo,
+		private: ParseAddrs(p.PrivateAddresses), node: unique.Make(p.Node), sessionID: p.SessionId, hasPeerInfo: p.HasPeerInfo,
 		registered: d.cfg.Clock.Now().UnixMilli(),
 	}
 	d.peers[id] = e
@@ -372,7 +375,7 @@ func (d *directory) fill(r *messages.LookupPeerResult, id cryptoutil.PeerID) {
 // nothing on another node).
 func (d *directory) peer(id cryptoutil.PeerID, e *peerEntry, withPIDs bool) *messages.Peer {
 	p := &messages.Peer{
-		PeerId: append([]byte(nil), id[:]...), SessionId: e.sessionID, HasPeerInfo: e.hasPeerInfo, Node: e.node,
+		PeerId: append([]byte(nil), id[:]...), SessionId: e.sessionID, HasPeerInfo: e.hasPeerInfo, Node: e.node.Value(),
 		RegisteredUnixMs: e.registered, PrivateAddresses: addrStrings(e.private),
 	}
 	if withPIDs {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -201,5 +202,13 @@ func TestDirectoryReplicas(t *testing.T) {
 	}
 	if r := ask(&messages.LookupPeer{PeerId: id(2)}); !r.Found || r.Peer.Origin != "n3" {
 		t.Fatalf("n3's registration of the peer not found after n2 left: %v", r)
+	}
+}
+
+// TestPeerEntrySize: the entry every connected client costs the directory stays in its
+// allocation size class (96 bytes).
+func TestPeerEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(peerEntry{}); n > 96 {
+		t.Fatalf("peerEntry is %d bytes, over the 96-byte size class", n)
 	}
 }
