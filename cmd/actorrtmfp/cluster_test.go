@@ -288,6 +288,7 @@ func runCluster(t *testing.T, nodes []*node) {
 // checks that media flows between them.
 func playDirect(t *testing.T, in, target *client.Conn, direct *client.Publisher) {
 	t.Helper()
+	hellos := target.Endpoint().Stats.ForwardedHellos.Load()
 	var player *client.Player
 	retryUntil(t, "an introduction across nodes", 60*time.Second, func() error {
 		var err error
@@ -295,6 +296,9 @@ func playDirect(t *testing.T, in, target *client.Conn, direct *client.Publisher)
 		return err
 	})
 	defer player.Close()
+	if target.Endpoint().Stats.ForwardedHellos.Load() == hellos {
+		t.Error("the target was never sent the forwarded hello by its own node")
+	}
 	deadline := time.After(30 * time.Second)
 	for i := 0; ; i++ {
 		if err := direct.Write(videoFrame(i)); err != nil {
