@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/cluster"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -25,7 +26,7 @@ import (
 // One goroutine owns the member map and publishes the topology; the watch starts at the
 // revision of the initial read (nothing is missed between them) and is started again
 // from a fresh read after an error (compaction); Shutdown revokes the lease, so the key
-// goes at once; losing the lease calls lost.
+// goes at once; losing the lease (not etcd: see keepAlive) calls lost.
 type etcdProvider struct {
 	client *clientv3.Client
 	ttl    time.Duration
@@ -86,15 +87,7 @@ func (p *etcdProvider) StartMember(c *cluster.Cluster) error {
 	if err != nil {
 		return fail(err)
 	}
-	go func() {
-		for range ka {
-		}
-		// The channel closes when ctx ends (Shutdown) or the lease is gone: expired while
-		// this process was stopped or cut off longer than the TTL.
-		if ctx.Err() == nil && p.lost != nil {
-			p.lost("the etcd lease expired")
-		}
-	}()
+	go p.keepAlive(ctx, ka)
 	members, rev, err := p.read(octx, prefix)
 	if err != nil {
 		return fail(err)
@@ -102,6 +95,52 @@ func (p *etcdProvider) StartMember(c *cluster.Cluster) error {
 	c.MemberList.UpdateClusterTopology(list(members))
 	go p.watch(ctx, c, prefix, members, rev)
 	return nil
+}
+
+// keepAlive follows the lease's keep-alive channel. The client closes it when etcd has not
+// answered for a TTL — etcd down, or this node cut off or paused — or when the lease is
+// gone. Only the latter means the others have dropped this node: while etcd cannot be
+// reached the lease is kept alive again as soon as it can (an etcd that restarts keeps its
+// leases), and a lease that expired meanwhile is lost.
+func (p *etcdProvider) keepAlive(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse) {
+	for {
+		for range ka {
+		}
+		warned := false
+		for {
+			if ctx.Err() != nil {
+				return // Shutdown
+			}
+			rctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+			ttl, err := p.client.TimeToLive(rctx, p.lease)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil && ttl.TTL <= 0 {
+				if p.lost != nil {
+					p.lost("the etcd lease expired: the other members have dropped this one")
+				}
+				return
+			}
+			if err == nil {
+				if ka, err = p.client.KeepAlive(ctx, p.lease); err == nil {
+					if warned {
+						p.log.Info("etcd reachable again; this node is still a member")
+					}
+					break
+				}
+			}
+			if !warned {
+				warned = true
+				p.log.Warn("etcd unreachable; the membership stays as it was until it is back", zap.Error(err))
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // read returns the members under prefix and the revision of the read.

@@ -311,21 +311,42 @@ func (n *node) url(path string) string { return "rtmfp://" + n.addr + "/" + path
 
 // ---- etcd ----
 
-// startEtcd starts an etcd server on free loopback ports with a temporary data directory
-// and returns its client endpoint once it serves clients; it is stopped when the test
-// ends.
-func startEtcd(t *testing.T) string {
+// etcdServer is an etcd server on free loopback ports with a temporary data directory,
+// stopped when the test ends.
+type etcdServer struct {
+	t            *testing.T
+	bin, dir     string
+	client, peer int
+	cmd          *exec.Cmd
+	exited       chan struct{}
+	mu           sync.Mutex
+	log          []string
+	endpoint     string
+}
+
+// startEtcd starts an etcd server and returns once it serves clients.
+func startEtcd(t *testing.T) *etcdServer {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatal("etcd is not installed: run scripts/test-deps (Debian's etcd-server)")
 	}
 	ports := freePorts(t, 1)
-	client, peer := ports[0], ports[0]+1
-	cmd := exec.Command(bin, "--name", "t", "--data-dir", t.TempDir(),
-		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", client), "--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", client),
-		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer), "--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer),
-		"--initial-cluster", fmt.Sprintf("t=http://127.0.0.1:%d", peer), "--logger", "zap", "--log-level", "info")
+	e := &etcdServer{t: t, bin: bin, dir: t.TempDir(), client: ports[0], peer: ports[0] + 1}
+	e.endpoint = fmt.Sprintf("127.0.0.1:%d", e.client)
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
+// start starts (or restarts, on the same data) the server.
+func (e *etcdServer) start() {
+	t := e.t
+	t.Helper()
+	cmd := exec.Command(e.bin, "--name", "t", "--data-dir", e.dir,
+		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", e.client), "--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", e.client),
+		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", e.peer), "--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", e.peer),
+		"--initial-cluster", fmt.Sprintf("t=http://127.0.0.1:%d", e.peer), "--logger", "zap", "--log-level", "info")
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -333,44 +354,47 @@ func startEtcd(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
-	exited := make(chan struct{})
-	var logMu sync.Mutex
-	var log []string
+	ready, exited := make(chan struct{}), make(chan struct{})
+	e.cmd, e.exited = cmd, exited
 	go func() {
 		defer close(exited)
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		once := sync.Once{}
 		for sc.Scan() {
-			logMu.Lock()
-			log = append(log, sc.Text())
-			logMu.Unlock()
+			e.mu.Lock()
+			e.log = append(e.log, sc.Text())
+			e.mu.Unlock()
 			if strings.Contains(sc.Text(), "serving client traffic") || strings.Contains(sc.Text(), "ready to serve client requests") {
 				once.Do(func() { close(ready) })
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = cmd.Wait()
-	})
 	select {
 	case <-ready:
 	case <-exited:
-		logMu.Lock()
-		defer logMu.Unlock()
-		t.Fatalf("etcd exited:\n%s", strings.Join(log, "\n"))
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		t.Fatalf("etcd exited:\n%s", strings.Join(e.log, "\n"))
 	case <-time.After(60 * time.Second):
 		t.Fatal("etcd did not serve clients within 60 s")
 	}
-	return fmt.Sprintf("127.0.0.1:%d", client)
+}
+
+// stop stops the server (SIGTERM) and waits for it.
+func (e *etcdServer) stop() {
+	if e.cmd == nil {
+		return
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.exited:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.exited
+	}
+	_ = e.cmd.Wait()
+	e.cmd = nil
 }
 
 // ---- TLS ----

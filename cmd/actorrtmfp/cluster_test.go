@@ -46,9 +46,9 @@ func staticCluster(t *testing.T, n int, extra func(i int) []string) []*node {
 }
 
 // etcdCluster starts n nodes that find each other through etcd, with mutual TLS.
-func etcdCluster(t *testing.T, n int) []*node {
+func etcdCluster(t *testing.T, etcd *etcdServer, n int) []*node {
 	t.Helper()
-	endpoint := startEtcd(t)
+	endpoint := etcd.endpoint
 	ca, certs, keys := clusterCerts(t, t.TempDir(), n)
 	ports := freePorts(t, n)
 	nodes := make([]*node, n)
@@ -91,9 +91,32 @@ func TestClusterStaticMembers(t *testing.T) {
 }
 
 func TestClusterEtcdWithTLS(t *testing.T) {
-	nodes := etcdCluster(t, 3)
+	etcd := startEtcd(t)
+	nodes := etcdCluster(t, etcd, 3)
 	runCluster(t, nodes)
+	etcdOutage(t, etcd, nodes)
 	rogueCertificate(t, nodes[0])
+}
+
+// etcdOutage stops etcd for longer than the nodes' lease TTL: they keep their membership
+// (no node leaves, none exits) and are members still once it is back.
+func etcdOutage(t *testing.T, etcd *etcdServer, nodes []*node) {
+	marks := make([]int, len(nodes))
+	for i, n := range nodes {
+		marks[i] = n.mark()
+	}
+	etcd.stop()
+	for i, n := range nodes {
+		n.waitLogAfter(marks[i], "that etcd is unreachable", 60*time.Second, msg("etcd unreachable; the membership stays as it was until it is back"))
+	}
+	etcd.start()
+	for i, n := range nodes {
+		n.waitLogAfter(marks[i], "that etcd is back", 60*time.Second, msg("etcd reachable again; this node is still a member"))
+		if k := n.count(marks[i], msg("cluster member left")); k != 0 {
+			t.Errorf("%s saw %d members leave while etcd was down", n.name, k)
+		}
+	}
+	checkStillServing(t, nodes[2], nodes[0])
 }
 
 // runCluster is what every membership must give: introductions, relays, streams and
