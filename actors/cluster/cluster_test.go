@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
@@ -75,7 +77,7 @@ func statusMsg(t *testing.T, s flash.Status) []byte {
 // to the next key frame, never configuration.
 func TestLinkConverts(t *testing.T) {
 	w := clock.NewWarp()
-	l := &linkActor{stats: &Stats{}, clock: w}
+	l := &linkActor{stats: &Stats{}, clock: w, log: zap.NewNop()}
 	video := func(key bool) []byte {
 		b := flash.Message{Type: flash.TypeVideo, Body: []byte{0x27, 1, 0, 0, 0, 9}}.Append(nil)
 		if key {

@@ -106,6 +106,7 @@ func (e *edgeActor) onBatch(ctx actor.Context, b *messages.StreamMediaBatch) {
 		}
 		e.received = md.Seq
 		e.stats.MediaIn.Add(1)
+		e.stats.MediaBytesIn.Add(uint64(len(md.Data)))
 		switch md.Event {
 		case messages.StreamEvent_STREAM_UNPUBLISHED:
 			e.unpublish(ctx)

@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"math"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
@@ -35,11 +37,15 @@ type linkActor struct {
 	clock        clock.Clock
 
 	publication *actor.PID
+	opened      time.Time
+	bytes       uint64 // of the Flash messages sent
 	seq         uint64
 	flight      []inFlight // sent, not acknowledged, oldest first
 	flightBytes int
 	waitKey     bool
+	dropped     uint64
 	dec         amf.Decoder
+	log         *zap.Logger
 }
 
 type inFlight struct {
@@ -58,6 +64,7 @@ const (
 func (l *linkActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		l.opened = l.clock.Now()
 		ctx.Send(l.publications, &live.Play{Key: l.key, Stream: ctx.Self(), Sink: ctx.Self(), Binding: 1, Edge: true})
 	case *live.Playing:
 		if l.publication == nil {
@@ -85,6 +92,10 @@ func (l *linkActor) Receive(ctx actor.Context) {
 		if l.publication != nil {
 			ctx.Send(l.publication, &live.Stop{Stream: ctx.Self(), Binding: 1})
 		}
+		secs := l.clock.Now().Sub(l.opened).Seconds()
+		l.log.Info("stream link closed", zap.String("app", l.key.App), zap.String("name", l.key.Name), zap.String("member", l.node),
+			zap.Uint64("messages", l.seq), zap.Uint64("bytes", l.bytes), zap.Float64("seconds", math.Round(secs*1000)/1000),
+			zap.Uint64("dropped", l.dropped))
 	}
 }
 
@@ -147,7 +158,7 @@ func (l *linkActor) convert(m *live.Media) *messages.StreamMedia {
 	switch m.Kind {
 	case live.KindAudio:
 		if l.flightBytes > linkAudioWindow {
-			l.stats.MediaDropped.Add(1)
+			l.drop()
 			return nil
 		}
 	case live.KindVideo:
@@ -155,11 +166,11 @@ func (l *linkActor) convert(m *live.Media) *messages.StreamMedia {
 		case m.KeyFrame && l.flightBytes <= linkVideoWindow:
 			l.waitKey = false
 		case m.KeyFrame, l.waitKey:
-			l.stats.MediaDropped.Add(1)
+			l.drop()
 			return nil
 		case l.flightBytes > linkVideoWindow || old:
 			l.waitKey = true
-			l.stats.MediaDropped.Add(1)
+			l.drop()
 			return nil
 		}
 	}
@@ -175,6 +186,8 @@ func (l *linkActor) emit(ctx actor.Context, media []*messages.StreamMedia) {
 	for _, md := range media {
 		l.seq++
 		md.Seq = l.seq
+		l.bytes += uint64(len(md.Data))
+		l.stats.MediaBytesOut.Add(uint64(len(md.Data)))
 		n := len(md.Data) + 16
 		l.flight = append(l.flight, inFlight{seq: l.seq, bytes: n, at: now})
 		l.flightBytes += n
@@ -192,4 +205,9 @@ func (l *linkActor) onAck(seq uint64) {
 	if n > 0 {
 		l.flight = append(l.flight[:0], l.flight[n:]...)
 	}
+}
+
+func (l *linkActor) drop() {
+	l.dropped++
+	l.stats.MediaDropped.Add(1)
 }

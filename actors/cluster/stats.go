@@ -33,7 +33,9 @@ type Stats struct {
 	EdgeSubscriptions atomic.Uint64 // subscriptions this node made to origins
 	Links             atomic.Uint64 // subscriptions origins here served to other nodes
 	MediaOut          atomic.Uint64 // stream messages sent to other nodes
+	MediaBytesOut     atomic.Uint64 // and the bytes of their Flash messages
 	MediaIn           atomic.Uint64 // stream messages received from other nodes
+	MediaBytesIn      atomic.Uint64
 	MediaDropped      atomic.Uint64 // not sent to a node too far behind (video to the next key frame)
 	StreamsEnded      atomic.Uint64 // streams ended for this node's players because their origin left
 
@@ -56,7 +58,8 @@ func (s *Stats) Fields() []zap.Field {
 		zap.Uint64("joined", s.Joined.Load()), zap.Uint64("left", s.Left.Load()),
 		zap.Uint64("peers_dropped", s.PeersDropped.Load()), zap.Uint64("resyncs", s.Resyncs.Load()),
 		zap.Uint64("edge_subscriptions", s.EdgeSubscriptions.Load()), zap.Uint64("links", s.Links.Load()),
-		zap.Uint64("media_out", s.MediaOut.Load()), zap.Uint64("media_in", s.MediaIn.Load()),
+		zap.Uint64("media_out", s.MediaOut.Load()), zap.Uint64("media_bytes_out", s.MediaBytesOut.Load()),
+		zap.Uint64("media_in", s.MediaIn.Load()), zap.Uint64("media_bytes_in", s.MediaBytesIn.Load()),
 		zap.Uint64("media_dropped", s.MediaDropped.Load()), zap.Uint64("streams_ended", s.StreamsEnded.Load()),
 		zap.Uint64("home_joins", s.HomeJoins.Load()), zap.Uint64("group_syncs", s.GroupSyncs.Load()),
 		zap.Uint64("redirects", s.Redirects.Load()),

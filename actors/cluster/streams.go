@@ -352,7 +352,7 @@ func (s *streamsGateway) onSubscribe(ctx actor.Context, m *messages.StreamSubscr
 		return // a repeated subscription
 	}
 	a := &linkActor{key: live.Key{App: m.App, Name: m.Name}, node: m.FromNode, edgePID: s.pid(m.FromNode, streamsName),
-		self: s.self, sub: m.Subscription, publications: s.svc.Publications, stats: s.stats, clock: s.svc.Clock}
+		self: s.self, sub: m.Subscription, publications: s.svc.Publications, stats: s.stats, clock: s.svc.Clock, log: s.log}
 	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }, s.svc.Options...))
 	s.links[lk], s.linkIDs[pid.Id] = pid, lk
 	s.stats.Links.Add(1)
