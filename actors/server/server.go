@@ -16,6 +16,9 @@
 //	└── rtmp (per address)    accepts RTMP or RTMPS; parent of its connections (rtmp)
 //	    └── conn              one per TCP connection, a live sink
 //	        └── connection    its NetConnection (netconn), as above
+//
+// With cluster settings the node is one of a cluster (package cluster, docs/cluster.md):
+// Start starts remote first, and the cluster's actors join the node's services.
 package server
 
 import (
