@@ -123,8 +123,9 @@ func (n *node) start() {
 	t.Helper()
 	cmd := exec.Command(clusterBin(t))
 	cmd.Dir = t.TempDir()
+	// No RTMP (its default :1935 would be taken by the first node) and no media folder.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ACTORRTMFP_LOG_FORMAT=json", "ACTORRTMFP_LOG_LEVEL=info",
-		"GORACE=halt_on_error=0"}, n.env...)
+		"ACTORRTMFP_RTMP=off", "ACTORRTMFP_MEDIA=off", "GORACE=halt_on_error=0"}, n.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
