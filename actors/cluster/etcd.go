@@ -13,6 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // etcdProvider is membership through etcd: one key per member under
@@ -49,7 +51,13 @@ const etcdTimeout = 10 * time.Second
 
 func newEtcdProvider(cfg Config, log *zap.Logger, lost func(string)) (*etcdProvider, error) {
 	elog := log.Named("etcd").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
-	c, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd, DialTimeout: 5 * time.Second, Logger: elog})
+	// gRPC's reconnection backoff grows to minutes: after an etcd restart the client would
+	// come back later than the leases, which etcd extends by only their TTL and an election
+	// timeout when it starts. Reconnecting every half second at most keeps them.
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 2 * time.Second,
+		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}})
+	c, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd, DialTimeout: 5 * time.Second, Logger: elog,
+		DialOptions: []grpc.DialOption{reconnect}})
 	if err != nil {
 		return nil, err
 	}
