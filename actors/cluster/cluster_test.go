@@ -148,3 +148,34 @@ func TestHealthAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimsWaitForChangesOnTheirWay: under a steady stream of changes every status says
+// more than has arrived; that is no loss as long as what each said arrives later. What a
+// status said and never arrives is a loss, found behindTicks statuses later.
+func TestClaimsWaitForChangesOnTheirWay(t *testing.T) {
+	var c claims
+	last := uint64(0)
+	for tick := uint64(1); tick <= 100; tick++ {
+		// The status says 100 changes per tick; the changes of the tick before have arrived.
+		if c.missing(tick*100, last) {
+			t.Fatalf("tick %d: a steady stream taken for a loss", tick)
+		}
+		last = tick * 100
+	}
+	// The stream stops; the last batch (up to 10,050) is lost: the first status that says
+	// so is a claim, found missing behindTicks statuses later.
+	said := last + 50
+	for i := 0; i <= behindTicks; i++ {
+		got := c.missing(said, last)
+		if want := i == behindTicks; got != want {
+			t.Fatalf("status %d after the loss: missing %v, want %v", i, got, want)
+		}
+	}
+	// Nothing said beyond what arrived: nothing missing.
+	var d claims
+	for range 5 {
+		if d.missing(7, 7) {
+			t.Fatal("a member that said what arrived taken for a loss")
+		}
+	}
+}

@@ -33,8 +33,9 @@ const (
 	maxEPD        = 512
 	maxTag        = 64
 	maxRelayBytes = 64 << 10
-	// behindTicks is how many statuses of a member may say it went further than what
-	// arrived from it before a snapshot is asked for (changes may be on their way).
+	// behindTicks is how many statuses of a member may come after one that said it went
+	// further than what had arrived from it, while what it said still has not arrived,
+	// before a snapshot is asked for (changes may be on their way).
 	behindTicks = 2
 	// syncRetry is how long an unanswered snapshot request waits before it is repeated.
 	syncRetry = 2 * time.Second
@@ -59,7 +60,7 @@ type originState struct {
 	buffered []*messages.PeerChange
 	parts    []*messages.Peer // of the snapshot being received
 	nextPart uint32
-	behind   int       // statuses in a row saying the member went further
+	behind   claims
 	asked    time.Time // when the snapshot was asked for
 }
 
@@ -189,7 +190,7 @@ func (d *directoryGateway) requestSync(ctx actor.Context, node string) {
 		o = &originState{}
 		d.origins[node] = o
 	}
-	o.syncing, o.parts, o.nextPart, o.behind, o.asked = true, nil, 0, 0, d.svc.Clock.Now()
+	o.syncing, o.parts, o.nextPart, o.behind, o.asked = true, nil, 0, claims{}, d.svc.Clock.Now()
 	ctx.Send(d.pid(node, p2pName), &messages.DirectorySyncRequest{FromNode: d.self, ToNode: node})
 }
 
@@ -274,7 +275,7 @@ func (d *directoryGateway) onSnapshotPart(ctx actor.Context, s *messages.Directo
 	}
 	ctx.Send(d.svc.Directory, &messages.DirectorySnapshot{FromNode: s.FromNode, Seq: s.Seq, Peers: o.parts, Last: true})
 	d.log.Info("directory synced with a member", zap.String("member", s.FromNode), zap.Int("peers", len(o.parts)), zap.Uint64("seq", s.Seq))
-	o.parts, o.nextPart, o.syncing, o.last, o.behind = nil, 0, false, s.Seq, 0
+	o.parts, o.nextPart, o.syncing, o.last, o.behind = nil, 0, false, s.Seq, claims{}
 	buffered := o.buffered
 	o.buffered = nil
 	d.apply(ctx, s.FromNode, o, buffered)
@@ -290,16 +291,40 @@ func (d *directoryGateway) onOriginSeq(ctx actor.Context, m *originSeq) {
 		d.requestSync(ctx, m.node)
 		return
 	}
-	if o == nil || o.syncing || m.seq <= o.last {
-		if o != nil {
-			o.behind = 0
-		}
+	if o == nil || o.syncing {
 		return
 	}
-	if o.behind++; o.behind >= behindTicks {
+	if o.behind.missing(m.seq, o.last) {
 		d.stats.Resyncs.Add(1)
+		d.log.Info("a member's directory changes did not arrive; asking for a snapshot", zap.String("member", m.node),
+			zap.Uint64("have", o.last), zap.Uint64("said", o.behind.claim))
 		d.requestSync(ctx, m.node)
 	}
+}
+
+// claims follows what a member's statuses say it sent, against what arrived from it.
+// Under a steady stream of changes every status says more than has arrived, the rest
+// being on its way; so a status's figure is kept, and only when it has not arrived by
+// behindTicks statuses later is something taken as lost.
+type claims struct {
+	claim  uint64 // what an earlier status said, not arrived yet (0: none)
+	behind int    // statuses since
+}
+
+// missing takes a status that says said against last, what arrived, and reports whether
+// a figure stated behindTicks statuses ago is still missing.
+func (c *claims) missing(said, last uint64) bool {
+	if c.claim != 0 && last >= c.claim {
+		*c = claims{}
+	}
+	if c.claim == 0 {
+		if said > last {
+			c.claim = said
+		}
+		return false
+	}
+	c.behind++
+	return c.behind >= behindTicks
 }
 
 // ---- introductions and relays ----

@@ -50,7 +50,7 @@ type announcer struct {
 	syncing bool
 	asked   time.Time
 	keys    map[live.Key]bool
-	behind  int
+	behind  claims
 }
 
 type edgeRef struct {
@@ -198,7 +198,7 @@ func (s *streamsGateway) onAnnounce(ctx actor.Context, m *messages.StreamAnnounc
 			s.setOrigin(k, m.FromNode, false)
 		}
 		a.keys = map[live.Key]bool{}
-		a.last, a.syncing, a.behind = m.Seq, false, 0
+		a.last, a.syncing, a.behind = m.Seq, false, claims{}
 		s.log.Info("streams synced with a member", zap.String("member", m.FromNode), zap.Int("streams", len(m.Streams)))
 	case a.syncing || m.Seq <= a.last:
 		return // the full announcement on its way covers it
@@ -228,7 +228,7 @@ func (s *streamsGateway) onAnnounce(ctx actor.Context, m *messages.StreamAnnounc
 }
 
 func (s *streamsGateway) requestSync(ctx actor.Context, node string, a *announcer) {
-	a.syncing, a.behind, a.asked = true, 0, s.svc.Clock.Now()
+	a.syncing, a.behind, a.asked = true, claims{}, s.svc.Clock.Now()
 	ctx.Send(s.pid(node, streamsName), &messages.StreamSyncRequest{FromNode: s.self, ToNode: node})
 }
 
@@ -238,13 +238,10 @@ func (s *streamsGateway) onOriginSeq(ctx actor.Context, m *originSeq) {
 		s.requestSync(ctx, m.node, a) // lost, as directory.go's
 		return
 	}
-	if a == nil || a.syncing || m.seq <= a.last {
-		if a != nil {
-			a.behind = 0
-		}
+	if a == nil || a.syncing {
 		return
 	}
-	if a.behind++; a.behind >= behindTicks {
+	if a.behind.missing(m.seq, a.last) {
 		s.requestSync(ctx, m.node, a)
 	}
 }
