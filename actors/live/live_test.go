@@ -399,3 +399,65 @@ func TestPublisherThatEndsLeavesAfterItsLastMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverAndEdgePublishers: the observer hears of a publication's publisher coming
+// and going and of its players (not its edges) going from none to some and back; a
+// publisher of this node takes the place of an edge publisher, whose players are told
+// the stream was unpublished and published again.
+func TestObserverAndEdgePublishers(t *testing.T) {
+	sys := actor.NewActorSystem()
+	t.Cleanup(sys.Shutdown)
+	obs := make(chan any, 64)
+	r := &rig{t: t, sys: sys, clock: clock.NewWarp(), stats: &Stats{}, sinkCh: make(chan any, 256), strCh: make(chan any, 64)}
+	observer := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: obs} }))
+	r.reg = sys.Root.Spawn(Props(Config{Clock: r.clock, Stats: r.stats, Observer: observer}))
+	r.sink = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.sinkCh} }))
+	r.stream = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: r.strCh} }))
+	edgeCh, localCh, linkCh := make(chan any, 64), make(chan any, 64), make(chan any, 64)
+	edge := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: edgeCh} }))
+	local := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: localCh} }))
+	link := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: linkCh} }))
+	key := Key{App: "app", Name: "cam"}
+
+	// A player: the observer hears of one player, no publisher.
+	sys.Root.Send(r.reg, &Play{Key: key, Stream: r.stream, Sink: r.sink, Binding: 1})
+	if st := next[*State](r, obs); st.Players != 1 || st.Publisher != nil {
+		t.Fatalf("after a play: %+v", st)
+	}
+	publication := next[*Playing](r, r.strCh).Publication
+	// An edge subscriber (a link to another node) is not a player: nothing is heard.
+	sys.Root.Send(r.reg, &Play{Key: key, Stream: link, Sink: link, Binding: 1, Edge: true})
+	for playing := false; !playing; { // it is its own sink: Bind and statuses come first
+		_, playing = next[any](r, linkCh).(*Playing)
+	}
+	// An edge publisher.
+	sys.Root.Send(r.reg, &Publish{Key: key, Stream: edge, Edge: true})
+	if p := next[*Published](r, edgeCh); !p.OK {
+		t.Fatal("the edge publisher was refused")
+	}
+	if st := next[*State](r, obs); !st.Edge || !st.Publisher.Equal(edge) || st.Players != 1 {
+		t.Fatalf("after the edge published: %+v", st)
+	}
+	// A publisher of this node takes its place: the observer hears the edge go, then
+	// the local publisher come.
+	sys.Root.Send(r.reg, &Publish{Key: key, Stream: local})
+	if p := next[*Published](r, localCh); !p.OK {
+		t.Fatal("the local publisher was refused while an edge published")
+	}
+	if st := next[*State](r, obs); st.Publisher != nil {
+		t.Fatalf("the edge's leaving was not heard first: %+v", st)
+	}
+	if st := next[*State](r, obs); st.Edge || !st.Publisher.Equal(local) {
+		t.Fatalf("after the local publisher: %+v", st)
+	}
+	// A second edge cannot take the local publisher's place.
+	sys.Root.Send(r.reg, &Publish{Key: key, Stream: edge, Edge: true})
+	if p := next[*Published](r, edgeCh); p.OK {
+		t.Fatal("an edge took the place of a local publisher")
+	}
+	// The player leaves: no players.
+	sys.Root.Send(publication, &Stop{Stream: r.stream, Binding: 1})
+	if st := next[*State](r, obs); st.Players != 0 || !st.Publisher.Equal(local) {
+		t.Fatalf("after the player left: %+v", st)
+	}
+}

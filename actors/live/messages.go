@@ -19,6 +19,10 @@ type Publish struct {
 	// App, if set, is the application's actor, sent every message of the stream
 	// (apphost.Media) because it wants them.
 	App *actor.PID
+	// Edge marks the publisher of a stream whose origin is another node of the cluster
+	// (package cluster): a publisher of this node's own takes its place when it publishes
+	// the name (the stream moved here).
+	Edge bool
 }
 
 // Published answers Publish; OK is false if the name is already published.
@@ -55,6 +59,9 @@ type Play struct {
 	// AudioOff and VideoOff are passed on to the sink in Bind: the subscriber's gates as
 	// the application set them while it decided the play.
 	AudioOff, VideoOff bool
+	// Edge marks the subscriber that carries the stream to another node of the cluster:
+	// it is not counted among the players in State.
+	Edge bool
 }
 
 // Playing answers Play: Channel is the publication's channel in the sink (for Gate);
@@ -69,4 +76,15 @@ type Playing struct {
 type Stop struct {
 	Stream  *actor.PID
 	Binding uint64
+}
+
+// State tells Config.Observer how a publication stands, whenever its publisher comes or
+// goes or its players go from none to some or back: the cluster's view of which streams
+// this node publishes and which it needs from elsewhere.
+type State struct {
+	Key         Key
+	Publication *actor.PID
+	Publisher   *actor.PID // nil: none
+	Edge        bool       // the publisher carries the stream from another node
+	Players     int        // subscribers other than edges (0, or how many when last told)
 }

@@ -22,6 +22,9 @@ type Config struct {
 	Stats *Stats
 	// Options are added to every publication's props (dispatcher, mailbox, middleware).
 	Options []actor.PropsOption
+	// Observer, if set, is sent a *State whenever a publication's publisher comes or
+	// goes, or its players (Play without Edge) go from none to some or back.
+	Observer *actor.PID
 }
 
 // Props returns the props of the registry of publications: Publish and Play go there.
@@ -59,6 +62,7 @@ type members struct {
 	registry.Member
 	publisher *publisher
 	subs      map[subKey]*subscriber
+	players   int // subscribers that are not edges (State.Players)
 	// sinks are the subscribers' sinks, each with its number of subscribers: a sink gets
 	// each message once and writes it to all its bindings (a client may play a stream on
 	// several NetStreams).
@@ -76,6 +80,7 @@ type publisher struct {
 	stream *actor.PID
 	client app.Client
 	app    *actor.PID // the application's actor if it wants the media
+	edge   bool       // Publish.Edge
 }
 
 type subKey struct {
@@ -87,6 +92,7 @@ type subscriber struct {
 	stream  *actor.PID
 	sink    *sinkRef
 	binding uint64
+	edge    bool
 }
 
 type sinkRef struct {
@@ -184,17 +190,23 @@ func (p *publication) onStarted(ctx actor.Context) {
 }
 
 func (p *publication) onPublish(ctx actor.Context, m *Publish) {
+	if pub := p.members.publisher; pub != nil && pub.edge && !m.Edge {
+		// A publisher of this node takes the place of the stream from another node: the
+		// stream moved here (its publisher reconnected to this node).
+		p.onUnpublish(ctx, pub.stream)
+	}
 	if pub := p.members.publisher; pub != nil {
 		// A repeated publish of the publisher is answered again.
 		ctx.Send(m.Stream, &Published{Publication: p.self, OK: pub.stream.Equal(m.Stream)})
 		return
 	}
-	p.members.publisher = &publisher{stream: m.Stream, client: m.Client, app: m.App}
+	p.members.publisher = &publisher{stream: m.Stream, client: m.Client, app: m.App, edge: m.Edge}
 	ctx.Watch(m.Stream)
 	p.clearCache()
 	ctx.Send(m.Stream, &Published{Publication: p.self, OK: true})
 	p.broadcastStatus(ctx, flash.PlayPublishNotify(p.key.Name))
 	p.checkIdle(ctx)
+	p.observe(ctx)
 }
 
 func (p *publication) onUnpublish(ctx actor.Context, stream *actor.PID) {
@@ -207,6 +219,19 @@ func (p *publication) onUnpublish(ctx actor.Context, stream *actor.PID) {
 	p.clearCache()
 	p.broadcastStatus(ctx, flash.PlayUnpublishNotify(p.key.Name))
 	p.checkIdle(ctx)
+	p.observe(ctx)
+}
+
+// observe tells the observer how the publication stands.
+func (p *publication) observe(ctx actor.Context) {
+	if p.cfg.Observer == nil {
+		return
+	}
+	st := &State{Key: p.key, Publication: p.self, Players: p.members.players}
+	if pub := p.members.publisher; pub != nil {
+		st.Publisher, st.Edge = pub.stream, pub.edge
+	}
+	ctx.Send(p.cfg.Observer, st)
 }
 
 func (p *publication) onTerminated(ctx actor.Context, who *actor.PID) {
@@ -252,10 +277,15 @@ func (p *publication) onPlay(ctx actor.Context, m *Play) {
 	k := subKey{m.Stream.Id, m.Binding}
 	sub := p.members.subs[k]
 	if sub == nil { // not a repeated Play (a retry after a timeout)
-		sub = &subscriber{stream: m.Stream, binding: m.Binding, sink: p.sinkRef(m.Sink)}
+		sub = &subscriber{stream: m.Stream, binding: m.Binding, sink: p.sinkRef(m.Sink), edge: m.Edge}
 		sub.sink.subs++
 		p.members.subs[k] = sub
 		ctx.Watch(m.Stream)
+		if !m.Edge {
+			if p.members.players++; p.members.players == 1 {
+				p.observe(ctx)
+			}
+		}
 	}
 	replay := p.members.publisher != nil && p.gopValid
 	ctx.Send(m.Sink, &Bind{Channel: p.id, Binding: m.Binding, Lanes: m.Lanes, WaitKeyFrame: !replay, AudioOff: m.AudioOff, VideoOff: m.VideoOff})
@@ -314,6 +344,11 @@ func (p *publication) removeSubscriber(ctx actor.Context, k subKey) {
 		return
 	}
 	delete(p.members.subs, k)
+	if !sub.edge {
+		if p.members.players--; p.members.players == 0 {
+			p.observe(ctx)
+		}
+	}
 	if sub.sink.subs--; sub.sink.subs <= 0 {
 		for i, s := range p.members.sinks {
 			if s == sub.sink {

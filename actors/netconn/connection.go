@@ -59,7 +59,9 @@ type Config struct {
 	Groups       *actor.PID // netgroup registry
 	Library      *actor.PID // media library (nil: no recordings)
 	// Media records publications and plays recordings (nil or disabled: neither).
-	Media      *media.Media
+	Media *media.Media
+	// Cluster, if set, carries relays to clients of other nodes (package cluster).
+	Cluster    *actor.PID
 	Clock      clock.Clock
 	Log        *zap.Logger
 	Stats      *Stats
@@ -584,7 +586,7 @@ func (c *connection) onRelayTarget(ctx actor.Context, r *messages.LookupPeerResu
 	if c.relay == nil {
 		return
 	}
-	call, ok, err := c.relay.Deliver(ctx, r, c.client.peerID, c.cfg.RelayStats)
+	call, ok, err := c.relay.Deliver(ctx, r, c.client.peerID, c.cfg.Cluster, c.cfg.RelayStats)
 	if !ok {
 		return
 	}

@@ -41,6 +41,11 @@ type Config struct {
 	Stats      *Stats
 	// Options are added to every group's props (dispatcher, mailbox).
 	Options []actor.PropsOption
+	// Home, if set, makes the groups of this node part of groups spread over a cluster
+	// (home.go): a group actor keeps the members this node serves, sends Home a HomeJoin
+	// or HomeLeave for each join and leave, and hands its members the neighbours of the
+	// Introduce that comes back.
+	Home *actor.PID
 }
 
 // retireAfter is how long a group without members lives on.
@@ -53,11 +58,13 @@ func Props(cfg Config) *actor.Props {
 		Kind: "group", Restarts: 5, Stats: &cfg.Stats.Registry, Log: cfg.Log,
 		Name: func(id app.GroupID) string { return "groups/" + id.String()[:16] },
 		Key: func(m any) (app.GroupID, bool) {
-			j, ok := m.(*Join)
-			if !ok {
-				return app.GroupID{}, false
+			switch m := m.(type) {
+			case *Join:
+				return m.Group, true
+			case *Introduce:
+				return m.Group, true
 			}
-			return j.Group, true
+			return app.GroupID{}, false
 		},
 		Props: func(id app.GroupID, n uint64) *actor.Props {
 			members := &members{byPeer: map[cryptoutil.PeerID]*member{}, set: newNeighborSet(cfg.Neighbors, n)}
@@ -125,6 +132,9 @@ func (g *group) Receive(ctx actor.Context) {
 	case *Join:
 		g.members.Served()
 		g.onJoin(ctx, m)
+	case *Introduce:
+		g.members.Served()
+		g.onIntroduce(ctx, m)
 	case *Leave:
 		if mb := g.members.byPeer[m.Peer]; mb != nil && mb.flow.Equal(m.Flow) {
 			g.remove(ctx, m.Peer)
@@ -147,10 +157,12 @@ func (g *group) Receive(ctx actor.Context) {
 }
 
 func (g *group) onJoin(ctx actor.Context, m *Join) {
-	g.cfg.Stats.Joins.Add(1)
 	mb := g.members.byPeer[m.Peer]
+	if g.cfg.Home == nil {
+		g.cfg.Stats.Joins.Add(1)
+	}
 	if mb == nil {
-		if len(g.members.byPeer) >= g.cfg.MaxMembers {
+		if g.cfg.Home == nil && len(g.members.byPeer) >= g.cfg.MaxMembers {
 			g.cfg.Stats.Refused.Add(1)
 			ctx.Send(m.Flow, &Refused{})
 			g.checkIdle(ctx)
@@ -165,11 +177,36 @@ func (g *group) onJoin(ctx actor.Context, m *Join) {
 		mb.flow = m.Flow
 		ctx.Watch(m.Flow)
 	}
+	if g.cfg.Home != nil {
+		// The home chooses (and enforces the group's size); its answer is an Introduce.
+		ctx.Send(g.cfg.Home, &HomeJoin{Group: g.id, Peer: m.Peer})
+		return
+	}
 	// Asking again (a repeated join) gets a fresh choice.
 	peers := g.members.set.pick(m.Peer)
 	g.members.set.add(m.Peer)
 	g.cfg.Stats.Introduced.Add(uint64(len(peers)))
 	ctx.Send(m.Flow, &Neighbors{Group: g.self, Peers: peers})
+}
+
+// onIntroduce hands a member of this node what the group's home chose for it.
+func (g *group) onIntroduce(ctx actor.Context, m *Introduce) {
+	mb := g.members.byPeer[m.Peer]
+	if mb == nil {
+		g.checkIdle(ctx)
+		return // it left meanwhile (the home has its leave on the way)
+	}
+	if m.Refused {
+		g.cfg.Stats.Refused.Add(1)
+		ctx.Send(mb.flow, &Refused{})
+		delete(g.members.byPeer, m.Peer)
+		ctx.Unwatch(mb.flow)
+		g.checkIdle(ctx)
+		return
+	}
+	g.cfg.Stats.Joins.Add(1)
+	g.cfg.Stats.Introduced.Add(uint64(len(m.Peers)))
+	ctx.Send(mb.flow, &Neighbors{Group: g.self, Peers: m.Peers})
 }
 
 // remove forgets a member and closes the ring over it: its two ring neighbours are told
@@ -180,6 +217,10 @@ func (g *group) remove(ctx actor.Context, peer cryptoutil.PeerID) {
 	ctx.Unwatch(mb.flow)
 	g.cfg.Stats.Leaves.Add(1)
 	defer g.checkIdle(ctx)
+	if g.cfg.Home != nil {
+		ctx.Send(g.cfg.Home, &HomeLeave{Group: g.id, Peer: peer})
+		return
+	}
 	pred, succ, ok := g.members.set.remove(peer)
 	if !ok {
 		return

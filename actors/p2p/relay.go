@@ -88,21 +88,28 @@ func (r *Relay) Start(ctx actor.Context, directory, replyTo *actor.PID, stats *R
 	return nil
 }
 
-// Deliver sends the relayed message of the call res answers to its target's connection.
-// ok is false if res answers no call of r; otherwise call is the call to answer, and err,
-// if not nil, its _error description.
-func (r *Relay) Deliver(ctx actor.Context, res *messages.LookupPeerResult, sender cryptoutil.PeerID, stats *RelayStats) (call RelayCall, ok bool, err error) {
+// Deliver sends the relayed message of the call res answers to its target's connection,
+// or, for a target served by another node of the cluster, to cluster (ToNode with a
+// *messages.RelayTo). ok is false if res answers no call of r; otherwise call is the call
+// to answer, and err, if not nil, its _error description.
+func (r *Relay) Deliver(ctx actor.Context, res *messages.LookupPeerResult, sender cryptoutil.PeerID, cluster *actor.PID, stats *RelayStats) (call RelayCall, ok bool, err error) {
 	call, ok = r.pending[res.RequestId]
 	if !ok {
 		return call, false, nil
 	}
 	delete(r.pending, res.RequestId)
-	if !res.Found || res.Peer.Connection == nil {
+	remote := res.Found && res.Peer.Origin != "" && cluster != nil
+	if !res.Found || res.Peer.Connection == nil && !remote {
 		stats.RelaysUnknown.Add(1)
 		id, _ := cryptoutil.PeerIDFromBytes(res.PeerId)
 		return call, true, fmt.Errorf("peer %s not found", id)
 	}
-	ctx.Send(res.Peer.Connection, &messages.RelayMessage{SenderPeerId: sender[:], Method: "onRelay", ArgsAmf0: call.args})
+	msg := &messages.RelayMessage{SenderPeerId: sender[:], Method: "onRelay", ArgsAmf0: call.args}
+	if remote {
+		ctx.Send(cluster, &ToNode{Msg: &messages.RelayTo{ToNode: res.Peer.Origin, TargetPeerId: res.Peer.PeerId, TargetSessionId: res.Peer.SessionId, Relay: msg}})
+		return call, true, nil
+	}
+	ctx.Send(res.Peer.Connection, msg)
 	return call, true, nil
 }
 

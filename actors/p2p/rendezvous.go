@@ -24,6 +24,7 @@ import (
 type RendezvousStats struct {
 	Lookups       atomic.Uint64 // IHellos naming another peer
 	Introductions atomic.Uint64 // answered with a redirect and a forwarded IHello
+	Remote        atomic.Uint64 // of them, to a peer served by another node of the cluster
 	Unknown       atomic.Uint64 // target not connected here, nothing sent
 	Redirected    atomic.Uint64 // unknown target redirected by the application
 	Limited       atomic.Uint64 // dropped by the per-address lookup limit
@@ -52,6 +53,10 @@ type rendezvous struct {
 // RendezvousConfig configures the introduction service of a node.
 type RendezvousConfig struct {
 	Directory *actor.PID // where peers are looked up
+	// Cluster, if set, is asked to forward the IHello to a peer served by another node
+	// (ToNode with a *messages.ForwardHello): the directory knows such peers from their
+	// node.
+	Cluster *actor.PID
 	// Unknown, if set, is asked about introductions to peers that are not here; Resolver,
 	// if set, instead (asynchronously).
 	Unknown  app.RendezvousHandler
@@ -74,6 +79,11 @@ type introduction struct {
 	initiator *messages.Peer // the initiator's own record, if it is connected here
 	at        time.Time
 }
+
+// ToNode is a message for another node of the cluster, from this node's actors to its
+// cluster actor (RendezvousConfig.Cluster): a *messages.ForwardHello or a
+// *messages.RelayTo, whose ToNode names the node.
+type ToNode struct{ Msg any }
 
 // Introduce asks for an introduction; an endpoint's handshake actor sends it (HelloHandler).
 type Introduce struct {
@@ -159,7 +169,8 @@ func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult)
 		return
 	}
 	delete(r.pending, res.RequestId)
-	if in.peer == nil || in.peer.Session == nil {
+	remote := in.peer != nil && in.peer.Origin != "" && r.cfg.Cluster != nil
+	if in.peer == nil || in.peer.Session == nil && !remote {
 		r.unknown(in)
 		return
 	}
@@ -180,7 +191,14 @@ func (r *rendezvous) onResult(ctx actor.Context, res *messages.LookupPeerResult)
 	if reply == in.from {
 		origin = rtmfp.OriginPublic
 	}
-	ctx.Send(in.peer.Session, &session.SendFIHello{EPD: in.epd, Reply: rtmfp.Address{AddrPort: reply, Origin: origin}, Tag: in.tag})
+	if remote {
+		// The target's node forwards it: the IHello goes where the target's session is.
+		r.cfg.Stats.Remote.Add(1)
+		ctx.Send(r.cfg.Cluster, &ToNode{Msg: &messages.ForwardHello{ToNode: in.peer.Origin, TargetPeerId: in.peer.PeerId,
+			TargetSessionId: in.peer.SessionId, Epd: in.epd, Tag: in.tag, ReplyAddress: reply.String(), ReplyOrigin: uint32(origin)}})
+	} else {
+		ctx.Send(in.peer.Session, &session.SendFIHello{EPD: in.epd, Reply: rtmfp.Address{AddrPort: reply, Origin: origin}, Tag: in.tag})
+	}
 	// Redirect to the initiator with the target's addresses.
 	redirect := make([]rtmfp.Address, 0, len(targetAddrs))
 	for i, a := range targetAddrs {
@@ -282,6 +300,11 @@ type HelloHandler struct {
 	Rendezvous *actor.PID
 	// Handshakes, if set, may redirect clients at their IHello (Cumulus' onHandshake).
 	Handshakes app.HandshakeHandler
+	// LoadRedirect, if set, names where to send new clients instead of serving them here
+	// (a cluster node over its share of the load): while it returns addresses, a client's
+	// first IHello is answered with a Redirect to them. It runs on the handshake actor and
+	// must not block.
+	LoadRedirect func() []netip.AddrPort
 
 	mu       sync.Mutex
 	attempts boundedCounts // IHellos per tag, for Handshake.Attempt
@@ -291,6 +314,16 @@ type HelloHandler struct {
 // to see handshakes goes to it; its answer redirects the client or lets the handshake go
 // on.
 func (h *HelloHandler) OnURLHello(e *endpoint.Endpoint, from netip.AddrPort, url string, tag []byte) bool {
+	if h.LoadRedirect != nil {
+		if to := h.LoadRedirect(); len(to) > 0 {
+			addrs := make([]rtmfp.Address, len(to))
+			for i, a := range to {
+				addrs[i] = rtmfp.Address{AddrPort: a, Origin: rtmfp.OriginPublic}
+			}
+			e.Redirect(from, tag, addrs)
+			return true
+		}
+	}
 	if h.Handshakes == nil {
 		return false
 	}

@@ -51,6 +51,20 @@ type Config struct {
 	Multicast          string `env:"MULTICAST" envDefault:"" desc:"live streams injected into NetGroup multicast: comma-separated app/stream=G:groupspec pairs (the multicast stream keeps the stream's name); empty: none"`
 	MulticastListen    string `env:"MULTICAST_LISTEN" envDefault:":0" desc:"UDP address of the server's NetGroup member (multicast ingest, posting), host:port; members reach it at this IP (unspecified: the first LISTEN IP, else the machine's first non-loopback one)"`
 	MulticastNeighbors int    `env:"MULTICAST_NEIGHBORS" envDefault:"4" desc:"sessions the server keeps with members of each NetGroup it is in, hence the most copies of each multicast fragment it sends (1-64)"`
+
+	// A cluster (docs/cluster.md): nothing of it runs while ClusterBind is empty.
+	ClusterName         string        `env:"CLUSTER_NAME" envDefault:"actorrtmfp" desc:"the cluster's name: nodes join only their own cluster (letters, digits, '.', '_', '-'; up to 64)"`
+	ClusterBind         string        `env:"CLUSTER_BIND" desc:"host:port of this node's cluster listener (gRPC, TCP); empty: no cluster, the server is one node"`
+	ClusterAdvertise    string        `env:"CLUSTER_ADVERTISE" desc:"host:port the other nodes reach this node's cluster listener at, when not CLUSTER_BIND (required when its host is 0.0.0.0 or ::)"`
+	ClusterMembers      []string      `env:"CLUSTER_MEMBERS" envSeparator:"," desc:"static membership: the cluster addresses (CLUSTER_ADVERTISE) of every node, this one included, comma-separated; each node also answers health checks on the TCP port after its cluster port"`
+	ClusterEtcd         []string      `env:"CLUSTER_ETCD" envSeparator:"," desc:"membership through etcd: its endpoints, comma-separated (instead of CLUSTER_MEMBERS)"`
+	ClusterTTL          time.Duration `env:"CLUSTER_TTL" envDefault:"2s" desc:"how soon a node that stops answering leaves the others' view: the etcd lease's TTL, or how often the static members are polled (1s-60s)"`
+	ClusterTLSCA        string        `env:"CLUSTER_TLS_CA" desc:"mutual TLS between nodes: the PEM file of the cluster's CA (with CLUSTER_TLS_CERT and CLUSTER_TLS_KEY; without them cluster traffic is not encrypted)"`
+	ClusterTLSCert      string        `env:"CLUSTER_TLS_CERT" desc:"this node's certificate (PEM), signed by CLUSTER_TLS_CA, used as server and as client"`
+	ClusterTLSKey       string        `env:"CLUSTER_TLS_KEY" desc:"the key of CLUSTER_TLS_CERT (PEM)"`
+	PublicAddress       []string      `env:"PUBLIC_ADDRESS" envSeparator:"," desc:"ip:port where clients reach this node's RTMFP socket, comma-separated, for the other nodes' load redirects (empty: the addresses it listens on, if not 0.0.0.0 or ::)"`
+	ClusterCapacity     int           `env:"CLUSTER_CAPACITY" envDefault:"0" desc:"sessions this node is sized for, the measure of its load (0: MAX_SESSIONS per listen address)"`
+	ClusterRedirectLoad int           `env:"CLUSTER_REDIRECT_LOAD" envDefault:"80" desc:"percent of CLUSTER_CAPACITY beyond which new clients are redirected to nodes at least 10 points less loaded (1-100; -1: never)"`
 }
 
 // serverBudgetFixed is the server's receive budget when neither RECV_BUDGET_SERVER nor
@@ -182,7 +196,10 @@ func (c Config) Validate() error {
 			return &ConfigError{"RTMPS_KEY", "", "RTMPS needs a private key file"}
 		}
 	}
-	return c.validateLimits()
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
+	return c.validateCluster()
 }
 
 // checkHostPort checks a TCP listen address.

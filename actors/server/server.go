@@ -17,6 +17,9 @@
 //	└── rtmp (per address)    accepts RTMP or RTMPS; parent of its connections (rtmp)
 //	    └── conn              one per TCP connection, a live sink
 //	        └── connection    its NetConnection (netconn), as above
+//
+// With cluster settings the node is one of a cluster (package cluster, docs/cluster.md):
+// Start starts remote first, and the cluster's actors join the node's services.
 package server
 
 import (
@@ -37,6 +40,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+	"github.com/actorrtmfp/actorrtmfp/actors/cluster"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
@@ -63,6 +67,7 @@ type Stats struct {
 	RTMP       rtmp.Stats
 	Media      media.Stats
 	Node       supervision.Counter // panics of the node's own actors (directory, rendezvous…)
+	Cluster    cluster.Stats       // the cluster layer (nothing without cluster settings)
 }
 
 // Options are what an embedding program passes besides the configuration.
@@ -88,6 +93,10 @@ type Options struct {
 	// PublicationMiddleware wraps every publication actor's receive function (tests
 	// inject faults with it).
 	PublicationMiddleware []actor.ReceiverMiddleware
+	// ClusterLost, if set, is called once when a clustered node finds it is no longer a
+	// member (its etcd lease expired, or every other member left it out): the command
+	// exits so that its supervisor restarts it as a new member. nil: logged only.
+	ClusterLost func(reason string)
 }
 
 // Server is a running RTMFP server node.
@@ -102,12 +111,14 @@ type Server struct {
 	rtmp       []*rtmp.Listener
 	rtmps      []*rtmp.Listener
 	rtmpIDs    atomic.Uint32
+	served     atomic.Pointer[[]*endpoint.Endpoint] // endpoints, once all started (read by the cluster)
 	directory  *actor.PID
 	groups     groupsRef // the node's NetGroup membership (multicast)
 	dispatcher actors.PoolDispatcher
 	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
 	budget     *session.Budget  // receive buffers per address and in all, shared by the endpoints
 	done       chan struct{}    // closed when the node has stopped
+	cluster    clusterState     // cluster.go; nothing without cluster settings
 }
 
 // Start validates cfg, starts the node as a child of parent — the actor system's root
@@ -132,6 +143,13 @@ func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, erro
 	// the work (every packet, every subscriber of a fan-out), and protoactor's default
 	// dispatcher would start a goroutine — and grow its stack — at every wake-up.
 	s.dispatcher = actors.NewPoolDispatcher(0, 300)
+	if cfg.Clustered() {
+		// Remote first: a PID made before it starts keeps the address "nonhost" for ever.
+		if err := s.startRemote(); err != nil {
+			s.dispatcher.Close()
+			return nil, err
+		}
+	}
 	ready := make(chan error, 1)
 	props := actor.PropsFromProducer(func() actor.Actor { return &node{s: s, ready: ready} },
 		actor.WithSupervisor(supervision.RestartOnPanic(opts.Log, "node service", 10, &s.stats.Node)))
@@ -139,6 +157,7 @@ func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, erro
 	if err := <-ready; err != nil {
 		_ = s.sys.Root.StopFuture(s.root).Wait()
 		<-s.done
+		s.stopCluster()
 		return nil, err
 	}
 	return s, nil
@@ -155,6 +174,8 @@ func (n *node) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		n.ready <- n.start(ctx)
+	case *actor.Stopping:
+		n.s.stopCluster() // its parent stopped the node without Stop
 	case *actor.Stopped:
 		n.s.dispatcher.Close()
 		close(n.s.done)
@@ -171,15 +192,17 @@ func (s *Server) propsOptions(opts ...actor.PropsOption) []actor.PropsOption {
 func (n *node) start(ctx actor.Context) error {
 	s := n.s
 	cfg, opts, st := s.cfg, s.opts, &s.stats
-	s.directory = ctx.Spawn(p2p.DirectoryProps(s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
+	cl := s.clusterPIDs() // all nil without cluster settings
+	s.directory = ctx.Spawn(p2p.DirectoryProps(p2p.DirectoryConfig{Replicator: cl.p2p, Clock: opts.Clock},
+		s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
 	// The registry's optional interfaces (package app): asynchronous rendezvous answers,
 	// handshake redirects, applications that start with the server.
 	resolver, _ := opts.Apps.(app.RendezvousResolver)
 	handshakes, _ := opts.Apps.(app.HandshakeHandler)
 	rendezvous := ctx.Spawn(p2p.RendezvousProps(p2p.RendezvousConfig{
-		Directory: s.directory, Unknown: opts.Rendezvous, Resolver: resolver, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
+		Directory: s.directory, Cluster: cl.p2p, Unknown: opts.Rendezvous, Resolver: resolver, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
 	}, s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
-	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live,
+	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live, Observer: cl.streams,
 		Options: s.propsOptions(actor.WithReceiverMiddleware(opts.PublicationMiddleware...))}))
 	root := ctx.ActorSystem().Root
 	// Applications run user code, which may block: protoactor's default dispatcher.
@@ -209,7 +232,7 @@ func (n *node) start(ctx actor.Context) error {
 		waitStarted(started, preloadWait, opts.Log)
 	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
-		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions()}))
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions(), Home: cl.groups}))
 	md := s.media()
 	var library *actor.PID
 	if md.Enabled() {
@@ -218,11 +241,17 @@ func (n *node) start(ctx actor.Context) error {
 	host, _ := os.Hostname()
 	conns := netconn.New(netconn.Config{
 		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
-		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md,
+		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md, Cluster: cl.p2p,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
 		ChildOptions: s.propsOptions(),
 	})
 	hello := &p2p.HelloHandler{Root: root, Rendezvous: rendezvous, Handshakes: handshakes}
+	if s.cfg.Clustered() {
+		hello.LoadRedirect = s.loadRedirect
+		if err := s.runCluster(pubs, groups); err != nil {
+			return err
+		}
+	}
 	dump, _ := endpoint.ParseDumpMode(cfg.Dump)
 	shards := cfg.Shards
 	if shards == 0 {
@@ -261,6 +290,7 @@ func (n *node) start(ctx actor.Context) error {
 	if err := s.startMulticast(ctx, pubs, groups, sc, host); err != nil {
 		return err
 	}
+	s.served.Store(&s.endpoints)
 	return s.startRTMP(ctx, conns, sc)
 }
 
@@ -452,6 +482,9 @@ func (s *Server) Done() <-chan struct{} { return s.done }
 // Stop closes every session (each client is sent a close), waits up to the shutdown
 // timeout or ctx for the clients to acknowledge, and stops the node.
 func (s *Server) Stop(ctx context.Context) error {
+	// A clustered node says goodbye first: the others drop its peers and end its streams
+	// for their players at once.
+	s.stopCluster()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	var first error

@@ -22,11 +22,12 @@ import (
 // clients, the shared client endpoints, the failure tally, the progress line and the
 // server probe.
 type bench struct {
-	cfg   *config
-	log   *zap.Logger
-	sys   *actor.ActorSystem
-	probe *serverProbe
-	epoch time.Time // the one clock of the process (send and receive times of media)
+	cfg    *config
+	log    *zap.Logger
+	sys    *actor.ActorSystem
+	probe  *serverProbe
+	others []*serverProbe // -other-pids
+	epoch  time.Time      // the one clock of the process (send and receive times of media)
 	// disp runs the client sessions and connections of the shared endpoints on a fixed
 	// pool of goroutines, as the server runs its own: the tool shares the machine with the
 	// server, and a goroutine per mailbox wake-up was an eighth of its CPU in fan-out.
@@ -45,7 +46,11 @@ type bench struct {
 
 func newBench(cfg *config, log *zap.Logger, stderr io.Writer) *bench {
 	b := &bench{cfg: cfg, log: log, sys: actors.NewActorSystem(log), probe: &serverProbe{pid: cfg.ServerPID}, disp: actors.NewPoolDispatcher(0, 300),
-		epoch: time.Now(), stderr: stderr, progStop: make(chan struct{}), progDone: make(chan struct{})}
+		others: make([]*serverProbe, len(cfg.OtherPIDs)),
+		epoch:  time.Now(), stderr: stderr, progStop: make(chan struct{}), progDone: make(chan struct{})}
+	for i, pid := range cfg.OtherPIDs {
+		b.others[i] = &serverProbe{pid: pid}
+	}
 	b.prog.phase.Store(new(string))
 	if cfg.Quiet {
 		close(b.progDone)
@@ -99,6 +104,9 @@ func (b *bench) keepalivePings() uint64 {
 // sample takes the server's, the tool's and the network figures at once.
 func (b *bench) sample() probeSample {
 	s := b.probe.sample()
+	for _, o := range b.others {
+		s.others = append(s.others, o.sample().procSample)
+	}
 	for _, e := range append(b.eps[:len(b.eps):len(b.eps)], b.extra...) {
 		ep := e.Endpoint()
 		s.net.clientIn += ep.Stats.DatagramsIn.Load()
@@ -135,9 +143,21 @@ func (b *bench) measured(res *Result, took time.Duration, lat *histogram, before
 	res.ElapsedS = round3(took.Seconds())
 	res.Latency = lat.summary()
 	res.Server = b.probe.figures(before, after, op, ops)
+	res.Others = b.otherFigures(before, after, op, ops)
 	res.Tool = toolFigures(before, after)
 	res.Net = netFigures(before, after)
 	return res.Server
+}
+
+// otherFigures are the other nodes' figures over a phase.
+func (b *bench) otherFigures(before, after probeSample, op string, ops uint64) []*ServerFigures {
+	var out []*ServerFigures
+	for i, o := range b.others {
+		if i < len(before.others) && i < len(after.others) {
+			out = append(out, o.figures(probeSample{procSample: before.others[i]}, probeSample{procSample: after.others[i]}, op, ops))
+		}
+	}
+	return out
 }
 
 // connectAll opens n sessions on the shared endpoints, at rate per second (0: as fast

@@ -207,6 +207,7 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	if w := b.probe.figures(before, stopped, "", 0); w != nil {
 		res.Server.CPUCores = w.CPUCores
 	}
+	res.Others = b.otherFigures(before, after, "delivered_media_message", recvA+recvV)
 	res.Tool = toolFigures(before, after)
 	res.Tool.CPUCores = toolFigures(before, stopped).CPUCores
 	res.Net = netFigures(before, after)
@@ -411,7 +412,7 @@ func (b *bench) subscribe(ctx context.Context, i int, name string, s *fanSub, pl
 		}
 		return nil
 	}
-	c, err := b.eps[i%len(b.eps)].Connect(ctx, b.cfg.URL, b.options())
+	c, err := b.eps[i%len(b.eps)].Connect(ctx, b.cfg.PlayURLs[i%len(b.cfg.PlayURLs)], b.options())
 	if err != nil {
 		b.fail("connect", err)
 		return err

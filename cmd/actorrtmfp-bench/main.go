@@ -15,6 +15,10 @@
 //	p2p      -n publishers accepting peers, -n players introduced to them by the server
 //	groups   -n clients joining one NetGroup at -rate: joins/s, time to first neighbour
 //
+// Against a cluster (docs/cluster.md), -play-urls spreads fan-out subscribers over the
+// nodes, -peer-url connects the p2p publishers to another node than their players, and
+// -other-pids samples the other nodes' processes too.
+//
 // It prints progress once per second on stderr, then a table on stdout and one JSON line
 // (-json: the JSON line only). With -server-pid it samples the server process from
 // outside (/proc: CPU seconds, VmRSS, VmHWM) at the start and end of the measured phase.
@@ -89,6 +93,9 @@ type config struct {
 	Timeout     time.Duration
 	Concurrency int
 	ServerPID   int
+	OtherPIDs   []int    // other cluster nodes, sampled as the server is
+	PlayURLs    []string // fanout: the subscribers' servers, in turn (default URL)
+	PeerURL     string   // p2p: the publishers' server (default URL)
 	JSON        bool
 	Quiet       bool
 	Bind        []string // local addresses of the client sockets, used in turn
@@ -220,6 +227,10 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	fs.DurationVar(&cfg.Timeout, "timeout", 15*time.Second, "bound of one handshake + connect, call, play, join")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 500, "operations (connects, calls, …) in flight at most")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "PID of the server process, to sample its CPU and memory from /proc (same machine)")
+	var others, playURLs string
+	fs.StringVar(&others, "other-pids", "", "PIDs of the other nodes of a cluster, comma-separated, sampled as -server-pid is")
+	fs.StringVar(&playURLs, "play-urls", "", "fanout: the URLs the subscribers connect to, comma-separated, in turn (default -url: the publisher's)")
+	fs.StringVar(&cfg.PeerURL, "peer-url", "", "p2p: the URL the publishers connect to (default -url: the players'); another node of a cluster measures introductions across nodes")
 	fs.BoolVar(&cfg.JSON, "json", false, "print only the JSON line on stdout")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress on stderr")
 	var bind string
@@ -314,6 +325,34 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		}
 	} else if u, err := url.Parse(cfg.RTMPURL); err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
 		return bad("bad -rtmp-url %q: want rtmp://host:port/app", cfg.RTMPURL)
+	}
+	if playURLs != "" {
+		cfg.PlayURLs = strings.Split(playURLs, ",")
+	}
+	if cfg.PeerURL != "" {
+		cfg.PlayURLs = append(cfg.PlayURLs, cfg.PeerURL)
+	}
+	for _, s := range cfg.PlayURLs {
+		if u, err := url.Parse(s); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+			return bad("bad URL %q: want rtmfp://host:port/app", s)
+		}
+	}
+	if cfg.PeerURL != "" {
+		cfg.PlayURLs = cfg.PlayURLs[:len(cfg.PlayURLs)-1]
+	} else {
+		cfg.PeerURL = cfg.URL
+	}
+	if len(cfg.PlayURLs) == 0 {
+		cfg.PlayURLs = []string{cfg.URL}
+	}
+	if others != "" {
+		for _, f := range strings.Split(others, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return bad("bad -other-pids %q", others)
+			}
+			cfg.OtherPIDs = append(cfg.OtherPIDs, pid)
+		}
 	}
 	var err error
 	if cfg.Bind, err = parseBind(bind); err != nil {
@@ -449,7 +488,9 @@ type Result struct {
 	Latency   *Latency            `json:"latency_ms"`
 	Latencies map[string]*Latency `json:"latencies_ms,omitempty"`
 	Server    *ServerFigures      `json:"server,omitempty"`
-	Tool      *ToolFigures        `json:"tool,omitempty"`
+	// Others are the other nodes of a cluster (-other-pids), with the same figures.
+	Others []*ServerFigures `json:"others,omitempty"`
+	Tool   *ToolFigures     `json:"tool,omitempty"`
 	// Net counts datagrams over the measured phase: the tool's client sockets (received,
 	// dropped by the tool, sent, fragments its sessions declared lost) and the host's UDP
 	// buffer overflows (host_*: system-wide, every process's sockets).
@@ -555,6 +596,14 @@ func (r *Result) writeTable(w io.Writer) {
 		for _, e := range s.Errors {
 			row("  sampling error", "%s", e)
 		}
+	}
+	for _, s := range r.Others {
+		row("other node pid", "%d", s.PID)
+		row("  cpu", "%.2f s (%.2f cores)", s.CPUSeconds, s.CPUCores)
+		if s.Op != "" && s.Ops > 0 {
+			row("  cpu per "+s.Op, "%.4f ms (%d)", s.CPUPerOpMS, s.Ops)
+		}
+		row("  rss start → end", "%.1f → %.1f MiB (peak %.1f MiB)", mib(s.RSSStartKiB), mib(s.RSSEndKiB), mib(s.HWMEndKiB))
 	}
 	for _, k := range sortedKeys(r.Net) {
 		row("  net "+k, "%d", r.Net[k])

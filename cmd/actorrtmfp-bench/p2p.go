@@ -33,7 +33,7 @@ func runP2P(ctx context.Context, b *bench) (*Result, error) {
 		opts := b.options()
 		opts.AcceptPeers = true
 		t := time.Now()
-		c, err := client.Dial(cctx, b.sys, cfg.URL, opts)
+		c, err := client.Dial(cctx, b.sys, cfg.PeerURL, opts)
 		if err != nil {
 			b.fail("publisher_connect", err)
 			return

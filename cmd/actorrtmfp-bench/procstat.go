@@ -118,8 +118,9 @@ type serverProbe struct {
 // probeSample is the server's sample, the tool's own and the network counters, taken
 // together.
 type probeSample struct {
-	procSample            // the server (zero without -server-pid)
-	self       procSample // this process
+	procSample              // the server (zero without -server-pid)
+	self       procSample   // this process
+	others     []procSample // the other nodes of a cluster (-other-pids)
 	net        netSample
 }
 

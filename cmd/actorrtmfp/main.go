@@ -89,26 +89,44 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	defer closeApps()
 
 	sys := actors.NewActorSystem(log)
-	srv, err := server.Start(sys.Root, cfg, server.Options{Log: log, Apps: apps})
+	// A node that finds itself dropped from its cluster exits (status 1): restarted by its
+	// supervisor, it rejoins as a new member.
+	lost := make(chan string, 1)
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: log, Apps: apps, ClusterLost: func(reason string) {
+		select {
+		case lost <- reason:
+		default:
+		}
+	}})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		sys.Shutdown()
 		return 1
 	}
-	log.Info("actorrtmfp started", zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
+	fields := []zap.Field{zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
 		zap.Stringers("rtmp", srv.RTMPAddrs()), zap.Stringers("rtmps", srv.RTMPSAddrs()),
-		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()), zap.String("applications", appsDesc))
+		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()), zap.String("applications", appsDesc)}
+	if id := srv.ClusterMember(); id != "" {
+		fields = append(fields, zap.String("cluster_member", id))
+	}
+	log.Info("actorrtmfp started", fields...)
 	if ready != nil {
 		ready <- srv
 	}
-	sig := <-sigs
-	log.Info("stopping: closing every session", zap.Stringer("signal", sig), zap.Int("sessions", srv.Sessions()))
+	code := 0
+	select {
+	case sig := <-sigs:
+		log.Info("stopping: closing every session", zap.Stringer("signal", sig), zap.Int("sessions", srv.Sessions()))
+	case reason := <-lost:
+		log.Error("stopping: no longer a member of the cluster", zap.String("reason", reason), zap.Int("sessions", srv.Sessions()))
+		code = 1
+	}
 	if err := srv.Stop(context.Background()); err != nil {
 		log.Warn("some clients did not acknowledge the close in time", zap.Error(err))
 	}
 	sys.Shutdown()
 	log.Info("stopped")
-	return 0
+	return code
 }
 
 // applications is the command's registry of applications: the Lua applications of the
