@@ -70,6 +70,9 @@ type Config struct {
 	// ChildOptions are the props options of the connections' children (stream and group
 	// flow actors): dispatcher and mailbox.
 	ChildOptions []actor.PropsOption
+	// GroupFlowMiddleware wraps the group flow actors' receive functions, after
+	// supervision's (server.Options.GroupFlowMiddleware: tests inject faults with it).
+	GroupFlowMiddleware []actor.ReceiverMiddleware
 }
 
 // Connections makes the upper actors of a node's sessions.
@@ -292,7 +295,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		}
 		flow := netgroup.NewFlow(netgroup.FlowParams{Session: c.session, Client: c.client, App: c.appPID, Groups: c.cfg.Groups,
 			FlowID: m.FlowID, Stats: c.cfg.GroupStats})
-		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }))
+		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }, actor.WithReceiverMiddleware(c.cfg.GroupFlowMiddleware...)))
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
 		}
@@ -727,10 +730,10 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 
 // childProps returns the props of a stream or group flow actor. A stream's own children
 // (its recorder, its player) are stopped when they panic: the stream tells its client.
-func (c *connection) childProps(producer actor.Producer) *actor.Props {
+func (c *connection) childProps(producer actor.Producer, extra ...actor.PropsOption) *actor.Props {
 	opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware),
 		actor.WithSupervisor(supervision.StopOnPanic(c.cfg.Log, "recorder or player", &c.cfg.Stats.StreamFailures))}, c.cfg.ChildOptions...)
-	return actor.PropsFromProducer(producer, opts...)
+	return actor.PropsFromProducer(producer, append(opts, extra...)...)
 }
 
 // encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where
