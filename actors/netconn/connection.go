@@ -217,6 +217,8 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *closeLater:
 		self, root := c.self, ctx.ActorSystem().Root
 		c.cfg.Clock.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
+	case *netgroup.FlowRefused:
+		c.onGroupFlowRefused(ctx, m)
 	case *actor.Terminated:
 		// A child ended (a crash, or a stream deleted): its slot is free again.
 		for f, pid := range c.groupFlows {
@@ -304,6 +306,17 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 	default:
 		c.reject(ctx, m.FlowID)
 	}
+}
+
+// onGroupFlowRefused frees the client's group slot of a group flow whose join was refused,
+// then rejects the flow and stops its actor: the client hears of the refusal from the
+// session after the slot is free (netgroup.Flow.refuse).
+func (c *connection) onGroupFlowRefused(ctx actor.Context, m *netgroup.FlowRefused) {
+	if pid := c.groupFlows[m.FlowID]; pid != nil && pid.Equal(m.Flow) {
+		delete(c.groupFlows, m.FlowID)
+	}
+	ctx.Send(c.session, &session.RejectFlow{FlowID: m.FlowID})
+	ctx.Stop(m.Flow)
 }
 
 func (c *connection) reject(ctx actor.Context, flowID uint64) {
