@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -360,11 +361,19 @@ func TestSimRetransmitLimit(t *testing.T) {
 	}
 }
 
+// simMediaResult is what a simulated live stream delivered, measured in virtual time.
+type simMediaResult struct {
+	sent, got, abandoned [3]int           // by kind (1 audio, 2 video)
+	p99, maxGap          [3]time.Duration // lateness (write to delivery) and longest time between deliveries
+	keySent, keyGot      int
+}
+
 // simMedia streams audio (50/s, 200 B, 400 ms lifetime) and video (25 fps, a 20 KB key
 // frame every 2 s that abandons older frames, 2–4 KB otherwise, lifetime up to the next
 // key frame) for dur of virtual time, and checks: nothing arrives twice or out of order
-// on a flow, and every missing message was reported Abandoned to its sender.
-func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent, got, abandoned [3]int) {
+// on a flow, and every missing message was reported Abandoned to its sender. It measures
+// lateness and gaps in virtual time: no scheduling delay of the machine enters them.
+func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (r simMediaResult) {
 	t.Helper()
 	m, client, server := newSim(t, seed, link, link, Config{})
 	audioKey := FlowKey{Metadata: "av", Lane: 1}
@@ -382,14 +391,27 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent,
 	}
 	last := map[byte]int64{1: -1, 2: -1}
 	seen := map[uint64]bool{}
+	written := map[uint64]time.Duration{} // tag → when written
+	var lastAt [3]time.Duration
+	var late [3][]time.Duration
 	server.onMessage = func(_ uint64, data []byte) {
 		kind, seq := data[0], int64(binary.BigEndian.Uint64(data[1:]))
 		if seq <= last[kind] {
 			t.Fatalf("seed %d: kind %d message %d after %d", seed, kind, seq, last[kind])
 		}
 		last[kind] = seq
-		seen[uint64(kind)<<32|uint64(seq)] = true
-		got[kind]++
+		tag := uint64(kind)<<32 | uint64(seq)
+		seen[tag] = true
+		r.got[kind]++
+		now := m.clock.now
+		late[kind] = append(late[kind], now-written[tag])
+		if lastAt[kind] != 0 {
+			r.maxGap[kind] = max(r.maxGap[kind], now-lastAt[kind])
+		}
+		lastAt[kind] = now
+		if kind == 2 && seq%50 == 0 {
+			r.keyGot++
+		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 9))
 	payload := func(kind byte, seq int, size int) []byte {
@@ -405,56 +427,110 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent,
 		if m.clock.now-start >= dur {
 			return
 		}
+		written[1<<32|uint64(r.sent[1])] = m.clock.now
 		client.write(&Write{Key: audioKey, Priority: PriorityAudio, Lifetime: 400 * time.Millisecond,
-			Data: payload(1, sent[1], 200), Receipt: &Receipt{To: client.receiptTo, Tag: 1<<32 | uint64(sent[1])}})
-		sent[1]++
+			Data: payload(1, r.sent[1], 200), Receipt: &Receipt{To: client.receiptTo, Tag: 1<<32 | uint64(r.sent[1])}})
+		r.sent[1]++
 		if n%2 == 0 {
-			v := sent[2]
+			v := r.sent[2]
 			key := v%50 == 0
 			size := 2000 + rng.IntN(2000)
 			if key {
 				size = 20000
+				r.keySent++
 			}
+			written[2<<32|uint64(v)] = m.clock.now
 			client.write(&Write{Key: videoKey, Priority: PriorityVideo, Lifetime: time.Duration(50-v%50) * 40 * time.Millisecond,
 				AbandonWaiting: abandonOlder(key), Data: payload(2, v, size), Receipt: &Receipt{To: client.receiptTo, Tag: 2<<32 | uint64(v)}})
-			sent[2]++
+			r.sent[2]++
 		}
 		n++
 		m.after(20*time.Millisecond, tick)
 	}
 	tick()
-	if !m.run(start+dur+time.Minute, func() bool { return m.clock.now-start > dur && len(fate) == sent[1]+sent[2] }) {
-		t.Fatalf("seed %d: %d of %d receipts", seed, len(fate), sent[1]+sent[2])
+	if !m.run(start+dur+time.Minute, func() bool { return m.clock.now-start > dur && len(fate) == r.sent[1]+r.sent[2] }) {
+		t.Fatalf("seed %d: %d of %d receipts", seed, len(fate), r.sent[1]+r.sent[2])
 	}
 	for kind := byte(1); kind <= 2; kind++ {
-		for seq := 0; seq < sent[kind]; seq++ {
+		for seq := 0; seq < r.sent[kind]; seq++ {
 			tag := uint64(kind)<<32 | uint64(seq)
 			if fate[tag] == "abandoned" {
-				abandoned[kind]++
+				r.abandoned[kind]++
 			}
 			if !seen[tag] && fate[tag] != "abandoned" {
 				t.Fatalf("seed %d: kind %d message %d missing, its receipt says %q", seed, kind, seq, fate[tag])
 			}
 		}
+		if l := late[kind]; len(l) > 0 {
+			slices.Sort(l)
+			r.p99[kind] = l[len(l)*99/100]
+		}
 	}
-	return sent, got, abandoned
+	return r
 }
 
-// TestSimLiveMedia runs the live audio/video stream of the lossy-link tests in virtual
-// time over many seeds.
+// TestSimLiveMedia runs the live audio/video stream of the lossy-link tests
+// (endpoint.TestLossyLiveMedia) in virtual time over many seeds, and checks what the
+// transport promises of it there, where a seed fixes the run and no scheduling delay of
+// the machine enters the measures:
+//
+//   - loss costs some media, not most of it: audio delivery ratio at least 1 - 2·loss - 5 %,
+//     at least half the key frames, all audio and key frames on a lossless path;
+//   - up to 5 % loss, fresh audio: p99 lateness within its lifetime plus what it takes to
+//     learn that an expired message in flight was lost (a retransmission timeout, ≥ 250 ms)
+//     and a round trip for that news; and audio never stalls for a second.
+//
+// Not promised, so only logged (worst cases over 200 seeds, issue 26): at 5 % loss video
+// may stall for more than a second (1.45 s: a tail loss in a window of three packets waits
+// for the retransmission timeout, which acknowledgements of the lone audio packets that
+// still get through keep pushing back); at 20 % loss the audio of the first packets waits
+// for the initial 3 s retransmission timeout when they are lost before any round trip
+// was measured, and audio p99 lateness reaches 0.8 s.
 func TestSimLiveMedia(t *testing.T) {
 	seeds := uint64(20)
 	if testing.Short() {
 		seeds = 4
 	}
+	const (
+		audioLifetime = 400 * time.Millisecond // simMedia's
+		rtt           = 40 * time.Millisecond
+	)
 	for _, loss := range []float64{0, 0.05, 0.2} {
+		var worst simMediaResult
 		for seed := uint64(1); seed <= seeds; seed++ {
 			link := simLink{Loss: loss, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
-			sent, got, ab := simMedia(t, seed, link, 30*time.Second)
+			r := simMedia(t, seed, link, 30*time.Second)
 			if seed == 1 {
-				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, got[1], sent[1], ab[1], got[2], sent[2], ab[2])
+				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, r.got[1], r.sent[1], r.abandoned[1], r.got[2], r.sent[2], r.abandoned[2])
+			}
+			for k := range r.p99 {
+				worst.p99[k], worst.maxGap[k] = max(worst.p99[k], r.p99[k]), max(worst.maxGap[k], r.maxGap[k])
+			}
+			fail := func(format string, args ...any) {
+				t.Helper()
+				t.Fatalf("loss %.0f%% seed %d: %s", loss*100, seed, fmt.Sprintf(format, args...))
+			}
+			if minRatio := 1 - 2*loss - 0.05; float64(r.got[1]) < minRatio*float64(r.sent[1]) {
+				fail("audio delivered %d/%d, below %.2f", r.got[1], r.sent[1], minRatio)
+			}
+			if r.keyGot*2 < r.keySent {
+				fail("only %d of %d key frames arrived", r.keyGot, r.keySent)
+			}
+			if loss == 0 && (r.got[1] != r.sent[1] || r.keyGot != r.keySent) {
+				fail("lossless path lost media: audio %d/%d, key frames %d/%d", r.got[1], r.sent[1], r.keyGot, r.keySent)
+			}
+			if loss > 0.1 {
+				continue
+			}
+			if bound := audioLifetime + 2*rtt + 250*time.Millisecond; r.p99[1] > bound {
+				fail("audio p99 lateness %v above %v", r.p99[1], bound)
+			}
+			if r.maxGap[1] > time.Second {
+				fail("audio stalled: longest gap %v", r.maxGap[1])
 			}
 		}
+		t.Logf("loss %.0f%%, seeds 1–%d: worst audio p99 lateness %v, longest gap %v; video %v, %v", loss*100, seeds,
+			worst.p99[1], worst.maxGap[1], worst.p99[2], worst.maxGap[2])
 	}
 }
 
