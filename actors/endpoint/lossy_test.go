@@ -427,11 +427,12 @@ func TestLossyBulkReliable(t *testing.T) {
 			if errs[k] != nil {
 				t.Fatal(errs[k])
 			}
+			// Goodput is logged, not checked: in real time it measures the machine (issue 26:
+			// 31 KB/s without loss under the race detector beside a CPU hog, where the
+			// transport gives 180–200 KB/s in virtual time, which
+			// session.TestSimBulkTransferUnderLoss checks).
 			t.Logf("BULK loss=%.0f%% bytes=%d messages=%d elapsed=%v goodput=%.0f KB/s refused=%d relay up fwd/drop/dup/reorder=%v down=%v race=%v",
 				loss*100, r.bytes, r.messages, r.elapsed.Round(time.Millisecond), r.goodput/1000, r.refused, r.up, r.down, raceEnabled)
-			if loss == 0 && r.goodput < 100e3 {
-				t.Fatalf("goodput %.0f B/s without loss", r.goodput)
-			}
 		})
 	}
 }
