@@ -4,11 +4,13 @@ package endpoint
 // with a netsim relay between them that drops, duplicates, reorders and delays datagrams
 // (seeded), and upper actors written for each test.
 //
-// The goodput and media figures are logged (go test -v). The bulk test moves 1 MB per
-// loss rate by default (under the race detector too); LOSSY_BULK_MB=10 makes it the
-// 10 MB measurement run:
+// The goodput and media figures are logged (go test -v), not checked: in real time they
+// measure the machine; the session simulation checks them in virtual time
+// (session.TestSimBulkTransferUnderLoss, TestSimLiveMedia). What these tests check holds
+// whatever the timing (integrity, order, receipts), so by default they move little: 256 KiB
+// of bulk data and 6 s of live media per loss rate. The measurement runs are
 //
-//	LOSSY_BULK_MB=10 go test -run 'TestLossy(Bulk|LiveMedia)' -v -count=1 ./actors/endpoint/
+//	LOSSY_BULK_MB=10 LOSSY_MEDIA_SECONDS=30 go test -run 'TestLossy(Bulk|LiveMedia)' -v -count=1 ./actors/endpoint/
 //
 // scripts/lossy-compare.sh compares RTMFP with TCP through one impaired path (root).
 
@@ -386,17 +388,20 @@ func counters(c *netsim.Counters) [4]uint64 {
 	return [4]uint64{c.Forwarded.Load(), c.Dropped.Load(), c.Duplicated.Load(), c.Reordered.Load()}
 }
 
+// bulkTotal is how many bytes TestLossyBulkReliable moves per loss rate: 256 KiB, or
+// LOSSY_BULK_MB megabytes.
 func bulkTotal() int {
 	if mb, err := strconv.Atoi(os.Getenv("LOSSY_BULK_MB")); err == nil && mb > 0 {
 		return mb << 20
 	}
-	return 1 << 20
+	return 256 << 10
 }
 
 // TestLossyBulkReliable: reliable messages cross 0 %, 5 % and 20 % loss (with 1 %
 // duplication, 2 % reordering and 20 ms each way) intact and in order, with the sender
-// respecting backpressure. The client's send queue is small (256 KiB) so that writes are
-// refused now and then and retried. The three loss rates run at once.
+// respecting backpressure. The client's send queue is small (a quarter of the data, at
+// most 256 KiB) so that writes are refused now and then and retried. The three loss rates
+// run at once.
 func TestLossyBulkReliable(t *testing.T) {
 	t.Parallel()
 	total := bulkTotal()
@@ -407,7 +412,7 @@ func TestLossyBulkReliable(t *testing.T) {
 			link: netsim.Link{Loss: loss, Duplicate: 0.01, Reorder: 0.02, Delay: 20 * time.Millisecond},
 			seed: 100 + uint64(loss*100),
 			clientCfg: func(c *Config) {
-				c.Session.SendQueue = 256 << 10
+				c.Session.SendQueue = min(256<<10, total/4)
 			},
 		})
 	}
@@ -627,6 +632,15 @@ func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, seed uint64) (
 	return res, nil
 }
 
+// mediaDuration is how long TestLossyLiveMedia streams: 6 s (three groups of pictures), or
+// LOSSY_MEDIA_SECONDS seconds.
+func mediaDuration() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("LOSSY_MEDIA_SECONDS")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 6 * time.Second
+}
+
 // TestLossyLiveMedia: a live audio/video stream over 0 %, 5 % and 20 % loss (20 ms each
 // way), the three at once in real time, through real sockets: only messages the sender
 // abandoned are missing, nothing arrives twice or out of order, and every message is
@@ -638,10 +652,7 @@ func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, seed uint64) (
 // in virtual time for some loss patterns).
 func TestLossyLiveMedia(t *testing.T) {
 	t.Parallel()
-	dur := 30 * time.Second
-	if testing.Short() {
-		dur = 10 * time.Second
-	}
+	dur := mediaDuration()
 	losses := []float64{0, 0.05, 0.20}
 	envs := make([]*lossyEnv, len(losses))
 	for k, loss := range losses {
@@ -670,8 +681,11 @@ func TestLossyLiveMedia(t *testing.T) {
 				r.got[mediaVideo], r.sent[mediaVideo], 100*ratio(mediaVideo), r.abandoned[mediaVideo], r.keyGot, r.keySent,
 				r.p50[mediaVideo].Round(time.Millisecond), r.p99[mediaVideo].Round(time.Millisecond), r.maxGap[mediaVideo].Round(time.Millisecond), raceEnabled)
 			t.Logf("settled %v after the stream ended; %d audio messages later than lifetime + RTT", r.settle.Round(time.Millisecond), r.lateAudio)
-			if r.got[mediaAudio] == 0 || r.keyGot == 0 {
-				t.Fatalf("nothing got through: audio %d/%d, key frames %d/%d", r.got[mediaAudio], r.sent[mediaAudio], r.keyGot, r.keySent)
+			// Something got through, so the checks above checked something. (Not a key
+			// frame: at 20 % loss a short stream may lose all of its few key frames;
+			// TestSimLiveMedia checks how many arrive, over many seeds.)
+			if r.got[mediaAudio] == 0 || r.got[mediaVideo] == 0 {
+				t.Fatalf("nothing got through: audio %d/%d, video %d/%d", r.got[mediaAudio], r.sent[mediaAudio], r.got[mediaVideo], r.sent[mediaVideo])
 			}
 		})
 	}
@@ -849,6 +863,7 @@ func TestLossyZeroWindow(t *testing.T) {
 // TestLossyFlowException: the server rejects a flow mid-stream; the client's upper actor
 // is told, the queued messages are abandoned, and another flow carries on.
 func TestLossyFlowException(t *testing.T) {
+	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{
 		link: netsim.Link{Delay: 10 * time.Millisecond, Loss: 0.05},
 		seed: 500,
@@ -995,6 +1010,7 @@ func (u *flowSpawner) Receive(ctx actor.Context) {
 // TestLossyFlowActorPanic: one flow actor panics and its supervisor stops it; that flow
 // alone gets a flow exception, the other flows and the session go on.
 func TestLossyFlowActorPanic(t *testing.T) {
+	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{
 		link:         netsim.Link{Delay: 10 * time.Millisecond, Loss: 0.02},
 		seed:         600,
@@ -1063,6 +1079,7 @@ func TestLossyFlowActorPanic(t *testing.T) {
 // limit the client's session closes (retransmit-limit), every write gets its receipt, and
 // the session is forgotten; the server's session, hearing nothing, idles out.
 func TestLossyPeerNeverAcks(t *testing.T) {
+	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{
 		link: netsim.Link{Delay: 10 * time.Millisecond},
 		seed: 700,
