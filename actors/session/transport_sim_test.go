@@ -186,6 +186,7 @@ func runSimBulk(t *testing.T, seed uint64, link simLink, count int, size func(in
 // when nothing is lost (the goodput endpoint.TestLossyBulkReliable used to require on the
 // wall clock, where it measured the machine).
 func TestSimBulkTransferUnderLoss(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	count := 2000
 	if testing.Short() {
 		count = 500
@@ -211,6 +212,7 @@ func TestSimBulkTransferUnderLoss(t *testing.T) {
 // TestSimBulkThroughBottleneck: a rate-limited link with a drop-tail queue — the
 // congestion controller must find the rate, and the transfer complete.
 func TestSimBulkThroughBottleneck(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	link := simLink{Delay: 20 * time.Millisecond, Rate: 1 << 20, Queue: 32 << 10}
 	r := runSimBulk(t, 1, link, 2000, func(int) int { return 1000 }, Config{})
 	rate := float64(r.bytes) / r.duration.Seconds()
@@ -223,6 +225,7 @@ func TestSimBulkThroughBottleneck(t *testing.T) {
 // TestSimMessagesLargerThanReceiveBuffer: messages bigger than the receiver's buffer
 // still get through (the window never closes on fragments that wait for fragments).
 func TestSimMessagesLargerThanReceiveBuffer(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	for _, loss := range []float64{0, 0.1} {
 		t.Run(fmt.Sprintf("loss%.0f%%", loss*100), func(t *testing.T) {
 			link := simLink{Loss: loss, Delay: 10 * time.Millisecond}
@@ -492,6 +495,7 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (r sim
 // for the initial 3 s retransmission timeout when they are lost before any round trip
 // was measured, and audio p99 lateness reaches 0.8 s.
 func TestSimLiveMedia(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	seeds := uint64(20)
 	if testing.Short() {
 		seeds = 4
