@@ -693,8 +693,10 @@ func TestLossyLiveMedia(t *testing.T) {
 }
 
 // TestLossyPriorities: while a bulk flow keeps the window full, control messages on a
-// PriorityControl flow still get through at once.
+// PriorityControl flow still get through, all of them, and the bulk flow keeps going.
+// How soon is logged (session.TestSimControlGetsThroughASaturatedWindow checks it).
 func TestLossyPriorities(t *testing.T) {
+	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{link: netsim.Link{Delay: 20 * time.Millisecond}, seed: 300})
 	bulkKey := session.FlowKey{Metadata: "bulk"}
 	ctlKey := session.FlowKey{Metadata: "control"}
@@ -713,7 +715,7 @@ func TestLossyPriorities(t *testing.T) {
 	sentCtl := 0
 	ctlTick := time.NewTicker(50 * time.Millisecond)
 	defer ctlTick.Stop()
-	end := time.After(3500 * time.Millisecond)
+	end := time.After(2500 * time.Millisecond)
 	measuring := true
 	deadline := time.After(slack(60 * time.Second))
 	for measuring || len(ctl) < sentCtl {
@@ -754,12 +756,9 @@ func TestLossyPriorities(t *testing.T) {
 	t.Logf("PRIORITY control latency p50=%v p95=%v max=%v (%d msgs); bulk latency p50=%v (%d msgs)",
 		ctl[len(ctl)/2].Round(time.Millisecond), p95.Round(time.Millisecond), ctl[len(ctl)-1].Round(time.Millisecond), len(ctl),
 		bulkP50.Round(time.Millisecond), len(bulk))
-	if bound := slack(200 * time.Millisecond); p95 > bound {
-		t.Fatalf("control p95 latency %v above %v while bulk data saturates the flow", p95, bound)
-	}
-	if bulkP50 < 2*p95 {
-		t.Fatalf("bulk p50 latency %v: the bulk flow did not saturate the window (control p95 %v)", bulkP50, p95)
-	}
+	// The latencies are logged, not checked: on the wall clock they also measure how fast
+	// the machine runs the actors. session.TestSimControlGetsThroughASaturatedWindow checks
+	// them in virtual time (control p95 within 200 ms, bulk p50 at least twice that).
 }
 
 // probeCounter counts the Buffer Probe chunks a session receives.
@@ -780,9 +779,11 @@ func probeCounter(n *atomic.Int64) actor.ReceiverMiddleware {
 
 // TestLossyZeroWindow: the server's upper actor accepts the flows only after 2 s. The
 // held messages close the window (32 KiB), the client probes, and once the flows are
-// accepted everything arrives at once; a short flow that the client closed meanwhile
-// (complete before it was accepted) keeps its messages.
+// accepted everything arrives, in order (how soon: session.TestSimZeroWindowProbe); a
+// short flow that the client closed meanwhile (complete before it was accepted) keeps its
+// messages.
 func TestLossyZeroWindow(t *testing.T) {
+	t.Parallel()
 	var probes atomic.Int64
 	const hold = 2 * time.Second
 	var acceptedAt atomic.Int64
@@ -855,10 +856,9 @@ func TestLossyZeroWindow(t *testing.T) {
 	if probesBefore == 0 {
 		t.Fatal("the sender never probed the closed window")
 	}
-	// Once accepted, the window reopens at once (no waiting for the next probe, ≥ 1 s).
-	if bound := slack(3 * time.Second); resume > bound {
-		t.Fatalf("the rest took %v after the flows were accepted", resume)
-	}
+	// How soon the rest arrives once the flows are accepted (at once, without waiting for
+	// the next probe, ≥ 1 s) is logged, not checked: on the wall clock it also measures the
+	// machine. session.TestSimZeroWindowProbe checks it in virtual time.
 }
 
 // TestLossyFlowException: the server rejects a flow mid-stream; the client's upper actor

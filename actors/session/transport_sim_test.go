@@ -715,3 +715,77 @@ func TestSimMessageArrivalTime(t *testing.T) {
 		t.Error("no message was held for the accept")
 	}
 }
+
+// TestSimControlGetsThroughASaturatedWindow: while a bulk flow keeps the window full
+// (about 1.5 MB queued at all times), control messages on a PriorityControl flow are not
+// held behind its queue — p95 latency within 200 ms on a 40 ms round trip — while the bulk
+// flow's messages wait far longer. In virtual time: endpoint.TestLossyPriorities runs the
+// same through real sockets, where the latency also measures how fast the machine runs the
+// actors, and logs it.
+func TestSimControlGetsThroughASaturatedWindow(t *testing.T) {
+	t.Parallel()
+	link := simLink{Delay: 20 * time.Millisecond}
+	m, client, server := newSim(t, 1, link, link, Config{})
+	bulkKey, ctlKey := FlowKey{Metadata: "bulk"}, FlowKey{Metadata: "control"}
+	const (
+		bulkWindow = 1500 // messages of 1000 bytes unsettled
+		from, end  = 500 * time.Millisecond, 3500 * time.Millisecond
+	)
+	stamp := func(kind byte, size int) []byte {
+		b := make([]byte, size)
+		b[0] = kind
+		binary.BigEndian.PutUint64(b[1:], uint64(m.clock.now))
+		return b
+	}
+	measuring := func() bool { return m.clock.now < end }
+	var ctl, bulk []time.Duration
+	server.onMessage = func(_ uint64, data []byte) {
+		lat := m.clock.now - time.Duration(binary.BigEndian.Uint64(data[1:]))
+		if data[0] == 'c' {
+			ctl = append(ctl, lat)
+		} else if measuring() && m.clock.now > from {
+			bulk = append(bulk, lat)
+		}
+	}
+	writeBulk := func() {
+		client.write(&Write{Key: bulkKey, Data: stamp('b', 1000), Priority: PriorityData, Receipt: &Receipt{To: client.receiptTo}})
+	}
+	client.onReceipt = func(msg any) {
+		if _, ok := msg.(*Delivered); ok && measuring() {
+			writeBulk()
+		}
+	}
+	for range bulkWindow {
+		writeBulk()
+	}
+	sent := 0
+	var tick func()
+	tick = func() {
+		if !measuring() {
+			return
+		}
+		if m.clock.now > from {
+			client.write(&Write{Key: ctlKey, Data: stamp('c', 100), Priority: PriorityControl})
+			sent++
+		}
+		m.after(50*time.Millisecond, tick)
+	}
+	tick()
+	if !m.run(end+time.Minute, func() bool { return !measuring() && len(ctl) == sent }) {
+		t.Fatalf("%d of %d control messages arrived", len(ctl), sent)
+	}
+	slices.Sort(ctl)
+	slices.Sort(bulk)
+	if len(ctl) < 20 || len(bulk) == 0 {
+		t.Fatalf("%d control and %d bulk messages measured", len(ctl), len(bulk))
+	}
+	p95, bulkP50 := ctl[len(ctl)*95/100], bulk[len(bulk)/2]
+	t.Logf("control latency p50=%v p95=%v max=%v (%d msgs); bulk latency p50=%v (%d msgs)",
+		ctl[len(ctl)/2], p95, ctl[len(ctl)-1], len(ctl), bulkP50, len(bulk))
+	if p95 > 200*time.Millisecond {
+		t.Fatalf("control p95 latency %v above 200ms while bulk data saturates the window", p95)
+	}
+	if bulkP50 < 2*p95 {
+		t.Fatalf("bulk p50 latency %v: the bulk flow did not saturate the window (control p95 %v)", bulkP50, p95)
+	}
+}
