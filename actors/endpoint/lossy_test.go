@@ -682,10 +682,12 @@ func TestLossyLiveMedia(t *testing.T) {
 				r.got[mediaVideo], r.sent[mediaVideo], 100*ratio(mediaVideo), r.abandoned[mediaVideo], r.keyGot, r.keySent,
 				r.p50[mediaVideo].Round(time.Millisecond), r.p99[mediaVideo].Round(time.Millisecond), r.maxGap[mediaVideo].Round(time.Millisecond), raceEnabled)
 			t.Logf("settled %v after the stream ended; %d audio messages later than lifetime + RTT", r.settle.Round(time.Millisecond), r.lateAudio)
-			// Something got through, so the checks above checked something. (Not a key
-			// frame: at 20 % loss a short stream may lose both of its key frames;
-			// TestSimLiveMedia checks how many arrive, over many seeds.)
-			if r.got[mediaAudio] == 0 || r.got[mediaVideo] == 0 {
+			// Something got through, so the checks above checked something. Audio, not video:
+			// a short stream on a starved machine may have all of its video abandoned (under
+			// -race beside two CPU hogs at load 20, 5 % loss: 0 of 41 video frames, every one
+			// reported abandoned, while 57 of 82 audio frames arrived); TestSimLiveMedia
+			// checks how much video arrives, over many seeds.
+			if r.got[mediaAudio] == 0 {
 				t.Fatalf("nothing got through: audio %d/%d, video %d/%d", r.got[mediaAudio], r.sent[mediaAudio], r.got[mediaVideo], r.sent[mediaVideo])
 			}
 		})
