@@ -69,7 +69,8 @@ func mediaWrite(key session.FlowKey, m Media) *session.Write {
 	case flash.TypeVideo:
 		w.Key.Lane, w.Priority, w.Lifetime = laneVideo, session.PriorityVideo, videoLifetime
 		if flash.IsKeyFrame(m.Data) && !flash.IsVideoSequenceHeader(m.Data) {
-			// Frames of the previous group still waiting after a second are stale.
+			// The previous group is stale once its oldest frame still waiting has waited a
+			// second: all of it is given up (session.Write.AbandonWaiting).
 			w.AbandonWaiting = time.Second
 		}
 	}

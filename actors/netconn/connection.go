@@ -70,6 +70,9 @@ type Config struct {
 	// ChildOptions are the props options of the connections' children (stream and group
 	// flow actors): dispatcher and mailbox.
 	ChildOptions []actor.PropsOption
+	// GroupFlowMiddleware wraps the group flow actors' receive functions, after
+	// supervision's (server.Options.GroupFlowMiddleware: tests inject faults with it).
+	GroupFlowMiddleware []actor.ReceiverMiddleware
 }
 
 // Connections makes the upper actors of a node's sessions.
@@ -214,6 +217,8 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *closeLater:
 		self, root := c.self, ctx.ActorSystem().Root
 		c.cfg.Clock.AfterFunc(refusedLinger, func() { root.Send(self, &closeRefused{}) })
+	case *netgroup.FlowRefused:
+		c.onGroupFlowRefused(ctx, m)
 	case *actor.Terminated:
 		// A child ended (a crash, or a stream deleted): its slot is free again.
 		for f, pid := range c.groupFlows {
@@ -292,7 +297,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 		}
 		flow := netgroup.NewFlow(netgroup.FlowParams{Session: c.session, Client: c.client, App: c.appPID, Groups: c.cfg.Groups,
 			FlowID: m.FlowID, Stats: c.cfg.GroupStats})
-		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }))
+		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }, actor.WithReceiverMiddleware(c.cfg.GroupFlowMiddleware...)))
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
 		}
@@ -301,6 +306,17 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 	default:
 		c.reject(ctx, m.FlowID)
 	}
+}
+
+// onGroupFlowRefused frees the client's group slot of a group flow whose join was refused,
+// then rejects the flow and stops its actor: the client hears of the refusal from the
+// session after the slot is free (netgroup.Flow.refuse).
+func (c *connection) onGroupFlowRefused(ctx actor.Context, m *netgroup.FlowRefused) {
+	if pid := c.groupFlows[m.FlowID]; pid != nil && pid.Equal(m.Flow) {
+		delete(c.groupFlows, m.FlowID)
+	}
+	ctx.Send(c.session, &session.RejectFlow{FlowID: m.FlowID})
+	ctx.Stop(m.Flow)
 }
 
 func (c *connection) reject(ctx actor.Context, flowID uint64) {
@@ -727,10 +743,10 @@ func (c *connection) write(ctx actor.Context, b []byte) {
 
 // childProps returns the props of a stream or group flow actor. A stream's own children
 // (its recorder, its player) are stopped when they panic: the stream tells its client.
-func (c *connection) childProps(producer actor.Producer) *actor.Props {
+func (c *connection) childProps(producer actor.Producer, extra ...actor.PropsOption) *actor.Props {
 	opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware),
 		actor.WithSupervisor(supervision.StopOnPanic(c.cfg.Log, "recorder or player", &c.cfg.Stats.StreamFailures))}, c.cfg.ChildOptions...)
-	return actor.PropsFromProducer(producer, opts...)
+	return actor.PropsFromProducer(producer, append(opts, extra...)...)
 }
 
 // encodeConnectObject keeps a connect command object as AMF0: a few hundred bytes where

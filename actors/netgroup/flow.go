@@ -32,6 +32,15 @@ type Flow struct {
 	group   *actor.PID
 	joining bool
 	joined  bool
+	refused bool // refuse: the parent stops this actor
+}
+
+// FlowRefused tells a group flow actor's parent (the client's connection, which counts
+// its group flows) that the flow's join was refused: the parent frees the client's group
+// slot, then rejects the flow (session.RejectFlow) and stops the actor, in that order.
+type FlowRefused struct {
+	FlowID uint64
+	Flow   *actor.PID
 }
 
 // NewFlow returns the flow actor of a client's group flow.
@@ -40,6 +49,9 @@ func NewFlow(p FlowParams) *Flow {
 }
 
 func (f *Flow) Receive(ctx actor.Context) {
+	if f.refused {
+		return // nothing more to do: the parent is stopping this actor
+	}
 	switch m := ctx.Message().(type) {
 	case *session.FlowMessage:
 		f.onMessage(ctx, m.Data)
@@ -94,11 +106,14 @@ func (f *Flow) onDecision(ctx actor.Context, m *apphost.GroupResult) {
 	ctx.Send(f.p.Groups, &Join{Group: f.gid, Peer: f.peer, Flow: ctx.Self()})
 }
 
-// refuse rejects the flow and ends this actor (freeing the client's group slot).
+// refuse has the parent free the client's group slot, reject the flow and stop this
+// actor, in that order (FlowRefused): the client hears of the refusal only once the slot
+// is free, so the group flows it opens next are never counted against this one. (Freeing
+// the slot on this actor's Terminated raced with them: the session could turn the client's
+// next flow into a FlowOpened at the connection before the Terminated got there.)
 func (f *Flow) refuse(ctx actor.Context) {
-	f.joining = false
-	ctx.Send(f.p.Session, &session.RejectFlow{FlowID: f.p.FlowID})
-	ctx.Stop(ctx.Self())
+	f.joining, f.refused = false, true
+	ctx.Send(ctx.Parent(), &FlowRefused{FlowID: f.p.FlowID, Flow: ctx.Self()})
 }
 
 func (f *Flow) leave(ctx actor.Context) {

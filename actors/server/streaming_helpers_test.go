@@ -38,6 +38,15 @@ type avFeed struct {
 	maxLate  time.Duration // worst lateness of a tick against the schedule
 	maxWrite time.Duration // slowest Publisher.Write
 	errs     []error
+
+	// keepUp, if set, is called by run before each tick and returns once the players have
+	// received everything written so far (waitCaughtUp): the stream then waits for its
+	// players instead of running ahead of them. The media policy of the server's sessions
+	// is in wall-clock time (lifetimes, the catch-up at a key frame): a player left a
+	// second behind by a busy machine loses media by design, which a test that wants
+	// every frame must not provoke. keptUp is the time run spent waiting for them.
+	keepUp func()
+	keptUp time.Duration
 }
 
 func newFeed(fx *fixture, pub *client.Publisher, src *avSource) *avFeed {
@@ -117,7 +126,7 @@ func (f *avFeed) audioBurst(n int) {
 
 // run writes ticks ticks, one every period, calling before(i) ahead of tick i (to join,
 // cut or crash at a known point of the stream; the schedule moves by the time before
-// takes). It returns when the last tick is written.
+// takes, and by the time keepUp waits). It returns when the last tick is written.
 func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 	start := time.Now()
 	for i := range ticks {
@@ -126,6 +135,15 @@ func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 			time.Sleep(d)
 		}
 		late := time.Since(due)
+		if f.keepUp != nil {
+			t0 := time.Now()
+			f.keepUp()
+			waited := time.Since(t0)
+			start = start.Add(waited)
+			f.mu.Lock()
+			f.keptUp += waited
+			f.mu.Unlock()
+		}
 		if before != nil {
 			t0 := time.Now()
 			before(i)

@@ -157,3 +157,77 @@ func TestSimLateJoinerBurstIsNotABacklog(t *testing.T) {
 		t.Fatalf("the late joiner got %d of the %d frames of its group (%d dropped)", got, len(group), m.stats.MediaDropped.Load())
 	}
 }
+
+// TestSimKeyFrameCatchUpResumesOnTheKeyFrame: a subscriber whose oldest waiting video
+// frame has waited live.KeyFrameCatchUp when the next key frame is written gives up all
+// the older video — the rest of the group of pictures — and resumes on the key frame; one
+// a moment behind keeps its whole group. Either way the video it receives restarts only
+// on key frames (issue 26: the frames that had waited the catch-up time were given up and
+// the younger ones of the same group kept, so video resumed in the middle of a group:
+// "video has 2 runs [{25 51} {62 99}]"). The path end to end: the sink protocol, the
+// policy's decision, the send flow.
+func TestSimKeyFrameCatchUpResumesOnTheKeyFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cut     time.Duration // how long nothing reaches the subscriber before the next key frame
+		skipped bool          // the group's frames are given up
+	}{
+		{"far behind", live.KeyFrameCatchUp + 200*time.Millisecond, true},
+		{"a moment behind", live.KeyFrameCatchUp / 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			link := simLink{Delay: 10 * time.Millisecond}
+			m, client, server := newSim(t, 1, link, link, Config{})
+			k := func(kind string) FlowKey { return FlowKey{Metadata: kind} }
+			server.deliver(&live.Bind{Channel: 7, Binding: 1, Lanes: &Lanes{Flows: [3]FlowKey{k("c"), k("a"), k("v")}}})
+			frame := 0
+			write := func(key bool) {
+				server.deliver(&live.Media{Channel: 7, Kind: live.KindVideo, KeyFrame: key, Data: []byte(fmt.Sprintf("%d", frame))})
+				frame++
+			}
+			tick := 40 * time.Millisecond
+			// A group delivered in full, then a cut (nothing is delivered or acknowledged)
+			// while the next group goes on, then its key frame and a few frames more.
+			write(true)
+			for range 5 {
+				m.run(m.clock.now+tick, nil)
+				write(false)
+			}
+			m.run(m.clock.now+500*time.Millisecond, nil)
+			server.link.Cut = true
+			cutAt := m.clock.now
+			for m.clock.now-cutAt < tc.cut {
+				write(false)
+				m.run(m.clock.now+tick, nil)
+			}
+			keyAt := frame
+			write(true)
+			server.link.Cut = false
+			for range 5 {
+				m.run(m.clock.now+tick, nil)
+				write(false)
+			}
+			m.run(m.clock.now+20*time.Second, nil)
+
+			var got []int
+			for _, o := range client.opened {
+				if string(o.Metadata) == "v" {
+					for _, d := range client.msgs[o.FlowID] {
+						var n int
+						fmt.Sscan(string(d), &n)
+						got = append(got, n)
+					}
+				}
+			}
+			var want []int
+			for i := 0; i < frame; i++ {
+				if !tc.skipped || i <= 5 || i >= keyAt {
+					want = append(want, i)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("the subscriber received video frames %v, want %v (key frames 0 and %d)", got, want, keyAt)
+			}
+		})
+	}
+}

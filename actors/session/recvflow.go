@@ -39,7 +39,7 @@ type recvFlowState uint8
 
 const (
 	rfOpen     recvFlowState = iota
-	rfRejected               // the upper layer refused or closed it: data is acked and discarded, exception reported
+	rfRejected               // the upper layer refused or closed it: data is discarded unacknowledged, exception reported
 	rfComplete               // every sequence number up to the final one has arrived; lingering for retransmissions
 )
 
@@ -172,6 +172,13 @@ func (f *recvFlow) onData(flags byte, seq, fsn uint64, data []byte, out [][]byte
 	}
 	if f.finalSeen && seq > f.finalSN {
 		return out, errFragAfterFinal
+	}
+	if f.state == rfRejected {
+		// Discarded, and not acknowledged: the acknowledgement that goes with the flow
+		// exception report says what the flow took before it was rejected, and the sender
+		// settles exactly that as delivered (Session.onInbound).
+		f.needAck, f.ackNow = true, true
+		return out, nil
 	}
 	fresh := !f.seqs.Contains(seq)
 	abandoned := flags&flagAbandon != 0

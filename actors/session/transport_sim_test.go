@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -181,8 +182,11 @@ func runSimBulk(t *testing.T, seed uint64, link simLink, count int, size func(in
 }
 
 // TestSimBulkTransferUnderLoss: reliable data arrives intact and in order through loss,
-// duplication and reordering, in virtual time.
+// duplication and reordering, in virtual time, without stalling, and at 100 KB/s at least
+// when nothing is lost (the goodput endpoint.TestLossyBulkReliable used to require on the
+// wall clock, where it measured the machine).
 func TestSimBulkTransferUnderLoss(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	count := 2000
 	if testing.Short() {
 		count = 500
@@ -197,6 +201,9 @@ func TestSimBulkTransferUnderLoss(t *testing.T) {
 				if loss < 0.1 && r.maxGap > 3*time.Second {
 					t.Fatalf("delivery stalled for %v", r.maxGap)
 				}
+				if goodput := float64(r.bytes) / r.duration.Seconds(); loss == 0 && goodput < 100e3 {
+					t.Fatalf("goodput %.0f B/s without loss", goodput)
+				}
 			})
 		}
 	}
@@ -205,6 +212,7 @@ func TestSimBulkTransferUnderLoss(t *testing.T) {
 // TestSimBulkThroughBottleneck: a rate-limited link with a drop-tail queue — the
 // congestion controller must find the rate, and the transfer complete.
 func TestSimBulkThroughBottleneck(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	link := simLink{Delay: 20 * time.Millisecond, Rate: 1 << 20, Queue: 32 << 10}
 	r := runSimBulk(t, 1, link, 2000, func(int) int { return 1000 }, Config{})
 	rate := float64(r.bytes) / r.duration.Seconds()
@@ -217,6 +225,7 @@ func TestSimBulkThroughBottleneck(t *testing.T) {
 // TestSimMessagesLargerThanReceiveBuffer: messages bigger than the receiver's buffer
 // still get through (the window never closes on fragments that wait for fragments).
 func TestSimMessagesLargerThanReceiveBuffer(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	for _, loss := range []float64{0, 0.1} {
 		t.Run(fmt.Sprintf("loss%.0f%%", loss*100), func(t *testing.T) {
 			link := simLink{Loss: loss, Delay: 10 * time.Millisecond}
@@ -360,11 +369,19 @@ func TestSimRetransmitLimit(t *testing.T) {
 	}
 }
 
+// simMediaResult is what a simulated live stream delivered, measured in virtual time.
+type simMediaResult struct {
+	sent, got, abandoned [3]int           // by kind (1 audio, 2 video)
+	p99, maxGap          [3]time.Duration // lateness (write to delivery) and longest time between deliveries
+	keySent, keyGot      int
+}
+
 // simMedia streams audio (50/s, 200 B, 400 ms lifetime) and video (25 fps, a 20 KB key
 // frame every 2 s that abandons older frames, 2–4 KB otherwise, lifetime up to the next
 // key frame) for dur of virtual time, and checks: nothing arrives twice or out of order
-// on a flow, and every missing message was reported Abandoned to its sender.
-func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent, got, abandoned [3]int) {
+// on a flow, and every missing message was reported Abandoned to its sender. It measures
+// lateness and gaps in virtual time: no scheduling delay of the machine enters them.
+func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (r simMediaResult) {
 	t.Helper()
 	m, client, server := newSim(t, seed, link, link, Config{})
 	audioKey := FlowKey{Metadata: "av", Lane: 1}
@@ -382,14 +399,27 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent,
 	}
 	last := map[byte]int64{1: -1, 2: -1}
 	seen := map[uint64]bool{}
+	written := map[uint64]time.Duration{} // tag → when written
+	var lastAt [3]time.Duration
+	var late [3][]time.Duration
 	server.onMessage = func(_ uint64, data []byte) {
 		kind, seq := data[0], int64(binary.BigEndian.Uint64(data[1:]))
 		if seq <= last[kind] {
 			t.Fatalf("seed %d: kind %d message %d after %d", seed, kind, seq, last[kind])
 		}
 		last[kind] = seq
-		seen[uint64(kind)<<32|uint64(seq)] = true
-		got[kind]++
+		tag := uint64(kind)<<32 | uint64(seq)
+		seen[tag] = true
+		r.got[kind]++
+		now := m.clock.now
+		late[kind] = append(late[kind], now-written[tag])
+		if lastAt[kind] != 0 {
+			r.maxGap[kind] = max(r.maxGap[kind], now-lastAt[kind])
+		}
+		lastAt[kind] = now
+		if kind == 2 && seq%50 == 0 {
+			r.keyGot++
+		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 9))
 	payload := func(kind byte, seq int, size int) []byte {
@@ -405,56 +435,111 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (sent,
 		if m.clock.now-start >= dur {
 			return
 		}
+		written[1<<32|uint64(r.sent[1])] = m.clock.now
 		client.write(&Write{Key: audioKey, Priority: PriorityAudio, Lifetime: 400 * time.Millisecond,
-			Data: payload(1, sent[1], 200), Receipt: &Receipt{To: client.receiptTo, Tag: 1<<32 | uint64(sent[1])}})
-		sent[1]++
+			Data: payload(1, r.sent[1], 200), Receipt: &Receipt{To: client.receiptTo, Tag: 1<<32 | uint64(r.sent[1])}})
+		r.sent[1]++
 		if n%2 == 0 {
-			v := sent[2]
+			v := r.sent[2]
 			key := v%50 == 0
 			size := 2000 + rng.IntN(2000)
 			if key {
 				size = 20000
+				r.keySent++
 			}
+			written[2<<32|uint64(v)] = m.clock.now
 			client.write(&Write{Key: videoKey, Priority: PriorityVideo, Lifetime: time.Duration(50-v%50) * 40 * time.Millisecond,
 				AbandonWaiting: abandonOlder(key), Data: payload(2, v, size), Receipt: &Receipt{To: client.receiptTo, Tag: 2<<32 | uint64(v)}})
-			sent[2]++
+			r.sent[2]++
 		}
 		n++
 		m.after(20*time.Millisecond, tick)
 	}
 	tick()
-	if !m.run(start+dur+time.Minute, func() bool { return m.clock.now-start > dur && len(fate) == sent[1]+sent[2] }) {
-		t.Fatalf("seed %d: %d of %d receipts", seed, len(fate), sent[1]+sent[2])
+	if !m.run(start+dur+time.Minute, func() bool { return m.clock.now-start > dur && len(fate) == r.sent[1]+r.sent[2] }) {
+		t.Fatalf("seed %d: %d of %d receipts", seed, len(fate), r.sent[1]+r.sent[2])
 	}
 	for kind := byte(1); kind <= 2; kind++ {
-		for seq := 0; seq < sent[kind]; seq++ {
+		for seq := 0; seq < r.sent[kind]; seq++ {
 			tag := uint64(kind)<<32 | uint64(seq)
 			if fate[tag] == "abandoned" {
-				abandoned[kind]++
+				r.abandoned[kind]++
 			}
 			if !seen[tag] && fate[tag] != "abandoned" {
 				t.Fatalf("seed %d: kind %d message %d missing, its receipt says %q", seed, kind, seq, fate[tag])
 			}
 		}
+		if l := late[kind]; len(l) > 0 {
+			slices.Sort(l)
+			r.p99[kind] = l[len(l)*99/100]
+		}
 	}
-	return sent, got, abandoned
+	return r
 }
 
-// TestSimLiveMedia runs the live audio/video stream of the lossy-link tests in virtual
-// time over many seeds.
+// TestSimLiveMedia runs the live audio/video stream of the lossy-link tests
+// (endpoint.TestLossyLiveMedia) in virtual time over many seeds, and checks what the
+// transport promises of it there, where a seed fixes the run and no scheduling delay of
+// the machine enters the measures:
+//
+//   - loss costs some media, not most of it: audio delivery ratio at least 1 - 2·loss - 5 %,
+//     at least half the key frames, all audio and key frames on a lossless path;
+//   - up to 5 % loss, fresh audio: p99 lateness within its lifetime plus what it takes to
+//     learn that an expired message in flight was lost (a retransmission timeout, ≥ 250 ms)
+//     and a round trip for that news; and audio never stalls for a second.
+//
+// Not promised, so only logged (worst cases over 200 seeds, issue 26): at 5 % loss video
+// may stall for more than a second (1.45 s: a tail loss in a window of three packets waits
+// for the retransmission timeout, which acknowledgements of the lone audio packets that
+// still get through keep pushing back); at 20 % loss the audio of the first packets waits
+// for the initial 3 s retransmission timeout when they are lost before any round trip
+// was measured, and audio p99 lateness reaches 0.8 s.
 func TestSimLiveMedia(t *testing.T) {
+	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	seeds := uint64(20)
 	if testing.Short() {
 		seeds = 4
 	}
+	const (
+		audioLifetime = 400 * time.Millisecond // simMedia's
+		rtt           = 40 * time.Millisecond
+	)
 	for _, loss := range []float64{0, 0.05, 0.2} {
+		var worst simMediaResult
 		for seed := uint64(1); seed <= seeds; seed++ {
 			link := simLink{Loss: loss, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
-			sent, got, ab := simMedia(t, seed, link, 30*time.Second)
+			r := simMedia(t, seed, link, 30*time.Second)
 			if seed == 1 {
-				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, got[1], sent[1], ab[1], got[2], sent[2], ab[2])
+				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, r.got[1], r.sent[1], r.abandoned[1], r.got[2], r.sent[2], r.abandoned[2])
+			}
+			for k := range r.p99 {
+				worst.p99[k], worst.maxGap[k] = max(worst.p99[k], r.p99[k]), max(worst.maxGap[k], r.maxGap[k])
+			}
+			fail := func(format string, args ...any) {
+				t.Helper()
+				t.Fatalf("loss %.0f%% seed %d: %s", loss*100, seed, fmt.Sprintf(format, args...))
+			}
+			if minRatio := 1 - 2*loss - 0.05; float64(r.got[1]) < minRatio*float64(r.sent[1]) {
+				fail("audio delivered %d/%d, below %.2f", r.got[1], r.sent[1], minRatio)
+			}
+			if r.keyGot*2 < r.keySent {
+				fail("only %d of %d key frames arrived", r.keyGot, r.keySent)
+			}
+			if loss == 0 && (r.got[1] != r.sent[1] || r.keyGot != r.keySent) {
+				fail("lossless path lost media: audio %d/%d, key frames %d/%d", r.got[1], r.sent[1], r.keyGot, r.keySent)
+			}
+			if loss > 0.1 {
+				continue
+			}
+			if bound := audioLifetime + 2*rtt + 250*time.Millisecond; r.p99[1] > bound {
+				fail("audio p99 lateness %v above %v", r.p99[1], bound)
+			}
+			if r.maxGap[1] > time.Second {
+				fail("audio stalled: longest gap %v", r.maxGap[1])
 			}
 		}
+		t.Logf("loss %.0f%%, seeds 1–%d: worst audio p99 lateness %v, longest gap %v; video %v, %v", loss*100, seeds,
+			worst.p99[1], worst.maxGap[1], worst.p99[2], worst.maxGap[2])
 	}
 }
 
@@ -628,5 +713,79 @@ func TestSimMessageArrivalTime(t *testing.T) {
 	}
 	if held == 0 {
 		t.Error("no message was held for the accept")
+	}
+}
+
+// TestSimControlGetsThroughASaturatedWindow: while a bulk flow keeps the window full
+// (about 1.5 MB queued at all times), control messages on a PriorityControl flow are not
+// held behind its queue — p95 latency within 200 ms on a 40 ms round trip — while the bulk
+// flow's messages wait far longer. In virtual time: endpoint.TestLossyPriorities runs the
+// same through real sockets, where the latency also measures how fast the machine runs the
+// actors, and logs it.
+func TestSimControlGetsThroughASaturatedWindow(t *testing.T) {
+	t.Parallel()
+	link := simLink{Delay: 20 * time.Millisecond}
+	m, client, server := newSim(t, 1, link, link, Config{})
+	bulkKey, ctlKey := FlowKey{Metadata: "bulk"}, FlowKey{Metadata: "control"}
+	const (
+		bulkWindow = 1500 // messages of 1000 bytes unsettled
+		from, end  = 500 * time.Millisecond, 3500 * time.Millisecond
+	)
+	stamp := func(kind byte, size int) []byte {
+		b := make([]byte, size)
+		b[0] = kind
+		binary.BigEndian.PutUint64(b[1:], uint64(m.clock.now))
+		return b
+	}
+	measuring := func() bool { return m.clock.now < end }
+	var ctl, bulk []time.Duration
+	server.onMessage = func(_ uint64, data []byte) {
+		lat := m.clock.now - time.Duration(binary.BigEndian.Uint64(data[1:]))
+		if data[0] == 'c' {
+			ctl = append(ctl, lat)
+		} else if measuring() && m.clock.now > from {
+			bulk = append(bulk, lat)
+		}
+	}
+	writeBulk := func() {
+		client.write(&Write{Key: bulkKey, Data: stamp('b', 1000), Priority: PriorityData, Receipt: &Receipt{To: client.receiptTo}})
+	}
+	client.onReceipt = func(msg any) {
+		if _, ok := msg.(*Delivered); ok && measuring() {
+			writeBulk()
+		}
+	}
+	for range bulkWindow {
+		writeBulk()
+	}
+	sent := 0
+	var tick func()
+	tick = func() {
+		if !measuring() {
+			return
+		}
+		if m.clock.now > from {
+			client.write(&Write{Key: ctlKey, Data: stamp('c', 100), Priority: PriorityControl})
+			sent++
+		}
+		m.after(50*time.Millisecond, tick)
+	}
+	tick()
+	if !m.run(end+time.Minute, func() bool { return !measuring() && len(ctl) == sent }) {
+		t.Fatalf("%d of %d control messages arrived", len(ctl), sent)
+	}
+	slices.Sort(ctl)
+	slices.Sort(bulk)
+	if len(ctl) < 20 || len(bulk) == 0 {
+		t.Fatalf("%d control and %d bulk messages measured", len(ctl), len(bulk))
+	}
+	p95, bulkP50 := ctl[len(ctl)*95/100], bulk[len(bulk)/2]
+	t.Logf("control latency p50=%v p95=%v max=%v (%d msgs); bulk latency p50=%v (%d msgs)",
+		ctl[len(ctl)/2], p95, ctl[len(ctl)-1], len(ctl), bulkP50, len(bulk))
+	if p95 > 200*time.Millisecond {
+		t.Fatalf("control p95 latency %v above 200ms while bulk data saturates the window", p95)
+	}
+	if bulkP50 < 2*p95 {
+		t.Fatalf("bulk p50 latency %v: the bulk flow did not saturate the window (control p95 %v)", bulkP50, p95)
 	}
 }
