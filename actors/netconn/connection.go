@@ -17,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
@@ -38,6 +39,7 @@ type Stats struct {
 	Connections      atomic.Uint64 // sessions whose Flash layer started
 	ConnectsAccepted atomic.Uint64
 	ConnectsRejected atomic.Uint64
+	AuthRefused      atomic.Uint64 // connects refused by the auth file (counted in ConnectsRejected too)
 	Disconnections   atomic.Uint64 // connected clients that left
 	Calls            atomic.Uint64 // client → server calls passed to applications
 	RejectedFlows    atomic.Uint64
@@ -70,6 +72,9 @@ type Config struct {
 	// ChildOptions are the props options of the connections' children (stream and group
 	// flow actors): dispatcher and mailbox.
 	ChildOptions []actor.PropsOption
+	// Auth, if set, are the operator's auth-file rules, checked against the pageUrl and
+	// swfUrl of every connect before the application sees it (Stats.AuthRefused).
+	Auth *access.AuthRules
 }
 
 // Connections makes the upper actors of a node's sessions.
@@ -428,6 +433,16 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	}
 	// Written before the application first sees the client (appConnect below).
 	c.client.path, c.client.query, c.client.connect = path, query, encodeConnectObject(obj)
+	pageURL, _ := obj.GetString("pageUrl")
+	swfURL, _ := obj.GetString("swfUrl")
+	if err := c.cfg.Auth.Check(pageURL, swfURL); err != nil {
+		c.cfg.Stats.AuthRefused.Add(1)
+		c.cfg.Stats.ConnectsRejected.Add(1)
+		c.state = connRefused
+		c.replyError(ctx, flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}, flash.ConnectRejected(err.Error()))
+		c.refuse(ctx)
+		return
+	}
 	c.state, c.connect = connConnecting, pc
 	ctx.Send(c.cfg.Apps, &apphost.Connect{Client: c.client, Args: cmd.Args, ReplyTo: c.self})
 }
