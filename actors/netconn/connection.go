@@ -22,6 +22,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/eventlog"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
@@ -72,6 +73,10 @@ type Config struct {
 	// ChildOptions are the props options of the connections' children (stream and group
 	// flow actors): dispatcher and mailbox.
 	ChildOptions []actor.PropsOption
+	// Clients, if set, is the node's table of connected clients (operators' view).
+	Clients *Clients
+	// Events, if set, writes the operator's event lines (connected, left, published…).
+	Events *eventlog.Log
 	// Auth, if set, are the operator's auth-file rules, checked against the pageUrl and
 	// swfUrl of every connect before the application sees it (Stats.AuthRefused).
 	Auth *access.AuthRules
@@ -91,7 +96,8 @@ func New(cfg Config) *Connections {
 
 // Upper returns the connection of a new session (endpoint.Accept.Upper).
 func (cs *Connections) Upper(info endpoint.SessionInfo) actor.Actor {
-	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
+	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr,
+		rfc7425: info.Mode.HMACLength > 0 || info.Mode.SequenceNumbers}}
 }
 
 // TCPClient describes a client that came by RTMP.
@@ -155,6 +161,7 @@ type connection struct {
 	streams    map[uint32]*actor.PID // stream actors by stream ID
 	groupFlows map[uint64]*actor.PID // group flow actors by receive flow
 	relay      *p2p.Relay            // made by the first relay call
+	connected  *Connected            // its entry in Config.Clients while connected
 }
 
 // pendingConnect is a connect the application is deciding on.
@@ -235,9 +242,13 @@ func (c *connection) Receive(ctx actor.Context) {
 			ctx.Stop(c.self)
 		}
 	case *session.Closing:
+		if c.connected != nil {
+			c.connected.reason, c.connected.traffic = m.Reason.String(), m.Traffic
+		}
 		c.onClosing(ctx, m.Reason)
 	case *actor.Stopping:
 		c.leave(ctx, "")
+		c.logLeft()
 	}
 }
 
@@ -296,7 +307,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 			return
 		}
 		flow := netgroup.NewFlow(netgroup.FlowParams{Session: c.session, Client: c.client, App: c.appPID, Groups: c.cfg.Groups,
-			FlowID: m.FlowID, Stats: c.cfg.GroupStats})
+			FlowID: m.FlowID, Stats: c.cfg.GroupStats, Events: c.cfg.Events})
 		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }))
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
@@ -436,6 +447,7 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	pageURL, _ := obj.GetString("pageUrl")
 	swfURL, _ := obj.GetString("swfUrl")
 	if err := c.cfg.Auth.Check(pageURL, swfURL); err != nil {
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "auth file"), zap.String("page_url", pageURL), zap.String("swf_url", swfURL))...)
 		c.cfg.Stats.AuthRefused.Add(1)
 		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
@@ -456,12 +468,14 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 	reply := flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}
 	switch {
 	case errors.Is(r.Err, apphost.ErrNoApplication):
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "no such application"))...)
 		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
 		c.replyError(ctx, reply, flash.ConnectInvalidApp(fmt.Sprintf("Application '%s' doesn't exist", c.client.path)))
 		c.refuse(ctx)
 		return
 	case r.Err != nil:
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "application: "+r.Err.Error()))...)
 		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
 		c.replyError(ctx, reply, flash.ConnectRejected(r.Err.Error()))
@@ -470,6 +484,7 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 	}
 	c.state, c.appPID = connConnected, r.App
 	c.cfg.Stats.ConnectsAccepted.Add(1)
+	c.enterTable()
 	status := flash.ConnectSuccess(pc.encoding)
 	status.Extra = append(status.Extra, r.Props...)
 	if !c.client.peer() {
@@ -648,6 +663,9 @@ func (c *connection) leave(ctx actor.Context, failure string) {
 		}
 		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client, Failure: failure})
 		c.cfg.Stats.Disconnections.Add(1)
+		if c.connected != nil && c.cfg.Clients != nil {
+			c.cfg.Clients.remove(c.connected.ID)
+		}
 	}
 	c.state = connRefused
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/cluster"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/eventlog"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/multicast"
@@ -121,8 +122,15 @@ type Server struct {
 	budget     *session.Budget  // receive buffers per address and in all, shared by the endpoints
 	ipAccess   access.IPList    // the operator's IP deny and allow lists (DENY, ALLOW)
 	auth       access.AuthRules // the operator's auth file (AUTH_FILE)
-	done       chan struct{}    // closed when the node has stopped
-	cluster    clusterState     // cluster.go; nothing without cluster settings
+	started    time.Time
+	// What operators see (package httpapi, metrics): read when asked, never on the
+	// path of a packet.
+	clients    *netconn.Clients
+	pubs       *live.Index
+	groupIndex *netgroup.Index
+	events     *eventlog.Log
+	done       chan struct{} // closed when the node has stopped
+	cluster    clusterState  // cluster.go; nothing without cluster settings
 }
 
 // Start validates cfg, starts the node as a child of parent — the actor system's root
@@ -142,7 +150,9 @@ func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, erro
 	}
 	opts.Clock = clock.Or(opts.Clock)
 	s := &Server{cfg: cfg, opts: opts, sys: parent.ActorSystem(), log: opts.Log, done: make(chan struct{}),
-		budget: session.NewBudget(int64(cfg.RecvBudgetAddress), cfg.RecvBudgetTotal())}
+		budget:  session.NewBudget(int64(cfg.RecvBudgetAddress), cfg.RecvBudgetTotal()),
+		started: time.Now(), clients: netconn.NewClients(), pubs: live.NewIndex(opts.Clock), groupIndex: netgroup.NewIndex(),
+		events: eventlog.New(opts.Log, opts.Clock, 0, 0)}
 	if err := s.Reload(); err != nil {
 		return nil, err
 	}
@@ -210,7 +220,7 @@ func (n *node) start(ctx actor.Context) error {
 		Directory: s.directory, Cluster: cl.p2p, Unknown: opts.Rendezvous, Resolver: resolver, LookupsPerSecond: float64(cfg.RendezvousRate),
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
 	}, s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
-	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live, Observer: cl.streams,
+	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live, Observer: cl.streams, Index: s.pubs,
 		Options: s.propsOptions(actor.WithReceiverMiddleware(opts.PublicationMiddleware...))}))
 	root := ctx.ActorSystem().Root
 	// Applications run user code, which may block: protoactor's default dispatcher.
@@ -240,7 +250,7 @@ func (n *node) start(ctx actor.Context) error {
 		waitStarted(started, preloadWait, opts.Log)
 	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
-		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions(), Home: cl.groups}))
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Index: s.groupIndex, Options: s.propsOptions(), Home: cl.groups}))
 	md := s.media()
 	var library *actor.PID
 	if md.Enabled() {
@@ -251,6 +261,7 @@ func (n *node) start(ctx actor.Context) error {
 		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
 		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md, Cluster: cl.p2p,
 		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups, Auth: &s.auth,
+		Clients: s.clients, Events: s.events,
 		ChildOptions: s.propsOptions(),
 	})
 	hello := &p2p.HelloHandler{Root: root, Rendezvous: rendezvous, Handshakes: handshakes}
@@ -462,6 +473,24 @@ func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
 // RecvBudget returns the receive budget every session of the node shares (per source
 // address and in all): what their receive flows hold.
 func (s *Server) RecvBudget() *session.Budget { return s.budget }
+
+// Clients returns the table of connected clients (RTMFP and RTMP).
+func (s *Server) Clients() *netconn.Clients { return s.clients }
+
+// PublicationIndex returns the operators' view of the live publications.
+func (s *Server) PublicationIndex() *live.Index { return s.pubs }
+
+// GroupIndex returns the operators' view of the NetGroups.
+func (s *Server) GroupIndex() *netgroup.Index { return s.groupIndex }
+
+// Events returns the log of the operator's event lines.
+func (s *Server) Events() *eventlog.Log { return s.events }
+
+// Config returns the configuration the node runs with (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// StartedAt returns when the node started.
+func (s *Server) StartedAt() time.Time { return s.started }
 
 // Stats returns the node's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
