@@ -43,6 +43,7 @@ type Stats struct {
 	AuthRefused      atomic.Uint64 // connects refused by the auth file (counted in ConnectsRejected too)
 	Disconnections   atomic.Uint64 // connected clients that left
 	Calls            atomic.Uint64 // client → server calls passed to applications
+	Streams          atomic.Int64  // NetStreams open (their actors alive)
 	RejectedFlows    atomic.Uint64
 	BadMessages      atomic.Uint64 // undecodable Flash messages
 	EncodeErrors     atomic.Uint64

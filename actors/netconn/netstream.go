@@ -129,8 +129,12 @@ func (s *netStream) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		s.onChildEnded(ctx, m.Who)
+	case *actor.Started:
+		s.cfg.Stats.Streams.Add(1)
 	case *actor.Stopping:
 		s.stop(ctx, false)
+	case *actor.Stopped:
+		s.cfg.Stats.Streams.Add(-1)
 	}
 }
 
