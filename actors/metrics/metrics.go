@@ -136,8 +136,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collectEndpoints(ch chan<- prometheus.Metric) {
 	var (
 		in, out, bytesIn, bytesOut, opened, retrans, resent, idle, rto, closed, rejected uint64
-		refused                                                                         = map[string]uint64{}
-		drops                                                                           = map[string]uint64{}
+		refused                                                                          = map[string]uint64{}
+		drops                                                                            = map[string]uint64{}
 	)
 	for _, e := range c.srv.Endpoints() {
 		s, ss := &e.Stats, &e.SessionStats

@@ -27,7 +27,7 @@ import (
 type echoApp struct{}
 
 func (echoApp) OnConnect(app.Client, []any) ([]amf.Property, error) { return nil, nil }
-func (echoApp) OnDisconnect(app.Client)                           {}
+func (echoApp) OnDisconnect(app.Client)                             {}
 func (echoApp) OnCall(_ app.Client, method string, args []any) ([]any, error) {
 	if method == "fail" {
 		return nil, errors.New("asked to fail")
