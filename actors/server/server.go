@@ -486,6 +486,9 @@ func (s *Server) GroupIndex() *netgroup.Index { return s.groupIndex }
 // Events returns the log of the operator's event lines.
 func (s *Server) Events() *eventlog.Log { return s.events }
 
+// ActorSystem returns the actor system the node runs in.
+func (s *Server) ActorSystem() *actor.ActorSystem { return s.sys }
+
 // Config returns the configuration the node runs with (defaults filled in).
 func (s *Server) Config() Config { return s.cfg }
 
