@@ -4,7 +4,8 @@
 // (docs/applications.md), or, without one, accepts every client.
 // Settings come from environment variables with the prefix ACTORRTMFP_; run
 // `actorrtmfp --help` for the list. SIGINT or SIGTERM stops it gracefully: every client
-// is sent a session close first.
+// is sent a session close first; SIGHUP rereads the access lists. ACTORRTMFP_HTTP serves
+// the operators' status API, page and metrics (package httpapi).
 package main
 
 import (

@@ -251,6 +251,8 @@ IPv4 and IPv6) and accepts every client. Settings are environment variables:
 		fmt.Fprintf(w, "  %s (default %s)\n      %s\n", v.Name, def, v.Desc)
 	}
 	fmt.Fprintln(w, "\nSIGINT or SIGTERM stops the server after sending every client a session close.")
+	fmt.Fprintln(w, "SIGHUP rereads the access lists (the files of DENY and ALLOW, AUTH_FILE) without dropping a client.")
+	fmt.Fprintln(w, "Under systemd (Type=notify) it tells systemd it is ready once every socket listens.")
 }
 
 // validateHTTP checks the HTTP side's address, and that a token protects it beyond
