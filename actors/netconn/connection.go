@@ -247,6 +247,7 @@ func (c *connection) Receive(ctx actor.Context) {
 			c.connected.reason, c.connected.traffic = m.Reason.String(), m.Traffic
 		}
 		c.onClosing(ctx, m.Reason)
+		c.logLeft() // now: a session closed by its client lingers a while before it stops
 	case *actor.Stopping:
 		c.leave(ctx, "")
 		c.logLeft()
