@@ -61,3 +61,22 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// `go install github.com/actorrtmfp/actorrtmfp/cmd/actorrtmfp@version` works only for a
+// module whose path is the repository's and whose go.mod has no replace or exclude
+// directives (the go command refuses those for a module installed by version).
+func TestModuleIsGoInstallable(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(mod), "\n")
+	if lines[0] != "module github.com/actorrtmfp/actorrtmfp" {
+		t.Errorf("go.mod names the module %q", lines[0])
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && (f[0] == "replace" || f[0] == "exclude") {
+			t.Errorf("go.mod has %q: go install …@version would refuse the module", l)
+		}
+	}
+}
