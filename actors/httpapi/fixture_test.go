@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
@@ -52,7 +53,7 @@ type scene struct {
 
 func newScene(t *testing.T, token string) *scene {
 	t.Helper()
-	log := zaptest.NewLogger(t)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	sys := actors.NewActorSystem(log)
 	t.Cleanup(sys.Shutdown)
 	warp := clock.NewWarp()

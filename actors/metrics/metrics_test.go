@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
@@ -93,11 +94,11 @@ next:
 // A run of known size — three clients in both dialects, calls, a publisher with two
 // players, two members of a group — and the figures /metrics reports of it.
 func TestMetricsOfAKnownRun(t *testing.T) {
-	sys := actors.NewActorSystem(zaptest.NewLogger(t))
+	sys := actors.NewActorSystem(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	defer sys.Shutdown()
 	cfg := server.Defaults()
 	cfg.Listen, cfg.RTMP, cfg.Media, cfg.Shards = []string{"127.0.0.1:0"}, server.Off, server.Off, 2
-	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}}, Log: zaptest.NewLogger(t)})
+	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}}, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
