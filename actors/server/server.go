@@ -489,9 +489,6 @@ func (s *Server) Events() *eventlog.Log { return s.events }
 // ActorSystem returns the actor system the node runs in.
 func (s *Server) ActorSystem() *actor.ActorSystem { return s.sys }
 
-// Config returns the configuration the node runs with (defaults filled in).
-func (s *Server) Config() Config { return s.cfg }
-
 // StartedAt returns when the node started.
 func (s *Server) StartedAt() time.Time { return s.started }
 
