@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -30,6 +31,30 @@ import (
 type Stats struct {
 	Panics   atomic.Uint64 // handler calls that panicked
 	Registry registry.Stats
+	perApp   sync.Map // application path → *AppCounters
+}
+
+// AppCounters count what one application was asked.
+type AppCounters struct {
+	Calls  atomic.Uint64 // client calls (NetConnection.call) handled
+	Errors atomic.Uint64 // calls answered with an error (the application's, or a panic)
+}
+
+// App returns the counters of the application at path (made at its first use).
+func (s *Stats) App(path string) *AppCounters {
+	if c, ok := s.perApp.Load(path); ok {
+		return c.(*AppCounters)
+	}
+	c, _ := s.perApp.LoadOrStore(path, &AppCounters{})
+	return c.(*AppCounters)
+}
+
+// EachApp calls f with the counters of every application that has had a call.
+func (s *Stats) EachApp(f func(path string, c *AppCounters)) {
+	s.perApp.Range(func(k, v any) bool {
+		f(k.(string), v.(*AppCounters))
+		return true
+	})
 }
 
 // ErrNoApplication answers a connect to a path no application serves.
@@ -114,11 +139,12 @@ func Props(cfg Config) *actor.Props {
 
 // appActor calls one application, one event at a time.
 type appActor struct {
-	app     app.Application
-	path    string
-	cfg     *Config
-	started bool
-	tick    clock.Timer // the next manage tick, if the application is a Manager
+	app      app.Application
+	path     string
+	cfg      *Config
+	started  bool
+	tick     clock.Timer // the next manage tick, if the application is a Manager
+	counters *AppCounters
 }
 
 // manageTick is the manage timer's message (app.Manager).
@@ -147,6 +173,13 @@ func (a *appActor) Receive(ctx actor.Context) {
 	case *Call:
 		r := &CallResult{Txn: m.Txn, AMF3: m.AMF3, Method: m.Method, Args: m.Args}
 		a.guard("OnCall", func() { r.Results, r.Err = a.app.OnCall(m.Client, m.Method, m.Args) }, &r.Err)
+		if a.counters == nil {
+			a.counters = a.cfg.Stats.App(a.path)
+		}
+		a.counters.Calls.Add(1)
+		if r.Err != nil && !(m.Method == "relay" && errors.Is(r.Err, app.ErrMethodNotFound)) { // the server relays those
+			a.counters.Errors.Add(1)
+		}
 		ctx.Send(m.ReplyTo, r)
 	case *Disconnect:
 		a.onDisconnect(m)

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
@@ -91,6 +92,10 @@ type Config struct {
 	// Banned, if set, lists addresses whose datagrams are dropped on receipt
 	// (Stats.DropBanned).
 	Banned *Banlist
+	// Access, if set, is the operator's IP deny and allow lists: datagrams of addresses
+	// it denies are dropped on receipt, before any decryption or key exchange
+	// (Stats.DropDenied).
+	Access *access.IPList
 }
 
 // Accept configures the responder side of an endpoint.
@@ -384,9 +389,11 @@ func (e *Endpoint) readLoop() {
 		if e.stamps {
 			wall = time.Now().UnixNano()
 		}
+		bytes := 0
 		for i := range n {
 			ns, stamped := r.stamp(i)
 			in, from, ok := r.take(i)
+			bytes += len(in.Buffer())
 			if !ok {
 				e.Stats.DropOversize.Add(1)
 				in.Release()
@@ -397,12 +404,18 @@ func (e *Endpoint) readLoop() {
 				in.Release()
 				continue
 			}
+			if e.cfg.Access.Denied(from.Addr()) {
+				e.Stats.DropDenied.Add(1)
+				in.Release()
+				continue
+			}
 			in.From, in.At = from, at
 			if stamped {
 				in.At = arrivedAt(at, wall, ns)
 			}
 			e.dispatch(in, n == 1)
 		}
+		e.Stats.BytesIn.Add(uint64(bytes))
 	}
 }
 

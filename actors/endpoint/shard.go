@@ -269,10 +269,12 @@ func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
 // Stats counts what an endpoint received and why it dropped what it dropped.
 type Stats struct {
 	DatagramsIn, PacketsIn                  atomic.Uint64
+	BytesIn                                 atomic.Uint64 // UDP payload bytes of DatagramsIn (counted per read batch)
 	ReadBatches                             atomic.Uint64 // system calls that read DatagramsIn
 	ReadInline                              atomic.Uint64 // datagrams the reader decrypted itself (read alone, their shard idle)
 	DropOversize                            atomic.Uint64 // larger than the read buffer (cut by the kernel)
 	DropBanned                              atomic.Uint64 // from an address on the Banlist
+	DropDenied                              atomic.Uint64 // from an address the IP access lists deny (Config.Access)
 	DatagramsOut, WriteBatches, WriteErrors atomic.Uint64 // sent, in how many system calls, refused by the kernel
 	BytesOut                                atomic.Uint64 // UDP payload bytes of DatagramsOut
 	DatagramsSegmented                      atomic.Uint64 // sent within segmented entries (UDP GSO runs)

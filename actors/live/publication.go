@@ -20,6 +20,8 @@ type Config struct {
 	Clock clock.Clock // nil: the real one
 	Log   *zap.Logger
 	Stats *Stats
+	// Index, if set, is kept up to date with the publications (operators' view).
+	Index *Index
 	// Options are added to every publication's props (dispatcher, mailbox, middleware).
 	Options []actor.PropsOption
 	// Observer, if set, is sent a *State whenever a publication's publisher comes or
@@ -48,7 +50,8 @@ func Props(cfg Config) *actor.Props {
 			return Key{}, false
 		},
 		Props: func(key Key, id uint64) *actor.Props {
-			members := &members{subs: map[subKey]*subscriber{}}
+			members := &members{subs: map[subKey]*subscriber{}, info: newPublicationInfo(key, id)}
+			cfg.Index.add(members.info)
 			opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}, cfg.Options...)
 			return actor.PropsFromProducer(func() actor.Actor {
 				return &publication{cfg: &cfg, key: key, id: id, members: members}
@@ -74,6 +77,8 @@ type members struct {
 	metadata    []byte // onMetaData data message
 	audioConfig []byte
 	videoConfig []byte
+
+	info *PublicationInfo // its entry in Config.Index
 }
 
 type publisher struct {
@@ -171,6 +176,8 @@ func (p *publication) Receive(ctx actor.Context) {
 		if p.idleTimer != nil {
 			p.idleTimer.Stop()
 		}
+	case *actor.Stopped:
+		p.cfg.Index.remove(p.id) // retired (a restart does not stop it)
 	}
 }
 
@@ -201,6 +208,7 @@ func (p *publication) onPublish(ctx actor.Context, m *Publish) {
 		return
 	}
 	p.members.publisher = &publisher{stream: m.Stream, client: m.Client, app: m.App, edge: m.Edge}
+	p.members.info.setPublisher(m.Client, p.cfg.Clock.Now())
 	ctx.Watch(m.Stream)
 	p.clearCache()
 	ctx.Send(m.Stream, &Published{Publication: p.self, OK: true})
@@ -216,6 +224,7 @@ func (p *publication) onUnpublish(ctx actor.Context, stream *actor.PID) {
 	}
 	p.members.publisher = nil
 	ctx.Unwatch(stream)
+	p.members.info.setPublisher(nil, time.Time{})
 	p.clearCache()
 	p.broadcastStatus(ctx, flash.PlayUnpublishNotify(p.key.Name))
 	p.checkIdle(ctx)
@@ -280,6 +289,7 @@ func (p *publication) onPlay(ctx actor.Context, m *Play) {
 		sub = &subscriber{stream: m.Stream, binding: m.Binding, sink: p.sinkRef(m.Sink), edge: m.Edge}
 		sub.sink.subs++
 		p.members.subs[k] = sub
+		p.members.info.setPlayer(k, m.Client, true)
 		ctx.Watch(m.Stream)
 		if !m.Edge {
 			if p.members.players++; p.members.players == 1 {
@@ -344,6 +354,7 @@ func (p *publication) removeSubscriber(ctx actor.Context, k subKey) {
 		return
 	}
 	delete(p.members.subs, k)
+	p.members.info.setPlayer(k, nil, false)
 	if !sub.edge {
 		if p.members.players--; p.members.players == 0 {
 			p.observe(ctx)
@@ -383,6 +394,7 @@ func (p *publication) watching(stream *actor.PID) bool {
 // onMedia caches what late subscribers need and fans the message out.
 func (p *publication) onMedia(ctx actor.Context, m *Ingest) {
 	p.cfg.Stats.Media.Add(1)
+	p.members.info.media(len(m.Data), p.cfg.Clock.Now())
 	out := &Media{Channel: p.id, Data: m.Data}
 	body := m.Msg.Body
 	switch m.Msg.Type {

@@ -22,6 +22,7 @@ type client struct {
 	conn      *actor.PID // the connection actor
 	sessionID uint32
 	transport transport // beside sessionID: in its padding
+	rfc7425   bool      // an RTMFP client of RFC 7425's dialect (HMAC or sequence numbers), else Flash's
 	peerID    cryptoutil.PeerID
 	path      string     // interned: the clients of one application share it
 	query     url.Values // nil without a query

@@ -17,10 +17,12 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/eventlog"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/netgroup"
@@ -38,8 +40,10 @@ type Stats struct {
 	Connections      atomic.Uint64 // sessions whose Flash layer started
 	ConnectsAccepted atomic.Uint64
 	ConnectsRejected atomic.Uint64
+	AuthRefused      atomic.Uint64 // connects refused by the auth file (counted in ConnectsRejected too)
 	Disconnections   atomic.Uint64 // connected clients that left
 	Calls            atomic.Uint64 // client → server calls passed to applications
+	Streams          atomic.Int64  // NetStreams open (their actors alive)
 	RejectedFlows    atomic.Uint64
 	BadMessages      atomic.Uint64 // undecodable Flash messages
 	EncodeErrors     atomic.Uint64
@@ -73,6 +77,13 @@ type Config struct {
 	// GroupFlowMiddleware wraps the group flow actors' receive functions, after
 	// supervision's (server.Options.GroupFlowMiddleware: tests inject faults with it).
 	GroupFlowMiddleware []actor.ReceiverMiddleware
+	// Clients, if set, is the node's table of connected clients (operators' view).
+	Clients *Clients
+	// Events, if set, writes the operator's event lines (connected, left, published…).
+	Events *eventlog.Log
+	// Auth, if set, are the operator's auth-file rules, checked against the pageUrl and
+	// swfUrl of every connect before the application sees it (Stats.AuthRefused).
+	Auth *access.AuthRules
 }
 
 // Connections makes the upper actors of a node's sessions.
@@ -89,7 +100,8 @@ func New(cfg Config) *Connections {
 
 // Upper returns the connection of a new session (endpoint.Accept.Upper).
 func (cs *Connections) Upper(info endpoint.SessionInfo) actor.Actor {
-	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr}}
+	return &connection{cfg: &cs.cfg, client: &client{sessionID: info.LocalID, peerID: info.PeerID, addr: info.Addr,
+		rfc7425: info.Mode.HMACLength > 0 || info.Mode.SequenceNumbers}}
 }
 
 // TCPClient describes a client that came by RTMP.
@@ -153,6 +165,7 @@ type connection struct {
 	streams    map[uint32]*actor.PID // stream actors by stream ID
 	groupFlows map[uint64]*actor.PID // group flow actors by receive flow
 	relay      *p2p.Relay            // made by the first relay call
+	connected  *Connected            // its entry in Config.Clients while connected
 }
 
 // pendingConnect is a connect the application is deciding on.
@@ -235,9 +248,14 @@ func (c *connection) Receive(ctx actor.Context) {
 			ctx.Stop(c.self)
 		}
 	case *session.Closing:
+		if c.connected != nil {
+			c.connected.reason, c.connected.traffic = m.Reason.String(), m.Traffic
+		}
 		c.onClosing(ctx, m.Reason)
+		c.logLeft() // now: a session closed by its client lingers a while before it stops
 	case *actor.Stopping:
 		c.leave(ctx, "")
+		c.logLeft()
 	}
 }
 
@@ -296,7 +314,7 @@ func (c *connection) onFlowOpened(ctx actor.Context, m *session.FlowOpened) {
 			return
 		}
 		flow := netgroup.NewFlow(netgroup.FlowParams{Session: c.session, Client: c.client, App: c.appPID, Groups: c.cfg.Groups,
-			FlowID: m.FlowID, Stats: c.cfg.GroupStats})
+			FlowID: m.FlowID, Stats: c.cfg.GroupStats, Events: c.cfg.Events})
 		pid := ctx.Spawn(c.childProps(func() actor.Actor { return flow }, actor.WithReceiverMiddleware(c.cfg.GroupFlowMiddleware...)))
 		if c.groupFlows == nil {
 			c.groupFlows = map[uint64]*actor.PID{}
@@ -444,6 +462,17 @@ func (c *connection) onConnect(ctx actor.Context, cmd flash.Command) {
 	}
 	// Written before the application first sees the client (appConnect below).
 	c.client.path, c.client.query, c.client.connect = path, query, encodeConnectObject(obj)
+	pageURL, _ := obj.GetString("pageUrl")
+	swfURL, _ := obj.GetString("swfUrl")
+	if err := c.cfg.Auth.Check(pageURL, swfURL); err != nil {
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "auth file"), zap.String("page_url", pageURL), zap.String("swf_url", swfURL))...)
+		c.cfg.Stats.AuthRefused.Add(1)
+		c.cfg.Stats.ConnectsRejected.Add(1)
+		c.state = connRefused
+		c.replyError(ctx, flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}, flash.ConnectRejected(err.Error()))
+		c.refuse(ctx)
+		return
+	}
 	c.state, c.connect = connConnecting, pc
 	ctx.Send(c.cfg.Apps, &apphost.Connect{Client: c.client, Args: cmd.Args, ReplyTo: c.self})
 }
@@ -457,12 +486,14 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 	reply := flash.Command{Name: flash.CommandConnect, TransactionID: pc.txn, AMF3: pc.amf3}
 	switch {
 	case errors.Is(r.Err, apphost.ErrNoApplication):
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "no such application"))...)
 		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
 		c.replyError(ctx, reply, flash.ConnectInvalidApp(fmt.Sprintf("Application '%s' doesn't exist", c.client.path)))
 		c.refuse(ctx)
 		return
 	case r.Err != nil:
+		c.cfg.Events.Event("client refused", c.clientFields(zap.String("why", "application: "+r.Err.Error()))...)
 		c.cfg.Stats.ConnectsRejected.Add(1)
 		c.state = connRefused
 		c.replyError(ctx, reply, flash.ConnectRejected(r.Err.Error()))
@@ -471,6 +502,7 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 	}
 	c.state, c.appPID = connConnected, r.App
 	c.cfg.Stats.ConnectsAccepted.Add(1)
+	c.enterTable()
 	status := flash.ConnectSuccess(pc.encoding)
 	status.Extra = append(status.Extra, r.Props...)
 	if !c.client.peer() {
@@ -649,6 +681,9 @@ func (c *connection) leave(ctx actor.Context, failure string) {
 		}
 		ctx.Send(c.appPID, &apphost.Disconnect{Client: c.client, Failure: failure})
 		c.cfg.Stats.Disconnections.Add(1)
+		if c.connected != nil && c.cfg.Clients != nil {
+			c.cfg.Clients.remove(c.connected.ID)
+		}
 	}
 	c.state = connRefused
 }

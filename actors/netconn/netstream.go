@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
@@ -128,8 +129,12 @@ func (s *netStream) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		s.onChildEnded(ctx, m.Who)
+	case *actor.Started:
+		s.cfg.Stats.Streams.Add(1)
 	case *actor.Stopping:
 		s.stop(ctx, false)
+	case *actor.Stopped:
+		s.cfg.Stats.Streams.Add(-1)
 	}
 }
 
@@ -331,6 +336,7 @@ func (s *netStream) onPublished(ctx actor.Context, m *live.Published) {
 		return
 	}
 	s.role, s.pub = rolePublishing, m.Publication
+	s.cfg.Events.Event("published", s.fields()...)
 	s.status(ctx, flash.PublishStart(s.name))
 	if s.record != recordNone {
 		s.startRecording(ctx)
@@ -368,6 +374,7 @@ func (s *netStream) onPlaying(ctx actor.Context, m *live.Playing) {
 		s.playRecording(ctx)
 	case s.role == rolePlayPending:
 		s.role, s.chanID, s.pub = rolePlaying, m.Channel, m.Publication
+		s.cfg.Events.Event("played", s.fields(zap.String("source", "live"))...)
 		if s.gates != s.boundGates {
 			s.gate(ctx) // changed by the application after it decided
 		}
@@ -391,6 +398,7 @@ func (s *netStream) playRecording(ctx actor.Context) {
 		return
 	}
 	s.role, s.chanID = roleRecorded, s.cfg.Media.Channel()
+	s.cfg.Events.Event("played", s.fields(zap.String("source", "recording"))...)
 	p := media.PlayParams{
 		Key: live.Key{App: s.client.path, Name: s.name}, Start: max(s.start, 0), Length: s.length,
 		Sink: s.session, Channel: s.chanID, Binding: uint64(s.id), Lanes: s.lanes(), StreamID: s.id, Control: s.ncKey,
@@ -476,6 +484,7 @@ func (s *netStream) onChildEnded(ctx actor.Context, who *actor.PID) {
 func (s *netStream) stop(ctx actor.Context, answer bool) {
 	switch s.role {
 	case rolePublishing:
+		s.cfg.Events.Event("unpublished", s.fields()...)
 		ctx.Send(s.pub, &live.Unpublish{Stream: ctx.Self()})
 		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Publish: true, Stop: true, Handle: s.handle})
 		if s.rec != nil {
@@ -489,6 +498,7 @@ func (s *netStream) stop(ctx actor.Context, answer bool) {
 			s.status(ctx, flash.UnpublishSuccess(s.name))
 		}
 	case rolePlaying, roleRecorded:
+		s.cfg.Events.Event("stopped", s.fields()...)
 		if s.role == rolePlaying {
 			ctx.Send(s.pub, &live.Stop{Stream: ctx.Self(), Binding: uint64(s.id)})
 		}
@@ -579,4 +589,10 @@ func (h *streamHandle) SampleAccess(audio, video bool) {
 }
 func (h *streamHandle) Close(code, description string) {
 	h.root.Send(h.pid, &closeByApp{handle: h, code: code, description: description})
+}
+
+// fields name the client and the stream in an event line, then more.
+func (s *netStream) fields(more ...zap.Field) []zap.Field {
+	return append([]zap.Field{zap.String("protocol", s.client.Protocol()), zap.Stringer("addr", s.client.Address()), zap.String("app", s.client.path),
+		zap.String("stream", s.name)}, more...)
 }

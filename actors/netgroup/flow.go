@@ -2,9 +2,11 @@ package netgroup
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
+	"github.com/actorrtmfp/actorrtmfp/actors/eventlog"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -18,6 +20,7 @@ type FlowParams struct {
 	Groups  *actor.PID // the registry of groups (Props)
 	FlowID  uint64     // the client's group flow
 	Stats   *Stats
+	Events  *eventlog.Log // the operator's event lines (nil: none)
 }
 
 // Flow is the flow actor of one NetGroup ("GC") flow of a client: it reads the join
@@ -58,11 +61,15 @@ func (f *Flow) Receive(ctx actor.Context) {
 	case *apphost.GroupResult:
 		f.onDecision(ctx, m)
 	case *Neighbors:
+		if !f.joined {
+			f.p.Events.Event("joined a group", f.fields()...)
+		}
 		f.joining, f.joined, f.group = false, true, m.Group
 		for _, p := range m.Peers {
 			ctx.Send(f.p.Session, &session.Write{Key: f.key, Data: flash.AppendGroupMember(nil, p), Priority: session.PriorityControl})
 		}
 	case *Refused:
+		f.p.Events.Event("group join refused", f.fields(zap.String("why", "group or member limit"))...)
 		f.refuse(ctx)
 	case *session.FlowFinished:
 		f.leave(ctx)
@@ -99,6 +106,7 @@ func (f *Flow) onDecision(ctx actor.Context, m *apphost.GroupResult) {
 		return
 	}
 	if m.Err != nil {
+		f.p.Events.Event("group join refused", f.fields(zap.String("why", "application: "+m.Err.Error()))...)
 		f.p.Stats.Refused.Add(1)
 		f.refuse(ctx)
 		return
@@ -123,4 +131,10 @@ func (f *Flow) leave(ctx actor.Context) {
 	f.joined = false
 	ctx.Send(f.group, &Leave{Peer: f.peer, Flow: ctx.Self()})
 	ctx.Send(f.p.App, &apphost.Group{Client: f.p.Client, Group: f.gid, Leave: true})
+}
+
+// fields name the client and the group in an event line, then more.
+func (f *Flow) fields(more ...zap.Field) []zap.Field {
+	return append([]zap.Field{zap.Stringer("peer_id", f.peer), zap.Stringer("addr", f.p.Client.Address()), zap.String("app", f.p.Client.Path()),
+		zap.Stringer("group", f.gid)}, more...)
 }

@@ -39,6 +39,8 @@ type Config struct {
 	Clock      clock.Clock
 	Log        *zap.Logger
 	Stats      *Stats
+	// Index, if set, is kept up to date with the groups (operators' view).
+	Index *Index
 	// Options are added to every group's props (dispatcher, mailbox).
 	Options []actor.PropsOption
 	// Home, if set, makes the groups of this node part of groups spread over a cluster
@@ -67,7 +69,9 @@ func Props(cfg Config) *actor.Props {
 			return app.GroupID{}, false
 		},
 		Props: func(id app.GroupID, n uint64) *actor.Props {
-			members := &members{byPeer: map[cryptoutil.PeerID]*member{}, set: newNeighborSet(cfg.Neighbors, n)}
+			members := &members{byPeer: map[cryptoutil.PeerID]*member{}, set: newNeighborSet(cfg.Neighbors, n),
+				info: &GroupInfo{id: id, n: n, members: map[cryptoutil.PeerID]time.Time{}}}
+			cfg.Index.add(members.info)
 			opts := append([]actor.PropsOption{actor.WithReceiverMiddleware(supervision.Middleware)}, cfg.Options...)
 			return actor.PropsFromProducer(func() actor.Actor { return &group{cfg: &cfg, id: id, members: members} }, opts...)
 		},
@@ -103,6 +107,7 @@ type members struct {
 	registry.Member
 	byPeer map[cryptoutil.PeerID]*member
 	set    *neighborSet
+	info   *GroupInfo // its entry in Config.Index
 }
 
 type member struct {
@@ -153,6 +158,8 @@ func (g *group) Receive(ctx actor.Context) {
 		if g.idleTimer != nil {
 			g.idleTimer.Stop()
 		}
+	case *actor.Stopped:
+		g.cfg.Index.remove(g.members.info.n) // retired (a restart does not stop it)
 	}
 }
 
@@ -171,6 +178,7 @@ func (g *group) onJoin(ctx actor.Context, m *Join) {
 		mb = &member{flow: m.Flow, joined: g.cfg.Clock.Now()}
 		g.members.byPeer[m.Peer] = mb
 		ctx.Watch(m.Flow)
+		g.members.info.set(m.Peer, mb.joined, true)
 	} else if !mb.flow.Equal(m.Flow) {
 		// The same peer through another flow (a new session of it): the newest wins.
 		ctx.Unwatch(mb.flow)
@@ -215,6 +223,7 @@ func (g *group) remove(ctx actor.Context, peer cryptoutil.PeerID) {
 	mb := g.members.byPeer[peer]
 	delete(g.members.byPeer, peer)
 	ctx.Unwatch(mb.flow)
+	g.members.info.set(peer, time.Time{}, false)
 	g.cfg.Stats.Leaves.Add(1)
 	defer g.checkIdle(ctx)
 	if g.cfg.Home != nil {

@@ -41,9 +41,11 @@ type conn struct {
 	bindings    *binding
 
 	// Shared with the goroutines.
-	lastIn   atomic.Int64 // node clock (ns) of the last byte read
-	writing  atomic.Int64 // node clock (ns) when the write in progress began; 0: none
-	inflight atomic.Int64 // bytes the reader handed the actor that it has not handled
+	lastIn   atomic.Int64  // node clock (ns) of the last byte read
+	writing  atomic.Int64  // node clock (ns) when the write in progress began; 0: none
+	inflight atomic.Int64  // bytes the reader handed the actor that it has not handled
+	bytesIn  atomic.Uint64 // bytes read and written (session.QueryTraffic)
+	bytesOut atomic.Uint64
 	drained  chan struct{}
 	done     chan struct{} // closed when the actor stops: the goroutines end
 
@@ -122,6 +124,8 @@ func (c *conn) Receive(ctx actor.Context) {
 		c.onAbandonQueued(m)
 	case *session.Close:
 		c.closeGracefully(ctx)
+	case *session.QueryTraffic:
+		ctx.Respond(&session.Traffic{In: c.bytesIn.Load(), Out: c.bytesOut.Load()})
 	case *handshaken:
 		c.onHandshaken(ctx, m)
 	case *readEnded:
@@ -336,7 +340,7 @@ func (c *conn) finish(ctx actor.Context, reason session.CloseReason) {
 
 func (c *conn) tellClosing(ctx actor.Context, reason session.CloseReason) {
 	if c.upper != nil && !c.closing {
-		ctx.Send(c.upper, &session.Closing{Reason: reason})
+		ctx.Send(c.upper, &session.Closing{Reason: reason, Traffic: session.Traffic{In: c.bytesIn.Load(), Out: c.bytesOut.Load()}})
 	}
 }
 

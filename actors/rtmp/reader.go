@@ -89,6 +89,7 @@ func (c *conn) read() error {
 			return err
 		}
 		lim.n = 0
+		c.bytesIn.Store(counted.Count())
 		if c.cfg.Banned != nil && c.cfg.Banned.Banned(c.addr.Addr()) {
 			return errBanned
 		}

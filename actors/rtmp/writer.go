@@ -33,6 +33,7 @@ func (c *conn) write() {
 				if bw.Buffered() > 0 {
 					c.writing.Store(c.cfg.Clock.Now().UnixNano())
 					err := bw.Flush()
+					c.bytesOut.Store(counted.Count())
 					c.writing.Store(0)
 					if err != nil {
 						return err

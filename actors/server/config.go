@@ -6,10 +6,12 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/multicast"
 )
@@ -65,6 +67,12 @@ type Config struct {
 	PublicAddress       []string      `env:"PUBLIC_ADDRESS" envSeparator:"," desc:"ip:port where clients reach this node's RTMFP socket, comma-separated, for the other nodes' load redirects (empty: the addresses it listens on, if not 0.0.0.0 or ::)"`
 	ClusterCapacity     int           `env:"CLUSTER_CAPACITY" envDefault:"0" desc:"sessions this node is sized for, the measure of its load (0: MAX_SESSIONS per listen address)"`
 	ClusterRedirectLoad int           `env:"CLUSTER_REDIRECT_LOAD" envDefault:"80" desc:"percent of CLUSTER_CAPACITY beyond which new clients are redirected to nodes at least 10 points less loaded (1-100; -1: never)"`
+	// Access control (package access); SIGHUP rereads the files they name (Server.Reload).
+	Deny           []string `env:"DENY" envDefault:"" envSeparator:"," desc:"IP deny list: CIDRs, addresses or files of them (one per line, # comments), comma-separated; their datagrams and connections are dropped before any decryption or key exchange"`
+	Allow          []string `env:"ALLOW" envDefault:"" envSeparator:"," desc:"IP allow list, as DENY: when not empty, only these addresses are served (DENY still applies inside it)"`
+	AuthFile       string   `env:"AUTH_FILE" envDefault:"" desc:"Cumulus' auth file: rules host[,path] matched against a connect's pageUrl (a .swf path: its swfUrl's path); empty: no rules"`
+	AuthWhitelist  bool     `env:"AUTH_WHITELIST" envDefault:"false" desc:"true: only clients an AUTH_FILE rule matches connect; false: the clients a rule matches are refused"`
+	RendezvousRate int      `env:"RENDEZVOUS_RATE" envDefault:"50" desc:"P2P rendezvous lookups per second answered per source address, in bursts of twice that (clients behind one NAT share it) (1-100000)"`
 }
 
 // serverBudgetFixed is the server's receive budget when neither RECV_BUDGET_SERVER nor
@@ -180,6 +188,9 @@ func (c Config) Validate() error {
 	if c.MulticastNeighbors < 1 || c.MulticastNeighbors > 64 {
 		return &ConfigError{"MULTICAST_NEIGHBORS", strconv.Itoa(c.MulticastNeighbors), "want 1-64"}
 	}
+	if err := c.validateAccess(); err != nil {
+		return err
+	}
 	if c.RTMP != Off {
 		if err := checkHostPort("RTMP", c.RTMP, "or off"); err != nil {
 			return err
@@ -200,6 +211,28 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.validateCluster()
+}
+
+// validateAccess checks the access settings: the lists parse and their files are there,
+// the auth file is readable.
+func (c Config) validateAccess() error {
+	var l access.IPList
+	if err := l.Load(c.Deny, nil); err != nil {
+		return &ConfigError{"DENY", strings.Join(c.Deny, ","), err.Error()}
+	}
+	if err := l.Load(nil, c.Allow); err != nil {
+		return &ConfigError{"ALLOW", strings.Join(c.Allow, ","), err.Error()}
+	}
+	if c.AuthFile != "" {
+		var a access.AuthRules
+		if err := a.Load(c.AuthFile, c.AuthWhitelist); err != nil {
+			return &ConfigError{"AUTH_FILE", c.AuthFile, err.Error()}
+		}
+	}
+	if c.RendezvousRate < 1 || c.RendezvousRate > 100000 {
+		return &ConfigError{"RENDEZVOUS_RATE", strconv.Itoa(c.RendezvousRate), "want 1-100000 per second"}
+	}
+	return nil
 }
 
 // checkHostPort checks a TCP listen address.

@@ -235,9 +235,11 @@ func TestUnknownPeerGoesToTheApplicationOrNowhere(t *testing.T) {
 	}
 }
 
+// ACTORRTMFP_RENDEZVOUS_RATE bounds the lookups of one address (here 20 a second, in
+// bursts of 40).
 func TestLookupsPerAddressAreLimited(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, session.Config{})
+	f := startServer(t, server.Options{}, func(c *server.Config) { c.RendezvousRate = 20 })
 	a := dial(t, f, f.url, client.Options{})
 	var wg sync.WaitGroup
 	for i := 0; i < 80; i++ {

@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +38,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/apphost"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/cluster"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
+	"github.com/actorrtmfp/actorrtmfp/actors/eventlog"
 	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/media"
 	"github.com/actorrtmfp/actorrtmfp/actors/multicast"
@@ -120,8 +123,17 @@ type Server struct {
 	dispatcher actors.PoolDispatcher
 	banned     endpoint.Banlist // the applications' blacklist (app.Host.Ban)
 	budget     *session.Budget  // receive buffers per address and in all, shared by the endpoints
-	done       chan struct{}    // closed when the node has stopped
-	cluster    clusterState     // cluster.go; nothing without cluster settings
+	ipAccess   access.IPList    // the operator's IP deny and allow lists (DENY, ALLOW)
+	auth       access.AuthRules // the operator's auth file (AUTH_FILE)
+	started    time.Time
+	// What operators see (package httpapi, metrics): read when asked, never on the
+	// path of a packet.
+	clients    *netconn.Clients
+	pubs       *live.Index
+	groupIndex *netgroup.Index
+	events     *eventlog.Log
+	done       chan struct{} // closed when the node has stopped
+	cluster    clusterState  // cluster.go; nothing without cluster settings
 }
 
 // Start validates cfg, starts the node as a child of parent — the actor system's root
@@ -141,7 +153,12 @@ func Start(parent actor.SpawnerContext, cfg Config, opts Options) (*Server, erro
 	}
 	opts.Clock = clock.Or(opts.Clock)
 	s := &Server{cfg: cfg, opts: opts, sys: parent.ActorSystem(), log: opts.Log, done: make(chan struct{}),
-		budget: session.NewBudget(int64(cfg.RecvBudgetAddress), cfg.RecvBudgetTotal())}
+		budget:  session.NewBudget(int64(cfg.RecvBudgetAddress), cfg.RecvBudgetTotal()),
+		started: time.Now(), clients: netconn.NewClients(), pubs: live.NewIndex(opts.Clock), groupIndex: netgroup.NewIndex(),
+		events: eventlog.New(opts.Log, opts.Clock, 0, 0)}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
 	// The server's actors run on a fixed pool of goroutines: sessions are the bulk of
 	// the work (every packet, every subscriber of a fan-out), and protoactor's default
 	// dispatcher would start a goroutine — and grow its stack — at every wake-up.
@@ -203,9 +220,10 @@ func (n *node) start(ctx actor.Context) error {
 	resolver, _ := opts.Apps.(app.RendezvousResolver)
 	handshakes, _ := opts.Apps.(app.HandshakeHandler)
 	rendezvous := ctx.Spawn(p2p.RendezvousProps(p2p.RendezvousConfig{
-		Directory: s.directory, Cluster: cl.p2p, Unknown: opts.Rendezvous, Resolver: resolver, Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
+		Directory: s.directory, Cluster: cl.p2p, Unknown: opts.Rendezvous, Resolver: resolver, LookupsPerSecond: float64(cfg.RendezvousRate),
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.Rendezvous,
 	}, s.propsOptions(actor.WithReceiverMiddleware(supervision.Middleware))...))
-	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live, Observer: cl.streams,
+	pubs := ctx.Spawn(live.Props(live.Config{Clock: opts.Clock, Log: opts.Log, Stats: &st.Live, Observer: cl.streams, Index: s.pubs,
 		Options: s.propsOptions(actor.WithReceiverMiddleware(opts.PublicationMiddleware...))}))
 	root := ctx.ActorSystem().Root
 	// Applications run user code, which may block: protoactor's default dispatcher.
@@ -235,7 +253,7 @@ func (n *node) start(ctx actor.Context) error {
 		waitStarted(started, preloadWait, opts.Log)
 	}
 	groups := ctx.Spawn(netgroup.Props(netgroup.Config{MaxMembers: cfg.GroupMaxMembers, Neighbors: cfg.GroupNeighbors,
-		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Options: s.propsOptions(), Home: cl.groups}))
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.Groups, Index: s.groupIndex, Options: s.propsOptions(), Home: cl.groups}))
 	md := s.media()
 	var library *actor.PID
 	if md.Enabled() {
@@ -245,7 +263,8 @@ func (n *node) start(ctx actor.Context) error {
 	conns := netconn.New(netconn.Config{
 		KeepaliveServer: cfg.KeepaliveServer, KeepalivePeer: cfg.KeepalivePeer, GroupsPerClient: cfg.GroupsPerClient, Node: host,
 		Apps: apps, Directory: s.directory, Publications: pubs, Groups: groups, Library: library, Media: md, Cluster: cl.p2p,
-		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups,
+		Clock: opts.Clock, Log: opts.Log, Stats: &st.NetConn, RelayStats: &st.Relay, GroupStats: &st.Groups, Auth: &s.auth,
+		Clients: s.clients, Events: s.events,
 		ChildOptions: s.propsOptions(), GroupFlowMiddleware: opts.GroupFlowMiddleware,
 	})
 	hello := &p2p.HelloHandler{Root: root, Rendezvous: rendezvous, Handshakes: handshakes}
@@ -282,7 +301,7 @@ func (n *node) start(ctx actor.Context) error {
 			Listen: l, Shards: shards, UDPBuffer: buffer, Dump: dump, Session: sc, Clock: opts.Clock,
 			MaxSessions: cfg.MaxSessions, Log: opts.Log, SessionMiddleware: opts.SessionMiddleware, CookieTTL: opts.CookieTTL,
 			PendingTimeout: cfg.PendingTimeout, PendingPerAddress: cfg.PendingPerAddress, HelloRate: cfg.HelloRate,
-			RecvBudget: s.budget, Dispatcher: s.dispatcher, Banned: &s.banned,
+			RecvBudget: s.budget, Dispatcher: s.dispatcher, Banned: &s.banned, Access: &s.ipAccess,
 			Accept: &endpoint.Accept{Hello: hello, Upper: conns.Upper, UpperOptions: conns.UpperOptions()},
 		})
 		if err != nil {
@@ -365,7 +384,7 @@ func (s *Server) media() *media.Media {
 func (s *Server) startRTMP(ctx actor.Context, conns *netconn.Connections, sc session.Config) error {
 	cfg := s.cfg
 	rc := rtmp.Config{MaxConnections: cfg.MaxSessions, Keepalive: sc.Keepalive, IdleTimeout: sc.IdleTimeout,
-		Connections: conns, IDs: &s.rtmpIDs, Banned: &s.banned, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
+		Connections: conns, IDs: &s.rtmpIDs, Banned: refused{&s.banned, &s.ipAccess}, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
 	if cfg.RTMP != Off {
 		rc.Listen = cfg.RTMP
 		l, err := rtmp.Start(ctx, rc)
@@ -386,6 +405,36 @@ func (s *Server) startRTMP(ctx actor.Context, conns *netconn.Connections, sc ses
 		}
 		s.rtmps = append(s.rtmps, l)
 	}
+	return nil
+}
+
+// refused is who the RTMP listeners turn away: the applications' blacklist and the
+// operator's IP lists.
+type refused struct {
+	banned *endpoint.Banlist
+	ip     *access.IPList
+}
+
+func (r refused) Banned(a netip.Addr) bool { return r.banned.Banned(a) || r.ip.Denied(a) }
+
+// Reload reads the access lists anew from the configuration and the files it names (the
+// command calls it on SIGHUP): DENY, ALLOW and AUTH_FILE. Clients already connected
+// stay, unless the new IP lists deny their address. A list that fails to load keeps what
+// it had, and the error names its setting.
+func (s *Server) Reload() error {
+	if err := s.ipAccess.Load(s.cfg.Deny, s.cfg.Allow); err != nil {
+		if strings.HasPrefix(err.Error(), "allow") {
+			return &ConfigError{"ALLOW", strings.Join(s.cfg.Allow, ","), err.Error()}
+		}
+		return &ConfigError{"DENY", strings.Join(s.cfg.Deny, ","), err.Error()}
+	}
+	if err := s.auth.Load(s.cfg.AuthFile, s.cfg.AuthWhitelist); err != nil {
+		return &ConfigError{"AUTH_FILE", s.cfg.AuthFile, err.Error()}
+	}
+	deny, allow := s.ipAccess.Sizes()
+	rules, whitelist := s.auth.Len()
+	s.log.Info("access lists loaded", zap.Int("deny", deny), zap.Int("allow", allow), zap.String("auth_file", s.cfg.AuthFile),
+		zap.Int("auth_rules", rules), zap.Bool("auth_whitelist", whitelist))
 	return nil
 }
 
@@ -427,6 +476,24 @@ func (s *Server) Endpoints() []*endpoint.Endpoint { return s.endpoints }
 // RecvBudget returns the receive budget every session of the node shares (per source
 // address and in all): what their receive flows hold.
 func (s *Server) RecvBudget() *session.Budget { return s.budget }
+
+// Clients returns the table of connected clients (RTMFP and RTMP).
+func (s *Server) Clients() *netconn.Clients { return s.clients }
+
+// PublicationIndex returns the operators' view of the live publications.
+func (s *Server) PublicationIndex() *live.Index { return s.pubs }
+
+// GroupIndex returns the operators' view of the NetGroups.
+func (s *Server) GroupIndex() *netgroup.Index { return s.groupIndex }
+
+// Events returns the log of the operator's event lines.
+func (s *Server) Events() *eventlog.Log { return s.events }
+
+// ActorSystem returns the actor system the node runs in.
+func (s *Server) ActorSystem() *actor.ActorSystem { return s.sys }
+
+// StartedAt returns when the node started.
+func (s *Server) StartedAt() time.Time { return s.started }
 
 // Stats returns the node's counters.
 func (s *Server) Stats() *Stats { return &s.stats }

@@ -139,9 +139,22 @@ type RTTChanged struct {
 	Smoothed time.Duration
 }
 
+// QueryTraffic asks a session (or an RTMP connection, which answers it too) for its
+// Traffic, answered to the sender (a request).
+type QueryTraffic struct{}
+
+// Traffic is what a session has carried: the bytes of its datagrams (an RTMP
+// connection: of its TCP stream) in and out, and its smoothed round-trip time (0 if
+// unknown).
+type Traffic struct {
+	In, Out uint64
+	RTT     time.Duration
+}
+
 // Closing says the session is ending; the upper actor is stopped right after.
 type Closing struct {
-	Reason CloseReason
+	Reason  CloseReason
+	Traffic Traffic // what the session carried until then
 }
 
 // Messages from the upper actor (or any actor holding the session's PID) to the session.

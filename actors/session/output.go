@@ -84,6 +84,7 @@ func (s *Session) sendPacket(packet []byte, now time.Duration) {
 		s.p.Log.Debug("datagram write failed", zap.Error(err))
 	}
 	s.p.Stats.PacketsOut.Add(1)
+	s.bytesOut += uint64(len(s.sc.out))
 	s.lastSend = now
 	s.nextTSN++
 }

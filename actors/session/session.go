@@ -211,12 +211,18 @@ const (
 // thousands of sessions, and the rest is only needed to build one.
 type sessionParams struct {
 	*Shared
-	Role      cryptoutil.Role
-	LocalID   uint32
-	FarID     uint32
-	Encrypt   *cryptoutil.Encrypter
-	Upper     actor.Actor // nil once spawned
-	UpperKind *actors.Kind
+	Role    cryptoutil.Role
+	LocalID uint32
+	FarID   uint32
+	Encrypt *cryptoutil.Encrypter
+	spawn   *upperSpawn // the upper actor to spawn when started; nil once spawned
+}
+
+// upperSpawn is the Flash layer a session spawns when it starts: held behind a pointer,
+// since a session needs it only until then.
+type upperSpawn struct {
+	upper actor.Actor
+	kind  *actors.Kind
 }
 
 // Session is the session actor.
@@ -268,6 +274,10 @@ type Session struct {
 	rtoDeadline  time.Duration
 	unackedSince time.Duration // when the oldest unacknowledged data was first sent, 0 if none
 	persistAt    time.Duration
+
+	// Bytes of the datagrams received and sent (QueryTraffic: the operator's view of a
+	// client); plain counters, written by the actor alone.
+	bytesIn, bytesOut uint64
 
 	timer       TimerSlot // in p.Scheduler
 	dataPackets uint32    // data packets received since the last ack
@@ -321,10 +331,12 @@ func newSession(p Params) *Session {
 	s := &Session{
 		p: sessionParams{
 			Shared: p.Shared, Role: p.Role, LocalID: p.LocalID, FarID: p.FarID, Encrypt: p.Encrypt,
-			Upper: p.Upper, UpperKind: p.UpperKind,
 		},
 		keepalive: p.Config.Keepalive, addr: p.Addr,
 		nextFlowID: 1, rtt: newRTTEstimator(), cc: newCongestion(),
+	}
+	if p.Upper != nil {
+		s.p.spawn = &upperSpawn{upper: p.Upper, kind: p.UpperKind}
 	}
 	if p.HasFirstTimestamp {
 		s.tsRx, s.tsRxAt, s.haveTsRx = p.FirstTimestamp, p.FirstTimestampAt, true
@@ -394,6 +406,8 @@ func (s *Session) Receive(ctx actor.Context) {
 			s.keepalive = m.Period
 			s.schedule()
 		}
+	case *QueryTraffic:
+		ctx.Respond(&Traffic{In: s.bytesIn, Out: s.bytesOut, RTT: s.rtt.srtt})
 	case *SendFIHello:
 		s.fihellos = append(s.fihellos, *m)
 		s.flush(ctx)
@@ -401,9 +415,9 @@ func (s *Session) Receive(ctx actor.Context) {
 		s.self = ctx.Self()
 		now := s.now()
 		s.lastRecv, s.lastSend = now, now
-		if s.p.Upper != nil {
-			s.upper = spawnUpper(ctx, s.p.UpperKind, s.p.Upper)
-			s.p.Upper, s.p.UpperKind = nil, nil
+		if sp := s.p.spawn; sp != nil {
+			s.upper = spawnUpper(ctx, sp.kind, sp.upper)
+			s.p.spawn = nil
 		}
 		s.p.Stats.Opened.Add(1)
 		s.flush(ctx)
@@ -477,6 +491,7 @@ func (s *Session) onInbound(ctx actor.Context, in *Inbound) {
 	}
 	s.lastRecv, s.heard = now, true
 	s.pingOutstanding = false
+	s.bytesIn += uint64(len(in.buf))
 	if h.HasTimestamp() && (!s.haveTsRx || h.Timestamp != s.tsRx) {
 		s.tsRx, s.tsRxAt, s.haveTsRx = h.Timestamp, in.At, true
 	}
@@ -1134,7 +1149,7 @@ func (s *Session) beginClose(ctx actor.Context, why CloseReason) {
 // abortFlows drops every flow: nothing more is delivered or sent.
 func (s *Session) abortFlows(ctx actor.Context) {
 	if s.upper != nil {
-		ctx.Send(s.upper, &Closing{Reason: s.why})
+		ctx.Send(s.upper, &Closing{Reason: s.why, Traffic: Traffic{In: s.bytesIn, Out: s.bytesOut, RTT: s.rtt.srtt}})
 	}
 	for f := range s.recv.values() {
 		before := f.footprint()

@@ -4,7 +4,8 @@
 // (docs/applications.md), or, without one, accepts every client.
 // Settings come from environment variables with the prefix ACTORRTMFP_; run
 // `actorrtmfp --help` for the list. SIGINT or SIGTERM stops it gracefully: every client
-// is sent a session close first.
+// is sent a session close first; SIGHUP rereads the access lists. ACTORRTMFP_HTTP serves
+// the operators' status API, page and metrics (package httpapi).
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -69,7 +71,7 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 	defer func() { _ = log.Sync() }()
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	if st.PProf != "" {
@@ -103,30 +105,69 @@ func run(args, environ []string, stdout, stderr io.Writer, ready chan<- *server.
 		sys.Shutdown()
 		return 1
 	}
+	var httpAddr net.Addr
+	if st.HTTP != "" {
+		addr, stopHTTP, err := serveHTTP(st, srv, log)
+		if err != nil {
+			log.Error("cannot serve the HTTP API", zap.String("setting", envPrefix+"HTTP"), zap.Error(err))
+			_ = srv.Stop(context.Background())
+			sys.Shutdown()
+			return 1
+		}
+		httpAddr = addr
+		defer stopHTTP()
+	}
 	fields := []zap.Field{zap.String("version", server.Version()), zap.Stringers("addrs", srv.Addrs()),
-		zap.Stringers("rtmp", srv.RTMPAddrs()), zap.Stringers("rtmps", srv.RTMPSAddrs()),
+		zap.Stringers("rtmp", srv.RTMPAddrs()), zap.Stringers("rtmps", srv.RTMPSAddrs()), zap.Any("http", httpAddr),
 		zap.Stringer("peer_id", srv.Endpoints()[0].PeerID()), zap.String("applications", appsDesc)}
 	if id := srv.ClusterMember(); id != "" {
 		fields = append(fields, zap.String("cluster_member", id))
 	}
 	log.Info("actorrtmfp started", fields...)
+	// Every socket listens: systemd (Type=notify) may start what depends on us.
+	sd := newNotifier(environ)
+	if err := sd.notify("READY=1\nSTATUS=serving"); err != nil {
+		log.Warn("cannot tell systemd the server is ready (NOTIFY_SOCKET)", zap.Error(err))
+	}
 	if ready != nil {
 		ready <- srv
 	}
 	code := 0
-	select {
-	case sig := <-sigs:
-		log.Info("stopping: closing every session", zap.Stringer("signal", sig), zap.Int("sessions", srv.Sessions()))
-	case reason := <-lost:
-		log.Error("stopping: no longer a member of the cluster", zap.String("reason", reason), zap.Int("sessions", srv.Sessions()))
-		code = 1
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(srv, sd, log)
+				continue
+			}
+			log.Info("stopping: closing every session", zap.Stringer("signal", sig), zap.Int("sessions", srv.Sessions()))
+			break wait
+		case reason := <-lost:
+			log.Error("stopping: no longer a member of the cluster", zap.String("reason", reason), zap.Int("sessions", srv.Sessions()))
+			code = 1
+			break wait
+		}
 	}
+	_ = sd.notify("STOPPING=1")
 	if err := srv.Stop(context.Background()); err != nil {
 		log.Warn("some clients did not acknowledge the close in time", zap.Error(err))
 	}
 	sys.Shutdown()
 	log.Info("stopped")
 	return code
+}
+
+// reload rereads what can be reread without dropping a client: the access lists (DENY and
+// ALLOW files, AUTH_FILE). A list that does not load keeps what it had.
+func reload(srv *server.Server, sd notifier, log *zap.Logger) {
+	_ = sd.notify("RELOADING=1")
+	if err := srv.Reload(); err != nil {
+		log.Error("SIGHUP: the access lists did not reload; those in force stay", zap.Error(err))
+	} else {
+		log.Info("SIGHUP: access lists reloaded", zap.Int("sessions", srv.Sessions()))
+	}
+	_ = sd.notify("READY=1\nSTATUS=serving")
 }
 
 // applications is the command's registry of applications: the Lua applications of the

@@ -22,8 +22,10 @@ const envPrefix = "ACTORRTMFP_"
 // command's own. Their tags are the one source of names, defaults and help.
 type settings struct {
 	server.Config
-	PProf     string `env:"PPROF" envDefault:"" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
-	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" desc:"bearer token of the operator endpoints (pprof now, the HTTP API later): when set, every request needs Authorization: Bearer <token>; required to serve them beyond loopback (at least 16 characters, no spaces)"`
+	PProf string `env:"PPROF" envDefault:"" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
+	// The operators' HTTP side (package httpapi): status API and page, metrics, health.
+	HTTP      string `env:"HTTP" envDefault:"" desc:"serve the status API, status page, /metrics and health checks on this host:port (e.g. 127.0.0.1:8080); beyond loopback only with HTTP_TOKEN; empty: off"`
+	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" desc:"bearer token of the operator endpoints (the HTTP API and /metrics, pprof): every request needs Authorization: Bearer <token> (the status page: open /#token=<token>); required to serve them beyond loopback (at least 16 characters, no spaces)"`
 	// The command's choice of applications: Lua scripts of a folder (package luaapp); an
 	// embedding program passes its own app.Registry instead.
 	Apps           string        `env:"APPS" envDefault:"www" desc:"the folder of the Lua applications: www/main.lua serves rtmfp://host/, www/a/main.lua rtmfp://host/a (no such folder: every client is accepted)"`
@@ -61,6 +63,9 @@ func (st settings) validate() error {
 	}
 	if st.LuaCallTimeout < 10*time.Millisecond || st.LuaCallTimeout > time.Minute {
 		return &server.ConfigError{Var: "LUA_CALL_TIMEOUT", Value: st.LuaCallTimeout.String(), Want: "want 10ms-1m"}
+	}
+	if err := st.validateHTTP(); err != nil {
+		return err
 	}
 	if st.LuaMemory < 1<<20 || st.LuaMemory > 64<<30 {
 		return &server.ConfigError{Var: "LUA_MEMORY", Value: strconv.FormatInt(int64(st.LuaMemory), 10) + " bytes", Want: "want 1MB-64GB"}
@@ -246,4 +251,26 @@ IPv4 and IPv6) and accepts every client. Settings are environment variables:
 		fmt.Fprintf(w, "  %s (default %s)\n      %s\n", v.Name, def, v.Desc)
 	}
 	fmt.Fprintln(w, "\nSIGINT or SIGTERM stops the server after sending every client a session close.")
+	fmt.Fprintln(w, "SIGHUP rereads the access lists (the files of DENY and ALLOW, AUTH_FILE) without dropping a client.")
+	fmt.Fprintln(w, "Under systemd (Type=notify) it tells systemd it is ready once every socket listens.")
+}
+
+// validateHTTP checks the HTTP side's address, and that a token protects it beyond
+// loopback (validate checks the token itself).
+func (st settings) validateHTTP() error {
+	if st.HTTP == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(st.HTTP)
+	if err != nil {
+		return &server.ConfigError{Var: "HTTP", Value: st.HTTP, Want: "want host:port, e.g. 127.0.0.1:8080"}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return &server.ConfigError{Var: "HTTP", Value: st.HTTP, Want: "port must be 0-65535"}
+	}
+	if ip := net.ParseIP(host); st.HTTPToken == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return &server.ConfigError{Var: "HTTP", Value: st.HTTP,
+			Want: "serving the API beyond loopback needs ACTORRTMFP_HTTP_TOKEN (or listen on 127.0.0.1)"}
+	}
+	return nil
 }
