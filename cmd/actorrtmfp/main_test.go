@@ -77,6 +77,23 @@ func TestZeroConfigurationIsTheDefaults(t *testing.T) {
 	}
 }
 
+// TestScriptsReadSettingsButNoSecret: cumulus.configs has every setting but the token.
+func TestScriptsReadSettingsButNoSecret(t *testing.T) {
+	st, err := loadSettings([]string{"ACTORRTMFP_LISTEN=127.0.0.1:1935", "ACTORRTMFP_HTTP_TOKEN=0123456789abcdef0123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.configs()
+	if cfg["listen"] != "127.0.0.1:1935" || cfg["max_sessions"] == "" {
+		t.Fatalf("configs lack settings: listen %q, max_sessions %q", cfg["listen"], cfg["max_sessions"])
+	}
+	for k, v := range cfg {
+		if k == "http_token" || strings.Contains(v, "0123456789abcdef0123") {
+			t.Fatalf("configs expose the token as %s", k)
+		}
+	}
+}
+
 // TestEmptyRTMPAndMediaTurnThemOff: an empty ACTORRTMFP_RTMP or ACTORRTMFP_MEDIA means
 // none (an unset one means the default), as does "off".
 func TestEmptyRTMPAndMediaTurnThemOff(t *testing.T) {

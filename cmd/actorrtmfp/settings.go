@@ -25,7 +25,7 @@ type settings struct {
 	PProf string `env:"PPROF" envDefault:"" desc:"opt-in profiling: serve net/http/pprof on this host:port; a bare :port binds loopback (:6060 is 127.0.0.1:6060); any other interface needs ACTORRTMFP_HTTP_TOKEN"`
 	// The operators' HTTP side (package httpapi): status API and page, metrics, health.
 	HTTP      string `env:"HTTP" envDefault:"" desc:"serve the status API, status page, /metrics and health checks on this host:port (e.g. 127.0.0.1:8080); beyond loopback only with HTTP_TOKEN; empty: off"`
-	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" desc:"bearer token of the operator endpoints (the HTTP API and /metrics, pprof): every request needs Authorization: Bearer <token> (the status page: open /#token=<token>); required to serve them beyond loopback (at least 16 characters, no spaces)"`
+	HTTPToken string `env:"HTTP_TOKEN" envDefault:"" secret:"true" desc:"bearer token of the operator endpoints (the HTTP API and /metrics, pprof): every request needs Authorization: Bearer <token> (the status page: open /#token=<token>); required to serve them beyond loopback (at least 16 characters, no spaces)"`
 	// The command's choice of applications: Lua scripts of a folder (package luaapp); an
 	// embedding program passes its own app.Registry instead.
 	Apps           string        `env:"APPS" envDefault:"www" desc:"the folder of the Lua applications: www/main.lua serves rtmfp://host/, www/a/main.lua rtmfp://host/a (no such folder: every client is accepted)"`
@@ -87,7 +87,8 @@ func (st settings) validate() error {
 const minTokenLen = 16
 
 // configs are the settings as Lua scripts see them (cumulus.configs): each variable's
-// name without the prefix, in lower case, and its value as text.
+// name without the prefix, in lower case, and its value as text; secrets (HTTP_TOKEN) are
+// left out.
 func (st settings) configs() map[string]string {
 	out := map[string]string{}
 	var walk func(v reflect.Value)
@@ -100,8 +101,8 @@ func (st settings) configs() map[string]string {
 				continue
 			}
 			key := f.Tag.Get("env")
-			if key == "" {
-				continue
+			if key == "" || f.Tag.Get("secret") == "true" {
+				continue // a secret is not the scripts' to read
 			}
 			val := v.Field(i).Interface()
 			switch x := val.(type) {
