@@ -275,9 +275,11 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 		m.cfg.Stats.Duplicates.Add(1)
 		return
 	}
-	if (s.next > 0 && f.ID < s.next) || (s.lo > 0 && f.ID < s.lo && s.missing[f.ID] == nil) {
-		// Too old to matter: before what the player delivered, or before what we keep and
-		// not one we are waiting for (one before the player's start).
+	if s.next > 0 && f.ID < s.next {
+		// Too old to matter: the player is past it. Before the player starts, an earlier
+		// fragment than those held is taken, whether or not we knew of it yet: it may be
+		// the stream's start, pushed by a neighbour that got it late, and a neighbour that
+		// sent a fragment does not answer its pulls.
 		m.cfg.Stats.Duplicates.Add(1)
 		return
 	}

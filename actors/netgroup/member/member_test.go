@@ -300,9 +300,11 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 // maps after it (a stale map first) and the early fragments themselves last, as on a
 // starved machine. The player must not start from the later fragment, whether its start
 // is decided on a tick, when a fragment comes in before any tick (a late timer), or
-// before any map told of the fragments between the stale map's and the tenth.
+// before any map told of the fragments between the stale map's and the tenth; nor drop
+// the earlier fragments when they come before it knew of them ("pushed late": a
+// neighbour that sent a fragment does not answer pulls of it).
 func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
-	for _, trigger := range []string{"tick", "fragment", "late map"} {
+	for _, trigger := range []string{"tick", "fragment", "late map", "pushed late"} {
 		t.Run(trigger, func(t *testing.T) {
 			w := clock.NewWarp()
 			const period = time.Hour // ticks come only when the test skips to them
@@ -325,6 +327,11 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 			// pushes; the first fragment to arrive is the tenth, pushed.
 			h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
 			frag(10)
+			if trigger == "pushed late" {
+				for id := uint64(1); id <= 9; id++ {
+					frag(id)
+				}
+			}
 			h.count()
 			fresh := group.FragmentsMap{Last: 10, Bits: []byte{0xFF, 0x01}}
 			if trigger != "fragment" {
@@ -342,8 +349,10 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 				frag(11)
 			}
 			h.count()
-			for id := uint64(1); id <= 9; id++ {
-				frag(id)
+			if trigger != "pushed late" {
+				for id := uint64(1); id <= 9; id++ {
+					frag(id)
+				}
 			}
 			last := byte(10)
 			if trigger == "fragment" {
