@@ -634,25 +634,19 @@ func (m *member) onTick(ctx actor.Context) {
 }
 
 // findHoles records the fragments we know exist but do not hold. Before the player
-// starts, that includes those before the first we got: all of them when it was offered
-// the stream's first fragment (it was there at the start), else the run of them that
-// neighbours' maps offer (it joined late, and starts as far back as it can). This is
-// looked at again each time until the player starts: the first fragment to arrive may be
-// a later one pushed, and the maps that tell of the earlier ones come after it.
+// starts, when it was offered the stream's first fragment (it was there at the start),
+// that includes all those before the first we got: the first to arrive may be a later one
+// pushed, and the maps that tell of the earlier ones come after it. A player that joined
+// late starts from what it gets, near the live edge.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
 	if s.next == 0 && s.lo > firstFragment {
 		if s.frags[firstFragment] != nil {
 			s.fromStart = true
 		}
-		from = s.lo
 		if s.fromStart {
-			from = firstFragment
+			from = max(firstFragment, s.lo-min(s.lo-firstFragment, maxMissing))
 		}
-		for id := from - 1; id >= firstFragment && m.offered(s, id); id-- {
-			from = id
-		}
-		from = max(from, s.lo-min(s.lo-firstFragment, maxMissing))
 	}
 	if s.knownHi > maxMissing && from < s.knownHi-maxMissing {
 		from = s.knownHi - maxMissing

@@ -372,6 +372,44 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 	}
 }
 
+// TestLateJoinerStartsNearTheLiveEdge: a player that joins a stream whose first fragment
+// is gone from every neighbour starts from the first message it gets, without waiting for
+// (or pulling) the window its neighbours still offer.
+func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	// The neighbour holds 1000 to 1200 (a window of the stream).
+	h.send(p, 2, group.FragmentsMap{Last: 1200, Bits: bytes.Repeat([]byte{0xFF}, 25)})
+	for id := uint64(1201); id <= 1203; id++ {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.count()
+	h.tick(w, period)
+	h.tick(w, period)
+	for id := uint64(1201); id <= 1203; id++ {
+		select {
+		case got := <-h.media:
+			if got[0] != byte(id) {
+				t.Fatalf("got message %d, want %d", got[0], byte(id))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the late joiner never started (message %d)", id)
+		}
+	}
+	if n := h.stats.Pulls.Load(); n != 0 {
+		t.Fatalf("the late joiner pulled %d fragments of the past", n)
+	}
+}
+
 // tick skips the clock by d, which fires the member's tick, and waits until it was
 // handled (the member arms its next tick last).
 func (h *harness) tick(w *clock.Warp, d time.Duration) {
