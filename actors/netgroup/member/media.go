@@ -640,10 +640,13 @@ func (m *member) onTick(ctx actor.Context) {
 // late starts from what it gets, near the live edge.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
-	if s.next == 0 && s.lo > firstFragment {
+	if s.next == 0 && s.lo > 0 {
+		// Looked at again from the lowest held: an earlier fragment than those scanned
+		// may have come (pushed late), leaving holes behind the scan.
 		if s.frags[firstFragment] != nil {
 			s.fromStart = true
 		}
+		from = s.lo
 		if s.fromStart {
 			from = max(firstFragment, s.lo-min(s.lo-firstFragment, maxMissing))
 		}

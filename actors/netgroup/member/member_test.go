@@ -372,6 +372,42 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 	}
 }
 
+// TestFirstFragmentPushedLateLeavesNoUnknownHole: the stream's first fragment comes after
+// a later one was scanned for holes (no map offered it yet); the player then starts from
+// it, and must know of and pull the fragments in between, not wait for them unknown until
+// the window takes its start away.
+func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.send(p, 2, group.FragmentsMap{Last: 10, Bits: []byte{0xFF}}) // 2 to 10
+	frag(10)
+	h.count()
+	h.tick(w, period) // scans from 10
+	frag(1)           // pushed late
+	h.count()
+	h.tick(w, period) // starts from 1
+	if got := <-h.media; got[0] != 1 {
+		t.Fatalf("got message %d first, want 1", got[0])
+	}
+	h.tick(w, 2*period) // a fetch period later: 2 to 9 are pulled
+	h.expect(p, "a pull of fragment 2", func(m any) bool {
+		wr, ok := m.(*session.Write)
+		return ok && bytes.Equal(wr.Data, group.Pull{ID: 2}.Append(nil))
+	})
+}
+
 // TestLateJoinerStartsNearTheLiveEdge: a player that joins a stream whose first fragment
 // is gone from every neighbour starts from the first message it gets, without waiting for
 // (or pulling) the window its neighbours still offer.
