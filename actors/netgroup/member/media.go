@@ -20,6 +20,9 @@ const (
 	maxMissing      = 4096     // missing fragments tracked per stream
 	rebalanceTicks  = 20       // push masks are reconsidered every 20 ticks (2 s by default)
 	maxPullsPerTick = 128      // pull requests a stream sends per tick
+	// firstFragment is the number of a stream's first fragment: sources number them from
+	// 1 (librtmfp's GroupMedia and ours), so a player offered it knows the stream's start.
+	firstFragment = 1
 )
 
 // stream is one stream of the group, published here (source) or played from neighbours.
@@ -42,6 +45,9 @@ type stream struct {
 	missing map[uint64]*miss
 	next    uint64 // next fragment to deliver (0: not started)
 	firstAt time.Time
+	// fromStart: before the player started, a neighbour offered (or we got) the stream's
+	// first fragment, so the player plays it from its start.
+	fromStart bool
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
 	got   [8]int       // fragments of each bit received from its owner since the last rebalance
@@ -194,6 +200,9 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 		ps.fmap = group.FragmentsMap{Last: msg.Last, Bits: append(ps.fmap.Bits[:0], msg.Bits...)}
 		ps.hasMap = true
 		s.knownHi = max(s.knownHi, msg.Last)
+		if s.next == 0 && ps.fmap.Has(firstFragment) {
+			s.fromStart = true
+		}
 	case group.PushMode:
 		ps.pushOut = msg.Mask
 	case group.Pull:
@@ -266,8 +275,12 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 		m.cfg.Stats.Duplicates.Add(1)
 		return
 	}
-	if (s.lo > 0 && f.ID < s.lo) || (s.next > 0 && f.ID < s.next) {
-		m.cfg.Stats.Duplicates.Add(1) // too old to matter
+	if s.next > 0 && f.ID < s.next {
+		// Too old to matter: the player is past it. Before the player starts, an earlier
+		// fragment than those held is taken, whether or not we knew of it yet: it may be
+		// the stream's start, pushed by a neighbour that got it late, and a neighbour that
+		// sent a fragment does not answer its pulls.
+		m.cfg.Stats.Duplicates.Add(1)
 		return
 	}
 	if p := s.frags[f.ID-1]; p != nil && !follows(p.f, f) {
@@ -360,12 +373,9 @@ func (m *member) deliver(s *stream) {
 	// (a loaded machine or neighbour is slow, and pulls get it); one nobody offers, for
 	// giveUp.
 	lost := func(id uint64) bool {
-		if id < s.lo {
-			return true
-		}
 		mi := s.missing[id]
 		if mi == nil {
-			return false
+			return id < s.lo // gone with the window
 		}
 		waited := now.Sub(mi.since)
 		return waited > m.cfg.Window || waited > giveUp && !m.offered(s, id)
@@ -385,6 +395,9 @@ func (m *member) deliver(s *stream) {
 		if first == 0 {
 			return
 		}
+		// The maps and fragments that came since the last tick may tell of earlier ones
+		// (a start decided on a fragment, the tick being late on a loaded machine).
+		m.findHoles(s, now)
 		// Earlier fragments we were told of and are pulling come first, unless given up.
 		for id := range s.missing {
 			if id < first && !lost(id) {
@@ -621,12 +634,21 @@ func (m *member) onTick(ctx actor.Context) {
 }
 
 // findHoles records the fragments we know exist but do not hold. Before the player
-// starts, that includes those before the first we got that neighbours' maps offer.
+// starts, when it was offered the stream's first fragment (it was there at the start),
+// that includes all those before the first we got: the first to arrive may be a later one
+// pushed, and the maps that tell of the earlier ones come after it. A player that joined
+// late starts from what it gets, near the live edge.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
-	if s.next == 0 && s.lo > 1 && s.scanned == 0 {
-		for id := s.lo - 1; id >= 1 && s.lo-id <= maxMissing && m.offered(s, id); id-- {
-			from = id
+	if s.next == 0 && s.lo > 0 {
+		// Looked at again from the lowest held: an earlier fragment than those scanned
+		// may have come (pushed late), leaving holes behind the scan.
+		if s.frags[firstFragment] != nil {
+			s.fromStart = true
+		}
+		from = s.lo
+		if s.fromStart {
+			from = max(firstFragment, s.lo-min(s.lo-firstFragment, maxMissing))
 		}
 	}
 	if s.knownHi > maxMissing && from < s.knownHi-maxMissing {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/endpoint"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/group"
@@ -291,4 +292,171 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 		t.Fatalf("a message after the end: %d", got[0])
 	default:
 	}
+}
+
+// TestPlayerPresentAtTheStartGetsItFromItsFirstFragment: a player that was there before
+// the stream started gets it from its first message, even when the first fragment to
+// reach it is a later one (a push) and what came before arrives late — the neighbour's
+// maps after it (a stale map first) and the early fragments themselves last, as on a
+// starved machine. The player must not start from the later fragment, whether its start
+// is decided on a tick, when a fragment comes in before any tick (a late timer), or
+// before any map told of the fragments between the stale map's and the tenth; nor drop
+// the earlier fragments when they come before it knew of them ("pushed late": a
+// neighbour that sent a fragment does not answer pulls of it).
+func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
+	for _, trigger := range []string{"tick", "fragment", "late map", "pushed late"} {
+		t.Run(trigger, func(t *testing.T) {
+			w := clock.NewWarp()
+			const period = time.Hour // ticks come only when the test skips to them
+			h := newHarness(t, func(c *Config) {
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+				if trigger == "fragment" {
+					c.UpdatePeriod = 100 * period // no tick at all
+				}
+			})
+			h.sys.Root.Send(h.member, &Play{Name: "s"})
+			p := h.peer(1)
+			h.handshake(p, nil)
+			h.flow(p, 2, group.MetaMediaReport, nil)
+			h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 7}})
+			h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+			frag := func(id uint64) {
+				h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+			}
+			// The stream's first three fragments were in the map that made us ask for
+			// pushes; the first fragment to arrive is the tenth, pushed.
+			h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+			frag(10)
+			if trigger == "pushed late" {
+				for id := uint64(1); id <= 9; id++ {
+					frag(id)
+				}
+			}
+			h.count()
+			fresh := group.FragmentsMap{Last: 10, Bits: []byte{0xFF, 0x01}}
+			if trigger != "fragment" {
+				h.tick(w, period) // a tick before the fresh map
+			}
+			if trigger != "late map" {
+				h.send(p, 2, fresh)
+			}
+			if trigger != "fragment" {
+				h.tick(w, period) // a fetch period after the tenth: the player may start
+				h.send(p, 2, fresh)
+			} else {
+				w.Skip(3 * period / 2) // the timer is late; a fragment comes first
+				h.count()
+				frag(11)
+			}
+			h.count()
+			if trigger != "pushed late" {
+				for id := uint64(1); id <= 9; id++ {
+					frag(id)
+				}
+			}
+			last := byte(10)
+			if trigger == "fragment" {
+				last = 11
+			}
+			for want := byte(1); want <= last; want++ {
+				select {
+				case got := <-h.media:
+					if got[0] != want {
+						t.Fatalf("got message %d, want %d (the stream's first messages were skipped)", got[0], want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("message %d never came", want)
+				}
+			}
+		})
+	}
+}
+
+// TestFirstFragmentPushedLateLeavesNoUnknownHole: the stream's first fragment comes after
+// a later one was scanned for holes (no map offered it yet); the player then starts from
+// it, and must know of and pull the fragments in between, not wait for them unknown until
+// the window takes its start away.
+func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.send(p, 2, group.FragmentsMap{Last: 10, Bits: []byte{0xFF}}) // 2 to 10
+	frag(10)
+	h.count()
+	h.tick(w, period) // scans from 10
+	frag(1)           // pushed late
+	h.count()
+	h.tick(w, period) // starts from 1
+	if got := <-h.media; got[0] != 1 {
+		t.Fatalf("got message %d first, want 1", got[0])
+	}
+	h.tick(w, 2*period) // a fetch period later: 2 to 9 are pulled
+	h.expect(p, "a pull of fragment 2", func(m any) bool {
+		wr, ok := m.(*session.Write)
+		return ok && bytes.Equal(wr.Data, group.Pull{ID: 2}.Append(nil))
+	})
+}
+
+// TestLateJoinerStartsNearTheLiveEdge: a player that joins a stream whose first fragment
+// is gone from every neighbour starts from the first message it gets, without waiting for
+// (or pulling) the window its neighbours still offer.
+func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	// The neighbour holds 1000 to 1200 (a window of the stream).
+	h.send(p, 2, group.FragmentsMap{Last: 1200, Bits: bytes.Repeat([]byte{0xFF}, 25)})
+	for id := uint64(1201); id <= 1203; id++ {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.count()
+	h.tick(w, period)
+	h.tick(w, period)
+	for id := uint64(1201); id <= 1203; id++ {
+		select {
+		case got := <-h.media:
+			if got[0] != byte(id) {
+				t.Fatalf("got message %d, want %d", got[0], byte(id))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the late joiner never started (message %d)", id)
+		}
+	}
+	if n := h.stats.Pulls.Load(); n != 0 {
+		t.Fatalf("the late joiner pulled %d fragments of the past", n)
+	}
+}
+
+// tick skips the clock by d, which fires the member's tick, and waits until it was
+// handled (the member arms its next tick last).
+func (h *harness) tick(w *clock.Warp, d time.Duration) {
+	h.t.Helper()
+	w.Skip(d)
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Pending() == 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the member never handled its tick")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.count()
 }
