@@ -510,11 +510,13 @@ func (c *connection) onConnectResult(ctx actor.Context, r *apphost.ConnectResult
 		c.send(ctx, flash.Command{Name: flash.CommandResult, TransactionID: pc.txn, AMF3: pc.amf3,
 			Object: serverProperties(pc.enhanced), Args: []any{status}})
 	} else {
-		c.reply(ctx, reply, flash.CommandResult, status)
+		// Registered before the client is told it is connected: a peer it then gives its
+		// peer ID to finds it.
 		ctx.Send(c.cfg.Directory, &messages.RegisterPeer{Peer: &messages.Peer{
 			PeerId: c.client.peerID[:], SessionId: c.client.sessionID, Session: c.session, Connection: c.self,
 			PublicAddress: c.client.Address().String(), Node: c.cfg.Node,
 		}})
+		c.reply(ctx, reply, flash.CommandResult, status)
 	}
 	for _, cmd := range pc.calls {
 		c.onCommand(ctx, cmd)
