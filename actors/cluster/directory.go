@@ -77,10 +77,10 @@ func (d *directoryGateway) Receive(ctx actor.Context) {
 func (d *directoryGateway) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *memberJoined:
-		d.onMembership(m)
+		d.joined(m)
 		d.requestSync(ctx, m.id)
 	case *memberLeft:
-		d.onMembership(m)
+		d.left(m)
 		delete(d.origins, m.id)
 		ctx.Request(d.svc.Directory, &p2p.DropNode{Node: m.id})
 	case *p2p.NodeDropped:

@@ -492,18 +492,9 @@ type gateway struct {
 	members map[string]string // member ID → address
 }
 
-// onMembership keeps the member list of a gateway; it reports what the message was.
-func (g *gateway) onMembership(m any) (joined, left string) {
-	switch m := m.(type) {
-	case *memberJoined:
-		g.members[m.id] = m.address
-		return m.id, ""
-	case *memberLeft:
-		delete(g.members, m.id)
-		return "", m.id
-	}
-	return "", ""
-}
+// joined and left keep the member list of a gateway.
+func (g *gateway) joined(m *memberJoined) { g.members[m.id] = m.address }
+func (g *gateway) left(m *memberLeft)     { delete(g.members, m.id) }
 
 // pid returns the PID of a member's cluster actor name, or nil if it is not a member.
 func (g *gateway) pid(node, name string) *actor.PID {

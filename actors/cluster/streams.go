@@ -89,12 +89,12 @@ func (s *streamsGateway) Receive(ctx actor.Context) {
 func (s *streamsGateway) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *memberJoined:
-		s.onMembership(m)
+		s.joined(m)
 		a := &announcer{keys: map[live.Key]bool{}}
 		s.announcers[m.id] = a
 		s.requestSync(ctx, m.id, a)
 	case *memberLeft:
-		s.onMembership(m)
+		s.left(m)
 		s.onLeft(ctx, m.id)
 	case *live.State:
 		s.onState(ctx, m)
