@@ -38,14 +38,6 @@ type Config struct {
 	OnLost func(reason string)
 }
 
-// advertised returns the address the other members reach this node at.
-func (c *Config) advertised() string {
-	if c.Advertise != "" {
-		return c.Advertise
-	}
-	return c.Bind
-}
-
 // HealthAddr returns the address of the health endpoint of the static list's member at
 // cluster address addr: the port after it.
 func HealthAddr(addr string) (string, error) {

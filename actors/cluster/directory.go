@@ -53,15 +53,13 @@ type directoryGateway struct {
 	next    uint64
 }
 
-// originState is how far the replica of a member's peers is.
+// originState is how far the replica of a member's peers is (last: the last change
+// applied; syncing: a snapshot was asked for).
 type originState struct {
-	last     uint64 // last change applied
-	syncing  bool   // a snapshot was asked for
+	replicaSync
 	buffered []*messages.PeerChange
 	parts    []*messages.Peer // of the snapshot being received
 	nextPart uint32
-	behind   claims
-	asked    time.Time // when the snapshot was asked for
 }
 
 type flushTick struct{}
@@ -77,10 +75,10 @@ func (d *directoryGateway) Receive(ctx actor.Context) {
 func (d *directoryGateway) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *memberJoined:
-		d.onMembership(m)
+		d.joined(m)
 		d.requestSync(ctx, m.id)
 	case *memberLeft:
-		d.onMembership(m)
+		d.left(m)
 		delete(d.origins, m.id)
 		ctx.Request(d.svc.Directory, &p2p.DropNode{Node: m.id})
 	case *p2p.NodeDropped:
@@ -190,7 +188,8 @@ func (d *directoryGateway) requestSync(ctx actor.Context, node string) {
 		o = &originState{}
 		d.origins[node] = o
 	}
-	o.syncing, o.parts, o.nextPart, o.behind, o.asked = true, nil, 0, claims{}, d.svc.Clock.Now()
+	o.ask(d.svc.Clock.Now())
+	o.parts, o.nextPart = nil, 0
 	ctx.Send(d.pid(node, p2pName), &messages.DirectorySyncRequest{FromNode: d.self, ToNode: node})
 }
 
@@ -275,7 +274,8 @@ func (d *directoryGateway) onSnapshotPart(ctx actor.Context, s *messages.Directo
 	}
 	ctx.Send(d.svc.Directory, &messages.DirectorySnapshot{FromNode: s.FromNode, Seq: s.Seq, Peers: o.parts, Last: true})
 	d.log.Info("directory synced with a member", zap.String("member", s.FromNode), zap.Int("peers", len(o.parts)), zap.Uint64("seq", s.Seq))
-	o.parts, o.nextPart, o.syncing, o.last, o.behind = nil, 0, false, s.Seq, claims{}
+	o.parts, o.nextPart = nil, 0
+	o.synced(s.Seq)
 	buffered := o.buffered
 	o.buffered = nil
 	d.apply(ctx, s.FromNode, o, buffered)
@@ -285,21 +285,44 @@ func (d *directoryGateway) onSnapshotPart(ctx actor.Context, s *messages.Directo
 // that never arrived (the last of its batches was lost).
 func (d *directoryGateway) onOriginSeq(ctx actor.Context, m *originSeq) {
 	o := d.origins[m.node]
-	if o != nil && o.syncing && d.svc.Clock.Now().Sub(o.asked) >= syncRetry {
-		// The request or its answer was lost (the member did not know us yet when it
-		// came, or remote reconnected): ask again.
-		d.requestSync(ctx, m.node)
+	if o == nil {
 		return
 	}
-	if o == nil || o.syncing {
-		return
-	}
-	if o.behind.missing(m.seq, o.last) {
+	retry, lost := o.onStatus(d.svc.Clock.Now(), m.seq)
+	if lost {
 		d.stats.Resyncs.Add(1)
 		d.log.Info("a member's directory changes did not arrive; asking for a snapshot", zap.String("member", m.node),
 			zap.Uint64("have", o.last), zap.Uint64("said", o.behind.claim))
+	}
+	if retry || lost {
 		d.requestSync(ctx, m.node)
 	}
+}
+
+// replicaSync is how far this node's copy of a member's numbered updates (its directory
+// changes, its stream announcements) is, and whether a full copy was asked for.
+type replicaSync struct {
+	last    uint64 // the last update applied
+	syncing bool   // a full copy was asked for
+	asked   time.Time
+	behind  claims
+}
+
+// ask records that a full copy was asked for at now.
+func (r *replicaSync) ask(now time.Time) { r.syncing, r.asked, r.behind = true, now, claims{} }
+
+// synced records that the full copy as of update seq arrived.
+func (r *replicaSync) synced(seq uint64) { r.last, r.syncing, r.behind = seq, false, claims{} }
+
+// onStatus takes a status of the member that says it went as far as said, and reports
+// whether to ask for a full copy: again, because the request or its answer was lost (the
+// member did not know us yet when it came, or remote reconnected); or because updates it
+// sent did not arrive (the last of its batches was lost).
+func (r *replicaSync) onStatus(now time.Time, said uint64) (retry, lost bool) {
+	if r.syncing {
+		return now.Sub(r.asked) >= syncRetry, false
+	}
+	return false, r.behind.missing(said, r.last)
 }
 
 // claims follows what a member's statuses say it sent, against what arrived from it.

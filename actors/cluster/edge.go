@@ -183,6 +183,7 @@ func (e *edgeActor) ingest(ctx actor.Context, md *messages.StreamMedia) {
 				return
 			}
 			if msg, err = flash.ParseMessage(data); err != nil {
+				e.stats.Invalid.Add(1)
 				return
 			}
 		}

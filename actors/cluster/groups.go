@@ -54,10 +54,10 @@ func (s *groupsGateway) Receive(ctx actor.Context) {
 func (s *groupsGateway) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *memberJoined:
-		s.onMembership(m)
+		s.joined(m)
 		s.rehome(ctx)
 	case *memberLeft:
-		s.onMembership(m)
+		s.left(m)
 		for g, h := range s.homes {
 			for p, n := range h.members {
 				if n == m.id {

@@ -420,7 +420,7 @@ func (a *nodeActor) checkLeft(ctx actor.Context) {
 // first.
 func (a *nodeActor) updateRedirect() {
 	var targets []netip.AddrPort
-	load := a.load(a.svc.Sessions, a.svc.Capacity)
+	load := a.load()
 	if a.svc.RedirectLoad >= 0 && load >= a.svc.RedirectLoad {
 		type cand struct {
 			load  int
@@ -470,11 +470,12 @@ func (a *nodeActor) updateRedirect() {
 // maxRedirect bounds the addresses of a load redirect.
 const maxRedirect = 8
 
-func (a *nodeActor) load(sessions func() int, capacity int) int {
-	if sessions == nil {
+// load is this node's load: its sessions, in percent of its capacity.
+func (a *nodeActor) load() int {
+	if a.svc.Sessions == nil {
 		return 0
 	}
-	return percent(sessions(), capacity)
+	return percent(a.svc.Sessions(), a.svc.Capacity)
 }
 
 func percent(n, of int) int {
@@ -492,18 +493,9 @@ type gateway struct {
 	members map[string]string // member ID → address
 }
 
-// onMembership keeps the member list of a gateway; it reports what the message was.
-func (g *gateway) onMembership(m any) (joined, left string) {
-	switch m := m.(type) {
-	case *memberJoined:
-		g.members[m.id] = m.address
-		return m.id, ""
-	case *memberLeft:
-		delete(g.members, m.id)
-		return "", m.id
-	}
-	return "", ""
-}
+// joined and left keep the member list of a gateway.
+func (g *gateway) joined(m *memberJoined) { g.members[m.id] = m.address }
+func (g *gateway) left(m *memberLeft)     { delete(g.members, m.id) }
 
 // pid returns the PID of a member's cluster actor name, or nil if it is not a member.
 func (g *gateway) pid(node, name string) *actor.PID {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -46,11 +45,8 @@ type streamsGateway struct {
 }
 
 type announcer struct {
-	last    uint64
-	syncing bool
-	asked   time.Time
-	keys    map[live.Key]bool
-	behind  claims
+	replicaSync
+	keys map[live.Key]bool
 }
 
 type edgeRef struct {
@@ -89,12 +85,12 @@ func (s *streamsGateway) Receive(ctx actor.Context) {
 func (s *streamsGateway) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *memberJoined:
-		s.onMembership(m)
+		s.joined(m)
 		a := &announcer{keys: map[live.Key]bool{}}
 		s.announcers[m.id] = a
 		s.requestSync(ctx, m.id, a)
 	case *memberLeft:
-		s.onMembership(m)
+		s.left(m)
 		s.onLeft(ctx, m.id)
 	case *live.State:
 		s.onState(ctx, m)
@@ -198,7 +194,7 @@ func (s *streamsGateway) onAnnounce(ctx actor.Context, m *messages.StreamAnnounc
 			s.setOrigin(k, m.FromNode, false)
 		}
 		a.keys = map[live.Key]bool{}
-		a.last, a.syncing, a.behind = m.Seq, false, claims{}
+		a.synced(m.Seq)
 		s.log.Info("streams synced with a member", zap.String("member", m.FromNode), zap.Int("streams", len(m.Streams)))
 	case a.syncing || m.Seq <= a.last:
 		return // the full announcement on its way covers it
@@ -228,21 +224,15 @@ func (s *streamsGateway) onAnnounce(ctx actor.Context, m *messages.StreamAnnounc
 }
 
 func (s *streamsGateway) requestSync(ctx actor.Context, node string, a *announcer) {
-	a.syncing, a.behind, a.asked = true, claims{}, s.svc.Clock.Now()
+	a.ask(s.svc.Clock.Now())
 	ctx.Send(s.pid(node, streamsName), &messages.StreamSyncRequest{FromNode: s.self, ToNode: node})
 }
 
 func (s *streamsGateway) onOriginSeq(ctx actor.Context, m *originSeq) {
-	a := s.announcers[m.node]
-	if a != nil && a.syncing && s.svc.Clock.Now().Sub(a.asked) >= syncRetry {
-		s.requestSync(ctx, m.node, a) // lost, as directory.go's
-		return
-	}
-	if a == nil || a.syncing {
-		return
-	}
-	if a.behind.missing(m.seq, a.last) {
-		s.requestSync(ctx, m.node, a)
+	if a := s.announcers[m.node]; a != nil {
+		if retry, lost := a.onStatus(s.svc.Clock.Now(), m.seq); retry || lost {
+			s.requestSync(ctx, m.node, a)
+		}
 	}
 }
 
