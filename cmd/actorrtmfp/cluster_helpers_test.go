@@ -332,8 +332,8 @@ func startEtcd(t *testing.T) *etcdServer {
 	if err != nil {
 		t.Fatal("etcd is not installed: run scripts/test-deps (Debian's etcd-server)")
 	}
-	ports := freePorts(t, 1)
-	e := &etcdServer{t: t, bin: bin, dir: t.TempDir(), client: ports[0], peer: ports[0] + 1}
+	ports := freePorts(t, 2)
+	e := &etcdServer{t: t, bin: bin, dir: t.TempDir(), client: ports[0], peer: ports[1]}
 	e.endpoint = fmt.Sprintf("127.0.0.1:%d", e.client)
 	e.start()
 	t.Cleanup(e.stop)
