@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/metrics"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 )
@@ -64,16 +65,17 @@ func Handler(srv *server.Server, o Options) http.Handler {
 		o.Log = zap.NewNop()
 	}
 	a := &api{srv: srv, o: o}
+	auth := Bearer(o.Token, o.Log)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /{$}", servePage)
-	mux.Handle("GET /metrics", a.auth(metrics.Handler(srv)))
-	mux.Handle("GET /v1/status", a.auth(http.HandlerFunc(a.status)))
-	mux.Handle("GET /v1/clients", a.auth(http.HandlerFunc(a.clients)))
-	mux.Handle("DELETE /v1/clients/{id}", a.auth(http.HandlerFunc(a.closeClient)))
-	mux.Handle("GET /v1/publications", a.auth(http.HandlerFunc(a.publications)))
-	mux.Handle("GET /v1/groups", a.auth(http.HandlerFunc(a.groups)))
+	mux.Handle("GET /metrics", auth(metrics.Handler(srv)))
+	mux.Handle("GET /v1/status", auth(http.HandlerFunc(a.status)))
+	mux.Handle("GET /v1/clients", auth(http.HandlerFunc(a.clients)))
+	mux.Handle("DELETE /v1/clients/{id}", auth(http.HandlerFunc(a.closeClient)))
+	mux.Handle("GET /v1/publications", auth(http.HandlerFunc(a.publications)))
+	mux.Handle("GET /v1/groups", auth(http.HandlerFunc(a.groups)))
 	return mux
 }
 
@@ -82,20 +84,27 @@ type api struct {
 	o   Options
 }
 
-// auth lets through requests with the bearer token, if one is set.
-func (a *api) auth(next http.Handler) http.Handler {
-	if a.o.Token == "" {
-		return next
+// Bearer returns the gate of the operator endpoints (this API, the command's profiles):
+// it lets through only requests with "Authorization: Bearer <token>", or every request
+// if token is empty. Refusals are logged, sampled: whoever can reach the port can send
+// them at will.
+func Bearer(token string, log *zap.Logger) func(http.Handler) http.Handler {
+	if token == "" {
+		return func(next http.Handler) http.Handler { return next }
 	}
-	want := []byte("Bearer " + a.o.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="actorrtmfp"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <ACTORRTMFP_HTTP_TOKEN>)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	want := []byte("Bearer " + token)
+	log = actors.Sampled(log)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				log.Info("operator endpoint: request without the token refused", zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
+				w.Header().Set("WWW-Authenticate", `Bearer realm="actorrtmfp"`)
+				writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <ACTORRTMFP_HTTP_TOKEN>)")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
