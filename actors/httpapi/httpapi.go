@@ -45,13 +45,14 @@ func Listen(addr, token string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token == "" && !loopback(host) {
+	if token == "" && !Loopback(host) {
 		return nil, fmt.Errorf("%q: %w", addr, ErrNeedsToken)
 	}
 	return net.Listen("tcp", addr)
 }
 
-func loopback(host string) bool {
+// Loopback reports whether host (of a host:port) is a loopback address or "localhost".
+func Loopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
