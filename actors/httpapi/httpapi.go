@@ -35,11 +35,12 @@ type Options struct {
 	Log    *zap.Logger
 }
 
-// ErrNeedsToken refuses to serve the API beyond loopback without a token.
-var ErrNeedsToken = errors.New("serving the HTTP API beyond loopback needs ACTORRTMFP_HTTP_TOKEN")
+// ErrNeedsToken refuses to serve an operator endpoint (the API, the command's profiles)
+// beyond loopback without a token.
+var ErrNeedsToken = errors.New("serving operator endpoints beyond loopback needs ACTORRTMFP_HTTP_TOKEN")
 
-// Listen listens on addr for the API: only on a loopback address unless token is set. A
-// host that is not an IP (a name) counts as beyond loopback.
+// Listen listens on addr for an operator endpoint: only on a loopback address unless
+// token is set. A host that is not an IP (a name) but localhost counts as beyond loopback.
 func Listen(addr, token string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

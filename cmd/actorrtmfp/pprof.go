@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -27,15 +26,9 @@ func pprofAddr(setting string) string {
 // returned function is called, and returns the address it listens on. Beyond loopback it
 // serves only with a token; with a token, every request must bear it.
 func servePprof(setting, token string, log *zap.Logger) (net.Addr, func(), error) {
-	ln, err := net.Listen("tcp", pprofAddr(setting))
+	ln, err := httpapi.Listen(pprofAddr(setting), token)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		if token == "" {
-			ln.Close()
-			return nil, nil, fmt.Errorf("%q is not a loopback address: serving profiles there needs %sHTTP_TOKEN", setting, envPrefix)
-		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
