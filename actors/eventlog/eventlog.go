@@ -12,21 +12,24 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 )
 
 // Log writes events. The zero value and a nil *Log write nothing.
 type Log struct {
-	log          *zap.Logger
-	clock        clock.Clock
-	rate, burst  float64
-	mu           sync.Mutex
-	tokens       float64
-	last         time.Time
-	left         uint64 // lines left out and not yet reported
-	leftTotal    uint64
-	reportArmed  bool
-	reportLinger time.Duration
+	log         *zap.Logger
+	clock       clock.Clock
+	rate, burst float64
+	mu          sync.Mutex
+	budget      ratelimit.Bucket
+	left        uint64 // lines left out and not yet reported
+	leftTotal   uint64
+	reportArmed bool
 }
+
+// reportAfter is how long after the first line left out the log says how many it left
+// out, if no line was written since.
+const reportAfter = time.Second
 
 // DefaultRate is how many event lines a second a Log writes at most (in bursts of
 // DefaultBurst).
@@ -44,8 +47,7 @@ func New(log *zap.Logger, c clock.Clock, rate, burst int) *Log {
 	if burst <= 0 {
 		burst = DefaultBurst
 	}
-	c = clock.Or(c)
-	return &Log{log: log, clock: c, rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: c.Now(), reportLinger: time.Second}
+	return &Log{log: log, clock: clock.Or(c), rate: float64(rate), burst: float64(burst)}
 }
 
 // Event writes one line, or counts it as left out.
@@ -55,26 +57,21 @@ func (l *Log) Event(msg string, fields ...zap.Field) {
 	}
 	now := l.clock.Now()
 	l.mu.Lock()
-	l.tokens = min(l.burst, l.tokens+l.rate*now.Sub(l.last).Seconds())
-	l.last = now
-	if l.tokens < 1 {
+	if !l.budget.Take(l.rate, l.burst, now) {
 		l.left++
 		l.leftTotal++
 		arm := !l.reportArmed
 		l.reportArmed = true
 		l.mu.Unlock()
 		if arm {
-			l.clock.AfterFunc(l.reportLinger, l.reportLeft)
+			l.clock.AfterFunc(reportAfter, l.reportLeft)
 		}
 		return
 	}
-	l.tokens--
 	left := l.left
 	l.left = 0
 	l.mu.Unlock()
-	if left > 0 {
-		l.log.Info("event lines left out (rate limit)", zap.Uint64("left_out", left))
-	}
+	l.sayLeft(left)
 	l.log.Info(msg, fields...)
 }
 
@@ -84,8 +81,12 @@ func (l *Log) reportLeft() {
 	left := l.left
 	l.left, l.reportArmed = 0, false
 	l.mu.Unlock()
-	if left > 0 {
-		l.log.Info("event lines left out (rate limit)", zap.Uint64("left_out", left))
+	l.sayLeft(left)
+}
+
+func (l *Log) sayLeft(n uint64) {
+	if n > 0 {
+		l.log.Info("event lines left out (rate limit)", zap.Uint64("left_out", n))
 	}
 }
 

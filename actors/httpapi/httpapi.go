@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/metrics"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 )
@@ -34,23 +35,25 @@ type Options struct {
 	Log    *zap.Logger
 }
 
-// ErrNeedsToken refuses to serve the API beyond loopback without a token.
-var ErrNeedsToken = errors.New("serving the HTTP API beyond loopback needs ACTORRTMFP_HTTP_TOKEN")
+// ErrNeedsToken refuses to serve an operator endpoint (the API, the command's profiles)
+// beyond loopback without a token.
+var ErrNeedsToken = errors.New("serving operator endpoints beyond loopback needs ACTORRTMFP_HTTP_TOKEN")
 
-// Listen listens on addr for the API: only on a loopback address unless token is set. A
-// host that is not an IP (a name) counts as beyond loopback.
+// Listen listens on addr for an operator endpoint: only on a loopback address unless
+// token is set. A host that is not an IP (a name) but localhost counts as beyond loopback.
 func Listen(addr, token string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" && !loopback(host) {
+	if token == "" && !Loopback(host) {
 		return nil, fmt.Errorf("%q: %w", addr, ErrNeedsToken)
 	}
 	return net.Listen("tcp", addr)
 }
 
-func loopback(host string) bool {
+// Loopback reports whether host (of a host:port) is a loopback address or "localhost".
+func Loopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -64,16 +67,17 @@ func Handler(srv *server.Server, o Options) http.Handler {
 		o.Log = zap.NewNop()
 	}
 	a := &api{srv: srv, o: o}
+	auth := Bearer(o.Token, o.Log)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /{$}", servePage)
-	mux.Handle("GET /metrics", a.auth(metrics.Handler(srv)))
-	mux.Handle("GET /v1/status", a.auth(http.HandlerFunc(a.status)))
-	mux.Handle("GET /v1/clients", a.auth(http.HandlerFunc(a.clients)))
-	mux.Handle("DELETE /v1/clients/{id}", a.auth(http.HandlerFunc(a.closeClient)))
-	mux.Handle("GET /v1/publications", a.auth(http.HandlerFunc(a.publications)))
-	mux.Handle("GET /v1/groups", a.auth(http.HandlerFunc(a.groups)))
+	mux.Handle("GET /metrics", auth(metrics.Handler(srv)))
+	mux.Handle("GET /v1/status", auth(http.HandlerFunc(a.status)))
+	mux.Handle("GET /v1/clients", auth(http.HandlerFunc(a.clients)))
+	mux.Handle("DELETE /v1/clients/{id}", auth(http.HandlerFunc(a.closeClient)))
+	mux.Handle("GET /v1/publications", auth(http.HandlerFunc(a.publications)))
+	mux.Handle("GET /v1/groups", auth(http.HandlerFunc(a.groups)))
 	return mux
 }
 
@@ -82,20 +86,27 @@ type api struct {
 	o   Options
 }
 
-// auth lets through requests with the bearer token, if one is set.
-func (a *api) auth(next http.Handler) http.Handler {
-	if a.o.Token == "" {
-		return next
+// Bearer returns the gate of the operator endpoints (this API, the command's profiles):
+// it lets through only requests with "Authorization: Bearer <token>", or every request
+// if token is empty. Refusals are logged, sampled: whoever can reach the port can send
+// them at will.
+func Bearer(token string, log *zap.Logger) func(http.Handler) http.Handler {
+	if token == "" {
+		return func(next http.Handler) http.Handler { return next }
 	}
-	want := []byte("Bearer " + a.o.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="actorrtmfp"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <ACTORRTMFP_HTTP_TOKEN>)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	want := []byte("Bearer " + token)
+	log = actors.Sampled(log)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				log.Info("operator endpoint: request without the token refused", zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
+				w.Header().Set("WWW-Authenticate", `Bearer realm="actorrtmfp"`)
+				writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <ACTORRTMFP_HTTP_TOKEN>)")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -88,6 +88,10 @@ func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels .
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 }
 
+// minus is a - b, or 0 if b is more: a counter that another counts within, read while
+// both are being incremented.
+func minus(a, b uint64) uint64 { return a - min(a, b) }
+
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 }
@@ -118,8 +122,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dRendez, r.Redirected.Load(), "redirected")
 	counter(ch, dRendez, r.Limited.Load(), "limited")
 	counter(ch, dConnects, st.NetConn.ConnectsAccepted.Load(), "accepted")
-	counter(ch, dConnects, st.NetConn.ConnectsRejected.Load()-st.NetConn.AuthRefused.Load(), "rejected")
-	counter(ch, dConnects, st.NetConn.AuthRefused.Load(), "auth_refused")
+	// An auth refusal counts in AuthRefused, then in ConnectsRejected: a scrape between
+	// the two must not take one from the other and wrap around.
+	authRefused := st.NetConn.AuthRefused.Load()
+	counter(ch, dConnects, minus(st.NetConn.ConnectsRejected.Load(), authRefused), "rejected")
+	counter(ch, dConnects, authRefused, "auth_refused")
 	st.Apps.EachApp(func(path string, a *apphost.AppCounters) {
 		counter(ch, dCalls, a.Calls.Load(), "/"+path)
 		counter(ch, dCallErrs, a.Errors.Load(), "/"+path)
@@ -184,7 +191,7 @@ func (c *Collector) collectEndpoints(ch chan<- prometheus.Metric) {
 	counter(ch, dResent, resent)
 	counter(ch, dSessEnd, idle, "idle")
 	counter(ch, dSessEnd, rto, "retransmit_limit")
-	counter(ch, dSessEnd, closed-min(closed, idle+rto), "closed")
+	counter(ch, dSessEnd, minus(closed, idle+rto), "closed")
 	counter(ch, dFlowsRej, rejected)
 }
 

@@ -224,3 +224,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A scrape between the two counts of an auth refusal (AuthRefused, then ConnectsRejected)
+// reports the other rejections as 0, not as a count wrapped around below 0.
+func TestRejectedConnectsNeverWrap(t *testing.T) {
+	sys := actors.NewActorSystem(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	defer sys.Shutdown()
+	cfg := server.Defaults()
+	cfg.Listen, cfg.RTMP, cfg.Media, cfg.Shards = []string{"127.0.0.1:0"}, server.Off, server.Off, 1
+	srv, err := server.Start(sys.Root, cfg, server.Options{Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	srv.Stats().NetConn.AuthRefused.Add(1) // its ConnectsRejected.Add(1) is still to come
+	fams := scrape(t, metrics.Handler(srv))
+	if v := value(t, fams, "actorrtmfp_connects_total", "result", "rejected"); v != 0 {
+		t.Fatalf("rejected connects = %v mid-count, want 0", v)
+	}
+	if v := value(t, fams, "actorrtmfp_connects_total", "result", "auth_refused"); v != 1 {
+		t.Fatalf("auth-refused connects = %v, want 1", v)
+	}
+}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -11,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/httpapi"
 )
 
 // pprofAddr is where ACTORRTMFP_PPROF asks the profiles to be served: a bare ":port"
@@ -28,15 +26,9 @@ func pprofAddr(setting string) string {
 // returned function is called, and returns the address it listens on. Beyond loopback it
 // serves only with a token; with a token, every request must bear it.
 func servePprof(setting, token string, log *zap.Logger) (net.Addr, func(), error) {
-	ln, err := net.Listen("tcp", pprofAddr(setting))
+	ln, err := httpapi.Listen(pprofAddr(setting), token)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		if token == "" {
-			ln.Close()
-			return nil, nil, fmt.Errorf("%q is not a loopback address: serving profiles there needs %sHTTP_TOKEN", setting, envPrefix)
-		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -44,11 +36,7 @@ func servePprof(setting, token string, log *zap.Logger) (net.Addr, func(), error
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	var h http.Handler = mux
-	if token != "" {
-		h = bearer(token, mux, log)
-	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: httpapi.Bearer(token, log)(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("profiling endpoint stopped", zap.Error(err))
@@ -56,19 +44,4 @@ func servePprof(setting, token string, log *zap.Logger) (net.Addr, func(), error
 	}()
 	log.Warn("profiling endpoint open", zap.Stringer("addr", ln.Addr()), zap.Bool("token_required", token != ""))
 	return ln.Addr(), func() { _ = hs.Close() }, nil
-}
-
-// bearer lets through only requests with "Authorization: Bearer <token>".
-func bearer(token string, next http.Handler, log *zap.Logger) http.Handler {
-	want := []byte("Bearer " + token)
-	log = actors.Sampled(log) // whoever can reach the port can send refusals at will
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			log.Info("operator endpoint: request without the token refused", zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
-			w.Header().Set("WWW-Authenticate", `Bearer realm="actorrtmfp"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/httpapi"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 )
 
@@ -74,10 +75,8 @@ func (st settings) validate() error {
 		return fmt.Errorf("%sHTTP_TOKEN is invalid: want at least %d characters and no spaces", envPrefix, minTokenLen)
 	}
 	if st.PProf != "" {
-		if _, port, err := net.SplitHostPort(st.PProf); err != nil {
-			return fmt.Errorf("%sPPROF=%q is invalid: want host:port or :port", envPrefix, st.PProf)
-		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return fmt.Errorf("%sPPROF=%q is invalid: port must be 0-65535", envPrefix, st.PProf)
+		if _, err := hostPort("PPROF", st.PProf, "want host:port or :port"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -262,16 +261,26 @@ func (st settings) validateHTTP() error {
 	if st.HTTP == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(st.HTTP)
+	host, err := hostPort("HTTP", st.HTTP, "want host:port, e.g. 127.0.0.1:8080")
 	if err != nil {
-		return &server.ConfigError{Var: "HTTP", Value: st.HTTP, Want: "want host:port, e.g. 127.0.0.1:8080"}
+		return err
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return &server.ConfigError{Var: "HTTP", Value: st.HTTP, Want: "port must be 0-65535"}
-	}
-	if ip := net.ParseIP(host); st.HTTPToken == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if st.HTTPToken == "" && !httpapi.Loopback(host) {
 		return &server.ConfigError{Var: "HTTP", Value: st.HTTP,
 			Want: "serving the API beyond loopback needs ACTORRTMFP_HTTP_TOKEN (or listen on 127.0.0.1)"}
 	}
 	return nil
+}
+
+// hostPort checks that the setting name is value host:port with a port of 0-65535 (want
+// says what is wanted if not), and returns its host.
+func hostPort(name, value, want string) (string, error) {
+	host, port, err := net.SplitHostPort(value)
+	if err != nil {
+		return "", &server.ConfigError{Var: name, Value: value, Want: want}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "", &server.ConfigError{Var: name, Value: value, Want: "port must be 0-65535"}
+	}
+	return host, nil
 }
