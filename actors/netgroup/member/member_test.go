@@ -97,6 +97,15 @@ func (h *harness) handshake(p *fakePeer, key *[32]byte) {
 	h.send(p, 1, group.Init{Group: h.id, Key: k, Peer: h.self})
 }
 
+// offer completes p's handshake and has it announce a stream (on its media report flow 2)
+// and open its media flow (3) answering our lane 0, as a neighbour that has the stream.
+func (h *harness) offer(p *fakePeer, info group.MediaInfo) {
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, info)
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+}
+
 // expect waits for a message to p that match accepts.
 func (h *harness) expect(p *fakePeer, what string, match func(any) bool) {
 	h.t.Helper()
@@ -170,16 +179,9 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	key := [group.StreamKeyLen]byte{0x21, 0x01, 9}
 	info := group.MediaInfo{Name: "s", Key: key, WindowMs: 8000, UpdatePeriodMs: 100, FetchPeriodMs: 500}
-	lane0 := &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0}
-	join := func(p *fakePeer) {
-		h.handshake(p, nil)
-		h.flow(p, 2, group.MetaMediaReport, nil)
-		h.send(p, 2, info)
-		h.flow(p, 3, group.MetaMedia, lane0)
-	}
 	honest, down := h.peer(1), h.peer(2)
-	join(honest)
-	join(down)
+	h.offer(honest, info)
+	h.offer(down, info)
 	h.send(down, 2, group.PushMode{Mask: 0xFF})
 	h.send(honest, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
 	good := [][]byte{bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 100), bytes.Repeat([]byte{3}, 100)}
@@ -216,7 +218,7 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 	}
 	for i, l := range liars {
 		p := h.peer(byte(10 + i))
-		join(p)
+		h.offer(p, info)
 		l.lie(p)
 		h.expect(p, "its session closed for "+l.name, isClose)
 	}
@@ -262,10 +264,7 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
 	h.send(p, 2, group.FragmentsMap{Last: 2, Bits: []byte{1}})
 	frag := func(id uint64) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
@@ -316,10 +315,7 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 			})
 			h.sys.Root.Send(h.member, &Play{Name: "s"})
 			p := h.peer(1)
-			h.handshake(p, nil)
-			h.flow(p, 2, group.MetaMediaReport, nil)
-			h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 7}})
-			h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+			h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 7}})
 			frag := func(id uint64) {
 				h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 			}
@@ -384,10 +380,7 @@ func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
 	})
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
 	frag := func(id uint64) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 	}
@@ -419,10 +412,7 @@ func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
 	})
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
 	// The neighbour holds 1000 to 1200 (a window of the stream).
 	h.send(p, 2, group.FragmentsMap{Last: 1200, Bits: bytes.Repeat([]byte{0xFF}, 25)})
 	for id := uint64(1201); id <= 1203; id++ {
