@@ -300,7 +300,12 @@ func TestServerPostReachesEveryMember(t *testing.T) {
 		}
 	}
 	reply, _ := amf.AppendAMF0(nil, "hello server")
-	viewers[4].mb.Post(reply)
+	if err := viewers[4].mb.Post(nil); err == nil {
+		t.Fatal("the member took an empty post")
+	}
+	if err := viewers[4].mb.Post(reply); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the member's post at the server", 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -365,7 +370,9 @@ func TestGoApplicationMulticastsAndPosts(t *testing.T) {
 	}
 	waitFor(t, "the multicast", 30*time.Second, func() bool { return v.bytes.Load() >= sent })
 	body, _ := amf.AppendAMF0(nil, "to the application")
-	v.mb.Post(body)
+	if err := v.mb.Post(body); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case p := <-ga.posts:
 		if p != "to the application" {
