@@ -286,10 +286,14 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 		}
 	}
 	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
+	h.count() // the member handled fragment 5 (OnMedia runs on its actor)
 	select {
 	case got := <-h.media:
 		t.Fatalf("a message after the end: %d", got[0])
 	default:
+	}
+	if n := h.stats.Unexpected.Load(); n != 1 {
+		t.Fatalf("%d fragments dropped as unexpected, want 1 (the one beyond the end)", n)
 	}
 }
 
