@@ -160,12 +160,7 @@ func (mb *Member) Post(body []byte) error {
 
 // Neighbors returns how many members this one has sessions with.
 func (mb *Member) Neighbors(ctx context.Context) (int, error) {
-	f := mb.c.root.RequestFuture(mb.pid, &member.Count{}, 5*time.Second)
-	r, err := f.Result()
-	if err != nil {
-		return 0, err
-	}
-	return r.(int), nil
+	return member.Neighbors(ctx, mb.c.root, mb.pid)
 }
 
 // Leave ends the membership: the sessions with other members close, and the group flow.

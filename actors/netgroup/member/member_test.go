@@ -2,6 +2,8 @@ package member
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -133,11 +135,25 @@ func isType(t byte) func(any) bool {
 
 // count asks the member its neighbours, which also waits for what it was sent before.
 func (h *harness) count() int {
-	r, err := h.sys.Root.RequestFuture(h.member, &Count{}, 5*time.Second).Result()
+	n, err := Neighbors(context.Background(), h.sys.Root, h.member)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return r.(int)
+	return n
+}
+
+// TestNeighborsHonoursItsContext: asking with a context that ended answers its error at
+// once instead of waiting.
+func TestNeighborsHonoursItsContext(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Neighbors(ctx, h.sys.Root, h.member); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if n := h.count(); n != 0 {
+		t.Fatalf("%d neighbours, want none", n)
+	}
 }
 
 // TestWrongGroupKeyIsCutOff: a member that does not know the group specifier (it sends a
