@@ -524,6 +524,25 @@ func (m *member) forget(n *neighbor) {
 			}
 		}
 	}
+	// A stream announced to us that we do not play, and that no neighbour offers any more
+	// (n left without its end), ends here: it holds nothing (fragments are kept only for
+	// streams played here) and its lane is free again. Otherwise such streams would
+	// take every lane over time, and the member's own streams would find none.
+	for lane := range n.streams {
+		if s := m.streams[lane]; !s.source && !s.ended && !m.plays[s.name] && !m.announcedByAny(s) {
+			s.ended = true
+		}
+	}
+}
+
+// announcedByAny says whether a neighbour announced stream s to us.
+func (m *member) announcedByAny(s *stream) bool {
+	for _, o := range m.byPeer {
+		if ps := o.streams[s.lane]; ps != nil && ps.farFlow != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func randomKey() (k [group.StreamKeyLen]byte) {

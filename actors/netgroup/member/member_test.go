@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -469,4 +470,24 @@ func (h *harness) tick(w *clock.Warp, d time.Duration) {
 		time.Sleep(time.Millisecond)
 	}
 	h.count()
+}
+
+// TestStreamsNobodyOffersFreeTheirLanes: the streams neighbours announced that the member
+// does not play are forgotten once no neighbour offers them (the one that did left
+// without their end), so that their lanes do not run out: after maxStreams of them, the
+// member still publishes its own stream.
+func TestStreamsNobodyOffersFreeTheirLanes(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.peer(1)
+	h.handshake(p, nil)
+	for i := range maxStreams {
+		flow := uint64(10 + i)
+		h.flow(p, flow, group.MetaMediaReport, nil)
+		h.send(p, flow, group.MediaInfo{Name: fmt.Sprint("other", i), Key: [group.StreamKeyLen]byte{0x21, 0x01, byte(i)}})
+	}
+	h.sys.Root.Send(h.member, &linkDown{link: p.pid})
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 9, Body: []byte{0x17, 0, 0, 0, 0, 1}})
+	q := h.peer(2)
+	h.handshake(q, nil)
+	h.expect(q, "the announcement of the member's own stream", isType(group.TypeMediaInfo))
 }
