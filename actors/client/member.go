@@ -148,17 +148,19 @@ func (c *Conn) dialMember(mb *Member, peer cryptoutil.PeerID) {
 // Play plays a stream of the group by name: its messages go to MemberOptions.OnMedia.
 func (mb *Member) Play(name string) { mb.c.root.Send(mb.pid, &member.Play{Name: name}) }
 
-// Post posts one AMF0 value (as encoded) to the group.
-func (mb *Member) Post(body []byte) { mb.c.root.Send(mb.pid, &member.Post{Body: body}) }
+// Post posts one AMF0 value (as encoded) to the group; an empty post or one larger than
+// group.MaxPost is refused.
+func (mb *Member) Post(body []byte) error {
+	if _, err := group.ParsePost(body); err != nil {
+		return err
+	}
+	mb.c.root.Send(mb.pid, &member.Post{Body: body})
+	return nil
+}
 
 // Neighbors returns how many members this one has sessions with.
 func (mb *Member) Neighbors(ctx context.Context) (int, error) {
-	f := mb.c.root.RequestFuture(mb.pid, &member.Count{}, 5*time.Second)
-	r, err := f.Result()
-	if err != nil {
-		return 0, err
-	}
-	return r.(int), nil
+	return member.Neighbors(ctx, mb.c.root, mb.pid)
 }
 
 // Leave ends the membership: the sessions with other members close, and the group flow.

@@ -305,11 +305,7 @@ func (s *Service) Neighbors(ctx context.Context, spec string) (int, error) {
 	if pid == nil {
 		return 0, errors.New("the server is not a member of this group")
 	}
-	r, err := s.root.RequestFuture(pid, &member.Count{}, 5*time.Second).Result()
-	if err != nil {
-		return 0, err
-	}
-	return r.(int), nil
+	return member.Neighbors(ctx, s.root, pid)
 }
 
 type (

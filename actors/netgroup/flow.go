@@ -118,8 +118,11 @@ func (f *Flow) onDecision(ctx actor.Context, m *apphost.GroupResult) {
 // actor, in that order (FlowRefused): the client hears of the refusal only once the slot
 // is free, so the group flows it opens next are never counted against this one. (Freeing
 // the slot on this actor's Terminated raced with them: the session could turn the client's
-// next flow into a FlowOpened at the connection before the Terminated got there.)
+// next flow into a FlowOpened at the connection before the Terminated got there.) A
+// member refused after it had joined (its group's home refused a repeated join) leaves
+// first: the application was told of its join, and this actor's Stopping does nothing.
 func (f *Flow) refuse(ctx actor.Context) {
+	f.leave(ctx)
 	f.joining, f.refused = false, true
 	ctx.Send(ctx.Parent(), &FlowRefused{FlowID: f.p.FlowID, Flow: ctx.Self()})
 }

@@ -207,8 +207,7 @@ func (g *group) onIntroduce(ctx actor.Context, m *Introduce) {
 	if m.Refused {
 		g.cfg.Stats.Refused.Add(1)
 		ctx.Send(mb.flow, &Refused{})
-		delete(g.members.byPeer, m.Peer)
-		ctx.Unwatch(mb.flow)
+		g.forget(ctx, m.Peer, mb)
 		g.checkIdle(ctx)
 		return
 	}
@@ -220,10 +219,7 @@ func (g *group) onIntroduce(ctx actor.Context, m *Introduce) {
 // remove forgets a member and closes the ring over it: its two ring neighbours are told
 // about each other. A member that left is never handed out again.
 func (g *group) remove(ctx actor.Context, peer cryptoutil.PeerID) {
-	mb := g.members.byPeer[peer]
-	delete(g.members.byPeer, peer)
-	ctx.Unwatch(mb.flow)
-	g.members.info.set(peer, time.Time{}, false)
+	g.forget(ctx, peer, g.members.byPeer[peer])
 	g.cfg.Stats.Leaves.Add(1)
 	defer g.checkIdle(ctx)
 	if g.cfg.Home != nil {
@@ -240,6 +236,14 @@ func (g *group) remove(ctx actor.Context, peer cryptoutil.PeerID) {
 	if s := g.members.byPeer[succ]; s != nil {
 		ctx.Send(s.flow, &Neighbors{Group: g.self, Peers: []cryptoutil.PeerID{pred}})
 	}
+}
+
+// forget drops a member of this node (it left, or the group's home refused it) from the
+// group and from the operators' index.
+func (g *group) forget(ctx actor.Context, peer cryptoutil.PeerID, mb *member) {
+	delete(g.members.byPeer, peer)
+	ctx.Unwatch(mb.flow)
+	g.members.info.set(peer, time.Time{}, false)
 }
 
 // checkIdle arms the retirement of a group without members.

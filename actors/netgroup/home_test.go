@@ -47,7 +47,8 @@ func TestGroupsWithAHome(t *testing.T) {
 	flow := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: flowCh} }))
 	flow2 := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &recorder{out: flow2Ch} }))
 	stats := &Stats{}
-	reg := sys.Root.Spawn(Props(Config{MaxMembers: 10, Neighbors: 6, Stats: stats, Home: home}))
+	index := NewIndex()
+	reg := sys.Root.Spawn(Props(Config{MaxMembers: 10, Neighbors: 6, Stats: stats, Home: home, Index: index}))
 	g := app.GroupID{1}
 	peer, peer2, other := cryptoutil.PeerID{1}, cryptoutil.PeerID{2}, cryptoutil.PeerID{3}
 
@@ -69,6 +70,10 @@ func TestGroupsWithAHome(t *testing.T) {
 	sys.Root.Send(n.Group, &Leave{Peer: peer, Flow: flow})
 	if l := recv[*HomeLeave](t, homeCh); l.Group != g || l.Peer != peer {
 		t.Fatalf("home told %+v", l)
+	}
+	// Neither the member refused nor the one that left stays in the operators' view.
+	if groups, members := index.Counts(); groups != 1 || members != 0 {
+		t.Fatalf("index: %d groups, %d members; want 1 group, no members", groups, members)
 	}
 	if stats.Joins.Load() != 1 || stats.Refused.Load() != 1 || stats.Leaves.Load() != 1 {
 		t.Fatalf("stats: joins %d refused %d leaves %d", stats.Joins.Load(), stats.Refused.Load(), stats.Leaves.Load())

@@ -680,15 +680,22 @@ func (m *member) offered(s *stream, id uint64) bool {
 	return false
 }
 
+// suppliers are the neighbours we may pull a stream's fragments from or ask to push them:
+// each announced it to us and we to it (both flows are open), and sent its map.
+func (m *member) suppliers(s *stream) []*neighbor {
+	var out []*neighbor
+	for _, n := range m.byPeer {
+		if ps := n.streams[s.lane]; ps != nil && ps.hasMap && ps.farFlow != 0 && ps.announced {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // pull asks for fragments missing longer than the fetch period, from a neighbour whose
 // map has them, another one at each retry.
 func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
-	var have []*neighbor
-	for _, n := range m.byPeer {
-		if ps := n.streams[s.lane]; ps != nil && ps.hasMap && ps.farFlow != 0 && ps.announced {
-			have = append(have, n)
-		}
-	}
+	have := m.suppliers(s)
 	if len(have) == 0 {
 		return
 	}
@@ -728,12 +735,7 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 // the stream as we are (nearer its source), the two most advanced sharing the bits, and
 // replaces an owner that sent nothing of its bits for a period.
 func (m *member) rebalance(ctx actor.Context, s *stream) {
-	var up []*neighbor
-	for _, n := range m.byPeer {
-		if ps := n.streams[s.lane]; ps != nil && ps.hasMap && ps.farFlow != 0 && ps.announced {
-			up = append(up, n)
-		}
-	}
+	up := m.suppliers(s)
 	if len(up) == 0 {
 		return
 	}

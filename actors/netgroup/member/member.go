@@ -12,6 +12,7 @@ package member
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"sync/atomic"
@@ -156,6 +157,23 @@ type (
 	// Leave closes the sessions with every neighbour and stops the member.
 	Leave struct{}
 )
+
+// Neighbors asks the member pid how many neighbours it has (Count), waiting until ctx's
+// deadline, at most 5 s.
+func Neighbors(ctx context.Context, root *actor.RootContext, pid *actor.PID) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(0, min(timeout, time.Until(d))) // a negative timeout would never end
+	}
+	r, err := root.RequestFuture(pid, &Count{}, timeout).Result()
+	if err != nil {
+		return 0, err
+	}
+	return r.(int), nil
+}
 
 // A member short of neighbours asks the server for introductions again after
 // rejoinTicks ticks (3 s by default), then twice as long each time up to maxRejoinTicks
@@ -506,6 +524,25 @@ func (m *member) forget(n *neighbor) {
 			}
 		}
 	}
+	// A stream announced to us that we do not play, and that no neighbour offers any more
+	// (n left without its end), ends here: it holds nothing (fragments are kept only for
+	// streams played here) and its lane is free again. Otherwise such streams would
+	// take every lane over time, and the member's own streams would find none.
+	for lane := range n.streams {
+		if s := m.streams[lane]; !s.source && !s.ended && !m.plays[s.name] && !m.announcedByAny(s) {
+			s.ended = true
+		}
+	}
+}
+
+// announcedByAny says whether a neighbour announced stream s to us.
+func (m *member) announcedByAny(s *stream) bool {
+	for _, o := range m.byPeer {
+		if ps := o.streams[s.lane]; ps != nil && ps.farFlow != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func randomKey() (k [group.StreamKeyLen]byte) {

@@ -2,6 +2,9 @@ package member
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,6 +100,15 @@ func (h *harness) handshake(p *fakePeer, key *[32]byte) {
 	h.send(p, 1, group.Init{Group: h.id, Key: k, Peer: h.self})
 }
 
+// offer completes p's handshake and has it announce a stream (on its media report flow 2)
+// and open its media flow (3) answering our lane 0, as a neighbour that has the stream.
+func (h *harness) offer(p *fakePeer, info group.MediaInfo) {
+	h.handshake(p, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, info)
+	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+}
+
 // expect waits for a message to p that match accepts.
 func (h *harness) expect(p *fakePeer, what string, match func(any) bool) {
 	h.t.Helper()
@@ -124,11 +136,25 @@ func isType(t byte) func(any) bool {
 
 // count asks the member its neighbours, which also waits for what it was sent before.
 func (h *harness) count() int {
-	r, err := h.sys.Root.RequestFuture(h.member, &Count{}, 5*time.Second).Result()
+	n, err := Neighbors(context.Background(), h.sys.Root, h.member)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return r.(int)
+	return n
+}
+
+// TestNeighborsHonoursItsContext: asking with a context that ended answers its error at
+// once instead of waiting.
+func TestNeighborsHonoursItsContext(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Neighbors(ctx, h.sys.Root, h.member); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if n := h.count(); n != 0 {
+		t.Fatalf("%d neighbours, want none", n)
+	}
 }
 
 // TestWrongGroupKeyIsCutOff: a member that does not know the group specifier (it sends a
@@ -170,16 +196,9 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	key := [group.StreamKeyLen]byte{0x21, 0x01, 9}
 	info := group.MediaInfo{Name: "s", Key: key, WindowMs: 8000, UpdatePeriodMs: 100, FetchPeriodMs: 500}
-	lane0 := &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0}
-	join := func(p *fakePeer) {
-		h.handshake(p, nil)
-		h.flow(p, 2, group.MetaMediaReport, nil)
-		h.send(p, 2, info)
-		h.flow(p, 3, group.MetaMedia, lane0)
-	}
 	honest, down := h.peer(1), h.peer(2)
-	join(honest)
-	join(down)
+	h.offer(honest, info)
+	h.offer(down, info)
 	h.send(down, 2, group.PushMode{Mask: 0xFF})
 	h.send(honest, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
 	good := [][]byte{bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 100), bytes.Repeat([]byte{3}, 100)}
@@ -216,7 +235,7 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 	}
 	for i, l := range liars {
 		p := h.peer(byte(10 + i))
-		join(p)
+		h.offer(p, info)
 		l.lie(p)
 		h.expect(p, "its session closed for "+l.name, isClose)
 	}
@@ -262,10 +281,7 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
 	h.send(p, 2, group.FragmentsMap{Last: 2, Bits: []byte{1}})
 	frag := func(id uint64) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
@@ -287,10 +303,14 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 		}
 	}
 	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
+	h.count() // the member handled fragment 5 (OnMedia runs on its actor)
 	select {
 	case got := <-h.media:
 		t.Fatalf("a message after the end: %d", got[0])
 	default:
+	}
+	if n := h.stats.Unexpected.Load(); n != 1 {
+		t.Fatalf("%d fragments dropped as unexpected, want 1 (the one beyond the end)", n)
 	}
 }
 
@@ -316,10 +336,7 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 			})
 			h.sys.Root.Send(h.member, &Play{Name: "s"})
 			p := h.peer(1)
-			h.handshake(p, nil)
-			h.flow(p, 2, group.MetaMediaReport, nil)
-			h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 7}})
-			h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+			h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 7}})
 			frag := func(id uint64) {
 				h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 			}
@@ -384,10 +401,7 @@ func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
 	})
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
 	frag := func(id uint64) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 	}
@@ -419,10 +433,7 @@ func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
 	})
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
-	h.handshake(p, nil)
-	h.flow(p, 2, group.MetaMediaReport, nil)
-	h.send(p, 2, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
-	h.flow(p, 3, group.MetaMedia, &session.FlowKey{Metadata: group.MetaMediaReport, Lane: 0})
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
 	// The neighbour holds 1000 to 1200 (a window of the stream).
 	h.send(p, 2, group.FragmentsMap{Last: 1200, Bits: bytes.Repeat([]byte{0xFF}, 25)})
 	for id := uint64(1201); id <= 1203; id++ {
@@ -459,4 +470,24 @@ func (h *harness) tick(w *clock.Warp, d time.Duration) {
 		time.Sleep(time.Millisecond)
 	}
 	h.count()
+}
+
+// TestStreamsNobodyOffersFreeTheirLanes: the streams neighbours announced that the member
+// does not play are forgotten once no neighbour offers them (the one that did left
+// without their end), so that their lanes do not run out: after maxStreams of them, the
+// member still publishes its own stream.
+func TestStreamsNobodyOffersFreeTheirLanes(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.peer(1)
+	h.handshake(p, nil)
+	for i := range maxStreams {
+		flow := uint64(10 + i)
+		h.flow(p, flow, group.MetaMediaReport, nil)
+		h.send(p, flow, group.MediaInfo{Name: fmt.Sprint("other", i), Key: [group.StreamKeyLen]byte{0x21, 0x01, byte(i)}})
+	}
+	h.sys.Root.Send(h.member, &linkDown{link: p.pid})
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 9, Body: []byte{0x17, 0, 0, 0, 0, 1}})
+	q := h.peer(2)
+	h.handshake(q, nil)
+	h.expect(q, "the announcement of the member's own stream", isType(group.TypeMediaInfo))
 }

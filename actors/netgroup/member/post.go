@@ -2,6 +2,7 @@ package member
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/group"
@@ -14,6 +15,8 @@ import (
 func (m *member) onLocalPost(ctx actor.Context, body []byte) {
 	p, err := group.ParsePost(body)
 	if err != nil {
+		// The callers (multicast.Service.Post, client.Member.Post) refuse these first.
+		m.cfg.Log.Warn("local group post dropped", zap.Error(err))
 		return
 	}
 	m.posts.add(p.ID())
