@@ -415,6 +415,7 @@ func (s *netStream) playRecording(ctx actor.Context) {
 func (s *netStream) onNotFound(ctx actor.Context) {
 	s.endPlayer(ctx)
 	if s.mode == playAny && (s.role == roleRecorded || s.role == rolePlayPending) {
+		s.endRecordedEvent()
 		s.role, s.ifPublished, s.retries = rolePlayPending, false, 0
 		s.join(ctx)
 		return
@@ -450,10 +451,19 @@ func (s *netStream) endRecorded(ctx actor.Context) {
 // endPlay ends a play the client did not close (no recording of the name; its recording
 // failed or was sent whole): its player stops, and the application hears the play is over.
 func (s *netStream) endPlay(ctx actor.Context) {
+	s.endRecordedEvent()
 	s.endPlayer(ctx)
 	s.role = roleIdle
 	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 	s.handle = nil
+}
+
+// endRecordedEvent writes the "stopped" event line of a play of a recording that ends
+// without closeStream (whose stop writes it): its "played" line was written.
+func (s *netStream) endRecordedEvent() {
+	if s.role == roleRecorded {
+		s.cfg.Events.Event("stopped", s.fields()...)
+	}
 }
 
 func (s *netStream) endPlayer(ctx actor.Context) {
