@@ -1,8 +1,8 @@
 package live
 
 // A publication feeds its subscribers through sinks: the actor that holds a subscriber's
-// outgoing queue (an RTMFP session today; an RTMP connection or a link to another node
-// tomorrow). It sends a sink one *Media per message — shared by every sink, never
+// outgoing queue (an RTMFP session, an RTMP connection, the link that carries a stream to
+// another node). It sends a sink one *Media per message — shared by every sink, never
 // modified — and the sink applies each of its bindings' Policy where its queue is. A sink
 // is any actor that handles the messages of this file; nothing here waits for an answer.
 //

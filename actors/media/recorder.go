@@ -207,6 +207,8 @@ func (r *recorder) writeMetadata(ctx actor.Context, props []amf.Property) {
 	r.meta = true
 	body, err := flv.AppendMetadata(nil, 0, 0, props)
 	if err != nil {
+		// Properties AMF0 cannot carry: the file gets the duration and size alone.
+		r.m.cfg.Log.Info("recording's metadata left out", zap.String("app", r.p.Key.App), zap.String("name", r.p.Key.Name), zap.Error(err))
 		body, _ = flv.AppendMetadata(nil, 0, 0, nil)
 	}
 	b, err := flv.AppendTag(r.buf[:0], flv.Tag{Type: flv.TagScript, Timestamp: uint32(r.base), Body: body})

@@ -114,13 +114,7 @@ func (cs *Clients) List(app string, offset, limit int) ([]*Connected, int) {
 func (c *connection) enterTable() {
 	obj := c.client.ConnectObject()
 	flashVer, _ := obj.GetString("flashVer")
-	e := &Connected{Client: c.client, Transport: c.session, FlashVer: flashVer, Since: time.Now()}
-	if c.client.peer() {
-		e.Dialect = DialectFlash
-		if c.client.rfc7425 {
-			e.Dialect = DialectRFC7425
-		}
-	}
+	e := &Connected{Client: c.client, Transport: c.session, Dialect: c.dialect(), FlashVer: flashVer, Since: time.Now()}
 	c.connected = e
 	if c.cfg.Clients != nil {
 		c.cfg.Clients.add(e)
@@ -147,11 +141,18 @@ func (c *connection) logLeft() {
 func (c *connection) clientFields(more ...zap.Field) []zap.Field {
 	fields := []zap.Field{zap.String("protocol", c.client.Protocol()), zap.Stringer("addr", c.client.Address()), zap.String("app", c.client.path)}
 	if c.client.peer() {
-		dialect := DialectFlash
-		if c.client.rfc7425 {
-			dialect = DialectRFC7425
-		}
-		fields = append(fields, zap.Stringer("peer_id", c.client.peerID), zap.String("dialect", dialect))
+		fields = append(fields, zap.Stringer("peer_id", c.client.peerID), zap.String("dialect", c.dialect()))
 	}
 	return append(fields, more...)
+}
+
+// dialect is the client's RTMFP dialect (Connected.Dialect): "" for an RTMP client.
+func (c *connection) dialect() string {
+	switch {
+	case !c.client.peer():
+		return ""
+	case c.client.rfc7425:
+		return DialectRFC7425
+	}
+	return DialectFlash
 }

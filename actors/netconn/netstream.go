@@ -415,15 +415,14 @@ func (s *netStream) playRecording(ctx actor.Context) {
 func (s *netStream) onNotFound(ctx actor.Context) {
 	s.endPlayer(ctx)
 	if s.mode == playAny && (s.role == roleRecorded || s.role == rolePlayPending) {
+		s.endRecordedEvent()
 		s.role, s.ifPublished, s.retries = rolePlayPending, false, 0
 		s.join(ctx)
 		return
 	}
 	if s.role == roleRecorded || s.role == rolePlayPending {
-		s.role = roleIdle
 		s.status(ctx, flash.PlayStreamNotFound(s.name))
-		ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
-		s.handle = nil
+		s.endPlay(ctx)
 	}
 }
 
@@ -433,13 +432,10 @@ func (s *netStream) onPlayFailed(ctx actor.Context, m *media.PlayFailed) {
 	if s.role != roleRecorded {
 		return
 	}
-	s.endPlayer(ctx)
-	s.role = roleIdle
 	if !m.Bound {
 		s.status(ctx, flash.PlayFailed(s.name+": "+m.Err.Error()))
 	}
-	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
-	s.handle = nil
+	s.endPlay(ctx)
 	if m.Malformed {
 		ctx.Send(ctx.Parent(), &closeLater{})
 	}
@@ -447,13 +443,27 @@ func (s *netStream) onPlayFailed(ctx actor.Context, m *media.PlayFailed) {
 
 // endRecorded: the player sent the whole recording, with the statuses that end it.
 func (s *netStream) endRecorded(ctx actor.Context) {
-	if s.role != roleRecorded {
-		return
+	if s.role == roleRecorded {
+		s.endPlay(ctx)
 	}
+}
+
+// endPlay ends a play the client did not close (no recording of the name; its recording
+// failed or was sent whole): its player stops, and the application hears the play is over.
+func (s *netStream) endPlay(ctx actor.Context) {
+	s.endRecordedEvent()
 	s.endPlayer(ctx)
 	s.role = roleIdle
 	ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
 	s.handle = nil
+}
+
+// endRecordedEvent writes the "stopped" event line of a play of a recording that ends
+// without closeStream (whose stop writes it): its "played" line was written.
+func (s *netStream) endRecordedEvent() {
+	if s.role == roleRecorded {
+		s.cfg.Events.Event("stopped", s.fields()...)
+	}
 }
 
 func (s *netStream) endPlayer(ctx actor.Context) {
@@ -472,10 +482,8 @@ func (s *netStream) onChildEnded(ctx actor.Context, who *actor.PID) {
 	case s.player != nil && s.player.Equal(who):
 		s.player = nil
 		if s.role == roleRecorded {
-			s.role = roleIdle
 			s.status(ctx, flash.PlayFailed("internal server error"))
-			ctx.Send(s.appPID, &apphost.Stream{Client: s.client, Name: s.name, Stop: true, Handle: s.handle})
-			s.handle = nil
+			s.endPlay(ctx)
 		}
 	}
 }

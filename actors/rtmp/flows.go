@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorrtmfp/actorrtmfp/actors/live"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -137,15 +138,13 @@ func (c *conn) onWrite(w *session.Write) {
 		return
 	}
 	it := item{data: w.Data, msid: msid, csid: csidStream, born: c.cfg.Clock.Now().UnixNano()}
-	switch {
+	switch k := live.Kind(w.Key.Lane); {
 	case w.Data[0] == flash.TypeUserControl:
 		it.msid, it.csid = 0, csidControl
 	case msid == 0:
 		it.csid = csidCommand
-	case w.Key.Lane == 1:
-		it.csid, it.kind = csidAudio, 1
-	case w.Key.Lane == 2:
-		it.csid, it.kind = csidVideo, 2
+	case k == live.KindAudio || k == live.KindVideo:
+		it.csid, it.kind = csids[k], k
 	}
 	if w.Lifetime > 0 {
 		it.media, it.deadline = true, it.born+w.Lifetime.Nanoseconds()
@@ -157,19 +156,11 @@ func (c *conn) onWrite(w *session.Write) {
 // player seeking).
 func (c *conn) onAbandonQueued(m *session.AbandonQueued) {
 	msid, ok := c.streamOf(m.Key)
-	if !ok {
+	k := live.Kind(m.Key.Lane)
+	if !ok || k != live.KindAudio && k != live.KindVideo {
 		return
 	}
-	kind := csids[0]
-	switch m.Key.Lane {
-	case 1:
-		kind = csidAudio
-	case 2:
-		kind = csidVideo
-	default:
-		return
-	}
-	c.out.drop(func(it *item) bool { return it.msid == msid && it.csid == kind })
+	c.out.drop(func(it *item) bool { return it.msid == msid && it.kind == k })
 }
 
 // controlMessage returns a protocol control message (types 1–6) with a u32 body, and

@@ -89,7 +89,7 @@ func TestFFmpegPublishesOverRTMPAndAnRTMFPClientReceivesEveryFrame(t *testing.T)
 		t.Fatal(err)
 	}
 	got := newCollector()
-	if _, err := rc.PlayFunc(ctx, "ff", func(m client.Media) { got.add(m.Type, m.Data) }); err != nil {
+	if _, err := rc.PlayFunc(ctx, "ff", rtmfpCollect(got)); err != nil {
 		t.Fatal(err)
 	}
 	viaRTMP := newCollector()
@@ -167,7 +167,7 @@ func TestRecordingReplayedOverRTMFPAndRTMP(t *testing.T) {
 	}
 
 	got := newCollector()
-	if _, err := pc.PlayFrom(ctx, "rec", 0, func(m client.Media) { got.add(m.Type, m.Data) }); err != nil {
+	if _, err := pc.PlayFrom(ctx, "rec", 0, rtmfpCollect(got)); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "vod.flv")
@@ -198,7 +198,7 @@ func TestFFmpegPublishesOverRTMPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := newCollector()
-	if _, err := rc.PlayFunc(ctx, "tls", func(m client.Media) { got.add(m.Type, m.Data) }); err != nil {
+	if _, err := rc.PlayFunc(ctx, "tls", rtmfpCollect(got)); err != nil {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("rtmps://%s/live/tls", f.srv.RTMPSAddrs()[0])

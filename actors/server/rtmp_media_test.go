@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
@@ -135,6 +139,39 @@ func TestRTMPRecordAppendAndPlayBack(t *testing.T) {
 	}
 	if st := f.srv.MediaStats(); st.Plays.Load() != 1 || st.Recordings.Load() != 2 {
 		t.Fatalf("%d plays, %d recordings", st.Plays.Load(), st.Recordings.Load())
+	}
+}
+
+// TestAPlayOfARecordingThatEndsIsLoggedStopped: a recording played to its end has its
+// "stopped" event line after its "played" one, as a play the client closes has.
+func TestAPlayOfARecordingThatEndsIsLoggedStopped(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	a := newWatchApp()
+	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": a}},
+		Log: zap.New(zapcore.NewTee(logger(t).Core(), core))}, nil)
+	var want frames
+	recordRTMP(t, f, "short", "record", &avSource{keyEvery: 25, videoBytes: 200}, 10, &want, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := rtmpDial(t, f, rtmpclient.Options{}).Play(ctx, "short", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.Status, flash.CodePlayStop, 20*time.Second)
+	lines := func(msg string) int {
+		n := 0
+		for _, e := range logs.FilterMessage(msg).All() {
+			if e.ContextMap()["stream"] == "short" && e.ContextMap()["protocol"] == "rtmp" {
+				n++
+			}
+		}
+		return n
+	}
+	// The recording's publisher writes "published" and "unpublished": these are the player's.
+	waitUntil(t, "the played recording's stopped event line", 10*time.Second, func() bool { return lines("stopped") == 1 })
+	if n := lines("played"); n != 1 {
+		t.Fatalf("%d played event lines, want 1", n)
 	}
 }
 
