@@ -172,19 +172,27 @@ func runOnce(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr i
 	if res == nil {
 		return 1
 	}
+	if err := printResult(cfg, res, stdout); err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+		return 1
+	}
+	if runErr != nil {
+		return 1
+	}
+	return 0
+}
+
+// printResult prints a run's table (unless -json) and its JSON line.
+func printResult(cfg *config, res *Result, stdout io.Writer) error {
 	if !cfg.JSON {
 		res.writeTable(stdout)
 	}
 	line, err := json.Marshal(res)
 	if err != nil {
-		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
-		return 1
+		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", line)
-	if runErr != nil {
-		return 1
-	}
-	return 0
+	return nil
 }
 
 // measure runs the scenario once. The result is nil when the scenario could not run; the
