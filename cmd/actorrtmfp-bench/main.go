@@ -312,7 +312,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	default:
 		return bad("unknown dialect %q (flash or rfc7425)", dialect)
 	}
-	if u, err := url.Parse(strings.ReplaceAll(cfg.URL, portPlaceholder, "1")); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+	if !isRTMFPURL(strings.ReplaceAll(cfg.URL, portPlaceholder, "1")) {
 		return bad("bad -url %q: want rtmfp://host:port/app", cfg.URL)
 	}
 	for _, p := range strings.Split(ingest, ",") {
@@ -337,18 +337,15 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	if playURLs != "" {
 		cfg.PlayURLs = strings.Split(playURLs, ",")
 	}
-	if cfg.PeerURL != "" {
-		cfg.PlayURLs = append(cfg.PlayURLs, cfg.PeerURL)
-	}
 	for _, s := range cfg.PlayURLs {
-		if u, err := url.Parse(s); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+		if !isRTMFPURL(s) {
 			return bad("bad URL %q: want rtmfp://host:port/app", s)
 		}
 	}
-	if cfg.PeerURL != "" {
-		cfg.PlayURLs = cfg.PlayURLs[:len(cfg.PlayURLs)-1]
-	} else {
+	if cfg.PeerURL == "" {
 		cfg.PeerURL = cfg.URL
+	} else if !isRTMFPURL(cfg.PeerURL) {
+		return bad("bad URL %q: want rtmfp://host:port/app", cfg.PeerURL)
 	}
 	if len(cfg.PlayURLs) == 0 {
 		cfg.PlayURLs = []string{cfg.URL}
@@ -412,6 +409,12 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		cfg.Sockets = max((cfg.N+per-1)/per, min(len(cfg.Bind), cfg.N))
 	}
 	return cfg, -1
+}
+
+// isRTMFPURL reports whether s is an rtmfp://host[:port]/… URL.
+func isRTMFPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "rtmfp" && u.Host != ""
 }
 
 // rtmpURLOf returns the RTMP URL of the same host, port and path as rawURL.
