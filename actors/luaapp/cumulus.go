@@ -2,6 +2,7 @@ package luaapp
 
 import (
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"sort"
 	"strings"
@@ -258,14 +259,30 @@ func (st *state) configsTable() *lua.LTable {
 	return t
 }
 
-// groupHost is the application's host as a NetGroup member, or nil (and a logged error)
-// when the server cannot be one.
-func (st *state) groupHost(L *lua.LState, fn string) app.GroupHost {
+// errNotGroupMember answers the group methods when the application's host cannot make
+// the server a NetGroup member.
+var errNotGroupMember = errors.New("this server is not a NetGroup member")
+
+// groupCall is the common end of the cumulus group methods: do runs with the
+// application's host as a NetGroup member and its value is returned to the script; when
+// the server cannot be one, or do fails, the script gets failed and the error is logged.
+func (st *state) groupCall(L *lua.LState, fn string, failed lua.LValue, do func(app.GroupHost) (lua.LValue, error)) int {
 	gh, ok := st.app.host.(app.GroupHost)
 	if !ok {
-		st.log.Error("cumulus:"+fn+": this server is not a NetGroup member", zap.String("script", L.Where(1)))
+		return st.groupFailed(L, fn, failed, errNotGroupMember)
 	}
-	return gh
+	v, err := do(gh)
+	if err != nil {
+		return st.groupFailed(L, fn, failed, err)
+	}
+	L.Push(v)
+	return 1
+}
+
+func (st *state) groupFailed(L *lua.LState, fn string, failed lua.LValue, err error) int {
+	st.log.Error("cumulus:"+fn+" failed", zap.Error(err), zap.String("script", L.Where(1)))
+	L.Push(failed)
+	return 1
 }
 
 // joinGroup is cumulus:joinGroup(groupspec): the server becomes a member of the group
@@ -273,19 +290,10 @@ func (st *state) groupHost(L *lua.LState, fn string) app.GroupHost {
 // group's ID (hex), or nil when the specifier is not one.
 func (st *state) joinGroup(L *lua.LState) int {
 	spec := L.CheckString(st.firstArg(L))
-	gh := st.groupHost(L, "joinGroup")
-	if gh == nil {
-		L.Push(lua.LNil)
-		return 1
-	}
-	id, err := gh.JoinGroup(spec)
-	if err != nil {
-		st.log.Error("cumulus:joinGroup failed", zap.Error(err), zap.String("script", L.Where(1)))
-		L.Push(lua.LNil)
-		return 1
-	}
-	L.Push(lua.LString(id.String()))
-	return 1
+	return st.groupCall(L, "joinGroup", lua.LNil, func(gh app.GroupHost) (lua.LValue, error) {
+		id, err := gh.JoinGroup(spec)
+		return lua.LString(id.String()), err
+	})
 }
 
 // postToGroup is cumulus:postToGroup(groupspec, value): value (AMF0) reaches every member
@@ -297,18 +305,9 @@ func (st *state) postToGroup(L *lua.LState) int {
 	if err != nil {
 		L.ArgError(i+1, err.Error())
 	}
-	gh := st.groupHost(L, "postToGroup")
-	if gh == nil {
-		L.Push(lua.LFalse)
-		return 1
-	}
-	if err := gh.PostToGroup(spec, v); err != nil {
-		st.log.Error("cumulus:postToGroup failed", zap.Error(err), zap.String("script", L.Where(1)))
-		L.Push(lua.LFalse)
-		return 1
-	}
-	L.Push(lua.LTrue)
-	return 1
+	return st.groupCall(L, "postToGroup", lua.LFalse, func(gh app.GroupHost) (lua.LValue, error) {
+		return lua.LTrue, gh.PostToGroup(spec, v)
+	})
 }
 
 // multicast is cumulus:multicast(name, groupspec): the application's live stream name is
@@ -316,16 +315,7 @@ func (st *state) postToGroup(L *lua.LState) int {
 func (st *state) multicast(L *lua.LState) int {
 	i := st.firstArg(L)
 	name, spec := L.CheckString(i), L.CheckString(i+1)
-	gh := st.groupHost(L, "multicast")
-	if gh == nil {
-		L.Push(lua.LFalse)
-		return 1
-	}
-	if err := gh.Multicast(name, spec); err != nil {
-		st.log.Error("cumulus:multicast failed", zap.Error(err), zap.String("script", L.Where(1)))
-		L.Push(lua.LFalse)
-		return 1
-	}
-	L.Push(lua.LTrue)
-	return 1
+	return st.groupCall(L, "multicast", lua.LFalse, func(gh app.GroupHost) (lua.LValue, error) {
+		return lua.LTrue, gh.Multicast(name, spec)
+	})
 }

@@ -71,7 +71,7 @@ func TestEventLines(t *testing.T) {
 
 	_, err = client.Dial(ctxT(t, 10*time.Second), f.sys, f.url, client.Options{Args: []any{"reject"}})
 	var ce *client.ConnectError
-	if !asConnectError(err, &ce) || ce.Status.Code != flash.CodeConnectRejected {
+	if !errors.As(err, &ce) || ce.Status.Code != flash.CodeConnectRejected {
 		t.Fatalf("rejected connect: %v", err)
 	}
 	waitLine("client refused", map[string]string{"why": "application: go away"})
@@ -88,5 +88,3 @@ func TestEventLines(t *testing.T) {
 		}
 	}
 }
-
-func asConnectError(err error, ce **client.ConnectError) bool { return errors.As(err, ce) }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/app"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
@@ -212,26 +211,12 @@ func (a *groupApp) OnConnect(c app.Client, args []any) ([]amf.Property, error) {
 func TestGroupHooksAndLimits(t *testing.T) {
 	t.Parallel()
 	ga := &groupApp{closed: groupID("closed")}
-	sys := actors.NewActorSystem(logger(t))
-	cfg := server.Defaults()
-	cfg.Listen = []string{"127.0.0.1:0"}
-	cfg.RTMP, cfg.Media = server.Off, server.Off
-	cfg.GroupMaxMembers = 3
-	cfg.GroupsPerClient = 2
-	srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Stop(context.Background()); sys.Shutdown() }()
-	url := fmt.Sprintf("rtmfp://%s/g", srv.Addrs()[0])
-	conn := func() *client.Conn {
-		c, err := client.Dial(ctxT(t, 10*time.Second), sys, url, client.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	f := startServer(t, server.Options{Apps: app.Static{Fallback: ga}}, func(c *server.Config) {
+		c.GroupMaxMembers = 3
+		c.GroupsPerClient = 2
+	})
+	srv, url := f.srv, fmt.Sprintf("rtmfp://%s/g", f.srv.Addrs()[0])
+	conn := func() *client.Conn { return dial(t, f, url, client.Options{}) }
 	rejected := func(g *client.Group) bool {
 		select {
 		case <-g.Rejected():
@@ -300,28 +285,14 @@ func TestGroupRefusalFreesTheSlotFirst(t *testing.T) {
 					next(ctx, env)
 				}
 			}
-			sys := actors.NewActorSystem(logger(t))
-			cfg := server.Defaults()
-			cfg.Listen = []string{"127.0.0.1:0"}
-			cfg.RTMP, cfg.Media = server.Off, server.Off
-			cfg.GroupsPerClient = 2
-			cfg.GroupMaxMembers = 1
-			srv, err := server.Start(sys.Root, cfg, server.Options{Log: logger(t), Apps: app.Static{Fallback: ga},
-				GroupFlowMiddleware: []actor.ReceiverMiddleware{hold}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = srv.Stop(context.Background()); sys.Shutdown() }()
-			defer close(release) // before the server stops (deferred calls run last first)
-			url := fmt.Sprintf("rtmfp://%s/g", srv.Addrs()[0])
-			conn := func() *client.Conn {
-				c, err := client.Dial(ctxT(t, 10*time.Second), sys, url, client.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-				return c
-			}
+			f := startServer(t, server.Options{Apps: app.Static{Fallback: ga}, GroupFlowMiddleware: []actor.ReceiverMiddleware{hold}},
+				func(c *server.Config) {
+					c.GroupsPerClient = 2
+					c.GroupMaxMembers = 1
+				})
+			defer close(release) // before the clients close and the server stops (test cleanups)
+			srv, url := f.srv, fmt.Sprintf("rtmfp://%s/g", f.srv.Addrs()[0])
+			conn := func() *client.Conn { return dial(t, f, url, client.Options{}) }
 			join := func(c *client.Conn, spec string) *client.Group {
 				g, err := c.JoinGroup(ctxT(t, 5*time.Second), groupID(spec))
 				if err != nil {

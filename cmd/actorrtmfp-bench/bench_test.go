@@ -230,6 +230,12 @@ func TestBadUsage(t *testing.T) {
 		{"-scenario", "groups", "-n", "1"},
 		{"-n", "0"},
 		{"extra"},
+		{"-play-urls", "rtmfp://127.0.0.1:1935/a,,rtmfp://127.0.0.1:1936/a"},
+		{"-play-urls", "rtmp://127.0.0.1:1935/a"},
+		{"-peer-url", "http://127.0.0.1/a"},
+		{"-other-pids", "1,x"},
+		{"-ingest", "rtmfp,udp"},
+		{"-players", "webrtc"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, nil, &out, &errb); code != 2 {

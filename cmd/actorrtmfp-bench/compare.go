@@ -81,14 +81,13 @@ type CompareResult struct {
 // ServerSummary is one server's figures over the rounds: per figure, its value in each
 // round (in round order) and their median.
 type ServerSummary struct {
-	Name    string                `json:"name"`
-	Command string                `json:"command"`
-	Op      string                `json:"op"`
-	Figures map[string]*Spread    `json:"figures"`
-	Ratios  map[string]*Spread    `json:"ratios_to_baseline,omitempty"`
-	Runs    []*Result             `json:"-"`
-	Errors  []string              `json:"errors,omitempty"`
-	byRound map[int]*comparedFigs // round → the figures of its run
+	Name    string               `json:"name"`
+	Command string               `json:"command"`
+	Op      string               `json:"op"`
+	Figures map[string]*Spread   `json:"figures"`
+	Ratios  map[string]*Spread   `json:"ratios_to_baseline,omitempty"`
+	Errors  []string             `json:"errors,omitempty"`
+	byRound map[int]comparedFigs // round → the figures of its run
 }
 
 // Spread is a figure over the rounds: each round's value, median, min, max.
@@ -132,6 +131,9 @@ const (
 
 var comparedOrder = []string{figCPUPerOp, figCompletion, figP50, figP99, figRSS, figCores, figFailures}
 
+// ratioOrder are the figures divided by the baseline's, in the order of the table.
+var ratioOrder = []string{figCPUPerOp, figP50, figP99, figRSS}
+
 // compareFigures takes from r what a side-by-side run compares: the server's CPU per
 // operation (completed connect or handshake, call, delivered media message), the share of
 // operations completed (fanout: frames delivered), the latency that matters for the
@@ -166,7 +168,7 @@ func compareFigures(r *Result) comparedFigs {
 func runCompare(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr io.Writer) int {
 	sums := make([]*ServerSummary, len(cfg.Servers))
 	for i, s := range cfg.Servers {
-		sums[i] = &ServerSummary{Name: s.Name, Command: strings.Join(append(slices.Clone(s.Env), s.Args...), " "), byRound: map[int]*comparedFigs{}}
+		sums[i] = &ServerSummary{Name: s.Name, Command: strings.Join(append(slices.Clone(s.Env), s.Args...), " "), byRound: map[int]comparedFigs{}}
 	}
 	out := &CompareResult{Compare: true, Scenario: cfg.Scenario, Dialect: cfg.Dialect.String(), Params: map[string]any{},
 		Baseline: cfg.Baseline, Servers: sums, Load: map[string]string{"start": loadAvg()}}
@@ -193,17 +195,14 @@ func runCompare(ctx context.Context, cfg *config, log *zap.Logger, stdout, stder
 				sum.Op = res.Server.Op
 			}
 			res.Notes = append(res.Notes, fmt.Sprintf("side by side: server %s, round %d", spec.Name, round+1))
-			sum.Runs = append(sum.Runs, res)
-			f := compareFigures(res)
-			sum.byRound[round] = &f
+			sum.byRound[round] = compareFigures(res)
 			if out.Params["n"] == nil {
 				out.Params = res.Params
 			}
-			if !cfg.JSON {
-				res.writeTable(stdout)
+			if err := printResult(cfg, res, stdout); err != nil {
+				fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+				code = 1
 			}
-			line, _ := json.Marshal(res)
-			fmt.Fprintf(stdout, "%s\n", line)
 			if cfg.Pause > 0 {
 				select {
 				case <-time.After(cfg.Pause):
@@ -244,10 +243,8 @@ func (c *CompareResult) summarize(rounds int) {
 		for _, name := range comparedOrder {
 			var v []float64
 			for r := 0; r < rounds; r++ {
-				if f := s.byRound[r]; f != nil {
-					if x, ok := (*f)[name]; ok {
-						v = append(v, x)
-					}
+				if x, ok := s.byRound[r][name]; ok {
+					v = append(v, x)
 				}
 			}
 			if len(v) > 0 {
@@ -258,14 +255,14 @@ func (c *CompareResult) summarize(rounds int) {
 			continue
 		}
 		s.Ratios = map[string]*Spread{}
-		for _, name := range []string{figCPUPerOp, figP50, figP99, figRSS} {
+		for _, name := range ratioOrder {
 			var v []float64
 			for r := 0; r < rounds; r++ {
 				a, b := s.byRound[r], base.byRound[r]
 				if a == nil || b == nil {
 					continue
 				}
-				if x, y := (*a)[name], (*b)[name]; y > 0 {
+				if x, y := a[name], b[name]; y > 0 {
 					v = append(v, round3(x/y))
 				}
 			}
@@ -295,7 +292,7 @@ func (c *CompareResult) writeTable(w io.Writer) {
 			}
 			fmt.Fprintf(w, "%-14s %-16s %s\n", s.Name, label, sp.String())
 		}
-		for _, name := range []string{figCPUPerOp, figP50, figP99, figRSS} {
+		for _, name := range ratioOrder {
 			if sp := s.Ratios[name]; sp != nil {
 				fmt.Fprintf(w, "%-14s %-16s %s\n", s.Name, name+" ÷ "+c.Baseline, sp.String())
 			}

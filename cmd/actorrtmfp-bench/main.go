@@ -172,19 +172,27 @@ func runOnce(ctx context.Context, cfg *config, log *zap.Logger, stdout, stderr i
 	if res == nil {
 		return 1
 	}
+	if err := printResult(cfg, res, stdout); err != nil {
+		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
+		return 1
+	}
+	if runErr != nil {
+		return 1
+	}
+	return 0
+}
+
+// printResult prints a run's table (unless -json) and its JSON line.
+func printResult(cfg *config, res *Result, stdout io.Writer) error {
 	if !cfg.JSON {
 		res.writeTable(stdout)
 	}
 	line, err := json.Marshal(res)
 	if err != nil {
-		fmt.Fprintf(stderr, "actorrtmfp-bench: %v\n", err)
-		return 1
+		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", line)
-	if runErr != nil {
-		return 1
-	}
-	return 0
+	return nil
 }
 
 // measure runs the scenario once. The result is nil when the scenario could not run; the
@@ -304,7 +312,7 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	default:
 		return bad("unknown dialect %q (flash or rfc7425)", dialect)
 	}
-	if u, err := url.Parse(strings.ReplaceAll(cfg.URL, portPlaceholder, "1")); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+	if !isRTMFPURL(strings.ReplaceAll(cfg.URL, portPlaceholder, "1")) {
 		return bad("bad -url %q: want rtmfp://host:port/app", cfg.URL)
 	}
 	for _, p := range strings.Split(ingest, ",") {
@@ -329,18 +337,15 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 	if playURLs != "" {
 		cfg.PlayURLs = strings.Split(playURLs, ",")
 	}
-	if cfg.PeerURL != "" {
-		cfg.PlayURLs = append(cfg.PlayURLs, cfg.PeerURL)
-	}
 	for _, s := range cfg.PlayURLs {
-		if u, err := url.Parse(s); err != nil || u.Scheme != "rtmfp" || u.Host == "" {
+		if !isRTMFPURL(s) {
 			return bad("bad URL %q: want rtmfp://host:port/app", s)
 		}
 	}
-	if cfg.PeerURL != "" {
-		cfg.PlayURLs = cfg.PlayURLs[:len(cfg.PlayURLs)-1]
-	} else {
+	if cfg.PeerURL == "" {
 		cfg.PeerURL = cfg.URL
+	} else if !isRTMFPURL(cfg.PeerURL) {
+		return bad("bad URL %q: want rtmfp://host:port/app", cfg.PeerURL)
 	}
 	if len(cfg.PlayURLs) == 0 {
 		cfg.PlayURLs = []string{cfg.URL}
@@ -404,6 +409,12 @@ func parseFlags(args, environ []string, stdout, stderr io.Writer) (*config, int)
 		cfg.Sockets = max((cfg.N+per-1)/per, min(len(cfg.Bind), cfg.N))
 	}
 	return cfg, -1
+}
+
+// isRTMFPURL reports whether s is an rtmfp://host[:port]/… URL.
+func isRTMFPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "rtmfp" && u.Host != ""
 }
 
 // rtmpURLOf returns the RTMP URL of the same host, port and path as rawURL.
