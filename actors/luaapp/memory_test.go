@@ -18,41 +18,23 @@ func TestEstimateTracksTheHeap(t *testing.T) {
 		"string-keyed map": `keep = {} for i = 1, 50000 do keep["key" .. i] = i end`,
 		"closures":         `keep = {} for i = 1, 50000 do local n = i keep[i] = function() return n end end`,
 	} {
-		// The process heap is the measure: a test that ran before may still be freeing
-		// what it held (a server stopping), which shows as noise of either sign. A
-		// measurement out of bounds is taken again, twice at most; an estimate that is
-		// off stays off every time.
-		var ratio float64
-		for attempt := 0; attempt < 3; attempt++ {
-			ratio = estimateOverHeap(t, name, src)
-			if ratio >= 0.5 && ratio <= 2 {
-				break
-			}
+		L := lua.NewState()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if err := L.DoString(src); err != nil {
+			t.Fatal(err)
 		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		est := estimate(L, 0)
+		ratio := float64(est) / float64(heap)
+		t.Logf("%s: estimate %d KB, heap %d KB (×%.2f)", name, est>>10, heap>>10, ratio)
 		if ratio < 0.5 || ratio > 2 {
 			t.Errorf("%s: the estimate is %.2f× the heap the state holds, beyond a factor of two", name, ratio)
 		}
+		runtime.KeepAlive(L)
+		L.Close()
 	}
-}
-
-// estimateOverHeap runs src in a fresh state and returns the state's estimate over the
-// growth of the Go heap it caused.
-func estimateOverHeap(t *testing.T, name, src string) float64 {
-	t.Helper()
-	L := lua.NewState()
-	defer L.Close()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	if err := L.DoString(src); err != nil {
-		t.Fatal(err)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	est := estimate(L, 0)
-	ratio := float64(est) / float64(heap)
-	t.Logf("%s: estimate %d KB, heap %d KB (×%.2f)", name, est>>10, heap>>10, ratio)
-	runtime.KeepAlive(L)
-	return ratio
 }
