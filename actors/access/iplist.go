@@ -50,16 +50,31 @@ func contains(ps []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
+// ListError is a list that could not be loaded: Allow says which.
+type ListError struct {
+	Allow bool
+	Err   error
+}
+
+func (e *ListError) Error() string {
+	if e.Allow {
+		return "allow list: " + e.Err.Error()
+	}
+	return "deny list: " + e.Err.Error()
+}
+
+func (e *ListError) Unwrap() error { return e.Err }
+
 // Load replaces the lists with deny and allow, each a list of entries as the settings
-// give them (ParseEntries). On error the lists in force stay.
+// give them (ParseEntries). On error (a *ListError) the lists in force stay.
 func (l *IPList) Load(deny, allow []string) error {
 	d, err := ParseEntries(deny)
 	if err != nil {
-		return fmt.Errorf("deny list: %w", err)
+		return &ListError{Err: err}
 	}
 	a, err := ParseEntries(allow)
 	if err != nil {
-		return fmt.Errorf("allow list: %w", err)
+		return &ListError{Allow: true, Err: err}
 	}
 	if len(d) == 0 && len(a) == 0 {
 		l.cur.Store(nil)

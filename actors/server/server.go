@@ -423,7 +423,7 @@ func (r refused) Banned(a netip.Addr) bool { return r.banned.Banned(a) || r.ip.D
 // it had, and the error names its setting.
 func (s *Server) Reload() error {
 	if err := s.ipAccess.Load(s.cfg.Deny, s.cfg.Allow); err != nil {
-		if strings.HasPrefix(err.Error(), "allow") {
+		if le, ok := errors.AsType[*access.ListError](err); ok && le.Allow {
 			return &ConfigError{"ALLOW", strings.Join(s.cfg.Allow, ","), err.Error()}
 		}
 		return &ConfigError{"DENY", strings.Join(s.cfg.Deny, ","), err.Error()}
