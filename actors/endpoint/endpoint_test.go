@@ -268,6 +268,49 @@ func TestReaderHandlesLoneDatagrams(t *testing.T) {
 	}
 }
 
+// TestStartupPacketsOfASourceShareAShard: the startup packets of one source
+// (ratelimit.Source) go to one shard whatever their port, or their host within an IPv6
+// /64, so that the shard's count of the source's waiting handshake packets is the
+// source's whole count (maxStartupWaiting per source, not per shard); session packets go
+// by their session ID.
+func TestStartupPacketsOfASourceShareAShard(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	e := startServer(t, sys, func(c *Config) { c.Shards = 8 })
+	for i := range 32 {
+		v4 := netip.AddrFrom4([4]byte{10, 0, byte(i), 1})
+		v6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(i), 15: 1})
+		v6host := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(i), 8: 0xab, 15: 2})
+		for _, same := range [][2]netip.AddrPort{
+			{netip.AddrPortFrom(v4, 1000), netip.AddrPortFrom(v4, 2000)},
+			{netip.AddrPortFrom(v4, 1000), netip.AddrPortFrom(netip.AddrFrom16(v4.As16()), 3000)}, // IPv4-mapped
+			{netip.AddrPortFrom(v6, 1000), netip.AddrPortFrom(v6host, 2000)},
+		} {
+			if a, b := e.shardOf(0, same[0]), e.shardOf(0, same[1]); a != b {
+				t.Fatalf("startup packets of %s and %s, one source, go to shards %d and %d", same[0], same[1], a.index, b.index)
+			}
+		}
+	}
+	if s := e.shardOf(13, netip.MustParseAddrPort("10.0.0.1:1000")); s.index != 13%8 {
+		t.Fatalf("session 13 in shard %d of 8", s.index)
+	}
+}
+
+// BenchmarkShardOfStartupPacket is the choice of a startup packet's shard, which the
+// reader makes for every handshake datagram.
+func BenchmarkShardOfStartupPacket(b *testing.B) {
+	sys := actors.NewActorSystem(zap.NewNop())
+	e, err := Start(sys.Root, Config{Listen: "127.0.0.1:0", Accept: &Accept{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	from := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.7:50123"), netip.MustParseAddrPort("[2001:db8::1]:50123")}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = e.shardOf(0, from[i&1])
+	}
+}
+
 // TestStartRefusesAMalformedCertificate: a certificate given in Accept is parsed once, at
 // Start, which refuses one that is not an option list.
 func TestStartRefusesAMalformedCertificate(t *testing.T) {

@@ -38,7 +38,7 @@ type entry struct {
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
-// startup packets of the addresses that hash to it.
+// startup packets of the sources (ratelimit.Source) that hash to it.
 type shard struct {
 	e     *Endpoint
 	index int
@@ -243,8 +243,9 @@ const (
 )
 
 // startupWaiting returns the count of the handshake packets of from's source address
-// waiting for the handshake actor. Startup packets of an address always go to the same
-// shard, which alone adds to its count (the handshake actor takes away).
+// waiting for the handshake actor. The startup packets of a source always go to the same
+// shard (Endpoint.shardOf), which alone adds to its count (the handshake actor takes
+// away).
 func (s *shard) startupWaiting(from netip.AddrPort) *atomic.Int32 {
 	src := ratelimit.Source(from.Addr())
 	c := s.waiting[src]
