@@ -16,6 +16,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -292,6 +293,37 @@ func TestStartupPacketsOfASourceShareAShard(t *testing.T) {
 	}
 	if s := e.shardOf(13, netip.MustParseAddrPort("10.0.0.1:1000")); s.index != 13%8 {
 		t.Fatalf("session 13 in shard %d of 8", s.index)
+	}
+}
+
+// TestStartupWaitingForgetsIdleSourcesInBulk: a shard forgets the sources with no
+// handshake packet waiting once it counts minSweepWaiting of them, and when most of them
+// still have packets waiting (a flood from many sources) it does not look again before
+// it counts twice as many: a new source does not cost a scan of all the others.
+func TestStartupWaitingForgetsIdleSourcesInBulk(t *testing.T) {
+	s := newShard(&Endpoint{cfg: Config{ShardQueue: 1}}, 0)
+	source := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1000)
+	}
+	for i := range minSweepWaiting {
+		s.startupWaiting(source(i)).Add(1) // a packet waits for each
+	}
+	idle := s.startupWaiting(source(0))
+	idle.Add(-1)
+	s.startupWaiting(source(minSweepWaiting)) // the map is full: sweeps
+	if _, ok := s.waiting[ratelimit.Source(source(0).Addr())]; ok || len(s.waiting) != minSweepWaiting {
+		t.Fatalf("after the sweep: %d sources, the idle one kept %v", len(s.waiting), ok)
+	}
+	s.startupWaiting(source(1)).Add(-1) // idle now, but the next sweep is at twice the size
+	for i := minSweepWaiting + 1; i < 2*minSweepWaiting-1; i++ {
+		s.startupWaiting(source(i))
+	}
+	if _, ok := s.waiting[ratelimit.Source(source(1).Addr())]; !ok {
+		t.Fatal("the shard swept its sources before it counted twice as many")
+	}
+	s.startupWaiting(source(2 * minSweepWaiting))
+	if _, ok := s.waiting[ratelimit.Source(source(1).Addr())]; ok {
+		t.Fatal("the shard did not sweep its sources once it counted twice as many")
 	}
 }
 
