@@ -144,6 +144,26 @@ func dialOnce(t *testing.T, client, server *Endpoint, d dialect, out chan any) D
 	return DialResult{}
 }
 
+// awaitEcho waits for the next message a collector's session delivers and fails unless
+// it is want.
+func awaitEcho(t *testing.T, out <-chan any, want []byte) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-out:
+			if fm, ok := m.(*session.FlowMessage); ok {
+				if !bytes.Equal(fm.Data, want) {
+					t.Fatalf("echo of %d bytes %.40q, want %d bytes %.40q", len(fm.Data), fm.Data, len(want), want)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no echo of the %d bytes %.40q", len(want), want)
+		}
+	}
+}
+
 func TestEchoOverLoopbackBothDialects(t *testing.T) {
 	sys := actors.NewActorSystem(testLogger(t))
 	server := startServer(t, sys, nil)
@@ -162,21 +182,7 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 			big := bytes.Repeat([]byte("0123456789"), 1000)
 			for _, msg := range [][]byte{[]byte("ping"), big} {
 				sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
-				deadline := time.After(5 * time.Second)
-			wait:
-				for {
-					select {
-					case m := <-out:
-						if fm, ok := m.(*session.FlowMessage); ok {
-							if !bytes.Equal(fm.Data, msg) {
-								t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
-							}
-							break wait
-						}
-					case <-deadline:
-						t.Fatalf("no echo of the %d-byte message", len(msg))
-					}
-				}
+				awaitEcho(t, out, msg)
 			}
 			if server.Sessions() < 1 {
 				t.Fatalf("server has %d sessions", server.Sessions())
@@ -199,20 +205,7 @@ func TestPeerOfferingOnlyGroup16Connects(t *testing.T) {
 		t.Fatalf("session %+v", r.Info)
 	}
 	sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: []byte("ping"), Priority: session.PriorityControl})
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case m := <-out:
-			if fm, ok := m.(*session.FlowMessage); ok {
-				if string(fm.Data) != "ping" {
-					t.Fatalf("echo %q", fm.Data)
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("no echo over the group-16 session")
-		}
-	}
+	awaitEcho(t, out, []byte("ping"))
 }
 
 // TestReaderHandlesLoneDatagrams: at light load (one datagram per read, its shard idle)
@@ -228,35 +221,18 @@ func TestReaderHandlesLoneDatagrams(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			out := make(chan any, 1024)
 			r := dialOnce(t, client, server, d, out)
-			echo := func(msg string) {
-				t.Helper()
-				deadline := time.After(10 * time.Second)
-				for {
-					select {
-					case m := <-out:
-						if fm, ok := m.(*session.FlowMessage); ok {
-							if string(fm.Data) != msg {
-								t.Fatalf("echo %q, want %q", fm.Data, msg)
-							}
-							return
-						}
-					case <-deadline:
-						t.Fatalf("no echo of %q", msg)
-					}
-				}
-			}
 			inline0 := server.Stats.ReadInline.Load()
 			for round := range 3 {
 				for i := range 200 {
 					sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "burst"}, Data: fmt.Appendf(nil, "b%d-%d", round, i), Priority: session.PriorityControl})
 				}
 				for i := range 200 {
-					echo(fmt.Sprintf("b%d-%d", round, i))
+					awaitEcho(t, out, fmt.Appendf(nil, "b%d-%d", round, i))
 				}
 				for i := range 10 {
 					msg := fmt.Sprintf("p%d-%d", round, i)
 					sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "ping"}, Data: []byte(msg), Priority: session.PriorityControl})
-					echo(msg)
+					awaitEcho(t, out, []byte(msg))
 				}
 			}
 			if server.Stats.ReadInline.Load() == inline0 {
@@ -375,20 +351,7 @@ func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
 	echo := func(c conn, msg []byte) {
 		t.Helper()
 		sys.Root.Send(c.r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case m := <-c.out:
-				if fm, ok := m.(*session.FlowMessage); ok {
-					if !bytes.Equal(fm.Data, msg) {
-						t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
-					}
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no echo of the %d-byte message", len(msg))
-			}
-		}
+		awaitEcho(t, c.out, msg)
 	}
 	for _, c := range conns {
 		echo(c, []byte("before"))
