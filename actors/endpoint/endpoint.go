@@ -27,6 +27,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/access"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -435,14 +436,7 @@ func (e *Endpoint) dispatch(in *session.Inbound, alone bool) {
 		in.Release()
 		return
 	}
-	n := uint32(len(e.shards))
-	var k uint32
-	if ssid == 0 {
-		k = uint32(maphash.Comparable(e.seed, in.From)) % n
-	} else {
-		k = ssid % n
-	}
-	s := e.shards[k]
+	s := e.shardOf(ssid, in.From)
 	if alone && s.queued.Load() == 0 {
 		e.Stats.ReadInline.Add(1)
 		s.handle(in)
@@ -456,6 +450,17 @@ func (e *Endpoint) dispatch(in *session.Inbound, alone bool) {
 		e.Stats.DropOverload.Add(1)
 		in.Release()
 	}
+}
+
+// shardOf returns the shard of a datagram: of its session ID, or for a startup packet
+// (session ID 0) of its source (ratelimit.Source: not its port, nor its host within an
+// IPv6 /64), whose waiting handshake packets that shard alone counts (shard.startupWaiting).
+func (e *Endpoint) shardOf(ssid uint32, from netip.AddrPort) *shard {
+	n := uint32(len(e.shards))
+	if ssid == 0 {
+		return e.shards[uint32(maphash.Comparable(e.seed, ratelimit.Source(from.Addr())))%n]
+	}
+	return e.shards[ssid%n]
 }
 
 // register adds a session to the table. It fails if the ID is taken.

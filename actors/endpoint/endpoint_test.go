@@ -16,6 +16,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
+	"github.com/actorrtmfp/actorrtmfp/actors/ratelimit"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
 	"github.com/actorrtmfp/actorrtmfp/supervision"
@@ -143,6 +144,26 @@ func dialOnce(t *testing.T, client, server *Endpoint, d dialect, out chan any) D
 	return DialResult{}
 }
 
+// awaitEcho waits for the next message a collector's session delivers and fails unless
+// it is want.
+func awaitEcho(t *testing.T, out <-chan any, want []byte) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-out:
+			if fm, ok := m.(*session.FlowMessage); ok {
+				if !bytes.Equal(fm.Data, want) {
+					t.Fatalf("echo of %d bytes %.40q, want %d bytes %.40q", len(fm.Data), fm.Data, len(want), want)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no echo of the %d bytes %.40q", len(want), want)
+		}
+	}
+}
+
 func TestEchoOverLoopbackBothDialects(t *testing.T) {
 	sys := actors.NewActorSystem(testLogger(t))
 	server := startServer(t, sys, nil)
@@ -161,21 +182,7 @@ func TestEchoOverLoopbackBothDialects(t *testing.T) {
 			big := bytes.Repeat([]byte("0123456789"), 1000)
 			for _, msg := range [][]byte{[]byte("ping"), big} {
 				sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
-				deadline := time.After(5 * time.Second)
-			wait:
-				for {
-					select {
-					case m := <-out:
-						if fm, ok := m.(*session.FlowMessage); ok {
-							if !bytes.Equal(fm.Data, msg) {
-								t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
-							}
-							break wait
-						}
-					case <-deadline:
-						t.Fatalf("no echo of the %d-byte message", len(msg))
-					}
-				}
+				awaitEcho(t, out, msg)
 			}
 			if server.Sessions() < 1 {
 				t.Fatalf("server has %d sessions", server.Sessions())
@@ -198,20 +205,7 @@ func TestPeerOfferingOnlyGroup16Connects(t *testing.T) {
 		t.Fatalf("session %+v", r.Info)
 	}
 	sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: []byte("ping"), Priority: session.PriorityControl})
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case m := <-out:
-			if fm, ok := m.(*session.FlowMessage); ok {
-				if string(fm.Data) != "ping" {
-					t.Fatalf("echo %q", fm.Data)
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("no echo over the group-16 session")
-		}
-	}
+	awaitEcho(t, out, []byte("ping"))
 }
 
 // TestReaderHandlesLoneDatagrams: at light load (one datagram per read, its shard idle)
@@ -227,35 +221,18 @@ func TestReaderHandlesLoneDatagrams(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			out := make(chan any, 1024)
 			r := dialOnce(t, client, server, d, out)
-			echo := func(msg string) {
-				t.Helper()
-				deadline := time.After(10 * time.Second)
-				for {
-					select {
-					case m := <-out:
-						if fm, ok := m.(*session.FlowMessage); ok {
-							if string(fm.Data) != msg {
-								t.Fatalf("echo %q, want %q", fm.Data, msg)
-							}
-							return
-						}
-					case <-deadline:
-						t.Fatalf("no echo of %q", msg)
-					}
-				}
-			}
 			inline0 := server.Stats.ReadInline.Load()
 			for round := range 3 {
 				for i := range 200 {
 					sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "burst"}, Data: fmt.Appendf(nil, "b%d-%d", round, i), Priority: session.PriorityControl})
 				}
 				for i := range 200 {
-					echo(fmt.Sprintf("b%d-%d", round, i))
+					awaitEcho(t, out, fmt.Appendf(nil, "b%d-%d", round, i))
 				}
 				for i := range 10 {
 					msg := fmt.Sprintf("p%d-%d", round, i)
 					sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "ping"}, Data: []byte(msg), Priority: session.PriorityControl})
-					echo(msg)
+					awaitEcho(t, out, []byte(msg))
 				}
 			}
 			if server.Stats.ReadInline.Load() == inline0 {
@@ -265,6 +242,80 @@ func TestReaderHandlesLoneDatagrams(t *testing.T) {
 				t.Errorf("%d datagrams refused by their decrypter", n)
 			}
 		})
+	}
+}
+
+// TestStartupPacketsOfASourceShareAShard: the startup packets of one source
+// (ratelimit.Source) go to one shard whatever their port, or their host within an IPv6
+// /64, so that the shard's count of the source's waiting handshake packets is the
+// source's whole count (maxStartupWaiting per source, not per shard); session packets go
+// by their session ID.
+func TestStartupPacketsOfASourceShareAShard(t *testing.T) {
+	sys := actors.NewActorSystem(testLogger(t))
+	e := startServer(t, sys, func(c *Config) { c.Shards = 8 })
+	for i := range 32 {
+		v4 := netip.AddrFrom4([4]byte{10, 0, byte(i), 1})
+		v6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(i), 15: 1})
+		v6host := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(i), 8: 0xab, 15: 2})
+		for _, same := range [][2]netip.AddrPort{
+			{netip.AddrPortFrom(v4, 1000), netip.AddrPortFrom(v4, 2000)},
+			{netip.AddrPortFrom(v4, 1000), netip.AddrPortFrom(netip.AddrFrom16(v4.As16()), 3000)}, // IPv4-mapped
+			{netip.AddrPortFrom(v6, 1000), netip.AddrPortFrom(v6host, 2000)},
+		} {
+			if a, b := e.shardOf(0, same[0]), e.shardOf(0, same[1]); a != b {
+				t.Fatalf("startup packets of %s and %s, one source, go to shards %d and %d", same[0], same[1], a.index, b.index)
+			}
+		}
+	}
+	if s := e.shardOf(13, netip.MustParseAddrPort("10.0.0.1:1000")); s.index != 13%8 {
+		t.Fatalf("session 13 in shard %d of 8", s.index)
+	}
+}
+
+// TestStartupWaitingForgetsIdleSourcesInBulk: a shard forgets the sources with no
+// handshake packet waiting once it counts minSweepWaiting of them, and when most of them
+// still have packets waiting (a flood from many sources) it does not look again before
+// it counts twice as many: a new source does not cost a scan of all the others.
+func TestStartupWaitingForgetsIdleSourcesInBulk(t *testing.T) {
+	s := newShard(&Endpoint{cfg: Config{ShardQueue: 1}}, 0)
+	source := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1000)
+	}
+	for i := range minSweepWaiting {
+		s.startupWaiting(source(i)).Add(1) // a packet waits for each
+	}
+	idle := s.startupWaiting(source(0))
+	idle.Add(-1)
+	s.startupWaiting(source(minSweepWaiting)) // the map is full: sweeps
+	if _, ok := s.waiting[ratelimit.Source(source(0).Addr())]; ok || len(s.waiting) != minSweepWaiting {
+		t.Fatalf("after the sweep: %d sources, the idle one kept %v", len(s.waiting), ok)
+	}
+	s.startupWaiting(source(1)).Add(-1) // idle now, but the next sweep is at twice the size
+	for i := minSweepWaiting + 1; i < 2*minSweepWaiting-1; i++ {
+		s.startupWaiting(source(i))
+	}
+	if _, ok := s.waiting[ratelimit.Source(source(1).Addr())]; !ok {
+		t.Fatal("the shard swept its sources before it counted twice as many")
+	}
+	s.startupWaiting(source(2 * minSweepWaiting))
+	if _, ok := s.waiting[ratelimit.Source(source(1).Addr())]; ok {
+		t.Fatal("the shard did not sweep its sources once it counted twice as many")
+	}
+}
+
+// BenchmarkShardOfStartupPacket is the choice of a startup packet's shard, which the
+// reader makes for every handshake datagram.
+func BenchmarkShardOfStartupPacket(b *testing.B) {
+	sys := actors.NewActorSystem(zap.NewNop())
+	e, err := Start(sys.Root, Config{Listen: "127.0.0.1:0", Accept: &Accept{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	from := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.7:50123"), netip.MustParseAddrPort("[2001:db8::1]:50123")}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = e.shardOf(0, from[i&1])
 	}
 }
 
@@ -300,20 +351,7 @@ func TestIdleSessionsReleaseKeySchedules(t *testing.T) {
 	echo := func(c conn, msg []byte) {
 		t.Helper()
 		sys.Root.Send(c.r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: msg, Priority: session.PriorityControl})
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case m := <-c.out:
-				if fm, ok := m.(*session.FlowMessage); ok {
-					if !bytes.Equal(fm.Data, msg) {
-						t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(fm.Data))
-					}
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no echo of the %d-byte message", len(msg))
-			}
-		}
+		awaitEcho(t, c.out, msg)
 	}
 	for _, c := range conns {
 		echo(c, []byte("before"))

@@ -38,7 +38,7 @@ type entry struct {
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
-// startup packets of the addresses that hash to it.
+// startup packets of the sources (ratelimit.Source) that hash to it.
 type shard struct {
 	e     *Endpoint
 	index int
@@ -54,13 +54,15 @@ type shard struct {
 	swept  time.Duration         // last sweep for idle decrypters
 	// waiting counts, per source address, its handshake packets the handshake actor has
 	// yet to handle (only handle uses the map, one datagram at a time).
-	waiting map[netip.Prefix]*atomic.Int32
+	waiting      map[netip.Prefix]*atomic.Int32
+	sweepWaiting int // the size of waiting at which startupWaiting next sweeps it
 }
 
 func newShard(e *Endpoint, index int) *shard {
 	return &shard{
 		e: e, index: index, in: make(chan *session.Inbound, e.cfg.ShardQueue),
 		table: map[uint32]*entry{}, boot: cryptoutil.NewStartupDecrypter(), waiting: map[netip.Prefix]*atomic.Int32{},
+		sweepWaiting: minSweepWaiting,
 	}
 }
 
@@ -243,24 +245,32 @@ const (
 )
 
 // startupWaiting returns the count of the handshake packets of from's source address
-// waiting for the handshake actor. Startup packets of an address always go to the same
-// shard, which alone adds to its count (the handshake actor takes away).
+// waiting for the handshake actor. The startup packets of a source always go to the same
+// shard (Endpoint.shardOf), which alone adds to its count (the handshake actor takes
+// away). Once the map holds sweepWaiting sources, those with nothing waiting are
+// forgotten, and the next sweep waits until it has doubled: under a flood from many
+// sources whose packets all wait, a new source costs no scan of the others.
 func (s *shard) startupWaiting(from netip.AddrPort) *atomic.Int32 {
 	src := ratelimit.Source(from.Addr())
 	c := s.waiting[src]
 	if c == nil {
-		if len(s.waiting) >= 4096 {
+		if len(s.waiting) >= s.sweepWaiting {
 			for k, v := range s.waiting {
 				if v.Load() == 0 {
 					delete(s.waiting, k) // nothing in flight refers to it
 				}
 			}
+			s.sweepWaiting = max(minSweepWaiting, 2*len(s.waiting))
 		}
 		c = &atomic.Int32{}
 		s.waiting[src] = c
 	}
 	return c
 }
+
+// minSweepWaiting is the fewest sources a shard's waiting map holds before it forgets
+// those with nothing waiting.
+const minSweepWaiting = 4096
 
 func (s *shard) dump(dir string, in *session.Inbound, packet []byte) {
 	s.e.log.Debug("packet", zap.String("dir", dir), zap.Stringer("addr", in.From), zap.String("hex", hex.EncodeToString(packet)))

@@ -29,15 +29,6 @@ import (
 // loopback against a whole server. Attackers use loopback addresses of their own
 // (127.0.0.0/8 is all loopback on Linux): the limits are per source address.
 
-// sealStartup seals one handshake chunk in a startup packet with enc.
-func sealStartup(enc *cryptoutil.Encrypter, farID uint32, c rtmfp.ChunkEncoder) []byte {
-	pw := rtmfp.NewPacketWriter(nil, rtmfp.Header{Flags: rtmfp.ModeStartup}.WithTimestamp(uint16(time.Now().UnixMilli()/4)), rtmfp.MaxStartupPacketSize)
-	if !pw.WriteChunk(c) {
-		panic("handshake chunk does not fit a startup packet")
-	}
-	return enc.Seal(nil, farID, pw.Packet())
-}
-
 // halfOpenFlood opens n half-open sessions from p at about rate a second, as the attacker
 // of issue 19 did: an IHello, and for every cookie an IIKeying with one reused certificate
 // and key (no Diffie-Hellman work of its own), then silence. It returns the cookies it got.
@@ -51,31 +42,25 @@ func halfOpenFlood(t *testing.T, p *rawPeer, to netip.AddrPort, url string, n, r
 	done := make(chan struct{})
 	go func() { // answers each RHello with an IIKeying
 		defer close(done)
-		enc, dec := cryptoutil.NewStartupEncrypter(), cryptoutil.NewStartupDecrypter()
-		buf := make([]byte, 8192)
+		// p reads here alone, and seals the IHellos meanwhile: the answers are sealed by an
+		// encrypter of their own.
+		answers := &rawPeer{conn: p.conn, boot: cryptoutil.NewStartupEncrypter()}
 		for {
-			_ = p.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			m, _, err := p.conn.ReadFromUDPAddrPort(buf)
+			typ, payload, err := p.readStartup(2 * time.Second)
 			if err != nil {
 				return // quiet for two seconds: the flood is over
 			}
-			packet, _, err := dec.Open(nil, buf[:m])
-			if err != nil {
+			if typ != rtmfp.ChunkRHello {
 				continue
 			}
-			r, err := rtmfp.NewPacketReader(packet)
-			if err != nil || !r.Next() || r.Chunk().Type != rtmfp.ChunkRHello {
-				continue
-			}
-			rh, err := rtmfp.ParseRHello(r.Chunk().Payload)
+			rh, err := rtmfp.ParseRHello(payload)
 			if err != nil {
 				continue
 			}
 			got.Add(1)
-			_ = p.send(to, sealStartup(enc, 0, rtmfp.IIKeying{InitiatorSessionID: k.localID, Cookie: rh.Cookie, Certificate: k.cert, SKIC: k.skic, Signature: []byte{'X'}}))
+			_ = p.send(to, answers.iikeying(k, rh.Cookie))
 		}
 	}()
-	enc := cryptoutil.NewStartupEncrypter()
 	epd := rtmfp.AppendEPDURL(nil, url)
 	const tick = 10 * time.Millisecond
 	per := max(1, rate*int(tick)/int(time.Second))
@@ -85,7 +70,7 @@ func halfOpenFlood(t *testing.T, p *rawPeer, to netip.AddrPort, url string, n, r
 		for i := 0; i < per && sent < n; i++ {
 			tag := make([]byte, 16)
 			_, _ = rand.Read(tag)
-			_ = p.send(to, sealStartup(enc, 0, rtmfp.IHello{EPD: epd, Tag: tag}))
+			_ = p.send(to, p.startup(0, rtmfp.IHello{EPD: epd, Tag: tag}))
 			sent++
 		}
 	}
@@ -167,11 +152,11 @@ func admissionString(st *endpoint.Stats) string {
 
 // minimalIHello returns the smallest IHello datagram there is (20 bytes: a session ID and
 // one cipher block), for url's EPD cut to nothing, with a tag of its own.
-func minimalIHello(t *testing.T, enc *cryptoutil.Encrypter, i int) []byte {
+func minimalIHello(t *testing.T, p *rawPeer, i int) []byte {
 	t.Helper()
 	for tagLen := 4; tagLen > 0; tagLen-- {
 		tag := []byte(fmt.Sprintf("%04d", i%10000))[:tagLen]
-		d := sealStartup(enc, 0, rtmfp.IHello{EPD: rtmfp.AppendEPDURL(nil, ""), Tag: tag})
+		d := p.startup(0, rtmfp.IHello{EPD: rtmfp.AppendEPDURL(nil, ""), Tag: tag})
 		if len(d) == 20 {
 			return d
 		}
@@ -203,11 +188,10 @@ func TestMinimalIHelloFloodIsNotAmplified(t *testing.T) {
 			srvAddr := f.srv.Addrs()[0]
 			st := &f.srv.Endpoints()[0].Stats
 			victim := newRawPeerAt(t, fmt.Sprintf("127.0.0.%d", 3+i))
-			enc := cryptoutil.NewStartupEncrypter()
 			const n = 600
 			var sent int64
 			for j := range n {
-				d := minimalIHello(t, enc, j)
+				d := minimalIHello(t, victim, j)
 				if err := victim.send(srvAddr, d); err != nil {
 					t.Fatal(err)
 				}

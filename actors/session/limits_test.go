@@ -23,13 +23,7 @@ func TestRecvFlowMessageManyTimesTheWindow(t *testing.T) {
 	const pieces = 64
 	var want []byte
 	for seq := uint64(1); seq <= pieces; seq++ {
-		fra := byte(fraMiddle)
-		switch seq {
-		case 1:
-			fra = fraBegin
-		case pieces:
-			fra = fraEnd
-		}
+		fra := pieceFlag(seq, pieces)
 		piece := bytes.Repeat([]byte{byte(seq)}, 1000)
 		want = append(want, piece...)
 		out, err := f.onData(fra, seq, 0, piece, nil)
@@ -103,6 +97,18 @@ func TestRecvFlowMaxMessage(t *testing.T) {
 	}
 }
 
+// pieceFlag is the fragment flag of piece seq (from 1) of a message of last pieces (0:
+// whose end is not sent).
+func pieceFlag(seq, last uint64) byte {
+	switch seq {
+	case 1:
+		return fraBegin
+	case last:
+		return fraEnd
+	}
+	return fraMiddle
+}
+
 // udPacket is a packet of n's far end carrying chunks.
 func udPacket(n *simNode, chunks ...rtmfp.ChunkEncoder) []byte {
 	pw := rtmfp.NewPacketWriter(nil, n.peer.s.header(n.sim.clock.now), maxPacket)
@@ -125,7 +131,7 @@ func piece(id, seq uint64, fra byte, size int) rtmfp.UserData {
 	return ud
 }
 
-// exceptionCode returns the code of the last flow exception n's session sent for flow id,
+// sentException returns the code of the last flow exception n's session sent for flow id,
 // as its far end read it (-1: none).
 func sentException(t *testing.T, n *simNode, id uint64) int64 {
 	t.Helper()
@@ -202,20 +208,14 @@ func TestSimStalledFlowRejected(t *testing.T) {
 	start := m.clock.now
 	// Flow 1: its first piece, then pieces 3 and 4 — piece 2 never comes.
 	for _, seq := range []uint64{1, 3, 4} {
-		fra := byte(fraMiddle)
-		if seq == 1 {
-			fra = fraBegin
-		}
+		fra := pieceFlag(seq, 0)
 		server.receivePacket(udPacket(server, piece(1, seq, fra, 500)))
 	}
 	// Flow 2: a message trickling in, one piece every 10 s.
 	server.receivePacket(udPacket(server, piece(2, 1, fraBegin, 500)))
 	for i := uint64(2); i <= 8; i++ {
 		at, seq := time.Duration(i-1)*10*time.Second, i
-		fra := byte(fraMiddle)
-		if seq == 8 {
-			fra = fraEnd
-		}
+		fra := pieceFlag(seq, 8)
 		m.after(at, func() { server.receivePacket(udPacket(server, piece(2, seq, fra, 500))) })
 	}
 	// Keep the session alive meanwhile (the client's keepalives do).
@@ -255,15 +255,11 @@ func TestSimSessionBudget(t *testing.T) {
 	peak := 0
 	for seq := uint64(1); seq <= 40; seq++ {
 		for id := uint64(1); id <= flows; id++ {
-			fra := byte(fraMiddle)
-			if seq == 1 {
-				fra = fraBegin
-			}
+			fra := pieceFlag(seq, 0)
 			server.receivePacket(udPacket(server, piece(id, seq, fra, size)))
 			peak = max(peak, server.s.rx.bytes)
 		}
 	}
-	_ = m
 	if peak > budget+size+fragOverhead {
 		t.Fatalf("the session held %d bytes, budget %d", peak, budget)
 	}
@@ -299,10 +295,7 @@ func TestSimAddressBudget(t *testing.T) {
 	}
 	// The two sessions of 10.0.0.1 assemble messages of 60 KB each.
 	for seq := uint64(1); seq <= 60; seq++ {
-		fra := byte(fraMiddle)
-		if seq == 1 {
-			fra = fraBegin
-		}
+		fra := pieceFlag(seq, 0)
 		for _, s := range servers[:2] {
 			s.receivePacket(udPacket(s, piece(1, seq, fra, 1000)))
 		}
@@ -317,10 +310,7 @@ func TestSimAddressBudget(t *testing.T) {
 	// The session of another address takes 90 KB: its own address's budget.
 	other := servers[2]
 	for seq := uint64(1); seq <= 90; seq++ {
-		fra := byte(fraMiddle)
-		if seq == 1 {
-			fra = fraBegin
-		}
+		fra := pieceFlag(seq, 0)
 		other.receivePacket(udPacket(other, piece(1, seq, fra, 1000)))
 	}
 	if code := sentException(t, other, 1); code != -1 {
@@ -344,10 +334,7 @@ func TestSimServerBudget(t *testing.T) {
 		if seq > 100 {
 			t.Fatal("no fragment refused")
 		}
-		fra := byte(fraMiddle)
-		if seq == 1 {
-			fra = fraBegin
-		}
+		fra := pieceFlag(seq, 0)
 		server.receivePacket(udPacket(server, piece(1, seq, fra, 1000)))
 		if seq == 1 {
 			m.run(m.clock.now+time.Millisecond, nil) // the upper layer accepts the flow

@@ -330,13 +330,7 @@ func TestRecvFlowMessageLargerThanWindow(t *testing.T) {
 	const pieces = 10
 	piece := bytes.Repeat([]byte{'L'}, 1000)
 	for seq := uint64(1); seq <= pieces; seq++ {
-		fra := byte(fraMiddle)
-		switch seq {
-		case 1:
-			fra = fraBegin
-		case pieces:
-			fra = fraEnd
-		}
+		fra := pieceFlag(seq, pieces)
 		if seq > 1 && f.windowBlocks() == 0 {
 			t.Fatalf("window closed at piece %d with %d bytes buffered: the message can never complete", seq, f.buffered)
 		}

@@ -678,9 +678,9 @@ func (s *Session) onUserData(ctx actor.Context, ud *rtmfp.UserData, at time.Dura
 }
 
 // rejectFlow rejects a receive flow for a limit its sender broke: what it held is freed
-// (before is its footprint before the fragment being handled was charged), the sender
-// gets a flow exception with code, and the flow's actor, if any, is told the flow
-// finished.
+// (charged is what the budgets count of it: its footprint, or its footprint before the
+// fragment being handled if that was not charged), the sender gets a flow exception
+// with code, and the flow's actor, if any, is told the flow finished.
 func (s *Session) rejectFlow(ctx actor.Context, f *recvFlow, code uint64, charged int) {
 	s.p.Stats.RejectedFlows.Add(1)
 	f.reject(code)
