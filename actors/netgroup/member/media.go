@@ -327,6 +327,10 @@ func (m *member) store(s *stream, fr *frag) {
 	}
 }
 
+// evictOldest gives up the stream's oldest fragment. The lowest id kept moves up to the
+// next one held: ids are numbered in order, so the scan from the old lowest id costs, over a
+// stream's life, its range of ids once, where a scan of every fragment kept per eviction made
+// a window's worth of evictions quadratic.
 func (m *member) evictOldest(s *stream) {
 	id := s.order[0]
 	s.order = s.order[1:]
@@ -334,13 +338,12 @@ func (m *member) evictOldest(s *stream) {
 		s.bytes -= len(fr.f.Data)
 		delete(s.frags, id)
 	}
-	if len(s.order) > 0 {
-		s.lo = s.order[0]
-		for _, x := range s.order {
-			s.lo = min(s.lo, x)
-		}
-	} else {
+	if len(s.frags) == 0 {
 		s.lo = 0
+		return
+	}
+	for s.frags[s.lo] == nil && s.lo < s.hi {
+		s.lo++
 	}
 }
 
