@@ -483,7 +483,7 @@ func expectClosed(t *testing.T, nc net.Conn) {
 // and the publisher is never held up.
 func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 	t.Parallel()
-	f, _ := startWatchServer(t, nil)
+	f, _ := startLiveWatchServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pub, err := rtmpDial(t, f, rtmpclient.Options{}).Publish(ctx, "busy", "live")
@@ -601,7 +601,7 @@ func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 // must get all of it — a burst is not a backlog.
 func TestLateRTMPJoinerOfABusyStreamGetsItsWholeGroup(t *testing.T) {
 	t.Parallel()
-	f, a := startWatchServer(t, nil)
+	f, a := startLiveWatchServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	pub, err := rtmpDial(t, f, rtmpclient.Options{}).Publish(ctx, "busy", "live")

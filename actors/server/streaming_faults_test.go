@@ -258,10 +258,10 @@ func TestPublicationCrashReattaches(t *testing.T) {
 	)
 	var seen atomic.Int64
 	sa := &streamApp{testApp: &testApp{}}
-	f := startServer(t, server.Options{
+	f := startServer(t, lossless(server.Options{
 		Apps:                  app.Static{Apps: map[string]app.Application{"live": sa}},
 		PublicationMiddleware: []actor.ReceiverMiddleware{crashPublicationAt(crashAt, &seen)},
-	}, nil)
+	}), nil)
 	srvEP := f.srv.Endpoints()[0]
 	pubConn := dial(t, f, f.url, client.Options{})
 	recs := playOn(t, "fragile",
@@ -363,7 +363,7 @@ func TestSubscriberSessionCrash(t *testing.T) {
 		crashTick = 30
 		ticks     = 75
 	)
-	f := startServer(t, server.Options{SessionMiddleware: []actor.ReceiverMiddleware{crashOnDemand}}, nil)
+	f := startServer(t, lossless(server.Options{SessionMiddleware: []actor.ReceiverMiddleware{crashOnDemand}}), nil)
 	pubConn := dial(t, f, f.url, client.Options{})
 	conns := []*client.Conn{
 		dial(t, f, f.url, client.Options{}),
