@@ -191,6 +191,7 @@ func TestLateSubscriberStartsOnAKeyFrame(t *testing.T) {
 		burst bool // give up the cache before the join
 	}{{"cached group of pictures", false}, {"cache given up", true}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := startServer(t, lossless(server.Options{}), nil)
 			srvEP := f.srv.Endpoints()[0]
 			pubConn := dial(t, f, f.url, client.Options{})
