@@ -214,17 +214,16 @@ func testLiveFanout(t testing.TB, n int) (perViewer int64) {
 	return perViewer
 }
 
-// The tests stream the 3 s clip of the other ffmpeg tests: what they check (the mesh
-// carries the stream, each fragment leaves the server at most once per neighbour, viewers
-// relay) holds from the first groups of pictures on; the benchmark measures over 6 s.
+// The tests stream a 6 s clip, as the benchmark does: viewers must receive 90 % of its
+// bytes, which a 3 s clip did not reach on a loaded machine (80–87 %; issue 26).
 func TestFFmpegMulticastIngestTwoViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 2, 3)
+	testMulticastIngest(t, 2, 6)
 }
 
 func TestFFmpegMulticastIngestTenViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 10, 3)
+	testMulticastIngest(t, 10, 6)
 }
 
 // BenchmarkServerBytesPerViewer measures what the server sends per viewer of one stream
