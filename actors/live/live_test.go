@@ -57,6 +57,13 @@ func TestPolicyDecisions(t *testing.T) {
 		{"a burst of video is not a backlog", Policy{Video: true}, video, burst, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"an empty lane is not behind", Policy{Video: true}, video, backlog{wait: [3]time.Duration{0, 0, VideoBehind + 1}}, Decision{Send: true, Lifetime: VideoLifetime}, false},
 		{"video config even behind", Policy{Video: true, WaitKey: true}, videoConfig, behind, Decision{Send: true}, true},
+		// Lossless: nothing given up for its age, the bytes still bounded.
+		{"lossless audio behind is reliable", Policy{Audio: true, Lossless: true}, audio, behind, Decision{Send: true}, false},
+		{"lossless video behind is reliable", Policy{Video: true, Lossless: true}, video, behind, Decision{Send: true}, false},
+		{"lossless key frame abandons nothing", Policy{Video: true, Lossless: true}, key, behind, Decision{Send: true}, false},
+		{"lossless audio beyond its bytes", Policy{Audio: true, Lossless: true}, audio, full, Decision{Dropped: true}, false},
+		{"lossless video beyond its bytes", Policy{Video: true, Lossless: true}, video, full, Decision{Dropped: true}, true},
+		{"lossless video waiting for a key frame", Policy{Video: true, Lossless: true, WaitKey: true}, video, backlog{}, Decision{Dropped: true}, true},
 	} {
 		p := c.p
 		if got := p.Decide(c.m, c.q); got != c.want || p.WaitKey != c.waitAf {

@@ -18,10 +18,18 @@ import "time"
 // lifetime. The bytes a lane may hold are bounded too (AudioBacklog, VideoBacklog), for
 // memory.
 //
+// A Lossless policy gives nothing up for its age: media is sent reliably, a key frame
+// abandons no older video and a lane is judged behind only by its bytes. It is for
+// deployments where every frame matters more than latency (a node whose players record,
+// an archive fed over the network) and for tests whose subject is delivery: a player that
+// falls behind receives everything late instead of losing media. The backlog bounds still
+// hold, for memory: beyond them audio is dropped and video waits for the next key frame.
+//
 // The zero value lets nothing through: NewPolicy makes a binding's.
 type Policy struct {
 	Audio, Video bool // the subscriber wants audio, video (Gate)
 	WaitKey      bool // video waits for the next key frame
+	Lossless     bool // no lifetimes, no catch-up: see above
 }
 
 // Media lifetimes and backlog limits of a binding's lanes.
@@ -88,7 +96,7 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 			// Audio's staleness is its lifetime: what waited that long is given up.
 			return Decision{Dropped: true}
 		}
-		return Decision{Send: true, Lifetime: AudioLifetime}
+		return Decision{Send: true, Lifetime: p.lifetime(AudioLifetime)}
 	case KindVideo:
 		switch {
 		case !p.Video:
@@ -97,16 +105,28 @@ func (p *Policy) Decide(m *Media, q Backlog) Decision {
 			return Decision{Send: true}
 		case m.KeyFrame:
 			p.WaitKey = false
+			if p.Lossless {
+				return Decision{Send: true}
+			}
 			return Decision{Send: true, Lifetime: VideoLifetime, AbandonOlder: KeyFrameCatchUp}
 		case p.WaitKey:
 			return Decision{Dropped: true}
-		case behind(q, KindVideo, VideoBehind, VideoBacklog):
+		case p.Lossless && q.Queued(KindVideo) > VideoBacklog,
+			!p.Lossless && behind(q, KindVideo, VideoBehind, VideoBacklog):
 			p.WaitKey = true // far behind: drop to the next key frame
 			return Decision{Dropped: true}
 		}
-		return Decision{Send: true, Lifetime: VideoLifetime}
+		return Decision{Send: true, Lifetime: p.lifetime(VideoLifetime)}
 	}
 	return Decision{}
+}
+
+// lifetime is the lifetime of media of a kind whose live lifetime is d: none if lossless.
+func (p *Policy) lifetime(d time.Duration) time.Duration {
+	if p.Lossless {
+		return 0
+	}
+	return d
 }
 
 // behind reports whether lane k holds more than limit or has waited longer than wait (an

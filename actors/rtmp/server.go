@@ -26,6 +26,9 @@ type Config struct {
 	// Keepalive is how long a client may be silent before it is pinged, IdleTimeout how
 	// long before it is closed (also a write stuck that long).
 	Keepalive, IdleTimeout time.Duration
+	// LosslessMedia gives the live media of every binding a lossless policy
+	// (live.Policy.Lossless), as session.Config.LosslessMedia does for RTMFP.
+	LosslessMedia bool
 	// Connections makes the Flash layer of each connection.
 	Connections *netconn.Connections
 	// IDs numbers the node's RTMP connections (app.Client.SessionID); listeners of one

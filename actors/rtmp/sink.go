@@ -58,6 +58,7 @@ func (c *conn) onBind(ctx actor.Context, m *live.Bind) {
 		return
 	}
 	b := &binding{ch: m.Channel, id: m.Binding, msid: msid, policy: live.NewPolicy(m), q: c.out}
+	b.policy.Lossless = c.cfg.LosslessMedia
 	if old := c.binding(m.Channel, m.Binding); old != nil {
 		// A repeated play: the new binding replaces the old in place; what the old one
 		// queued is still written, and counted against it.

@@ -97,9 +97,9 @@ func streamBytes(t testing.TB, clip string) int64 {
 // that play it through the group, receives at least 90 % of the stream's bytes, while
 // the server keeps at most its configured neighbours and sends each fragment at most that
 // many times.
-func testMulticastIngest(t testing.TB, n int) (perViewer int64) {
+func testMulticastIngest(t testing.TB, n, seconds int) (perViewer int64) {
 	const neighbors = 2
-	clip := makeClip(t, 6)
+	clip := makeClip(t, seconds)
 	total := streamBytes(t, clip)
 	f := startServer(t, server.Options{}, func(c *server.Config) {
 		c.Multicast = "live/mc=" + testSpec
@@ -214,14 +214,16 @@ func testLiveFanout(t testing.TB, n int) (perViewer int64) {
 	return perViewer
 }
 
+// The tests stream a 6 s clip, as the benchmark does: viewers must receive 90 % of its
+// bytes, which a 3 s clip did not reach on a loaded machine (80–87 %; issue 26).
 func TestFFmpegMulticastIngestTwoViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 2)
+	testMulticastIngest(t, 2, 6)
 }
 
 func TestFFmpegMulticastIngestTenViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 10)
+	testMulticastIngest(t, 10, 6)
 }
 
 // BenchmarkServerBytesPerViewer measures what the server sends per viewer of one stream
@@ -233,7 +235,7 @@ func BenchmarkServerBytesPerViewer(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		run  func(testing.TB, int) int64
-	}{{"multicast", testMulticastIngest}, {"live", testLiveFanout}} {
+	}{{"multicast", func(tb testing.TB, n int) int64 { return testMulticastIngest(tb, n, 6) }}, {"live", testLiveFanout}} {
 		b.Run(c.name, func(b *testing.B) {
 			var sum int64
 			for range b.N {
@@ -359,7 +361,10 @@ func TestGoApplicationMulticastsAndPosts(t *testing.T) {
 	key := append([]byte{0x17, 0x01, 0, 0, 0}, make([]byte, 3000)...) // a key frame of 4 fragments
 	var sent int64
 	for i := 0; i < 20; i++ {
-		_ = pub.Write(client.Media{Type: flash.TypeVideo, Timestamp: uint32(i * 40), Data: key})
+		// Reliable: written back to back, the key frames would give up each other's
+		// waiting predecessors in the publisher's session on a busy machine (its
+		// catch-up at a key frame), and the test waits for all their bytes.
+		_ = pub.Write(client.Media{Type: flash.TypeVideo, Timestamp: uint32(i * 40), Data: key, Reliable: true})
 		sent += int64(len(key))
 	}
 	waitFor(t, "the multicast", 30*time.Second, func() bool { return v.bytes.Load() >= sent })

@@ -93,7 +93,9 @@ func TestDirectStreamBetweenPeersThroughRendezvous(t *testing.T) {
 		_, _ = rand.Read(payload)
 		payload[0] = 0xAF // AAC audio
 		sent[i] = payload
-		if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: payload}); err != nil {
+		// Reliable: every message must arrive, and the direct publisher's audio lifetime
+		// is wall-clock (300 written at once wait behind each other on a busy machine).
+		if err := pub.Write(client.Media{Type: flash.TypeAudio, Timestamp: uint32(i * 20), Data: payload, Reliable: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -43,7 +43,37 @@ func needFFmpeg(t testing.TB) (ffmpeg, ffprobe string) {
 func makeClip(t testing.TB, seconds int) string {
 	t.Helper()
 	ffmpeg, _ := needFFmpeg(t)
-	path := filepath.Join(t.TempDir(), "clip.flv")
+	clips.mu.Lock()
+	c := clips.made[seconds]
+	if c == nil {
+		c = &clip{}
+		clips.made[seconds] = c
+	}
+	clips.mu.Unlock()
+	c.once.Do(func() { c.path, c.err = encodeClip(ffmpeg, clips.dir, seconds) })
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	return c.path
+}
+
+// clips are the package's test clips, one per length, encoded once (libx264 takes a
+// second of CPU or more for each, and the tests only read them) in a folder TestMain
+// removes.
+var clips = struct {
+	mu   sync.Mutex
+	dir  string
+	made map[int]*clip
+}{made: map[int]*clip{}}
+
+type clip struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func encodeClip(ffmpeg, dir string, seconds int) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("clip%ds.flv", seconds))
 	frames := strconv.Itoa(25 * seconds)
 	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
@@ -51,9 +81,9 @@ func makeClip(t testing.TB, seconds int) string {
 		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-frames:v", frames, "-shortest", "-f", "flv", path).CombinedOutput()
 	if err != nil {
-		t.Fatalf("making the test clip: %v\n%s", err, out)
+		return "", fmt.Errorf("making the test clip: %v\n%s", err, out)
 	}
-	return path
+	return path, nil
 }
 
 // probe returns ffprobe's count of frames per codec of a file.
@@ -247,7 +277,9 @@ func publishTags(ctx context.Context, tags []flv.Tag, speed float64, write func(
 func rtmfpWriter(p *client.Publisher) func(flv.Tag) error {
 	return func(tag flv.Tag) error {
 		m := metadataTag(tag).Message()
-		return p.Write(client.Media{Type: m.Type, Timestamp: m.Timestamp, Data: m.Body})
+		// Reliable: the RTMFP publisher's own policy must not give frames of the clip
+		// up on a busy machine (avSource says why).
+		return p.Write(client.Media{Type: m.Type, Timestamp: m.Timestamp, Data: m.Body, Reliable: true})
 	}
 }
 
@@ -297,11 +329,23 @@ func (a *watchApp) waitEvent(t *testing.T, want string, d time.Duration) {
 	}
 }
 
-// startWatchServer starts a fixture serving a watchApp on "live".
+// startWatchServer starts a fixture serving a watchApp on "live", with lossless media
+// (lossless): the RTMP tests check delivery (every frame, to ffmpeg and back), which a
+// busy machine must not turn into drops of the wall-clock live policy. The tests of that
+// policy start theirs with startLiveWatchServer.
 func startWatchServer(t *testing.T, mut func(*server.Config)) (*fixture, *watchApp) {
+	return watchServer(t, lossless(server.Options{}), mut)
+}
+
+// startLiveWatchServer is startWatchServer with the live media policy of production.
+func startLiveWatchServer(t *testing.T, mut func(*server.Config)) (*fixture, *watchApp) {
+	return watchServer(t, server.Options{}, mut)
+}
+
+func watchServer(t *testing.T, opts server.Options, mut func(*server.Config)) (*fixture, *watchApp) {
 	a := newWatchApp()
-	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": a}}}, mut)
-	return f, a
+	opts.Apps = app.Static{Apps: map[string]app.Application{"live": a}}
+	return startServer(t, opts, mut), a
 }
 
 // waitPublications waits until the server holds n publications.

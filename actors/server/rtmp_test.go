@@ -19,6 +19,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/rtmp/rtmpclient"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
@@ -465,6 +466,62 @@ func TestSilentRTMPClientsAreClosed(t *testing.T) {
 	}
 }
 
+// TestRTMPConnectionIsCountedOnceTimed: a connection counts as open (RTMPStats.Active)
+// only once its handshake timer runs on the node's clock, so that a test that sees it
+// open and skips the clock (TestSilentRTMPClientsAreClosed) skips its timer too. The
+// connection's arming of that timer is held until the test has looked at the count: were
+// the connection counted first, the count would already be 1 (issue 26: a busy machine
+// paused a connection's actor between the two, the skip went by and the handshake timeout
+// came 10 s of real time later).
+func TestRTMPConnectionIsCountedOnceTimed(t *testing.T) {
+	t.Parallel()
+	held := &holdingClock{Warp: clock.NewWarp(), d: 10 * time.Second, arming: make(chan struct{}), release: make(chan struct{})}
+	f, _ := watchServer(t, server.Options{Clock: held}, nil)
+	nc, err := net.Dial("tcp", f.srv.RTMPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	select {
+	case <-held.arming:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection armed no handshake timer")
+	}
+	st := f.srv.RTMPStats()
+	n := st.Active.Load()
+	close(held.release)
+	if n != 0 {
+		t.Fatalf("%d connections counted open before the handshake timer was armed", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Active.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d RTMP connections open, want 1", st.Active.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// holdingClock is a clock.Warp whose first AfterFunc of duration d waits until release
+// is closed, having closed arming.
+type holdingClock struct {
+	*clock.Warp
+	d       time.Duration
+	once    sync.Once
+	arming  chan struct{}
+	release chan struct{}
+}
+
+func (c *holdingClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	if d == c.d {
+		c.once.Do(func() {
+			close(c.arming)
+			<-c.release
+		})
+	}
+	return c.Warp.AfterFunc(d, f)
+}
+
 // expectClosed reads nc until the server closes it (or resets it: it closed with our
 // bytes unread), and fails if it stays open.
 func expectClosed(t *testing.T, nc net.Conn) {
@@ -483,7 +540,7 @@ func expectClosed(t *testing.T, nc net.Conn) {
 // and the publisher is never held up.
 func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 	t.Parallel()
-	f, _ := startWatchServer(t, nil)
+	f, _ := startLiveWatchServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pub, err := rtmpDial(t, f, rtmpclient.Options{}).Publish(ctx, "busy", "live")
@@ -601,7 +658,7 @@ func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 // must get all of it — a burst is not a backlog.
 func TestLateRTMPJoinerOfABusyStreamGetsItsWholeGroup(t *testing.T) {
 	t.Parallel()
-	f, a := startWatchServer(t, nil)
+	f, a := startLiveWatchServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	pub, err := rtmpDial(t, f, rtmpclient.Options{}).Publish(ctx, "busy", "live")

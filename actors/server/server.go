@@ -103,6 +103,12 @@ type Options struct {
 	// GroupFlowMiddleware wraps every NetGroup flow actor's receive function (tests
 	// inject faults with it).
 	GroupFlowMiddleware []actor.ReceiverMiddleware
+	// LosslessMedia sends live media to RTMFP and RTMP players without lifetimes: a
+	// player that falls behind receives every frame late instead of losing media to the
+	// live policy (live.Policy.Lossless), up to the backlog bounds that keep memory
+	// bounded. For a node whose players record what they receive; tests whose subject is
+	// delivery use it so that a busy machine cannot make the server give media up.
+	LosslessMedia bool
 }
 
 // Server is a running RTMFP server node.
@@ -295,6 +301,7 @@ func (n *node) start(ctx actor.Context) error {
 	if sc.FlowStallTimeout == 0 {
 		sc.FlowStallTimeout = cfg.FlowStallTimeout
 	}
+	sc.LosslessMedia = sc.LosslessMedia || opts.LosslessMedia
 	buffer := max(cfg.UDPBuffer, 0) // -1: the OS default (endpoint: 0)
 	for _, l := range cfg.Listen {
 		e, err := endpoint.Start(ctx, endpoint.Config{
@@ -383,7 +390,7 @@ func (s *Server) media() *media.Media {
 // layer, timeouts and limits as the sessions.
 func (s *Server) startRTMP(ctx actor.Context, conns *netconn.Connections, sc session.Config) error {
 	cfg := s.cfg
-	rc := rtmp.Config{MaxConnections: cfg.MaxSessions, Keepalive: sc.Keepalive, IdleTimeout: sc.IdleTimeout,
+	rc := rtmp.Config{MaxConnections: cfg.MaxSessions, Keepalive: sc.Keepalive, IdleTimeout: sc.IdleTimeout, LosslessMedia: sc.LosslessMedia,
 		Connections: conns, IDs: &s.rtmpIDs, Banned: refused{&s.banned, &s.ipAccess}, Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.RTMP, Options: s.propsOptions()}
 	if cfg.RTMP != Off {
 		rc.Listen = cfg.RTMP

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
@@ -16,6 +17,10 @@ import (
 // avSource generates a synthetic A/V stream: metadata, AAC and AVC sequence headers, then
 // audio frames (every 20 ms) and video frames (every 40 ms, a key frame every keyEvery
 // frames). Every frame carries a sequence number so receivers can check order and bytes.
+// Frames are marked client.Media.Reliable: the tests' subject is what the server does with
+// a stream, and an RTMFP publisher's own media policy is wall-clock (lifetimes, the
+// catch-up at a key frame), so a busy machine that left the publisher's session a second
+// behind would make it give frames up before they reached the server (issue 26).
 type avSource struct {
 	keyEvery   int
 	videoBytes int // size of an inter frame; key frames are 5x
@@ -43,7 +48,7 @@ func (s *avSource) next() []client.Media {
 		b[0], b[1] = 0xAF, 0x01
 		binary.BigEndian.PutUint32(b[2:], uint32(s.audioSeq))
 		fill(b[6:], s.audioSeq)
-		out = append(out, client.Media{Type: flash.TypeAudio, Timestamp: s.clock + uint32(i*20), Data: b})
+		out = append(out, client.Media{Type: flash.TypeAudio, Timestamp: s.clock + uint32(i*20), Data: b, Reliable: true})
 		s.audioSeq++
 	}
 	key := s.videoSeq%s.keyEvery == 0
@@ -57,7 +62,7 @@ func (s *avSource) next() []client.Media {
 	b[0], b[1] = head, 0x01
 	binary.BigEndian.PutUint32(b[5:], uint32(s.videoSeq))
 	fill(b[9:], s.videoSeq)
-	out = append(out, client.Media{Type: flash.TypeVideo, Timestamp: s.clock, Data: b})
+	out = append(out, client.Media{Type: flash.TypeVideo, Timestamp: s.clock, Data: b, Reliable: true})
 	s.videoSeq++
 	s.clock += 40
 	return out
@@ -202,10 +207,11 @@ func TestPublishPlaySmoke(t *testing.T) {
 
 func sessionConfigZero() session.Config { return session.Config{} }
 
-// publishing starts a server and publishes stream name on it.
+// publishing starts a server with lossless media (its tests want every frame) and
+// publishes stream name on it.
 func publishing(t *testing.T, name string) (*fixture, *client.Publisher) {
 	t.Helper()
-	f := newFixture(t, sessionConfigZero())
+	f := startServer(t, lossless(server.Options{}), nil)
 	pub, err := dial(t, f, f.url, client.Options{}).Publish(ctxT(t, 10*time.Second), name)
 	if err != nil {
 		t.Fatal(err)

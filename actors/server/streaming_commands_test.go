@@ -95,7 +95,7 @@ func (a *streamApp) eventList() []string {
 
 func startStreamApp(t *testing.T) (*fixture, *streamApp) {
 	sa := &streamApp{testApp: &testApp{}}
-	f := startServer(t, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": sa}}}, nil)
+	f := startServer(t, lossless(server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": sa}}}), nil)
 	return f, sa
 }
 
@@ -283,7 +283,9 @@ func TestReceiveAudioVideoAndPause(t *testing.T) {
 			}
 		}
 	}
-	f := startServer(t, server.Options{SessionMiddleware: []actor.ReceiverMiddleware{noteGates}}, nil)
+	// Lossless: the subject is the gates (a gated lane is not a policy drop, video resumes
+	// on a key frame), not the wall-clock lifetimes.
+	f := startServer(t, lossless(server.Options{SessionMiddleware: []actor.ReceiverMiddleware{noteGates}}), nil)
 	pubConn := dial(t, f, f.url, client.Options{})
 	recs := playOn(t, "gated", dial(t, f, f.url, client.Options{Dialect: client.RFC7425}), dial(t, f, f.url, client.Options{}))
 	gated, control := recs[0], recs[1]

@@ -22,7 +22,7 @@ import (
 // a recording is exactly what was published from a key frame on (feedCheck).
 
 // avFeed publishes an avSource through a client.Publisher and remembers every frame by its
-// sequence number, with the moment it was written.
+// sequence number, with the moment it was written (reliably: avSource).
 type avFeed struct {
 	fx  *fixture
 	pub *client.Publisher
@@ -51,6 +51,17 @@ type avFeed struct {
 
 func newFeed(fx *fixture, pub *client.Publisher, src *avSource) *avFeed {
 	return &avFeed{fx: fx, pub: pub, src: src}
+}
+
+// lossless sets the server option of the tests whose subject is delivery (every frame,
+// byte-identical, after a crash, from a key frame): the server's live media policy is
+// wall-clock (lifetimes, the catch-up at a key frame, a lane judged behind after seconds),
+// and a player left a second behind by a busy machine loses media to it by design; with
+// server.Options.LosslessMedia it receives everything late instead. The tests of that
+// policy (a slow player loses video to a key frame) keep it.
+func lossless(o server.Options) server.Options {
+	o.LosslessMedia = true
+	return o
 }
 
 // diag describes the server's counters, for failure messages.

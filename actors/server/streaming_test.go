@@ -39,7 +39,7 @@ func TestHundredSubscribersByteIdentical(t *testing.T) {
 		seed                 = 20261121
 	)
 	began := time.Now()
-	f := startServer(t, server.Options{}, nil)
+	f := startServer(t, lossless(server.Options{}), nil)
 	srvEP := f.srv.Endpoints()[0]
 	// 25 players share each socket: give it a buffer like the server's, or a burst of key
 	// frames to all of them overflows the default one when the machine is busy.
@@ -191,7 +191,8 @@ func TestLateSubscriberStartsOnAKeyFrame(t *testing.T) {
 		burst bool // give up the cache before the join
 	}{{"cached group of pictures", false}, {"cache given up", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startServer(t, server.Options{}, nil)
+			t.Parallel()
+			f := startServer(t, lossless(server.Options{}), nil)
 			srvEP := f.srv.Endpoints()[0]
 			pubConn := dial(t, f, f.url, client.Options{})
 			early := dial(t, f, f.url, client.Options{Dialect: client.RFC7425})

@@ -58,6 +58,7 @@ func (s *Session) onBind(ctx actor.Context, m *live.Bind) {
 		return
 	}
 	c := &channel{ch: m.Channel, binding: m.Binding, s: s, keys: lanes.Flows, policy: live.NewPolicy(m)}
+	c.policy.Lossless = s.p.Config.LosslessMedia
 	if old := s.binding(m.Channel, m.Binding); old != nil {
 		c.next = old.next
 		*old = *c

@@ -78,6 +78,9 @@ type Config struct {
 	// (its cumulative acknowledgement does not move) for this long, default 30 s
 	// (ExceptionStalled).
 	FlowStallTimeout time.Duration
+	// LosslessMedia gives the live media of every binding a lossless policy
+	// (live.Policy.Lossless): nothing given up for its age, only for the backlog bounds.
+	LosslessMedia bool
 }
 
 func (c *Config) defaults() {
