@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
@@ -24,26 +25,10 @@ import (
 // flow.
 func TestPublisherCloseAfterItsMedia(t *testing.T) {
 	t.Parallel()
-	sys := actors.NewActorSystem(zap.NewNop())
-	t.Cleanup(sys.Shutdown)
-	cfg := server.Defaults()
-	cfg.Listen, cfg.RTMP, cfg.Media = []string{"127.0.0.1:0"}, server.Off, t.TempDir()
-	srv, err := server.Start(sys.Root, cfg, server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
+	sys, srv, media := startRecordingServer(t)
 	// Acknowledgements (server → client) take 100 ms: the client's congestion window holds
 	// back most of a burst for several round trips.
-	relay, err := netsim.New(srv.Addrs()[0], netsim.Link{}, netsim.Link{Delay: 100 * time.Millisecond}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Close() })
+	relay := newRelay(t, srv, netsim.Link{Delay: 100 * time.Millisecond})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -67,14 +52,8 @@ func TestPublisherCloseAfterItsMedia(t *testing.T) {
 	}
 	pub.Close()
 
-	for srv.MediaStats().Closed.Load() < 1 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the recording was not closed")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(cfg.Media, "live", "tail.flv"))
+	waitRecordingClosed(ctx, t, srv)
+	b, err := os.ReadFile(filepath.Join(media, "live", "tail.flv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +74,50 @@ func TestPublisherCloseAfterItsMedia(t *testing.T) {
 	for i, n := range got {
 		if n != i {
 			t.Fatalf("frame %d of the recording is frame %d", i, n)
+		}
+	}
+}
+
+// startRecordingServer starts a server on loopback that records into a folder of the
+// test's.
+func startRecordingServer(t *testing.T) (*actor.ActorSystem, *server.Server, string) {
+	t.Helper()
+	sys := actors.NewActorSystem(zap.NewNop())
+	t.Cleanup(sys.Shutdown)
+	cfg := server.Defaults()
+	cfg.Listen, cfg.RTMP, cfg.Media = []string{"127.0.0.1:0"}, server.Off, t.TempDir()
+	srv, err := server.Start(sys.Root, cfg, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+	})
+	return sys, srv, cfg.Media
+}
+
+// newRelay puts a simulated path in front of srv, with down as the server → client link.
+func newRelay(t *testing.T, srv *server.Server, down netsim.Link) *netsim.Relay {
+	t.Helper()
+	relay, err := netsim.New(srv.Addrs()[0], netsim.Link{}, down, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	return relay
+}
+
+// waitRecordingClosed waits until srv has closed a recording (its file written to its
+// end).
+func waitRecordingClosed(ctx context.Context, t *testing.T, srv *server.Server) {
+	t.Helper()
+	for srv.MediaStats().Closed.Load() < 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the recording was not closed")
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
