@@ -105,6 +105,12 @@ func (a *connActor) Receive(ctx actor.Context) {
 		a.onStreamRequest(ctx, m)
 	case *streamClose:
 		a.closeStream(ctx, m.id)
+	case *session.Delivered:
+		a.settle(ctx, uint32(m.Tag))
+	case *session.Abandoned:
+		a.settle(ctx, uint32(m.Tag))
+	case *session.Refused:
+		a.settle(ctx, uint32(m.Tag))
 	case *streamDelete:
 		if st := a.streams[m.id]; st != nil && st.closing {
 			a.deleteStream(ctx, m.id)
@@ -205,7 +211,7 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 		st := &streamState{id: uint32(id), player: r.player, publisher: r.publisher,
 			key: session.FlowKey{Metadata: streamMetadata(uint32(id)), Assoc: a.returnFlow, HasAssoc: true}}
 		a.streams[st.id] = st
-		session := ctx.Parent()
+		sess := ctx.Parent()
 		root := ctx.ActorSystem().Root
 		self := ctx.Self()
 		if r.player != nil {
@@ -231,14 +237,22 @@ func (a *connActor) onStreamRequest(ctx actor.Context, r *streamRequest) {
 			a.writeStream(ctx, st, commandBytes(flash.CommandPlay, args...))
 			return
 		}
-		r.publisher.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
-		r.publisher.write = func(m Media) error {
+		pub := r.publisher
+		pub.closeFn = func() { root.Send(self, &streamClose{id: st.id}) }
+		// Every media message asks the session for its fate, so that Close can wait for
+		// the last ones (settle). The stream's ID tells whose: it is not reused before
+		// deleteStream, which comes after the last of them.
+		receipt := &session.Receipt{To: self, Tag: uint64(st.id)}
+		pub.write = func(m Media) error {
 			select {
 			case <-a.c.done:
 				return ErrClosed
 			default:
 			}
-			root.Send(session, mediaWrite(st.key, m))
+			w := mediaWrite(st.key, m)
+			w.Receipt = receipt
+			pub.unsettled.Add(1)
+			root.Send(sess, w)
 			return nil
 		}
 		a.writeStream(ctx, st, commandBytes(flash.CommandPublish, r.publisher.Name, r.publisher.typ))
@@ -252,15 +266,41 @@ func (a *connActor) writeStream(ctx actor.Context, st *streamState, b []byte) {
 
 // closeStream ends a stream: closeStream on it, then, once the server answered it (its
 // statuses still reach the player or publisher) or after closeStreamWait, deleteStream.
+// A publisher's closeStream waits until the media it wrote are settled: it goes on the
+// stream's command flow, of the highest priority, and would overtake the media still
+// queued on the audio and video flows (the server unpublishes on it).
 func (a *connActor) closeStream(ctx actor.Context, id uint32) {
 	st := a.streams[id]
-	if st == nil || st.closing {
+	if st == nil || st.closing || st.draining {
 		return
 	}
 	if a.ended {
 		a.deleteStream(ctx, id)
 		return
 	}
+	if st.publisher != nil && st.publisher.unsettled.Load() > 0 {
+		st.draining = true
+		return
+	}
+	a.sendCloseStream(ctx, st)
+}
+
+// settle counts one media message of stream id settled (its receipt came back) and sends
+// the closeStream that waited for the last one.
+func (a *connActor) settle(ctx actor.Context, id uint32) {
+	st := a.streams[id]
+	if st == nil || st.publisher == nil {
+		return
+	}
+	if st.publisher.unsettled.Add(-1) == 0 && st.draining && !a.ended {
+		st.draining = false
+		a.sendCloseStream(ctx, st)
+	}
+}
+
+// sendCloseStream sends closeStream and bounds the wait for the server's answer.
+func (a *connActor) sendCloseStream(ctx actor.Context, st *streamState) {
+	id := st.id
 	st.closing = true
 	a.writeStream(ctx, st, commandBytes(flash.CommandCloseStream))
 	self, root := ctx.Self(), ctx.ActorSystem().Root

@@ -204,6 +204,9 @@ type Publisher struct {
 	once    sync.Once
 	closed  atomic.Bool
 	started chan error
+	// unsettled counts the media written to the session whose fate (acknowledged, given
+	// up, refused) the session has not told yet: Close waits for none to be left.
+	unsettled atomic.Int64
 }
 
 // Write sends one media message. It fails with ErrClosed after Close.
@@ -214,7 +217,10 @@ func (p *Publisher) Write(m Media) error {
 	return p.write(m)
 }
 
-// Close unpublishes.
+// Close unpublishes, after the media written before it: closeStream goes to the server
+// once every message written has been acknowledged or given up (audio and video when their
+// lifetimes end, Reliable media only with the session). It does not block: the server
+// answers NetStream.Unpublish.Success once it has them.
 func (p *Publisher) Close() {
 	p.once.Do(func() {
 		p.closed.Store(true)
@@ -233,6 +239,9 @@ type streamState struct {
 	// closing: closeStream was sent; statuses are still delivered (until the server's
 	// Play.Stop or Unpublish.Success), media no longer.
 	closing bool
+	// draining: the publisher closed while media it wrote were unsettled; closeStream
+	// waits for them.
+	draining bool
 }
 
 // onStreamMessage handles one message of a NetStream receive flow and returns the code of
