@@ -110,7 +110,10 @@ const (
 	maxGOPBytes = 4 << 20
 	maxGOPCount = 2000
 	retireAfter = 5 * time.Second
-	recentAudio = 8 // audio messages remembered for the start of the next group of pictures
+	// Audio remembered for the start of the next group of pictures (see startGOP): at most
+	// this many messages and bytes (a few seconds of any codec's frames).
+	recentAudioCount = 256
+	recentAudioBytes = 256 << 10
 )
 
 // publication is the actor of one live stream.
@@ -125,8 +128,7 @@ type publication struct {
 	gop         [][]byte // messages since the last key frame, in order
 	gopBytes    int
 	gopValid    bool
-	recentAudio [recentAudio][]byte // the last audio messages (ring), for startGOP
-	audioCount  int
+	recentAudio audioRing // audio not older than the newest video, for startGOP
 	dec         amf.Decoder
 	pending     []*Media // media to fan out (see fanOutNow)
 	fanPending  bool
@@ -261,8 +263,7 @@ func (p *publication) clearCache() {
 	p.members.metadata, p.members.audioConfig, p.members.videoConfig = nil, nil, nil
 	clear(p.gop)
 	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, false
-	clear(p.recentAudio[:])
-	p.audioCount = 0
+	p.recentAudio.reset()
 }
 
 // broadcastStatus sends the same onStatus to every subscriber.
@@ -404,13 +405,16 @@ func (p *publication) onMedia(ctx actor.Context, m *Ingest) {
 			p.members.audioConfig, out.Config = m.Data, true
 			break
 		}
-		p.recentAudio[p.audioCount%recentAudio] = m.Data
-		p.audioCount++
+		p.recentAudio.push(m.Data, m.Msg.Timestamp)
 		if p.gopValid {
 			p.cache(m.Data)
 		}
 	case flash.TypeVideo:
 		out.Kind = KindVideo
+		if !flash.IsVideoSequenceHeader(body) {
+			// A later key frame is not older than this frame: older audio cannot start it.
+			p.recentAudio.dropBefore(m.Msg.Timestamp)
+		}
 		switch {
 		case flash.IsVideoSequenceHeader(body):
 			p.members.videoConfig, out.Config = m.Data, true
@@ -442,27 +446,79 @@ func (p *publication) onMedia(ctx actor.Context, m *Ingest) {
 	}
 }
 
-// startGOP starts a new group of pictures at a key frame. The audio that reached us just
-// before the key frame but is not older than it belongs to the new group: a publisher
-// sends the audio of a period before its video (Flash, and the audio lane has priority),
-// and a late subscriber replayed the group must not start with a hole in its audio.
+// startGOP starts a new group of pictures at a key frame. The audio that reached us before
+// the key frame but is not older than it belongs to the new group: a publisher sends the
+// audio of a period before its video (Flash, and the audio lane has priority), its video
+// may lag its audio by as long as its flows are apart (they are separate flows: seconds on
+// a loaded path), and a late subscriber replayed the group must not start with a hole in
+// its audio. What the ring holds is exactly the audio not older than the last video, so all
+// of it that is not older than the key frame is carried.
 func (p *publication) startGOP(key []byte, ts uint32) {
-	var carried [recentAudio][]byte
-	n := 0
-	for i := max(0, p.audioCount-recentAudio); i < p.audioCount; i++ {
-		a := p.recentAudio[i%recentAudio]
-		if msg, err := flash.ParseMessage(a); err == nil && int32(msg.Timestamp-ts) >= 0 {
-			carried[n] = a
-			n++
-		}
-	}
 	clear(p.gop)
 	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, true
 	p.cache(key)
-	for _, a := range carried[:n] {
-		p.cache(a)
+	p.recentAudio.each(func(a []byte, ats uint32) {
+		if int32(ats-ts) >= 0 {
+			p.cache(a)
+		}
+	})
+}
+
+// audioRing keeps the audio messages received since the newest video frame's time, oldest
+// first, within recentAudioCount and recentAudioBytes (beyond them the oldest go). It grows
+// as it fills: a publication of a stream whose video keeps up with its audio holds a few.
+type audioRing struct {
+	buf     []timedAudio
+	head, n int
+	bytes   int
+}
+
+type timedAudio struct {
+	data []byte
+	ts   uint32
+}
+
+func (r *audioRing) push(data []byte, ts uint32) {
+	for r.n > 0 && (r.n == recentAudioCount || r.bytes+len(data) > recentAudioBytes) {
+		r.pop()
+	}
+	if len(data) > recentAudioBytes {
+		return
+	}
+	if r.n == len(r.buf) {
+		grown := make([]timedAudio, min(max(2*len(r.buf), 8), recentAudioCount))
+		for i := range r.n {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = timedAudio{data, ts}
+	r.n++
+	r.bytes += len(data)
+}
+
+func (r *audioRing) pop() {
+	r.bytes -= len(r.buf[r.head].data)
+	r.buf[r.head] = timedAudio{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+// dropBefore gives up the audio older than ts (in RTMP's wrapping time).
+func (r *audioRing) dropBefore(ts uint32) {
+	for r.n > 0 && int32(r.buf[r.head].ts-ts) < 0 {
+		r.pop()
 	}
 }
+
+func (r *audioRing) each(f func(data []byte, ts uint32)) {
+	for i := range r.n {
+		a := r.buf[(r.head+i)%len(r.buf)]
+		f(a.data, a.ts)
+	}
+}
+
+func (r *audioRing) reset() { *r = audioRing{} }
 
 // fanOutNow sends the batched media to every sink: one message per sink whatever the
 // batch size (shared by all of them, so never modified afterwards).
