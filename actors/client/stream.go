@@ -68,14 +68,19 @@ func mediaWrite(key session.FlowKey, m Media) *session.Write {
 		w.Key.Lane, w.Priority, w.Lifetime = laneAudio, session.PriorityAudio, audioLifetime
 	case flash.TypeVideo:
 		w.Key.Lane, w.Priority, w.Lifetime = laneVideo, session.PriorityVideo, videoLifetime
-		if flash.IsKeyFrame(m.Data) && !flash.IsVideoSequenceHeader(m.Data) {
+		switch {
+		case flash.IsVideoSequenceHeader(m.Data):
+		case flash.IsKeyFrame(m.Data):
 			// The previous group is stale once its oldest frame still waiting has waited a
 			// second: all of it is given up (session.Write.AbandonWaiting).
-			w.AbandonWaiting = time.Second
+			w.AbandonWaiting, w.Frame = time.Second, session.FrameKey
+		default:
+			// Given up with its key frame, or any frame before it (session.Frame).
+			w.Frame = session.FrameInter
 		}
 	}
 	if m.Reliable {
-		w.Lifetime, w.AbandonWaiting = 0, 0
+		w.Lifetime, w.AbandonWaiting, w.Frame = 0, 0, session.FrameNone
 	}
 	return w
 }

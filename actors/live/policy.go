@@ -9,7 +9,10 @@ import "time"
 //   - audio is sent with a lifetime, and dropped only when its lane is far behind;
 //   - video is sent with a lifetime; a key frame gives up all the older queued video when
 //     the oldest has waited KeyFrameCatchUp (the subscriber is behind); when the video
-//     lane falls far behind, video is dropped until the next key frame.
+//     lane falls far behind, video is dropped until the next key frame;
+//   - a video frame the sink gives up (its lifetime passed in the queue) takes with it
+//     the rest of its group still queued, and video is dropped until the next key frame
+//     (GroupLost): a subscriber never gets frames whose key frame it lacks.
 //
 // A video lane is behind when its oldest message has waited long (VideoBehind), not when
 // it holds many bytes: a late subscriber is replayed a whole group of pictures at once,
@@ -135,6 +138,11 @@ func behind(q Backlog, k Kind, wait time.Duration, limit int) bool {
 	n := q.Queued(k)
 	return n > limit || n > 0 && q.Waited(k) > wait
 }
+
+// GroupLost tells the policy that the sink gave up a video frame that the next ones refer
+// to — a key frame whose lifetime passed while it waited in the queue, most often: the
+// rest of its group is no use, and video waits for the next key frame.
+func (p *Policy) GroupLost() { p.WaitKey = true }
 
 // Gate applies a Gate message: video that was off resumes at a key frame.
 func (p *Policy) Gate(audio, video bool) {

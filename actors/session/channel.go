@@ -153,15 +153,30 @@ func (s *Session) channelWrite(ctx actor.Context, c *channel, m *live.Media) boo
 		}
 		return false
 	}
-	key := c.keys[m.Kind]
-	if d.AbandonOlder > 0 {
-		// Given up by the policy: counted with its drops (the flow counts them too).
-		if f := s.sendByKey.get(key); f != nil {
-			s.p.Stats.MediaDropped.Add(uint64(f.abandonWaiting(int64(s.now()), int64(d.AbandonOlder))))
+	w := Write{Key: c.keys[m.Kind], Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime}
+	if m.Kind == live.KindVideo && d.Lifetime > 0 {
+		// A frame of a group of pictures: given up, it takes the rest of its group.
+		w.Frame = FrameInter
+		if m.KeyFrame {
+			w.Frame = FrameKey
 		}
 	}
-	w := Write{Key: key, Data: m.Data, Priority: lanePriority[m.Kind], Lifetime: d.Lifetime}
-	return s.queue(ctx, &w)
+	f := s.sendByKey.get(w.Key)
+	if f != nil {
+		switch now := int64(s.now()); {
+		case w.Frame == FrameInter && f.groupLost(now):
+			// The flow gave up a frame of this one's group (its key frame expired behind
+			// a collapsed window, say): the policy learns it and drops video to the next
+			// key frame, this frame first.
+			c.policy.GroupLost()
+			s.p.Stats.MediaDropped.Add(1)
+			return false
+		case d.AbandonOlder > 0:
+			// Given up by the policy: counted with its drops.
+			s.p.Stats.MediaDropped.Add(uint64(f.abandonWaiting(now, int64(d.AbandonOlder))))
+		}
+	}
+	return s.queueOn(ctx, f, &w)
 }
 
 // waitedOn is how long the oldest message of the send flow of key that is neither

@@ -231,3 +231,150 @@ func TestSimKeyFrameCatchUpResumesOnTheKeyFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestSimExpiredKeyFrameTakesItsGroup: a key frame that waits in its send flow past its
+// lifetime — written behind a window collapsed by a cut path, large, and so the first of
+// its group to expire — is given up with the rest of its group still queued behind it,
+// and the lane waits for the next key frame: the subscriber never receives frames of a
+// group whose key frame it lacks (issue 26 §4.5 C: "slow player: video run {101 110} does
+// not start on a key frame"; before the fix this subscriber received frames 85 to 125 of
+// the group of key frame 75, which it never got). The path end to end: the policy, the
+// send flow's lifetimes and retransmission back-off on the simulation's virtual clock.
+func TestSimExpiredKeyFrameTakesItsGroup(t *testing.T) {
+	const (
+		cutAt     = 25       // the path is cut before this frame is written …
+		lostKey   = 75       // … this key frame is written 2 s into the cut …
+		restoreAt = 130 + 25 // … the path is back 5.2 s into the cut, found after the key frame expired …
+		nextKey   = 200 + 25 // … and the next key frame, 6 s after the lost one
+		frames    = nextKey + 25
+		tick      = 40 * time.Millisecond
+	)
+	link := simLink{Delay: 10 * time.Millisecond}
+	m, client, server := newSim(t, 1, link, link, Config{})
+	k := func(kind string) FlowKey { return FlowKey{Metadata: kind} }
+	server.deliver(&live.Bind{Channel: 7, Binding: 1, Lanes: &Lanes{Flows: [3]FlowKey{k("c"), k("a"), k("v")}}})
+	isKey := func(i int) bool { return i == 0 || i == lostKey || i == nextKey }
+	for i := range frames {
+		switch i {
+		case cutAt:
+			server.link.Cut = true
+		case restoreAt:
+			server.link.Cut = false
+		}
+		// 25 frames of 10 kB a second, key frames of 50 kB: about 2 Mbit/s.
+		data := make([]byte, 10000)
+		if isKey(i) {
+			data = make([]byte, 50000)
+		}
+		copy(data, fmt.Sprintf("%d ", i))
+		server.deliver(&live.Media{Channel: 7, Kind: live.KindVideo, KeyFrame: isKey(i), Data: data})
+		m.run(m.clock.now+tick, nil)
+	}
+	m.run(m.clock.now+20*time.Second, nil)
+
+	var got []int
+	for _, o := range client.opened {
+		if string(o.Metadata) == "v" {
+			for _, d := range client.msgs[o.FlowID] {
+				var n int
+				fmt.Sscan(string(d[:8]), &n)
+				got = append(got, n)
+			}
+		}
+	}
+	if slices.Contains(got, lostKey) {
+		// Not a failure of the policy, but this test no longer makes the case it is for.
+		t.Fatalf("key frame %d was delivered: the scenario no longer expires it in the send flow (received %v)", lostKey, got)
+	}
+	var want []int
+	for i := range frames {
+		if i < cutAt || i >= nextKey {
+			want = append(want, i)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the subscriber received video frames %v, want %v (key frames 0, %d (given up) and %d)", got, want, lostKey, nextKey)
+	}
+	if m.stats.MediaDropped.Load() == 0 {
+		t.Fatal("no media counted dropped")
+	}
+}
+
+// TestSimExpiredKeyFrameTakesItsGroupOnWrites: the same as a publisher's session sees it
+// (client.mediaWrite: Writes with Frame, lifetimes, a key frame's AbandonWaiting, no
+// policy above): the frames of a group whose key frame expired in the send flow are given
+// up, queued or written later, each answered Abandoned, and the far end resumes on the
+// next key frame.
+func TestSimExpiredKeyFrameTakesItsGroupOnWrites(t *testing.T) {
+	const (
+		cutAt     = 25
+		lostKey   = 75       // 2 s into the cut
+		restoreAt = 190 + 25 // 7.6 s into the cut: found after the key frame's 5 s
+		nextKey   = lostKey + 200
+		frames    = nextKey + 25
+		tick      = 40 * time.Millisecond
+	)
+	link := simLink{Delay: 10 * time.Millisecond}
+	m, client, server := newSim(t, 1, link, link, Config{})
+	fates := map[uint64]string{}
+	server.onReceipt = func(msg any) {
+		switch r := msg.(type) {
+		case *Delivered:
+			fates[r.Tag] += "d"
+		case *Abandoned:
+			fates[r.Tag] += "a"
+		case *Refused:
+			fates[r.Tag] += "r"
+		}
+	}
+	isKey := func(i int) bool { return i == 0 || i == lostKey || i == nextKey }
+	for i := range frames {
+		switch i {
+		case cutAt:
+			server.link.Cut = true
+		case restoreAt:
+			server.link.Cut = false
+		}
+		w := &Write{Key: FlowKey{Metadata: "v"}, Priority: PriorityVideo, Lifetime: 5 * time.Second, Frame: FrameInter,
+			Data: make([]byte, 10000), Receipt: &Receipt{To: server.receiptTo, Tag: uint64(i)}}
+		if isKey(i) {
+			w.Data, w.Frame, w.AbandonWaiting = make([]byte, 50000), FrameKey, time.Second
+		}
+		copy(w.Data, fmt.Sprintf("%d ", i))
+		server.write(w)
+		m.run(m.clock.now+tick, nil)
+	}
+	m.run(m.clock.now+20*time.Second, nil)
+
+	var got []int
+	for _, o := range client.opened {
+		for _, d := range client.msgs[o.FlowID] {
+			var n int
+			fmt.Sscan(string(d[:8]), &n)
+			got = append(got, n)
+		}
+	}
+	if slices.Contains(got, lostKey) {
+		t.Fatalf("key frame %d was delivered: the scenario no longer expires it in the send flow (received %v)", lostKey, got)
+	}
+	prev := -1
+	for _, n := range got {
+		if n != prev+1 && !isKey(n) {
+			t.Fatalf("the far end received video frames %v: a run starts on %d, not a key frame", got, n)
+		}
+		prev = n
+	}
+	if got[len(got)-1] != frames-1 {
+		t.Fatalf("the far end received video frames %v, not the end", got)
+	}
+	// One receipt per write: delivered for what arrived, abandoned for the rest.
+	for i := range frames {
+		want := "a"
+		if slices.Contains(got, i) {
+			want = "d"
+		}
+		if fates[uint64(i)] != want {
+			t.Fatalf("frame %d: receipts %q, want %q (received %v)", i, fates[uint64(i)], want, got)
+		}
+	}
+}

@@ -174,10 +174,30 @@ type Write struct {
 	// stale frames of a group of pictures when its next key frame is written and the
 	// receiver is behind). Messages without a lifetime are never given up this way.
 	AbandonWaiting time.Duration
+	// Frame says whether the message is a video frame that the flow's next ones refer to
+	// (see Frame). A frame given up takes with it the rest of its group, queued or
+	// written later, until the next FrameKey.
+	Frame Frame
 	// Receipt, if set, asks for a Delivered or Abandoned message about this one (and for
 	// Refused if the flow's queue is full).
 	Receipt *Receipt
 }
+
+// Frame places a message of a send flow in a group of pictures: a key frame starts a
+// group, each inter frame refers to the frames of its group before it. A receiver given
+// a frame without one it refers to shows it broken, so when the flow gives a frame up
+// (its lifetime passed, lost without retransmission, abandoned), it gives up with it the
+// frames of its group written after it, those still queued and those written later: they
+// are abandoned (receipts say Abandoned) until the next key frame. A key frame whose
+// lifetime passes while it waits behind a collapsed window is so given up with its whole
+// group, where the younger inter frames, not yet expired, would otherwise still be sent.
+type Frame uint8
+
+const (
+	FrameNone  Frame = iota // not part of a group: audio, data, codec configuration
+	FrameKey                // starts a group of pictures
+	FrameInter              // refers to the frames of its group before it
+)
 
 // Delivered says every fragment of the message with Receipt tag Tag was acknowledged.
 type Delivered struct {
@@ -186,8 +206,8 @@ type Delivered struct {
 }
 
 // Abandoned says the message with receipt tag Tag was given up (lifetime expired, lost
-// without retransmission, abandoned by a newer one, or its flow was rejected); some of its
-// fragments may have arrived.
+// without retransmission, abandoned by a newer one, a frame of its group before it given
+// up, or its flow was rejected); some of its fragments may have arrived.
 type Abandoned struct {
 	Key FlowKey
 	Tag uint64

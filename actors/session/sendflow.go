@@ -28,10 +28,22 @@ type sendMsg struct {
 	deadline   int64 // session clock (ns) after which the message is abandoned; 0 = never
 	retransmit bool  // lost fragments are resent; if false they are abandoned instead
 	abandoned  bool
-	left       int // fragments neither acknowledged nor dropped
+	idx        uint32 // the frame's place in grp (its key frame 0)
+	left       int    // fragments neither acknowledged nor dropped
 	receipt    *Receipt
-	born       int64 // session clock (ns) when written
+	born       int64  // session clock (ns) when written
+	grp        *group // the group of pictures of a video frame (Write.Frame); nil otherwise
 }
+
+// group is a group of pictures of a send flow (Write.Frame): once one of its frames is
+// given up, those written after it are no use and are given up too.
+type group struct {
+	key *sendMsg // the key frame that starts it
+	n   uint32   // frames written in it
+	cut uint32   // idx of its first frame given up; noCut while none was
+}
+
+const noCut = ^uint32(0)
 
 // Receipt asks for the fate of a message: the session tells To whether every fragment
 // was acknowledged (Delivered) or the message was given up (Abandoned).
@@ -50,12 +62,23 @@ func (m *sendMsg) settle(f *sendFlow) {
 	}
 }
 
-// expired reports whether the message should be given up at time now.
+// expired reports whether the message should be given up at time now: its lifetime
+// passed, or a frame of its group written before it was given up. A message whose
+// fragments are all settled (delivered) is not given up any more.
 func (m *sendMsg) expired(now int64) bool {
-	if !m.abandoned && m.deadline != 0 && now >= m.deadline {
-		m.abandoned = true
+	if !m.abandoned && m.left > 0 && (m.deadline != 0 && now >= m.deadline || m.grp != nil && m.grp.cut < m.idx) {
+		m.giveUp()
 	}
 	return m.abandoned
+}
+
+// giveUp abandons the message and, when it is a video frame, the frames of its group
+// written after it (expired gives them up when it next looks at them).
+func (m *sendMsg) giveUp() {
+	m.abandoned = true
+	if m.grp != nil && m.idx < m.grp.cut {
+		m.grp.cut = m.idx
+	}
 }
 
 // sendFrag is one fragment of a message, with its fixed sequence number.
@@ -111,8 +134,10 @@ type sendFlow struct {
 	// session (an interface value, not a closure per flow).
 	owner flowOwner
 
-	// Statistics.
-	written, abandonedMsgs uint64
+	// grp is the group of pictures of the flow's last key frame (nil before one).
+	grp *group
+
+	written uint64 // messages written (a statistic)
 }
 
 // maxFragment is the largest data fragment, chosen so that a fragment with its chunk
@@ -130,6 +155,11 @@ func newSendFlow(id uint64, key FlowKey, prio Priority, maxQueued int) *sendFlow
 // when the flow is closed, its queue is full or its startup options leave no room for data
 // (metadata longer than MaxFlowMetadata, refused before a flow is made for it).
 func (f *sendFlow) write(data []byte, now, deadline int64, retransmit bool, receipt *Receipt) bool {
+	return f.writeFrame(data, now, deadline, retransmit, FrameNone, receipt)
+}
+
+// writeFrame is write for a message that may be a video frame (Write.Frame).
+func (f *sendFlow) writeFrame(data []byte, now, deadline int64, retransmit bool, frame Frame, receipt *Receipt) bool {
 	size := maxFragment - len(f.options)
 	if f.state != sfOpen || f.exception || size <= 0 {
 		return false
@@ -139,6 +169,16 @@ func (f *sendFlow) write(data []byte, now, deadline int64, retransmit bool, rece
 	}
 	f.written++
 	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt, born: now}
+	switch frame {
+	case FrameKey:
+		f.grp = &group{key: m, n: 1, cut: noCut}
+		m.grp = f.grp
+	case FrameInter:
+		if g := f.grp; g != nil {
+			m.grp, m.idx = g, g.n
+			g.n++
+		}
+	}
 	fra := byte(fraWhole)
 	for first := true; first || len(data) > 0; first = false {
 		n := len(data)
@@ -185,8 +225,7 @@ func (f *sendFlow) close() {
 func (f *sendFlow) abandonQueued(inFlightToo bool) {
 	for _, fr := range f.queue {
 		if !fr.msg.abandoned && (inFlightToo || !fr.everSent) {
-			fr.msg.abandoned = true
-			f.abandonedMsgs++
+			fr.msg.giveUp()
 		}
 	}
 }
@@ -210,19 +249,33 @@ func (f *sendFlow) abandonWaiting(now, age int64) (n int) {
 	}
 	for _, fr := range f.queue {
 		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
-			m.abandoned = true
-			f.abandonedMsgs++
+			m.giveUp()
 			n++
 		}
 	}
 	return n
 }
 
+// groupLost reports whether the flow's current group of pictures (that of its last key
+// frame) lost a frame: an inter frame written now would be given up. The key frame's own
+// lifetime is looked at here, so that the group is known lost as soon as the key frame
+// expires, even while the window keeps the flow from being written.
+func (f *sendFlow) groupLost(now int64) bool {
+	g := f.grp
+	if g == nil {
+		return false
+	}
+	if g.cut == noCut {
+		g.key.expired(now)
+	}
+	return g.cut != noCut
+}
+
 // onException handles the receiver's Flow Exception Report: the flow is dead.
 func (f *sendFlow) onException() {
 	f.exception = true
 	for _, fr := range f.queue {
-		fr.msg.abandoned = true
+		fr.msg.giveUp()
 		if !fr.acked {
 			fr.acked = true
 			fr.msg.settle(f)
@@ -344,6 +397,6 @@ func (fr *sendFrag) onLoss() {
 	fr.inFlight = false
 	fr.flow.outstanding -= fr.wireSize
 	if !fr.msg.retransmit {
-		fr.msg.abandoned = true
+		fr.msg.giveUp()
 	}
 }

@@ -411,3 +411,108 @@ func TestSendFlowAbandonWaitingGivesUpTheWholeStaleGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestSendFlowGivenUpFrameTakesItsGroup: a video frame given up — its lifetime passed
+// (a key frame, older and larger than the frames after it), lost without retransmission,
+// abandoned — takes with it the frames of its group written after it, not those before,
+// nor other messages, nor the next group; receipts say so; the flow knows its group lost
+// (an inter frame written then is no use) until the next key frame.
+func TestSendFlowGivenUpFrameTakesItsGroup(t *testing.T) {
+	check := func(t *testing.T, f *sendFlow, now int64, want map[uint64]bool) {
+		t.Helper()
+		got := map[uint64]bool{}
+		for _, fr := range f.queue {
+			if fr.msg.receipt != nil {
+				got[fr.msg.receipt.Tag] = fr.msg.expired(now) // as the flow looks when it writes
+			}
+		}
+		for tag, w := range want {
+			if got[tag] != w {
+				t.Fatalf("at %d: message %d given up %v, want %v (all: %v)", now, tag, got[tag], w, got)
+			}
+		}
+	}
+	// sendThrough transmits every fragment up to the last of message tag.
+	sendThrough := func(f *sendFlow, tag uint64) {
+		n := 0
+		for i, fr := range f.queue {
+			if fr.msg.receipt != nil && fr.msg.receipt.Tag == tag {
+				n = i + 1
+			}
+		}
+		transmit(f, n, 1)
+	}
+	// A group: key frame 1 (three fragments, born 0, expires at 4000), inter frames 2–4
+	// (born 80–160), codec configuration 5 (no lifetime, no group).
+	group := func(f *sendFlow, retransmit bool) {
+		f.writeFrame(make([]byte, 2*maxFragment), 0, 4000, retransmit, FrameKey, &Receipt{Tag: 1})
+		for i := uint64(2); i <= 4; i++ {
+			f.writeFrame([]byte{byte(i)}, int64(i*40), int64(4000+i*40), retransmit, FrameInter, &Receipt{Tag: i})
+		}
+		f.writeFrame([]byte("config"), 200, 0, true, FrameNone, &Receipt{Tag: 5})
+	}
+	t.Run("key frame expires", func(t *testing.T) {
+		var log settledLog
+		f := testSendFlow(&log)
+		group(f, true)
+		transmit(f, 1, 1) // the key frame's first fragment left; the window closed
+		check(t, f, 3999, map[uint64]bool{1: false, 2: false, 3: false, 4: false, 5: false})
+		if f.groupLost(3999) {
+			t.Fatal("group lost before its key frame expired")
+		}
+		if !f.groupLost(4000) {
+			t.Fatal("the key frame expired, the group is not lost")
+		}
+		// Frames 2–4 have not expired (4080–4160) but go with their key frame.
+		check(t, f, 4000, map[uint64]bool{1: true, 2: true, 3: true, 4: true, 5: false})
+		// An inter frame written now joins the lost group; the next key frame starts anew.
+		f.writeFrame([]byte{6}, 4000, 8000, true, FrameInter, &Receipt{Tag: 6})
+		f.writeFrame([]byte{7}, 4000, 8000, true, FrameKey, &Receipt{Tag: 7})
+		f.writeFrame([]byte{8}, 4040, 8040, true, FrameInter, &Receipt{Tag: 8})
+		check(t, f, 4040, map[uint64]bool{6: true, 7: false, 8: false})
+		if f.groupLost(4040) {
+			t.Fatal("the new group is lost")
+		}
+		// Everything leaves (the given-up fragments with the abandon flag) and is
+		// acknowledged: the receipts tell what was given up.
+		sendThrough(f, 8)
+		f.onAckRange(1, f.nextSN-1, nil)
+		for tag, given := range map[uint64]bool{1: true, 2: true, 3: true, 4: true, 5: false, 6: true, 7: false, 8: false} {
+			if d, ok := log.fate(tag); !ok || d == given {
+				t.Fatalf("message %d: delivered %v settled %v, want given up %v", tag, d, ok, given)
+			}
+		}
+	})
+	t.Run("inter frame lost without retransmission", func(t *testing.T) {
+		f := testSendFlow(nil)
+		group(f, false)
+		sendThrough(f, 3)
+		f.queue[len(f.queue)-3].onLoss() // frame 3
+		check(t, f, 100, map[uint64]bool{1: false, 2: false, 3: true, 4: true, 5: false})
+		if !f.groupLost(100) {
+			t.Fatal("group not lost")
+		}
+	})
+	t.Run("abandoned", func(t *testing.T) {
+		f := testSendFlow(nil)
+		group(f, true)
+		sendThrough(f, 2) // 3, 4 and the configuration are given up
+		f.abandonQueued(false)
+		check(t, f, 100, map[uint64]bool{1: false, 2: false, 3: true, 4: true, 5: true})
+	})
+	t.Run("delivered key frame", func(t *testing.T) {
+		// A key frame acknowledged before its lifetime passed is no reason to give its
+		// group up later.
+		f := testSendFlow(nil)
+		group(f, true)
+		sendThrough(f, 1)
+		f.onAckRange(1, 3, nil)
+		f.compact()
+		if f.groupLost(5000) {
+			t.Fatal("a delivered key frame lost its group")
+		}
+		check(t, f, 4000, map[uint64]bool{2: false, 3: false, 4: false})
+		// Frame 2's own lifetime passes (at 4080): 3 and 4, younger, go with it.
+		check(t, f, 4080, map[uint64]bool{2: true, 3: true, 4: true, 5: false})
+	})
+}

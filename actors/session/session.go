@@ -1017,13 +1017,17 @@ func (s *Session) onWrite(ctx actor.Context, w *Write) {
 // queue puts a message on its send flow (opening the flow if needed) without sending
 // anything yet; it reports whether the message was queued.
 func (s *Session) queue(ctx actor.Context, w *Write) bool {
+	return s.queueOn(ctx, s.sendByKey.get(w.Key), w)
+}
+
+// queueOn is queue with the flow of w.Key looked up already (f, nil if there is none).
+func (s *Session) queueOn(ctx actor.Context, f *sendFlow, w *Write) bool {
 	// Refused before any flow is made for it: a flow whose first write is refused would
 	// linger, empty, until the session ends.
 	if s.st != stOpen || s.queuedBytes()+len(w.Data) > s.p.Config.SessionSendBuffer {
 		s.refuse(ctx, w)
 		return false
 	}
-	f := s.sendByKey.get(w.Key)
 	if f == nil {
 		if len(w.Key.Metadata) > MaxFlowMetadata {
 			s.refuse(ctx, w)
@@ -1045,6 +1049,13 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 		s.byPrio = slices.Insert(s.byPrio, at, f)
 	}
 	now := s.now()
+	if w.Frame == FrameInter && f.groupLost(int64(now)) {
+		// A frame of its group was given up: it is no use (Write.Frame).
+		if w.Receipt != nil && w.Receipt.To != nil {
+			ctx.Send(w.Receipt.To, &Abandoned{Key: w.Key, Tag: w.Receipt.Tag})
+		}
+		return false
+	}
 	if w.AbandonWaiting > 0 {
 		f.abandonWaiting(int64(now), int64(w.AbandonWaiting))
 	}
@@ -1052,7 +1063,7 @@ func (s *Session) queue(ctx actor.Context, w *Write) bool {
 	if w.Lifetime > 0 {
 		deadline = int64(now + w.Lifetime)
 	}
-	if !f.write(w.Data, int64(now), deadline, !w.NoRetransmit, w.Receipt) {
+	if !f.writeFrame(w.Data, int64(now), deadline, !w.NoRetransmit, w.Frame, w.Receipt) {
 		s.refuse(ctx, w)
 		return false
 	}
