@@ -385,11 +385,16 @@ func (e *Endpoint) readLoop() {
 		}
 		e.Stats.ReadBatches.Add(1)
 		e.Stats.DatagramsIn.Add(uint64(n))
-		at := e.Now()
+		// The wall clock, which the kernel stamps with, is read before the endpoint
+		// clock: a delay between the two readings (the reader losing the CPU) then makes
+		// a datagram's age too small and its arrival later than it was, by no more than
+		// the delay and never after the read. In the other order it made arrivals earlier
+		// than the datagrams were sent.
 		var wall int64
 		if e.stamps {
 			wall = time.Now().UnixNano()
 		}
+		at := e.Now()
 		bytes := 0
 		for i := range n {
 			ns, stamped := r.stamp(i)

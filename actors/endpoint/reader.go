@@ -98,7 +98,8 @@ func (r *batchReader) stamp(i int) (int64, bool) {
 }
 
 // arrivedAt converts a kernel receive time ns (Unix nanoseconds) to the endpoint clock,
-// given the clock (at) and the wall time (wall) of the moment the read returned. The
+// given the clock (at) and the wall time (wall) of the moment the read returned, the wall
+// time read first (Endpoint.readLoop). The
 // datagram's age is taken on the wall clock, which the kernel stamps with, and subtracted
 // from the monotonic reading, so a wall clock stepped while the endpoint runs can move a
 // receive time by no more than that age; it is never later than the read.

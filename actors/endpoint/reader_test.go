@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorrtmfp/actorrtmfp/actors"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 )
 
@@ -178,4 +183,60 @@ func TestArrivedAt(t *testing.T) {
 			t.Errorf("arrivedAt(%v, wall, wall%+d) = %v, want %v", c.at, c.ns-wall, got, c.want)
 		}
 	}
+}
+
+// TestArrivalIsNeverBeforeTheSend: a message to an endpoint with kernel receive times
+// arrives, on the endpoint clock, no earlier than the moment before it was sent, even when
+// the reader loses the CPU right after reading the endpoint clock (modelled by a clock
+// that returns each reading 20 ms after taking it). The reader converts the kernel's stamp
+// with the wall clock read just before the endpoint clock; reading the wall clock after it
+// made an arrival precede its send by the delay between the readings (a played frame 1.2
+// ms before its write, once, at load 15).
+func TestArrivalIsNeverBeforeTheSend(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("kernel receive timestamps are read on Linux only")
+	}
+	sys := actors.NewActorSystem(testLogger(t))
+	slow := &descheduledClock{}
+	in := make(chan any, 64)
+	server := startServer(t, sys, func(c *Config) {
+		c.KernelTimestamps = true
+		c.Clock = slow
+		c.Accept = &Accept{Upper: func(SessionInfo) actor.Actor { return &collector{out: in} }}
+	})
+	client := startClient(t, sys)
+	r := dialOnce(t, client, server, dialects[1], make(chan any, 64))
+	slow.delay.Store(int64(20 * time.Millisecond))
+	for i := range 5 {
+		before := time.Now()
+		sys.Root.Send(r.PID, &session.Write{Key: session.FlowKey{Metadata: "hello"}, Data: []byte{byte(i)}, Priority: session.PriorityControl})
+		var m *session.FlowMessage
+		for m == nil {
+			select {
+			case v := <-in:
+				m, _ = v.(*session.FlowMessage)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("message %d never reached the server", i)
+			}
+		}
+		after := time.Now()
+		if at := server.Time(m.At); at.Before(before) || at.After(after) {
+			t.Fatalf("message %d sent after %v arrived at %v (%v before), received by %v", i, before, at, before.Sub(at), after)
+		}
+	}
+}
+
+// descheduledClock is the real clock whose readings, once delay is set, return that long
+// after they were taken: a goroutine losing the CPU right after reading the time.
+type descheduledClock struct{ delay atomic.Int64 }
+
+func (c *descheduledClock) Now() time.Time {
+	now := time.Now()
+	// The delay modelled, not a wait for an event.
+	time.Sleep(time.Duration(c.delay.Load()))
+	return now
+}
+
+func (c *descheduledClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return time.AfterFunc(d, f)
 }

@@ -137,12 +137,14 @@ func (m *member) announce(ctx actor.Context, n *neighbor, s *stream) {
 	}
 }
 
-// subscribe announces a stream we now play to the neighbours that have it.
+// subscribe announces a stream we now play to every neighbour: to those that have it, so
+// that they offer it to us; to the others, so that they hear of it. A neighbour may know
+// the stream from no one else (its other neighbours are players too, and like it, they
+// announce only what they were told of), and a player told of it announces it back and
+// pulls from us.
 func (m *member) subscribe(ctx actor.Context, s *stream) {
 	for _, n := range m.byPeer {
-		if ps := n.streams[s.lane]; ps != nil && ps.farFlow != 0 {
-			m.announce(ctx, n, s)
-		}
+		m.announce(ctx, n, s)
 	}
 }
 
@@ -167,8 +169,10 @@ func (m *member) onMediaInfo(ctx actor.Context, n *neighbor, flowID uint64, mi g
 	n.flows[flowID] = flowRef{meta: group.MetaMediaReport, lane: s.lane, known: true}
 	ps := n.stream(s)
 	ps.farFlow = flowID
-	if s.source || m.plays[s.name] {
+	if s.source {
 		m.announce(ctx, n, s)
+	} else if m.plays[s.name] {
+		m.subscribe(ctx, s)
 	}
 }
 

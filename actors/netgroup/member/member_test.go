@@ -491,3 +491,41 @@ func TestStreamsNobodyOffersFreeTheirLanes(t *testing.T) {
 	h.handshake(q, nil)
 	h.expect(q, "the announcement of the member's own stream", isType(group.TypeMediaInfo))
 }
+
+// TestNeighbourWithoutTheStreamIsToldOfIt: a player announces the stream it plays to every
+// neighbour, not only to those that announced it first: a neighbour whose only other
+// neighbours are players (another viewer behind this one) hears of the stream from no one
+// else, and two players that each wait for the other to announce get nothing from each
+// other. Both when the stream is announced to a member already playing it and when the
+// member starts playing a stream it knew of.
+func TestNeighbourWithoutTheStreamIsToldOfIt(t *testing.T) {
+	for _, order := range []string{"announced to a player", "played once announced"} {
+		t.Run(order, func(t *testing.T) {
+			h := newHarness(t, nil)
+			if order == "announced to a player" {
+				h.sys.Root.Send(h.member, &Play{Name: "s"})
+			}
+			viewer := h.peer(2)
+			h.handshake(viewer, nil)
+			if n := h.count(); n != 1 {
+				t.Fatalf("%d neighbours, want the viewer", n)
+			}
+			source := h.peer(1)
+			info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 6}}
+			h.offer(source, info)
+			if order == "played once announced" {
+				h.count()
+				h.sys.Root.Send(h.member, &Play{Name: "s"})
+			}
+			h.expect(viewer, "the stream's announcement", func(m any) bool {
+				w, ok := m.(*session.Write)
+				if !ok || w.Key.Metadata != group.MetaMediaReport {
+					return false
+				}
+				got, err := group.Parse(w.Data)
+				mi, isInfo := got.(group.MediaInfo)
+				return err == nil && isInfo && mi.Name == info.Name && mi.Key == info.Key
+			})
+		})
+	}
+}
