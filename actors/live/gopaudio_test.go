@@ -14,12 +14,7 @@ import (
 func TestLateSubscriberGetsTheAudioItsKeyFrameLaggedBehind(t *testing.T) {
 	r := newRig(t)
 	key := Key{App: "app", Name: "cam"}
-	r.sys.Root.Send(r.reg, &Publish{Key: key, Stream: r.stream})
-	pubd := next[*Published](r, r.strCh)
-	if !pubd.OK {
-		t.Fatal("publish refused")
-	}
-	r.pub = pubd.Publication
+	r.publish(key)
 	r.ingest(message(flash.TypeVideo, 0, 0x17, 0x01, 0, 0, 0, 0)) // an earlier group
 	// Audio of 0–1,500 ms (every 20 ms) arrives before the video of 1,000 ms onward.
 	for ts := uint32(0); ts <= 1500; ts += 20 {

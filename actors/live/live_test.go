@@ -161,6 +161,17 @@ func message(typ byte, ts uint32, body ...byte) []byte {
 	return append(b, body...)
 }
 
+// publish publishes key from the rig's stream actor and keeps the publication.
+func (r *rig) publish(key Key) {
+	r.t.Helper()
+	r.sys.Root.Send(r.reg, &Publish{Key: key, Stream: r.stream})
+	pubd := next[*Published](r, r.strCh)
+	if !pubd.OK {
+		r.t.Fatal("publish refused")
+	}
+	r.pub = pubd.Publication
+}
+
 func (r *rig) ingest(data []byte) {
 	msg, err := flash.ParseMessage(data)
 	if err != nil {
@@ -197,12 +208,7 @@ func (r *rig) ended(pid *actor.PID) <-chan struct{} {
 func TestLateSubscriberGetsStatusesConfigurationAndTheGroupInOrder(t *testing.T) {
 	r := newRig(t)
 	key := Key{App: "app", Name: "cam"}
-	r.sys.Root.Send(r.reg, &Publish{Key: key, Stream: r.stream})
-	pubd := next[*Published](r, r.strCh)
-	if !pubd.OK {
-		t.Fatal("publish refused")
-	}
-	r.pub = pubd.Publication
+	r.publish(key)
 	meta, _ := flash.AppendData(nil, flash.Data{Values: []any{"@setDataFrame", "onMetaData", amf.NewObject()}})
 	aac := message(flash.TypeAudio, 0, 0xAF, 0x00, 0x12, 0x10)
 	avc := message(flash.TypeVideo, 0, 0x17, 0x00, 0, 0, 0)

@@ -272,16 +272,7 @@ func TestSimExpiredKeyFrameTakesItsGroup(t *testing.T) {
 	}
 	m.run(m.clock.now+20*time.Second, nil)
 
-	var got []int
-	for _, o := range client.opened {
-		if string(o.Metadata) == "v" {
-			for _, d := range client.msgs[o.FlowID] {
-				var n int
-				fmt.Sscan(string(d[:8]), &n)
-				got = append(got, n)
-			}
-		}
-	}
+	got := framesReceived(client, "v")
 	if slices.Contains(got, lostKey) {
 		// Not a failure of the policy, but this test no longer makes the case it is for.
 		t.Fatalf("key frame %d was delivered: the scenario no longer expires it in the send flow (received %v)", lostKey, got)
@@ -346,14 +337,7 @@ func TestSimExpiredKeyFrameTakesItsGroupOnWrites(t *testing.T) {
 	}
 	m.run(m.clock.now+20*time.Second, nil)
 
-	var got []int
-	for _, o := range client.opened {
-		for _, d := range client.msgs[o.FlowID] {
-			var n int
-			fmt.Sscan(string(d[:8]), &n)
-			got = append(got, n)
-		}
-	}
+	got := framesReceived(client, "v")
 	if slices.Contains(got, lostKey) {
 		t.Fatalf("key frame %d was delivered: the scenario no longer expires it in the send flow (received %v)", lostKey, got)
 	}
@@ -377,4 +361,20 @@ func TestSimExpiredKeyFrameTakesItsGroupOnWrites(t *testing.T) {
 			t.Fatalf("frame %d: receipts %q, want %q (received %v)", i, fates[uint64(i)], want, got)
 		}
 	}
+}
+
+// framesReceived returns the numbers the far end read at the start of each message of its
+// flows of metadata md, in the order received.
+func framesReceived(c *simNode, md string) []int {
+	var got []int
+	for _, o := range c.opened {
+		if string(o.Metadata) == md {
+			for _, d := range c.msgs[o.FlowID] {
+				var n int
+				fmt.Sscan(string(d[:8]), &n)
+				got = append(got, n)
+			}
+		}
+	}
+	return got
 }
