@@ -255,12 +255,7 @@ func TestSimExpiredKeyFrameTakesItsGroup(t *testing.T) {
 	server.deliver(&live.Bind{Channel: 7, Binding: 1, Lanes: &Lanes{Flows: [3]FlowKey{k("c"), k("a"), k("v")}}})
 	isKey := func(i int) bool { return i == 0 || i == lostKey || i == nextKey }
 	for i := range frames {
-		switch i {
-		case cutAt:
-			server.link.Cut = true
-		case restoreAt:
-			server.link.Cut = false
-		}
+		server.link.Cut = cutAt <= i && i < restoreAt
 		// 25 frames of 10 kB a second, key frames of 50 kB: about 2 Mbit/s.
 		data := make([]byte, 10000)
 		if isKey(i) {
@@ -320,12 +315,7 @@ func TestSimExpiredKeyFrameTakesItsGroupOnWrites(t *testing.T) {
 	}
 	isKey := func(i int) bool { return i == 0 || i == lostKey || i == nextKey }
 	for i := range frames {
-		switch i {
-		case cutAt:
-			server.link.Cut = true
-		case restoreAt:
-			server.link.Cut = false
-		}
+		server.link.Cut = cutAt <= i && i < restoreAt
 		w := &Write{Key: FlowKey{Metadata: "v"}, Priority: PriorityVideo, Lifetime: 5 * time.Second, Frame: FrameInter,
 			Data: make([]byte, 10000), Receipt: &Receipt{To: server.receiptTo, Tag: uint64(i)}}
 		if isKey(i) {
