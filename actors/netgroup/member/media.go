@@ -643,11 +643,13 @@ func (m *member) onTick(ctx actor.Context) {
 // findHoles records the fragments we know exist but do not hold. Before the player
 // starts, when it was offered the stream's first fragment (it was there at the start),
 // that includes all those before the first we got: the first to arrive may be a later one
-// pushed, and the maps that tell of the earlier ones come after it. A player that joined
-// late starts from what it gets, near the live edge.
+// pushed, and the maps that tell of the earlier ones come after it. It does so while it
+// holds nothing too: pushes bring only what a neighbour gets after our push request
+// reached it, so a stream sent before that (a burst, a source gone quiet) comes only by
+// pulls. A player that joined late starts from what it gets, near the live edge.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
-	if s.next == 0 && s.lo > 0 {
+	if s.next == 0 && (s.lo > 0 || s.fromStart) {
 		// Looked at again from the lowest held: an earlier fragment than those scanned
 		// may have come (pushed late), leaving holes behind the scan.
 		if s.frags[firstFragment] != nil {
@@ -655,7 +657,10 @@ func (m *member) findHoles(s *stream, now time.Time) {
 		}
 		from = s.lo
 		if s.fromStart {
-			from = max(firstFragment, s.lo-min(s.lo-firstFragment, maxMissing))
+			from = firstFragment
+			if s.lo > firstFragment+maxMissing {
+				from = s.lo - maxMissing
+			}
 		}
 	}
 	if s.knownHi > maxMissing && from < s.knownHi-maxMissing {

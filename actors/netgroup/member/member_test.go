@@ -529,3 +529,56 @@ func TestNeighbourWithoutTheStreamIsToldOfIt(t *testing.T) {
 		})
 	}
 }
+
+// TestPlayerOfferedTheStartPullsItWithNothingPushed: a player that was there before the
+// stream started, offered its first fragments by a neighbour's map but pushed nothing (it
+// asked for pushes after the source had sent the whole stream: a short burst, or a source
+// that went quiet), pulls them and plays the stream; it does not wait for a push that
+// never comes because it holds nothing yet.
+func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 10}})
+	h.send(p, 2, group.FragmentsMap{Last: 5, Bits: []byte{0x0F}}) // 1 to 5, the whole stream
+	h.count()
+	pulled := map[uint64]bool{}
+	for i := 0; i < 3 && len(pulled) < 5; i++ {
+		h.tick(w, period)
+		for len(p.out) > 0 {
+			wr, ok := (<-p.out).(*session.Write)
+			if !ok {
+				continue
+			}
+			if m, err := group.Parse(wr.Data); err == nil {
+				if pl, ok := m.(group.Pull); ok {
+					pulled[pl.ID] = true
+				}
+			}
+		}
+	}
+	for id := uint64(1); id <= 5; id++ {
+		if !pulled[id] {
+			t.Fatalf("fragment %d was never pulled (pulled %v): the player waits for pushes that never come", id, pulled)
+		}
+	}
+	for id := uint64(1); id <= 5; id++ {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.count()
+	h.tick(w, 2*period) // a fetch period after the first fragment: the player starts
+	for want := byte(1); want <= 5; want++ {
+		select {
+		case got := <-h.media:
+			if got[0] != want {
+				t.Fatalf("got message %d, want %d", got[0], want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never came", want)
+		}
+	}
+}
