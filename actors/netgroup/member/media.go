@@ -48,6 +48,9 @@ type stream struct {
 	// fromStart: before the player started, a neighbour offered (or we got) the stream's
 	// first fragment, so the player plays it from its start.
 	fromStart bool
+	// servedAt is, once the stream is ending, when it last took a fragment or answered a
+	// pull: its neighbours may still miss some of it, and it serves them a window more.
+	servedAt time.Time
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
 	got   [8]int       // fragments of each bit received from its owner since the last rebalance
@@ -135,6 +138,9 @@ func (m *member) announce(ctx actor.Context, n *neighbor, s *stream) {
 	if s.hi > 0 {
 		m.sendMap(ctx, n, ps, s, m.fragmentsMap(s))
 	}
+	if s.ending {
+		m.write(ctx, n, reportKeyOf(n, s), group.MediaEnd{Last: s.last}.Append(nil), session.PriorityControl)
+	}
 }
 
 // subscribe announces a stream we now play to every neighbour: to those that have it, so
@@ -218,6 +224,9 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 		}
 		if fr := s.frags[msg.ID]; fr != nil && ps.farFlow != 0 {
 			m.sendFragment(ctx, n, ps, s, fr)
+			if s.ending {
+				s.servedAt = m.cfg.Clock.Now()
+			}
 		}
 	}
 }
@@ -299,6 +308,9 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 	// encoding shared by every neighbour.
 	m.store(s, &frag{f: f, wire: f.Append(make([]byte, 0, len(f.Data)+12)), at: m.cfg.Clock.Now()})
 	m.cfg.Stats.FragmentsIn.Add(1)
+	if s.ending {
+		s.servedAt = m.cfg.Clock.Now()
+	}
 	if s.owner[f.ID%8] == n {
 		s.got[f.ID%8]++
 	}
@@ -529,7 +541,7 @@ func (m *member) endStream(ctx actor.Context, s *stream, last uint64, from *neig
 	if s.ending {
 		return
 	}
-	s.ending, s.last = true, last
+	s.ending, s.last, s.servedAt = true, last, m.cfg.Clock.Now()
 	s.knownHi = max(s.knownHi, last)
 	end := group.MediaEnd{Last: last}.Append(nil)
 	for _, n := range m.byPeer {
@@ -541,10 +553,16 @@ func (m *member) endStream(ctx actor.Context, s *stream, last uint64, from *neig
 	m.finishIfDone(ctx, s)
 }
 
-// finishIfDone frees an ending stream's flows once nothing more is to come of it; its
-// fragments go with the window.
+// finishIfDone frees an ending stream's flows once nothing more is to come of it and its
+// neighbours had a window to pull what they miss of it (the end overtakes fragments, and a
+// neighbour on a starved machine is seconds behind: the source that stopped answering at
+// the end left its neighbours without the stream's last fragments); its fragments go with
+// the window.
 func (m *member) finishIfDone(ctx actor.Context, s *stream) {
 	if !s.ending || s.ended || (!s.source && m.plays[s.name] && s.next <= s.last) {
+		return
+	}
+	if len(s.frags) > 0 && m.cfg.Clock.Now().Sub(s.servedAt) < m.cfg.Window {
 		return
 	}
 	s.ended = true
@@ -601,6 +619,7 @@ func (m *member) onTick(ctx actor.Context) {
 			}
 			m.evictOldest(s)
 		}
+		m.finishIfDone(ctx, s)
 		if m.ticks%rebalanceTicks == 0 {
 			for _, n := range m.byPeer {
 				if ps := n.streams[s.lane]; ps != nil {

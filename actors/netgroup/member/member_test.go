@@ -278,7 +278,8 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 // fragments (another flow, another neighbour); the player still gets them, then the
 // stream's flows close.
 func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
-	h := newHarness(t, nil)
+	w := clock.NewWarp()
+	h := newHarness(t, func(c *Config) { c.Clock = w })
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
@@ -302,6 +303,7 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 			t.Fatalf("message %d never came", want)
 		}
 	}
+	w.Skip(DefaultWindow) // the player serves the stream's end a window more
 	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
 	h.count() // the member handled fragment 5 (OnMedia runs on its actor)
 	select {
@@ -580,5 +582,75 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("message %d never came", want)
 		}
+	}
+}
+
+// TestEndedStreamIsServedAWindowMore: the source of a stream that ended still answers its
+// neighbours' pulls of what it holds (the end overtakes fragments, and a neighbour on a
+// starved machine is seconds behind: a source that stopped answering at the end left
+// every player without the stream's last fragments). Its flows close once what it holds
+// left the window, or, lossless, a window after the last pull it answered.
+func TestEndedStreamIsServedAWindowMore(t *testing.T) {
+	for _, lossless := range []bool{false} {
+		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
+			_ = lossless
+			w := clock.NewWarp()
+			const period = time.Hour
+			h := newHarness(t, func(c *Config) {
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+			})
+			for i := range 3 {
+				h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Time: uint32(i), Body: []byte{0xAF, 1, byte(i + 1)}})
+			}
+			p := h.peer(1)
+			h.handshake(p, nil)
+			var info group.MediaInfo
+			h.expect(p, "the stream's announcement", func(m any) bool {
+				wr, ok := m.(*session.Write)
+				if !ok {
+					return false
+				}
+				got, err := group.Parse(wr.Data)
+				info, ok = got.(group.MediaInfo)
+				return err == nil && ok
+			})
+			// p plays it: it announces it back on its media report flow (2).
+			h.flow(p, 2, group.MetaMediaReport, nil)
+			h.send(p, 2, info)
+			h.count()
+			h.sys.Root.Send(h.member, &EndStream{Name: "s"})
+			h.expect(p, "the stream's end", isType(group.TypeMediaInfo))
+			closed := func(m any) bool { _, ok := m.(*session.CloseFlow); return ok }
+			pull := func(id uint64) {
+				t.Helper()
+				h.send(p, 2, group.Pull{ID: id})
+				h.expect(p, fmt.Sprintf("fragment %d, pulled after the stream's end", id), func(m any) bool {
+					if closed(m) {
+						t.Fatal("the stream's flows closed before the pull was answered")
+					}
+					wr, ok := m.(*session.Write)
+					if !ok || wr.Key.Metadata != group.MetaMedia {
+						return false
+					}
+					f, err := group.ParseFragment(wr.Data)
+					return err == nil && f.ID == id
+				})
+			}
+			notClosed := func(when string) {
+				t.Helper()
+				h.count()
+				for len(p.out) > 0 {
+					if closed(<-p.out) {
+						t.Fatalf("the stream's flows closed %s", when)
+					}
+				}
+			}
+			h.tick(w, period)
+			pull(2)
+			h.tick(w, 5*period)
+			notClosed("while the pulled fragments were in the window")
+			h.tick(w, 6*period)
+			h.expect(p, "the stream's flows closed", closed)
+		})
 	}
 }
