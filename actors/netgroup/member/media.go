@@ -48,6 +48,9 @@ type stream struct {
 	// fromStart: before the player started, a neighbour offered (or we got) the stream's
 	// first fragment, so the player plays it from its start.
 	fromStart bool
+	// pushedOut is the highest id the byte bound gave up (Config.Lossless: the holes
+	// before it are waited for no longer).
+	pushedOut uint64
 	// servedAt is, once the stream is ending, when it last took a fragment or answered a
 	// pull: its neighbours may still miss some of it, and it serves them a window more.
 	servedAt time.Time
@@ -236,6 +239,9 @@ func (m *member) sendFragment(ctx actor.Context, n *neighbor, ps *peerStream, s 
 	// cannot take the stream loses fragments (and pulls them elsewhere), it does not
 	// queue them without end.
 	w := &session.Write{Key: mediaKeyOf(ps, s), Data: fr.wire, Priority: session.PriorityVideo, Lifetime: m.cfg.Window}
+	if m.cfg.Lossless {
+		w.Lifetime = 0
+	}
 	if fr.f.MediaType == flash.TypeAudio && fr.f.First() {
 		w.Priority = session.PriorityAudio
 	}
@@ -339,6 +345,7 @@ func (m *member) store(s *stream, fr *frag) {
 	}
 	delete(s.missing, id)
 	for s.bytes > maxStreamBytes && len(s.order) > 0 {
+		s.pushedOut = max(s.pushedOut, s.order[0])
 		m.evictOldest(s)
 	}
 }
@@ -395,6 +402,9 @@ func (m *member) deliver(s *stream) {
 		mi := s.missing[id]
 		if mi == nil {
 			return id < s.lo // gone with the window
+		}
+		if m.cfg.Lossless {
+			return id < s.pushedOut // waiting would hold up what the byte bound now takes
 		}
 		waited := now.Sub(mi.since)
 		return waited > m.cfg.Window || waited > giveUp && !m.offered(s, id)
@@ -612,7 +622,9 @@ func (m *member) onTick(ctx actor.Context) {
 	m.ticks++
 	now := m.cfg.Clock.Now()
 	for _, s := range m.streams {
-		for len(s.order) > 0 {
+		// Lossless: a stream's fragments go by the byte bound only until it ended (then the
+		// window frees its lane).
+		for len(s.order) > 0 && (!m.cfg.Lossless || s.ended) {
 			fr := s.frags[s.order[0]]
 			if fr != nil && now.Sub(fr.at) < m.cfg.Window {
 				break
@@ -736,7 +748,9 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 		// A pull is repeated (elsewhere) after a longer wait each time: under load the
 		// answers are late, and pulling again at once would add to the load that makes
 		// them late.
-		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < time.Duration(mi.tries)*m.cfg.FetchPeriod) {
+		// (At most half a window, which a lossless member may wait beyond: a neighbour
+		// serves an ended stream for a window after the last pull it answered.)
+		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < min(time.Duration(mi.tries)*m.cfg.FetchPeriod, m.cfg.Window/2)) {
 			continue
 		}
 		// A push still on its way is not pulled: pushes of one bit come in order on one

@@ -585,19 +585,84 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 	}
 }
 
+// TestLosslessMemberGivesNothingUpForItsAge: with Config.Lossless a player whose missing
+// fragment comes more than a window late still gets it and what followed it, and the
+// copies it relays carry no lifetime; without it, the window gives the fragment up (the
+// live policy: a starved player loses media).
+func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
+	for _, lossless := range []bool{false, true} {
+		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
+			w := clock.NewWarp()
+			const period = time.Hour
+			h := newHarness(t, func(c *Config) {
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
+			})
+			h.sys.Root.Send(h.member, &Play{Name: "s"})
+			info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 11}}
+			p, down := h.peer(1), h.peer(2)
+			h.offer(p, info)
+			h.offer(down, info)
+			h.send(down, 2, group.PushMode{Mask: 0xFF}) // down asks us to push everything
+			frag := func(id uint64) {
+				h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+			}
+			h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+			frag(1)
+			frag(3) // 2 is late
+			h.expect(down, "fragment 1 pushed", func(m any) bool {
+				wr, ok := m.(*session.Write)
+				if !ok || wr.Key.Metadata != group.MetaMedia {
+					return false
+				}
+				if want := map[bool]time.Duration{false: 10 * period, true: 0}[lossless]; wr.Lifetime != want {
+					t.Fatalf("a fragment relayed with lifetime %v, want %v", wr.Lifetime, want)
+				}
+				return true
+			})
+			h.tick(w, period)
+			h.tick(w, period) // a fetch period after the first fragment: the player starts
+			if got := <-h.media; got[0] != 1 {
+				t.Fatalf("got message %d first, want 1", got[0])
+			}
+			h.tick(w, 10*period) // fragment 2 missing for more than the window
+			frag(2)
+			h.count()
+			h.tick(w, period)
+			if !lossless {
+				if h.stats.Lost.Load() == 0 {
+					t.Fatal("the window gave nothing up")
+				}
+				return
+			}
+			for want := byte(2); want <= 3; want++ {
+				select {
+				case got := <-h.media:
+					if got[0] != want {
+						t.Fatalf("got message %d, want %d", got[0], want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("message %d never came (%d given up)", want, h.stats.Lost.Load())
+				}
+			}
+			if n := h.stats.Lost.Load(); n != 0 {
+				t.Fatalf("%d fragments given up", n)
+			}
+		})
+	}
+}
+
 // TestEndedStreamIsServedAWindowMore: the source of a stream that ended still answers its
 // neighbours' pulls of what it holds (the end overtakes fragments, and a neighbour on a
 // starved machine is seconds behind: a source that stopped answering at the end left
 // every player without the stream's last fragments). Its flows close once what it holds
 // left the window, or, lossless, a window after the last pull it answered.
 func TestEndedStreamIsServedAWindowMore(t *testing.T) {
-	for _, lossless := range []bool{false} {
+	for _, lossless := range []bool{false, true} {
 		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
-			_ = lossless
 			w := clock.NewWarp()
 			const period = time.Hour
 			h := newHarness(t, func(c *Config) {
-				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
 			})
 			for i := range 3 {
 				h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Time: uint32(i), Body: []byte{0xAF, 1, byte(i + 1)}})
@@ -649,6 +714,11 @@ func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 			pull(2)
 			h.tick(w, 5*period)
 			notClosed("while the pulled fragments were in the window")
+			if lossless {
+				pull(3)
+				h.tick(w, 6*period)
+				notClosed("within a window of the last pull answered")
+			}
 			h.tick(w, 6*period)
 			h.expect(p, "the stream's flows closed", closed)
 		})
