@@ -51,8 +51,8 @@ type stream struct {
 	// pushedOut is the highest id the byte bound gave up (Config.Lossless: the holes
 	// before it are waited for no longer).
 	pushedOut uint64
-	// servedAt is, once the stream is ending, when it last took a fragment or answered a
-	// pull: its neighbours may still miss some of it, and it serves them a window more.
+	// servedAt is, once the stream is ending, when it last took a fragment or was pulled
+	// from: its neighbours may still miss some of it, and it serves them a window more.
 	servedAt time.Time
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
@@ -219,6 +219,11 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 	case group.PushMode:
 		ps.pushOut = msg.Mask
 	case group.Pull:
+		if s.ending {
+			// A neighbour still wants the stream (what we sent it may be on its way):
+			// it is served a window more.
+			s.servedAt = m.cfg.Clock.Now()
+		}
 		if _, done := ps.sent[msg.ID]; done {
 			// Already on its way (a push the neighbour did not have yet, or an earlier
 			// pull): the flow is reliable within the window, a second copy only adds load.
@@ -227,9 +232,6 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 		}
 		if fr := s.frags[msg.ID]; fr != nil && ps.farFlow != 0 {
 			m.sendFragment(ctx, n, ps, s, fr)
-			if s.ending {
-				s.servedAt = m.cfg.Clock.Now()
-			}
 		}
 	}
 }
@@ -749,7 +751,7 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 		// answers are late, and pulling again at once would add to the load that makes
 		// them late.
 		// (At most half a window, which a lossless member may wait beyond: a neighbour
-		// serves an ended stream for a window after the last pull it answered.)
+		// serves an ended stream for a window after the last pull it got.)
 		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < min(time.Duration(mi.tries)*m.cfg.FetchPeriod, m.cfg.Window/2)) {
 			continue
 		}

@@ -655,7 +655,7 @@ func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
 // neighbours' pulls of what it holds (the end overtakes fragments, and a neighbour on a
 // starved machine is seconds behind: a source that stopped answering at the end left
 // every player without the stream's last fragments). Its flows close once what it holds
-// left the window, or, lossless, a window after the last pull it answered.
+// left the window, or, lossless, a window after the last pull it got.
 func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 	for _, lossless := range []bool{false, true} {
 		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
@@ -717,7 +717,7 @@ func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 			if lossless {
 				pull(3)
 				h.tick(w, 6*period)
-				notClosed("within a window of the last pull answered")
+				notClosed("within a window of the last pull")
 			}
 			h.tick(w, 6*period)
 			h.expect(p, "the stream's flows closed", closed)
