@@ -492,7 +492,8 @@ func (m *member) deliver(s *stream) {
 func (m *member) onInject(ctx actor.Context, in *Inject) {
 	var s *stream
 	for _, x := range m.streams {
-		if x.source && !x.ended && x.name == in.Name {
+		// One that ended is still served a window, but a new publishing is a new stream.
+		if x.source && !x.ending && x.name == in.Name {
 			s = x
 		}
 	}

@@ -724,3 +724,33 @@ func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 		})
 	}
 }
+
+// TestRepublishedStreamIsANewStream: a stream published again while the member still
+// serves the end of the previous publishing (a window after its end) is a new stream, with
+// a key of its own: the old one's neighbours were told where it ends.
+func TestRepublishedStreamIsANewStream(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.peer(1)
+	h.handshake(p, nil)
+	keys := map[[group.StreamKeyLen]byte]bool{}
+	announced := func(m any) bool {
+		wr, ok := m.(*session.Write)
+		if !ok {
+			return false
+		}
+		got, err := group.Parse(wr.Data)
+		info, ok := got.(group.MediaInfo)
+		if err == nil && ok {
+			keys[info.Key] = true
+		}
+		return err == nil && ok
+	}
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Body: []byte{0xAF, 1, 1}})
+	h.expect(p, "the stream's announcement", announced)
+	h.sys.Root.Send(h.member, &EndStream{Name: "s"})
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Body: []byte{0xAF, 1, 2}})
+	h.expect(p, "the new stream's announcement", announced)
+	if len(keys) != 2 {
+		t.Fatalf("the stream published again was announced under %d keys, want a new one", len(keys))
+	}
+}
