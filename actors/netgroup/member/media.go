@@ -38,6 +38,7 @@ type stream struct {
 
 	frags   map[uint64]*frag
 	order   []uint64 // ids in arrival order, for the window
+	stored  uint64   // fragments stored so far: what a fragments map tells changed
 	bytes   int
 	lo, hi  uint64 // lowest id kept, highest held
 	knownHi uint64 // highest id a neighbour's map announced (or hi)
@@ -84,7 +85,7 @@ type peerStream struct {
 	pushIn    uint8 // bits we asked it to push
 	fmap      group.FragmentsMap
 	hasMap    bool
-	mapSent   uint64
+	mapSent   uint64              // the stream's stored count when our map was last sent
 	sent      map[uint64]struct{} // fragments sent to the neighbour, within the window
 }
 
@@ -336,6 +337,7 @@ func (m *member) store(s *stream, fr *frag) {
 		s.firstAt = fr.at
 	}
 	s.frags[id] = fr
+	s.stored++
 	s.order = append(s.order, id)
 	s.bytes += len(fr.f.Data)
 	if id > s.hi {
@@ -615,7 +617,7 @@ func (m *member) fragmentsMap(s *stream) group.FragmentsMap {
 }
 
 func (m *member) sendMap(ctx actor.Context, n *neighbor, ps *peerStream, s *stream, fm group.FragmentsMap) {
-	ps.mapSent = fm.Last
+	ps.mapSent = s.stored
 	m.write(ctx, n, reportKeyOf(n, s), fm.Append(nil), session.PriorityControl)
 }
 
@@ -652,7 +654,10 @@ func (m *member) onTick(ctx actor.Context) {
 		var fm *group.FragmentsMap
 		for _, n := range m.byPeer {
 			ps := n.streams[s.lane]
-			if ps == nil || !ps.announced || ps.mapSent == s.hi {
+			// Sent again whenever we hold more, not only when the stream's head moved: a
+			// hole filled behind it (pulled, pushed late) is offered to the neighbours
+			// that miss it too, or they would take it for lost by no one.
+			if ps == nil || !ps.announced || ps.mapSent == s.stored {
 				continue
 			}
 			if fm == nil {

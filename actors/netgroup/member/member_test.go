@@ -754,3 +754,45 @@ func TestRepublishedStreamIsANewStream(t *testing.T) {
 		t.Fatalf("the stream published again was announced under %d keys, want a new one", len(keys))
 	}
 }
+
+// TestFilledHoleIsOfferedInTheNextMap: a fragment that fills a hole behind the stream's
+// head (pulled, or pushed late) is in the next fragments map the member sends, though the
+// head did not move: its neighbours missing it too learn that they can pull it here,
+// instead of waiting for it from no one (and, with the live window, giving it up).
+func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 12}}
+	p, q := h.peer(1), h.peer(2)
+	h.offer(p, info)
+	h.offer(q, info)
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+	frag(1)
+	frag(3)
+	h.count()
+	mapTo := func(what string, want func(group.FragmentsMap) bool) {
+		t.Helper()
+		h.expect(q, what, func(m any) bool {
+			wr, ok := m.(*session.Write)
+			if !ok || wr.Key.Metadata != group.MetaMediaReport {
+				return false
+			}
+			got, err := group.Parse(wr.Data)
+			fm, ok := got.(group.FragmentsMap)
+			return err == nil && ok && want(fm)
+		})
+	}
+	h.tick(w, period)
+	mapTo("a map of 1 and 3", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(1) && !fm.Has(2) })
+	frag(2) // the hole filled
+	h.count()
+	h.tick(w, period)
+	mapTo("a map offering 2", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(2) })
+}
