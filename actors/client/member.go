@@ -26,8 +26,9 @@ type MemberOptions struct {
 	OnMedia func(name string, m Media)
 	// OnPost receives the group's posts (one AMF0 value each). Same rules.
 	OnPost func(body []byte)
-	// Window, FetchPeriod: see member.Config (0: the defaults).
+	// Window, FetchPeriod, Lossless: see member.Config (0, false: the defaults).
 	Window, FetchPeriod time.Duration
+	Lossless            bool
 }
 
 // Member is a connection's membership of a NetGroup as Flash Player has one: the server
@@ -87,7 +88,7 @@ func (c *Conn) JoinGroupSpec(ctx context.Context, spec string, o MemberOptions) 
 	}
 	mb := &Member{c: c, id: id, Stats: &member.Stats{}, stop: make(chan struct{})}
 	cfg := member.Config{Spec: spec, Self: c.PeerID(), MaxNeighbors: o.MaxNeighbors, Target: o.Target, Window: o.Window, FetchPeriod: o.FetchPeriod,
-		Clock: c.ep.clock, Log: c.ep.log, Stats: mb.Stats, OnPost: o.OnPost}
+		Lossless: o.Lossless, Clock: c.ep.clock, Log: c.ep.log, Stats: mb.Stats, OnPost: o.OnPost}
 	if o.OnMedia != nil {
 		cfg.OnMedia = func(name string, typ byte, ts uint32, body []byte) {
 			o.OnMedia(name, Media{Type: typ, Timestamp: ts, Data: body})

@@ -85,6 +85,9 @@ type Config struct {
 	Announce []netip.AddrPort
 	// Neighbors bounds the sessions of each of the server's members.
 	Neighbors int
+	// Lossless gives the members no window in time (member.Config.Lossless): what the
+	// server injects is kept for its neighbours until the byte bound pushes it out.
+	Lossless bool
 	// Publications, Groups and Directory are the node's services.
 	Publications, Groups, Directory *actor.PID
 	Session                         session.Config
@@ -447,8 +450,8 @@ func (a *service) join(ctx actor.Context, spec string) (*actor.PID, error) {
 		return nil, err
 	}
 	gid := app.GroupID(id)
-	cfg := member.Config{Spec: spec, Self: a.s.peer, MaxNeighbors: a.s.cfg.Neighbors, Clock: a.s.cfg.Clock, Log: a.s.cfg.Log, Stats: a.s.cfg.Stats,
-		OnPost: func(body []byte) { a.s.onPost(gid, body) }}
+	cfg := member.Config{Spec: spec, Self: a.s.peer, MaxNeighbors: a.s.cfg.Neighbors, Lossless: a.s.cfg.Lossless, Clock: a.s.cfg.Clock, Log: a.s.cfg.Log,
+		Stats: a.s.cfg.Stats, OnPost: func(body []byte) { a.s.onPost(gid, body) }}
 	props, err := member.Props(cfg)
 	if err != nil {
 		return nil, err

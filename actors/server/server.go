@@ -107,7 +107,9 @@ type Options struct {
 	// player that falls behind receives every frame late instead of losing media to the
 	// live policy (live.Policy.Lossless), up to the backlog bounds that keep memory
 	// bounded. For a node whose players record what they receive; tests whose subject is
-	// delivery use it so that a busy machine cannot make the server give media up.
+	// delivery use it so that a busy machine cannot make the server give media up. The
+	// server's NetGroup members then keep what they multicast by bytes, not for a window
+	// in time (member.Config.Lossless).
 	LosslessMedia bool
 }
 
@@ -331,7 +333,7 @@ func (s *Server) startMulticast(ctx actor.Context, pubs, groups *actor.PID, sc s
 		return err
 	}
 	svc, err := multicast.Start(ctx, multicast.Config{
-		Mappings: mappings, Listen: s.cfg.MulticastListen, Announce: s.Addrs(), Neighbors: s.cfg.MulticastNeighbors,
+		Mappings: mappings, Listen: s.cfg.MulticastListen, Announce: s.Addrs(), Neighbors: s.cfg.MulticastNeighbors, Lossless: sc.LosslessMedia,
 		Publications: pubs, Groups: groups, Directory: s.directory, Session: sc, Node: host,
 		Clock: s.opts.Clock, Log: s.log, Stats: &s.stats.Multicast, Options: s.propsOptions(),
 	})

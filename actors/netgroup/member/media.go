@@ -38,6 +38,7 @@ type stream struct {
 
 	frags   map[uint64]*frag
 	order   []uint64 // ids in arrival order, for the window
+	stored  uint64   // fragments stored so far: what a fragments map tells changed
 	bytes   int
 	lo, hi  uint64 // lowest id kept, highest held
 	knownHi uint64 // highest id a neighbour's map announced (or hi)
@@ -48,6 +49,12 @@ type stream struct {
 	// fromStart: before the player started, a neighbour offered (or we got) the stream's
 	// first fragment, so the player plays it from its start.
 	fromStart bool
+	// pushedOut is the highest id the byte bound gave up (Config.Lossless: the holes
+	// before it are waited for no longer).
+	pushedOut uint64
+	// servedAt is, once the stream is ending, when it last took a fragment or was pulled
+	// from: its neighbours may still miss some of it, and it serves them a window more.
+	servedAt time.Time
 
 	owner [8]*neighbor // who pushes each bit of the ids to us
 	got   [8]int       // fragments of each bit received from its owner since the last rebalance
@@ -78,7 +85,7 @@ type peerStream struct {
 	pushIn    uint8 // bits we asked it to push
 	fmap      group.FragmentsMap
 	hasMap    bool
-	mapSent   uint64
+	mapSent   uint64              // the stream's stored count when our map was last sent
 	sent      map[uint64]struct{} // fragments sent to the neighbour, within the window
 }
 
@@ -134,6 +141,9 @@ func (m *member) announce(ctx actor.Context, n *neighbor, s *stream) {
 	m.write(ctx, n, reportKeyOf(n, s), s.info.Append(nil), session.PriorityControl)
 	if s.hi > 0 {
 		m.sendMap(ctx, n, ps, s, m.fragmentsMap(s))
+	}
+	if s.ending {
+		m.write(ctx, n, reportKeyOf(n, s), group.MediaEnd{Last: s.last}.Append(nil), session.PriorityControl)
 	}
 }
 
@@ -210,6 +220,11 @@ func (m *member) onMediaReport(ctx actor.Context, n *neighbor, s *stream, msg gr
 	case group.PushMode:
 		ps.pushOut = msg.Mask
 	case group.Pull:
+		if s.ending {
+			// A neighbour still wants the stream (what we sent it may be on its way):
+			// it is served a window more.
+			s.servedAt = m.cfg.Clock.Now()
+		}
 		if _, done := ps.sent[msg.ID]; done {
 			// Already on its way (a push the neighbour did not have yet, or an earlier
 			// pull): the flow is reliable within the window, a second copy only adds load.
@@ -227,6 +242,9 @@ func (m *member) sendFragment(ctx actor.Context, n *neighbor, ps *peerStream, s 
 	// cannot take the stream loses fragments (and pulls them elsewhere), it does not
 	// queue them without end.
 	w := &session.Write{Key: mediaKeyOf(ps, s), Data: fr.wire, Priority: session.PriorityVideo, Lifetime: m.cfg.Window}
+	if m.cfg.Lossless {
+		w.Lifetime = 0
+	}
 	if fr.f.MediaType == flash.TypeAudio && fr.f.First() {
 		w.Priority = session.PriorityAudio
 	}
@@ -299,6 +317,9 @@ func (m *member) onFragment(ctx actor.Context, n *neighbor, s *stream, f group.F
 	// encoding shared by every neighbour.
 	m.store(s, &frag{f: f, wire: f.Append(make([]byte, 0, len(f.Data)+12)), at: m.cfg.Clock.Now()})
 	m.cfg.Stats.FragmentsIn.Add(1)
+	if s.ending {
+		s.servedAt = m.cfg.Clock.Now()
+	}
 	if s.owner[f.ID%8] == n {
 		s.got[f.ID%8]++
 	}
@@ -316,6 +337,7 @@ func (m *member) store(s *stream, fr *frag) {
 		s.firstAt = fr.at
 	}
 	s.frags[id] = fr
+	s.stored++
 	s.order = append(s.order, id)
 	s.bytes += len(fr.f.Data)
 	if id > s.hi {
@@ -327,6 +349,7 @@ func (m *member) store(s *stream, fr *frag) {
 	}
 	delete(s.missing, id)
 	for s.bytes > maxStreamBytes && len(s.order) > 0 {
+		s.pushedOut = max(s.pushedOut, s.order[0])
 		m.evictOldest(s)
 	}
 }
@@ -383,6 +406,9 @@ func (m *member) deliver(s *stream) {
 		mi := s.missing[id]
 		if mi == nil {
 			return id < s.lo // gone with the window
+		}
+		if m.cfg.Lossless {
+			return id < s.pushedOut // waiting would hold up what the byte bound now takes
 		}
 		waited := now.Sub(mi.since)
 		return waited > m.cfg.Window || waited > giveUp && !m.offered(s, id)
@@ -468,7 +494,8 @@ func (m *member) deliver(s *stream) {
 func (m *member) onInject(ctx actor.Context, in *Inject) {
 	var s *stream
 	for _, x := range m.streams {
-		if x.source && !x.ended && x.name == in.Name {
+		// One that ended is still served a window, but a new publishing is a new stream.
+		if x.source && !x.ending && x.name == in.Name {
 			s = x
 		}
 	}
@@ -529,7 +556,7 @@ func (m *member) endStream(ctx actor.Context, s *stream, last uint64, from *neig
 	if s.ending {
 		return
 	}
-	s.ending, s.last = true, last
+	s.ending, s.last, s.servedAt = true, last, m.cfg.Clock.Now()
 	s.knownHi = max(s.knownHi, last)
 	end := group.MediaEnd{Last: last}.Append(nil)
 	for _, n := range m.byPeer {
@@ -541,10 +568,16 @@ func (m *member) endStream(ctx actor.Context, s *stream, last uint64, from *neig
 	m.finishIfDone(ctx, s)
 }
 
-// finishIfDone frees an ending stream's flows once nothing more is to come of it; its
-// fragments go with the window.
+// finishIfDone frees an ending stream's flows once nothing more is to come of it and its
+// neighbours had a window to pull what they miss of it (the end overtakes fragments, and a
+// neighbour on a starved machine is seconds behind: the source that stopped answering at
+// the end left its neighbours without the stream's last fragments); its fragments go with
+// the window.
 func (m *member) finishIfDone(ctx actor.Context, s *stream) {
 	if !s.ending || s.ended || (!s.source && m.plays[s.name] && s.next <= s.last) {
+		return
+	}
+	if len(s.frags) > 0 && m.cfg.Clock.Now().Sub(s.servedAt) < m.cfg.Window {
 		return
 	}
 	s.ended = true
@@ -584,7 +617,7 @@ func (m *member) fragmentsMap(s *stream) group.FragmentsMap {
 }
 
 func (m *member) sendMap(ctx actor.Context, n *neighbor, ps *peerStream, s *stream, fm group.FragmentsMap) {
-	ps.mapSent = fm.Last
+	ps.mapSent = s.stored
 	m.write(ctx, n, reportKeyOf(n, s), fm.Append(nil), session.PriorityControl)
 }
 
@@ -594,13 +627,16 @@ func (m *member) onTick(ctx actor.Context) {
 	m.ticks++
 	now := m.cfg.Clock.Now()
 	for _, s := range m.streams {
-		for len(s.order) > 0 {
+		// Lossless: a stream's fragments go by the byte bound only until it ended (then the
+		// window frees its lane).
+		for len(s.order) > 0 && (!m.cfg.Lossless || s.ended) {
 			fr := s.frags[s.order[0]]
 			if fr != nil && now.Sub(fr.at) < m.cfg.Window {
 				break
 			}
 			m.evictOldest(s)
 		}
+		m.finishIfDone(ctx, s)
 		if m.ticks%rebalanceTicks == 0 {
 			for _, n := range m.byPeer {
 				if ps := n.streams[s.lane]; ps != nil {
@@ -618,7 +654,10 @@ func (m *member) onTick(ctx actor.Context) {
 		var fm *group.FragmentsMap
 		for _, n := range m.byPeer {
 			ps := n.streams[s.lane]
-			if ps == nil || !ps.announced || ps.mapSent == s.hi {
+			// Sent again whenever we hold more, not only when the stream's head moved: a
+			// hole filled behind it (pulled, pushed late) is offered to the neighbours
+			// that miss it too, or they would take it for lost by no one.
+			if ps == nil || !ps.announced || ps.mapSent == s.stored {
 				continue
 			}
 			if fm == nil {
@@ -643,11 +682,13 @@ func (m *member) onTick(ctx actor.Context) {
 // findHoles records the fragments we know exist but do not hold. Before the player
 // starts, when it was offered the stream's first fragment (it was there at the start),
 // that includes all those before the first we got: the first to arrive may be a later one
-// pushed, and the maps that tell of the earlier ones come after it. A player that joined
-// late starts from what it gets, near the live edge.
+// pushed, and the maps that tell of the earlier ones come after it. It does so while it
+// holds nothing too: pushes bring only what a neighbour gets after our push request
+// reached it, so a stream sent before that (a burst, a source gone quiet) comes only by
+// pulls. A player that joined late starts from what it gets, near the live edge.
 func (m *member) findHoles(s *stream, now time.Time) {
 	from := max(s.scanned, s.next, s.lo)
-	if s.next == 0 && s.lo > 0 {
+	if s.next == 0 && (s.lo > 0 || s.fromStart) {
 		// Looked at again from the lowest held: an earlier fragment than those scanned
 		// may have come (pushed late), leaving holes behind the scan.
 		if s.frags[firstFragment] != nil {
@@ -655,7 +696,10 @@ func (m *member) findHoles(s *stream, now time.Time) {
 		}
 		from = s.lo
 		if s.fromStart {
-			from = max(firstFragment, s.lo-min(s.lo-firstFragment, maxMissing))
+			from = firstFragment
+			if s.lo > firstFragment+maxMissing {
+				from = s.lo - maxMissing
+			}
 		}
 	}
 	if s.knownHi > maxMissing && from < s.knownHi-maxMissing {
@@ -712,7 +756,9 @@ func (m *member) pull(ctx actor.Context, s *stream, now time.Time) {
 		// A pull is repeated (elsewhere) after a longer wait each time: under load the
 		// answers are late, and pulling again at once would add to the load that makes
 		// them late.
-		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < time.Duration(mi.tries)*m.cfg.FetchPeriod) {
+		// (At most half a window, which a lossless member may wait beyond: a neighbour
+		// serves an ended stream for a window after the last pull it got.)
+		if now.Sub(mi.since) < m.cfg.FetchPeriod || (!mi.pulled.IsZero() && now.Sub(mi.pulled) < min(time.Duration(mi.tries)*m.cfg.FetchPeriod, m.cfg.Window/2)) {
 			continue
 		}
 		// A push still on its way is not pulled: pushes of one bit come in order on one

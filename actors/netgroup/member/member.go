@@ -76,6 +76,13 @@ type Config struct {
 	FetchPeriod time.Duration
 	// UpdatePeriod is how often fragments maps are sent.
 	UpdatePeriod time.Duration
+	// Lossless takes the window's clock out of what the member gives up: fragments are
+	// kept until the byte bound of a stream pushes them out, not for Window; a missing
+	// fragment is waited for (and pulled again) until it comes or the byte bound took
+	// what follows it; the copies sent have no lifetime. A player that falls behind gets
+	// the stream late instead of losing parts of it (server.Options.LosslessMedia: nodes
+	// whose players record; tests whose subject is delivery, on a busy machine).
+	Lossless bool
 	// OnMedia receives the messages of the streams the member plays, whole (Flash type,
 	// timestamp and body), in order. It runs on the member's actor and must not block.
 	OnMedia func(name string, typ byte, time uint32, body []byte)

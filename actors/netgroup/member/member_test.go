@@ -278,7 +278,8 @@ func TestLyingRelayIsCutOffAndNothingItSendsReachesOthers(t *testing.T) {
 // fragments (another flow, another neighbour); the player still gets them, then the
 // stream's flows close.
 func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
-	h := newHarness(t, nil)
+	w := clock.NewWarp()
+	h := newHarness(t, func(c *Config) { c.Clock = w })
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 5}})
@@ -302,6 +303,7 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 			t.Fatalf("message %d never came", want)
 		}
 	}
+	w.Skip(DefaultWindow) // the player serves the stream's end a window more
 	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
 	h.count() // the member handled fragment 5 (OnMedia runs on its actor)
 	select {
@@ -528,4 +530,269 @@ func TestNeighbourWithoutTheStreamIsToldOfIt(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestPlayerOfferedTheStartPullsItWithNothingPushed: a player that was there before the
+// stream started, offered its first fragments by a neighbour's map but pushed nothing (it
+// asked for pushes after the source had sent the whole stream: a short burst, or a source
+// that went quiet), pulls them and plays the stream; it does not wait for a push that
+// never comes because it holds nothing yet.
+func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := h.peer(1)
+	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 10}})
+	h.send(p, 2, group.FragmentsMap{Last: 5, Bits: []byte{0x0F}}) // 1 to 5, the whole stream
+	h.count()
+	pulled := map[uint64]bool{}
+	for i := 0; i < 3 && len(pulled) < 5; i++ {
+		h.tick(w, period)
+		for len(p.out) > 0 {
+			wr, ok := (<-p.out).(*session.Write)
+			if !ok {
+				continue
+			}
+			if m, err := group.Parse(wr.Data); err == nil {
+				if pl, ok := m.(group.Pull); ok {
+					pulled[pl.ID] = true
+				}
+			}
+		}
+	}
+	for id := uint64(1); id <= 5; id++ {
+		if !pulled[id] {
+			t.Fatalf("fragment %d was never pulled (pulled %v): the player waits for pushes that never come", id, pulled)
+		}
+	}
+	for id := uint64(1); id <= 5; id++ {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.count()
+	h.tick(w, 2*period) // a fetch period after the first fragment: the player starts
+	for want := byte(1); want <= 5; want++ {
+		select {
+		case got := <-h.media:
+			if got[0] != want {
+				t.Fatalf("got message %d, want %d", got[0], want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d never came", want)
+		}
+	}
+}
+
+// TestLosslessMemberGivesNothingUpForItsAge: with Config.Lossless a player whose missing
+// fragment comes more than a window late still gets it and what followed it, and the
+// copies it relays carry no lifetime; without it, the window gives the fragment up (the
+// live policy: a starved player loses media).
+func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
+	for _, lossless := range []bool{false, true} {
+		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
+			w := clock.NewWarp()
+			const period = time.Hour
+			h := newHarness(t, func(c *Config) {
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
+			})
+			h.sys.Root.Send(h.member, &Play{Name: "s"})
+			info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 11}}
+			p, down := h.peer(1), h.peer(2)
+			h.offer(p, info)
+			h.offer(down, info)
+			h.send(down, 2, group.PushMode{Mask: 0xFF}) // down asks us to push everything
+			frag := func(id uint64) {
+				h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+			}
+			h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+			frag(1)
+			frag(3) // 2 is late
+			h.expect(down, "fragment 1 pushed", func(m any) bool {
+				wr, ok := m.(*session.Write)
+				if !ok || wr.Key.Metadata != group.MetaMedia {
+					return false
+				}
+				if want := map[bool]time.Duration{false: 10 * period, true: 0}[lossless]; wr.Lifetime != want {
+					t.Fatalf("a fragment relayed with lifetime %v, want %v", wr.Lifetime, want)
+				}
+				return true
+			})
+			h.tick(w, period)
+			h.tick(w, period) // a fetch period after the first fragment: the player starts
+			if got := <-h.media; got[0] != 1 {
+				t.Fatalf("got message %d first, want 1", got[0])
+			}
+			h.tick(w, 10*period) // fragment 2 missing for more than the window
+			frag(2)
+			h.count()
+			h.tick(w, period)
+			if !lossless {
+				if h.stats.Lost.Load() == 0 {
+					t.Fatal("the window gave nothing up")
+				}
+				return
+			}
+			for want := byte(2); want <= 3; want++ {
+				select {
+				case got := <-h.media:
+					if got[0] != want {
+						t.Fatalf("got message %d, want %d", got[0], want)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("message %d never came (%d given up)", want, h.stats.Lost.Load())
+				}
+			}
+			if n := h.stats.Lost.Load(); n != 0 {
+				t.Fatalf("%d fragments given up", n)
+			}
+		})
+	}
+}
+
+// TestEndedStreamIsServedAWindowMore: the source of a stream that ended still answers its
+// neighbours' pulls of what it holds (the end overtakes fragments, and a neighbour on a
+// starved machine is seconds behind: a source that stopped answering at the end left
+// every player without the stream's last fragments). Its flows close once what it holds
+// left the window, or, lossless, a window after the last pull it got.
+func TestEndedStreamIsServedAWindowMore(t *testing.T) {
+	for _, lossless := range []bool{false, true} {
+		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
+			w := clock.NewWarp()
+			const period = time.Hour
+			h := newHarness(t, func(c *Config) {
+				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
+			})
+			for i := range 3 {
+				h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Time: uint32(i), Body: []byte{0xAF, 1, byte(i + 1)}})
+			}
+			p := h.peer(1)
+			h.handshake(p, nil)
+			var info group.MediaInfo
+			h.expect(p, "the stream's announcement", func(m any) bool {
+				wr, ok := m.(*session.Write)
+				if !ok {
+					return false
+				}
+				got, err := group.Parse(wr.Data)
+				info, ok = got.(group.MediaInfo)
+				return err == nil && ok
+			})
+			// p plays it: it announces it back on its media report flow (2).
+			h.flow(p, 2, group.MetaMediaReport, nil)
+			h.send(p, 2, info)
+			h.count()
+			h.sys.Root.Send(h.member, &EndStream{Name: "s"})
+			h.expect(p, "the stream's end", isType(group.TypeMediaInfo))
+			closed := func(m any) bool { _, ok := m.(*session.CloseFlow); return ok }
+			pull := func(id uint64) {
+				t.Helper()
+				h.send(p, 2, group.Pull{ID: id})
+				h.expect(p, fmt.Sprintf("fragment %d, pulled after the stream's end", id), func(m any) bool {
+					if closed(m) {
+						t.Fatal("the stream's flows closed before the pull was answered")
+					}
+					wr, ok := m.(*session.Write)
+					if !ok || wr.Key.Metadata != group.MetaMedia {
+						return false
+					}
+					f, err := group.ParseFragment(wr.Data)
+					return err == nil && f.ID == id
+				})
+			}
+			notClosed := func(when string) {
+				t.Helper()
+				h.count()
+				for len(p.out) > 0 {
+					if closed(<-p.out) {
+						t.Fatalf("the stream's flows closed %s", when)
+					}
+				}
+			}
+			h.tick(w, period)
+			pull(2)
+			h.tick(w, 5*period)
+			notClosed("while the pulled fragments were in the window")
+			if lossless {
+				pull(3)
+				h.tick(w, 6*period)
+				notClosed("within a window of the last pull")
+			}
+			h.tick(w, 6*period)
+			h.expect(p, "the stream's flows closed", closed)
+		})
+	}
+}
+
+// TestRepublishedStreamIsANewStream: a stream published again while the member still
+// serves the end of the previous publishing (a window after its end) is a new stream, with
+// a key of its own: the old one's neighbours were told where it ends.
+func TestRepublishedStreamIsANewStream(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.peer(1)
+	h.handshake(p, nil)
+	keys := map[[group.StreamKeyLen]byte]bool{}
+	announced := func(m any) bool {
+		wr, ok := m.(*session.Write)
+		if !ok {
+			return false
+		}
+		got, err := group.Parse(wr.Data)
+		info, ok := got.(group.MediaInfo)
+		if err == nil && ok {
+			keys[info.Key] = true
+		}
+		return err == nil && ok
+	}
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Body: []byte{0xAF, 1, 1}})
+	h.expect(p, "the stream's announcement", announced)
+	h.sys.Root.Send(h.member, &EndStream{Name: "s"})
+	h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Body: []byte{0xAF, 1, 2}})
+	h.expect(p, "the new stream's announcement", announced)
+	if len(keys) != 2 {
+		t.Fatalf("the stream published again was announced under %d keys, want a new one", len(keys))
+	}
+}
+
+// TestFilledHoleIsOfferedInTheNextMap: a fragment that fills a hole behind the stream's
+// head (pulled, or pushed late) is in the next fragments map the member sends, though the
+// head did not move: its neighbours missing it too learn that they can pull it here,
+// instead of waiting for it from no one (and, with the live window, giving it up).
+func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 12}}
+	p, q := h.peer(1), h.peer(2)
+	h.offer(p, info)
+	h.offer(q, info)
+	frag := func(id uint64) {
+		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
+	}
+	h.send(p, 2, group.FragmentsMap{Last: 3, Bits: []byte{0x03}})
+	frag(1)
+	frag(3)
+	h.count()
+	mapTo := func(what string, want func(group.FragmentsMap) bool) {
+		t.Helper()
+		h.expect(q, what, func(m any) bool {
+			wr, ok := m.(*session.Write)
+			if !ok || wr.Key.Metadata != group.MetaMediaReport {
+				return false
+			}
+			got, err := group.Parse(wr.Data)
+			fm, ok := got.(group.FragmentsMap)
+			return err == nil && ok && want(fm)
+		})
+	}
+	h.tick(w, period)
+	mapTo("a map of 1 and 3", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(1) && !fm.Has(2) })
+	frag(2) // the hole filled
+	h.count()
+	h.tick(w, period)
+	mapTo("a map offering 2", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(2) })
 }
