@@ -716,16 +716,18 @@ func (a *App) OnManage() {
 	a.refreshFlags()
 }
 
-// checkMemory walks a state between calls when the process heap grew since it was last
-// found within its limit; a state over it refuses new clients until a reload.
+// checkMemory walks the current state between calls when the process heap grew since it
+// was last walked, or when what it made since may have put it over its limit; a state over
+// it refuses new clients until a reload. (An earlier version's state, serving its last
+// clients, takes no new ones anyway.)
 func (a *App) checkMemory(st *state) {
-	if st.g.limit <= 0 {
+	if st.g.limit <= 0 || st != a.cur || a.loadErr != "" {
 		return
 	}
-	if !st.g.grown() {
+	if !st.g.grown() && !st.g.mayBeOver() {
 		return
 	}
-	if size := st.g.estimate(); size > st.g.limit && st == a.cur && a.loadErr == "" {
+	if size := st.g.measure(); size > st.g.limit {
 		a.reg.stats.MemoryStops.Add(1)
 		a.loadErr = fmt.Sprintf("application exceeded its memory limit (%d MB)", st.g.limit>>20)
 		a.tried = st.files
