@@ -167,7 +167,7 @@ function onConnection(client)
 	function client:ok() return "alive" end
 end`,
 		"other/main.lua": `function onConnection(client) function client:echo(x) return x end end`,
-	}, options{memory: 32 << 20, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them (slow under -race)
+	}, options{memory: 4 << 20, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them (slow under -race)
 	hog := f.mustDial("hog", client.Options{})
 	other := f.mustDial("other", client.Options{})
 	for m, want := range map[string]string{
