@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -270,7 +272,7 @@ cases:
 	// application re-armed it after the last one: skip until the check has run (the event).
 	eventually(t, "the manage tick's memory check", func() bool {
 		f.manage()
-		return f.logs.FilterMessageSnippet("application exceeded its memory limit").Len() > 0
+		return f.logs.FilterMessageSnippet("application exceeded its memory limit").FilterField(zap.String("app", "/made")).Len() > 0
 	})
 	_, err := f.dial("made", client.Options{})
 	var ce *client.ConnectError
