@@ -741,9 +741,24 @@ func connectMany(t *testing.T, f *fixture, eps []*client.Endpoint, n int) []*cli
 		}()
 	}
 	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("client %d: %v", i, err)
+			// What the server's endpoints did with the handshakes and sessions, to tell a
+			// lost handshake from a session the server gave up on.
+			var stats []string
+			for _, ep := range f.srv.Endpoints() {
+				st := &ep.Stats
+				stats = append(stats, fmt.Sprintf("pending expired %d, evicted %d, refused %d/%d/%d; dropped: unknown session %d, overload %d, handshake backlog %d",
+					st.PendingExpired.Load(), st.PendingEvicted.Load(), st.PendingLimit.Load(), st.PendingNearFull.Load(), st.SessionLimit.Load(),
+					st.DropUnknownSession.Load(), st.DropOverload.Load(), st.DropHandshakeBacklog.Load()))
+			}
+			t.Fatalf("client %d: %v (%d of %d clients failed; server endpoints: %s)", i, err, failed, n, strings.Join(stats, "; "))
 		}
 	}
 	t.Cleanup(func() {
