@@ -216,6 +216,14 @@ func (h *handshake) dropUnheard(e unheardEntry) bool {
 	if !ok || u.at != e.at {
 		return false
 	}
+	if h.e.heardByShard(e.id) {
+		// Its shard opened a datagram of it: the session was heard, and its sessionHeard
+		// waits behind the work this actor is late with (a burst of handshakes). Judged
+		// by that lateness, a client that answered at once was forgotten while it waited
+		// for its connect's answer.
+		h.heard(e.id)
+		return false
+	}
 	delete(h.adm.unheard, e.id)
 	delete(h.answers, e.id)
 	h.forgetPending(u.src)

@@ -509,6 +509,12 @@ func (e *Endpoint) unregister(id uint32) {
 	}
 }
 
+// heardByShard reports whether the shard of session id has opened a datagram of it.
+func (e *Endpoint) heardByShard(id uint32) bool {
+	ent := e.shards[id%uint32(len(e.shards))].lookup(id)
+	return ent != nil && ent.heard.Load()
+}
+
 // newSessionID picks a random unused non-zero session ID and reserves it with ent.
 func (e *Endpoint) newSessionID(ent *entry) uint32 {
 	var b [4]byte

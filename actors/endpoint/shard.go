@@ -33,8 +33,9 @@ type entry struct {
 	// session.KeyScheduleIdle.
 	lastIn time.Duration
 	// heard: the session has received a packet (the handshake actor was told, so that it
-	// forgets the RIKeying it kept for retransmitted IIKeyings).
-	heard bool
+	// forgets the RIKeying it kept for retransmitted IIKeyings). Set by the shard, read by
+	// the handshake actor before it frees a session it has not been told of yet.
+	heard atomic.Bool
 }
 
 // shard decrypts and parses the datagrams of the sessions whose IDs map to it, and the
@@ -117,8 +118,8 @@ func (s *shard) handle(in *session.Inbound) {
 		return
 	}
 	ent.lastIn = in.At
-	if !ent.heard {
-		ent.heard = true
+	if !ent.heard.Load() {
+		ent.heard.Store(true)
 		s.e.sys.Root.Send(s.e.handshake, &sessionHeard{id: id})
 	}
 	if s.e.cfg.Dump == DumpAll {

@@ -375,7 +375,7 @@ func (a *App) OnConnect(c app.Client, args []any) ([]amf.Property, error) {
 	largs := make([]lua.LValue, 0, 1+len(args))
 	largs = append(largs, lc.table)
 	for _, v := range args {
-		largs = append(largs, toLua(st.L, v))
+		largs = append(largs, st.made(toLua(st.L, v)))
 	}
 	results, _, err := a.event(st, "onConnection", lua.MultRet, largs...)
 	if err != nil {
@@ -440,7 +440,7 @@ func (a *App) OnCall(c app.Client, method string, args []any) ([]any, error) {
 	largs := make([]lua.LValue, 0, 1+len(args))
 	largs = append(largs, lc.table)
 	for _, v := range args {
-		largs = append(largs, toLua(st.L, v))
+		largs = append(largs, st.made(toLua(st.L, v)))
 	}
 	lc.inCall, lc.results = true, nil
 	results, err := st.call(fn, lua.MultRet, largs...)
@@ -608,14 +608,14 @@ func (a *App) mediaEvent(c app.Client, name string) (*luaClient, *luaPublication
 // OnAudio implements app.MediaHandler: onAudioPacket(client, publication, time, packet).
 func (a *App) OnAudio(c app.Client, name string, ts uint32, data []byte) {
 	if lc, p := a.mediaEvent(c, name); p != nil {
-		a.event(lc.st, "onAudioPacket", 0, lc.table, p.table, lua.LNumber(ts), lua.LString(data))
+		a.event(lc.st, "onAudioPacket", 0, lc.table, p.table, lua.LNumber(ts), lc.st.made(lua.LString(data)))
 	}
 }
 
 // OnVideo implements app.MediaHandler: onVideoPacket(client, publication, time, packet).
 func (a *App) OnVideo(c app.Client, name string, ts uint32, data []byte) {
 	if lc, p := a.mediaEvent(c, name); p != nil {
-		a.event(lc.st, "onVideoPacket", 0, lc.table, p.table, lua.LNumber(ts), lua.LString(data))
+		a.event(lc.st, "onVideoPacket", 0, lc.table, p.table, lua.LNumber(ts), lc.st.made(lua.LString(data)))
 	}
 }
 
@@ -639,7 +639,7 @@ func (a *App) OnData(c app.Client, stream string, values []any) {
 			return
 		}
 	}
-	a.event(lc.st, "onDataPacket", 0, lc.table, p.table, lua.LString(handler), lua.LString(packet))
+	a.event(lc.st, "onDataPacket", 0, lc.table, p.table, lua.LString(handler), lc.st.made(lua.LString(packet)))
 }
 
 // OnJoinGroup implements app.GroupHandler: onJoinGroup(client, group); an error or a
@@ -691,7 +691,7 @@ func (a *App) OnLeaveGroup(c app.Client, id app.GroupID) {
 // ID in hex, for the groups the scripts joined (cumulus:joinGroup).
 func (a *App) OnGroupPost(id app.GroupID, value any) {
 	if a.cur != nil {
-		a.event(a.cur, "onGroupPost", 0, lua.LString(id.String()), toLua(a.cur.L, value))
+		a.event(a.cur, "onGroupPost", 0, lua.LString(id.String()), a.cur.made(toLua(a.cur.L, value)))
 	}
 }
 
@@ -716,16 +716,18 @@ func (a *App) OnManage() {
 	a.refreshFlags()
 }
 
-// checkMemory walks a state between calls when the process heap grew since it was last
-// found within its limit; a state over it refuses new clients until a reload.
+// checkMemory walks the current state between calls when the process heap grew since it
+// was last walked, or when what it made since may have put it over its limit; a state over
+// it refuses new clients until a reload. (An earlier version's state, serving its last
+// clients, takes no new ones anyway.)
 func (a *App) checkMemory(st *state) {
-	if st.g.limit <= 0 {
+	if st.g.limit <= 0 || st != a.cur || a.loadErr != "" {
 		return
 	}
-	if !st.g.grown() {
+	if !st.g.grown() && !st.g.mayBeOver() {
 		return
 	}
-	if size := st.g.estimate(); size > st.g.limit && st == a.cur && a.loadErr == "" {
+	if size := st.g.measure(); size > st.g.limit {
 		a.reg.stats.MemoryStops.Add(1)
 		a.loadErr = fmt.Sprintf("application exceeded its memory limit (%d MB)", st.g.limit>>20)
 		a.tried = st.files

@@ -201,7 +201,7 @@ func (st *state) fromAMF(L *lua.LState) int {
 		if err != nil {
 			L.RaiseError("fromAMF: %s", err.Error())
 		}
-		L.Push(toLua(L, v))
+		L.Push(st.made(toLua(L, v)))
 		n++
 	}
 	return n

@@ -21,11 +21,13 @@ import (
 // It closes the channel when a call outlives the state's time budget (a timer on the
 // node's clock; a call only sets its deadline, and the timer, when it fires, goes on to the
 // deadline of the call then running, so that calls in a row cost no timer operations) or
-// when the state's memory estimate exceeds its
-// limit (checked from Done itself, every checkEvery instructions, when the process heap
-// has grown enough since the call began to make it worth walking the state, and by the
-// functions that make big strings). One guard serves the state and all its coroutines,
-// which run on the state's goroutine.
+// when the state's memory estimate exceeds its limit. The state is walked when the process
+// heap has grown enough since it was last walked to make it worth it (looked at from Done
+// itself, every checkEvery instructions), and when what the capped functions and the
+// values Go hands the state made since then add up to a quarter of the limit. Both count
+// across calls, not from each call's start: a state that grows by a little in each of
+// many short calls is walked as often as one that grows in one long call. One guard serves
+// the state and all its coroutines, which run on the state's goroutine.
 type guard struct {
 	clock  clock.Clock
 	budget time.Duration
@@ -46,9 +48,10 @@ type guard struct {
 	deadline time.Time // of the call running
 	pending  bool      // the timer is set
 
-	steps     uint32
-	heapBase  uint64 // the sampled process heap when the state was last found within its limit
-	charged   int64  // bytes the capped functions made during this call
+	// Owned by the state's goroutine.
+	steps     uint32 // instructions run, across calls (wraps)
+	heapBase  uint64 // the process heap just after the state was last walked (or lower, if it fell since)
+	charged   int64  // bytes the capped functions and Go's values made since the state was last walked
 	lastWalk  int64  // the last estimate
 	walkCount atomic.Uint64
 }
@@ -95,16 +98,21 @@ func (g *guard) Err() error {
 	return nil
 }
 
-// arm starts a call's budget.
+// arm starts a call's budget. If what Go handed the state since it was last walked (the
+// call's arguments among it) adds up to a quarter of the limit, the state is walked first:
+// over its limit, the call is stopped before its first instruction.
 func (g *guard) arm() {
 	deadline := g.clock.Now().Add(g.budget)
 	g.mu.Lock()
-	g.armed, g.steps, g.charged, g.deadline = true, 0, 0, deadline
+	g.armed, g.deadline = true, deadline
 	set := !g.pending
 	g.pending = true
 	g.mu.Unlock()
 	if g.limit > 0 {
 		heap.watch()
+		if g.charged >= g.limit/4 {
+			g.check()
+		}
 	}
 	if set {
 		g.timer.Reset(g.budget)
@@ -163,29 +171,31 @@ func (g *guard) kill(err error) {
 	}
 }
 
-// checkHeap walks the state when the process heap grew by a quarter of the limit since it
-// was last found within it (the heap is the whole process's: most growth is not this
-// state's, which the walk tells).
+// checkHeap walks the state when the process heap grew enough since it was last walked
+// (the heap is the whole process's: most growth is not this state's, which the walk
+// tells).
 func (g *guard) checkHeap() {
 	if g.grown() {
 		g.check()
 	}
 }
 
-// grown reports whether the process heap grew by a quarter of the limit since the state
-// was last found within it (and follows the heap down when the collector freed memory).
+// grown reports whether the process heap grew by walkAfter since the state was last
+// walked (and follows the heap down when the collector freed memory).
 func (g *guard) grown() bool {
 	now := heap.now.Load()
 	if now < g.heapBase {
 		g.heapBase = now
 		return false
 	}
-	if int64(now-g.heapBase) < g.walkAfter() {
-		return false
-	}
-	g.heapBase = now
-	return true
+	return int64(now-g.heapBase) >= g.walkAfter()
 }
+
+// mayBeOver reports whether the state may be over its limit by what it is known to have
+// made since it was last walked (the heap aside): between calls, a state that was walked
+// just below its limit and then kept a string is over it without a heap growth that
+// grown would see.
+func (g *guard) mayBeOver() bool { return g.lastWalk+g.charged > g.limit }
 
 // walkAfter is the growth of the process heap after which the state is walked again: a
 // quarter of the limit, or, while the state is far below it, as much as it measured last
@@ -195,27 +205,40 @@ func (g *guard) walkAfter() int64 {
 	return max(g.limit/4, min(g.lastWalk, g.limit-g.lastWalk))
 }
 
-// charge counts bytes a capped function is about to make for the running call; when they
-// add up to a quarter of the limit, the state is walked.
+// charge counts bytes a capped function is about to make for the running call, or that Go
+// made for the state (a call's arguments: then the next call's arm looks). When they add
+// up to a quarter of the limit since the state was last walked, the state is walked; the
+// bytes about to be made are not in that walk and stay counted.
 func (g *guard) charge(n int) {
 	if g.limit <= 0 {
 		return
 	}
-	if g.charged += int64(n); g.charged >= g.limit/4 {
-		g.charged = 0
+	if g.charged += int64(n); g.charged >= g.limit/4 && g.armed {
 		g.check()
+		g.charged = int64(n)
 	}
 }
 
 // check walks the state and stops the running call if the state is over its limit.
 func (g *guard) check() bool {
-	g.walkCount.Add(1)
-	g.lastWalk = g.estimate()
-	if g.lastWalk > g.limit {
+	if g.measure() > g.limit {
 		g.kill(fmt.Errorf("%w (%d MB)", errMemory, g.limit>>20))
 		return false
 	}
 	return true
+}
+
+// measure walks the state and returns its estimate. What was made before is now in the
+// estimate, and the heap is read afresh after the walk, whose own garbage (its maps and
+// stack, about half the estimate) is not the state's growth: taken for it, it made the
+// next look walk the state again at once, walk after walk near the limit.
+func (g *guard) measure() int64 {
+	g.walkCount.Add(1)
+	g.lastWalk = g.estimate()
+	g.charged = 0
+	heap.read()
+	g.heapBase = heap.now.Load()
+	return g.lastWalk
 }
 
 // raiseIfKilled raises the guard's error in a Go function at once (a Go function runs

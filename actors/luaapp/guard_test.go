@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
 )
@@ -152,24 +154,22 @@ end`,
 	}
 }
 
-// TestMemoryIsBounded: a script that grabs memory is stopped, inside a call or across
-// calls, with an error to its client, and the server goes on.
+// TestMemoryIsBounded: a script that grabs memory in a call is stopped with an error to
+// its client, and the server goes on.
 func TestMemoryIsBounded(t *testing.T) {
 	t.Parallel()
 	f := start(t, map[string]string{
 		"hog/main.lua": `
-keep = {}
 function onConnection(client)
 	function client:grab() local t = {} while true do t[#t + 1] = string.rep("x", 1e6) end end
 	function client:double() local s = "x" while true do s = s .. s end end
 	function client:tables() local t = {} for i = 1, 1e9 do t[i] = {i} end end
 	function client:sparse() local t = {} t[1e8] = 1 return #t end
 	function client:unpackAll() return unpack({}, 1, 1e7) end
-	function client:hoard() keep[#keep + 1] = string.rep("y", 4e6) .. #keep return #keep end
 	function client:ok() return "alive" end
 end`,
 		"other/main.lua": `function onConnection(client) function client:echo(x) return x end end`,
-	}, options{memory: 32 << 20, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them (slow under -race)
+	}, options{memory: 4 << 20, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them (slow under -race)
 	hog := f.mustDial("hog", client.Options{})
 	other := f.mustDial("other", client.Options{})
 	for m, want := range map[string]string{
@@ -191,35 +191,93 @@ end`,
 	if got := call(t, hog, "sparse"); got[0] != 0.0 {
 		t.Errorf("a sparse index made an array: #t = %v", got)
 	}
-	// Across calls: each call keeps 4 MB; before long, the state is over its 32 MB.
-	stopped := false
-	for i := 0; i < 20 && !stopped; i++ {
-		_, err := hog.Call(ctxT(t), "hoard")
-		var ce *client.CallError
-		if errors.As(err, &ce) {
-			if !strings.Contains(ce.Status.Description, "memory limit exceeded") {
-				t.Fatalf("hoard: %q", ce.Status.Description)
+	if n := f.reg.Stats().MemoryStops.Load(); n != 2 {
+		t.Errorf("%d memory stops counted, want 2 (grab and tables)", n)
+	}
+}
+
+// TestMemoryIsBoundedAcrossCalls: a state that grows by a little in each of many short
+// calls — strings it makes, values its client sends — has a call stopped before it holds
+// much more than its limit, with no manage tick in between; and once it is over its limit,
+// the next manage tick makes the application refuse new clients.
+func TestMemoryIsBoundedAcrossCalls(t *testing.T) {
+	t.Parallel()
+	const limit, size = 4 << 20, 256 << 10 // each call keeps a sixteenth of the limit
+	script := `
+keep = {}
+function onConnection(client)
+	function client:hoard() keep[#keep + 1] = string.rep("y", 256 * 1024) return #keep end
+	function client:store(x) keep[#keep + 1] = x return #keep end
+	function client:count() return #keep end
+end`
+	f := start(t, map[string]string{"made/main.lua": script, "sent/main.lua": script},
+		options{memory: limit, callTimeout: time.Minute}) // the memory limit, not the budget, must stop them
+	sent := strings.Repeat("z", size)
+	// A call is stopped before the state kept 1.5 times its limit: what it can hold beyond
+	// the limit is what was made since it was last measured (a quarter of the limit) and one
+	// value.
+	const most = limit * 3 / 2 / size
+	conns := map[string]*client.Conn{"made": f.mustDial("made", client.Options{}), "sent": f.mustDial("sent", client.Options{})}
+cases:
+	for _, c := range []struct {
+		app, method string
+		args        []any
+	}{{"made", "hoard", nil}, {"sent", "store", []any{sent}}} {
+		conn := conns[c.app]
+		stopped := false
+		for i := 0; i < 2*most && !stopped; i++ {
+			got, err := conn.Call(ctxT(t), c.method, c.args...)
+			var ce *client.CallError
+			switch {
+			case errors.As(err, &ce):
+				if !strings.Contains(ce.Status.Description, "memory limit exceeded") {
+					t.Fatalf("%s: %q", c.method, ce.Status.Description)
+				}
+				stopped = true
+			case err != nil:
+				t.Fatalf("%s: %v", c.method, err)
+			case got[0].(float64) > most:
+				t.Errorf("%s: the state keeps %v × %d KB, its limit is %d KB", c.method, got[0], size>>10, limit>>10)
+				continue cases
 			}
-			stopped = true
 		}
-		f.manage() // the check between calls
-	}
-	if !stopped {
-		// The manage tick finds it between calls, then new clients are refused. A skip of
-		// the clock fires the tick only once the application re-armed it after the last
-		// one: skip until the check has run (the event), not a fixed number of times.
-		eventually(t, "the manage tick's memory check", func() bool {
-			f.manage()
-			return f.reg.Stats().MemoryStops.Load() > 0
-		})
-		_, err := f.dial("hog", client.Options{})
-		var ce *client.ConnectError
-		if !errors.As(err, &ce) || !strings.Contains(ce.Status.Description, "memory limit") {
-			t.Errorf("a state over its memory limit: a new client got %v", err)
+		if !stopped {
+			t.Errorf("%s: %d calls kept %d KB each and none was stopped (the limit is %d KB)", c.method, 2*most, size>>10, limit>>10)
 		}
 	}
-	if n := f.reg.Stats().MemoryStops.Load(); n == 0 {
-		t.Error("no memory stop counted")
+
+	// Between calls. The state a stopped call left may be just within its limit: it is
+	// driven over it (count is stopped too if the state is walked and found over it). The
+	// manage tick runs on its own too (the clock runs at real speed): the refusal may come
+	// from it.
+	hog := conns["made"]
+	over := func() bool {
+		got, err := hog.Call(ctxT(t), "count")
+		var ce *client.CallError
+		if errors.As(err, &ce) && strings.Contains(ce.Status.Description, "memory limit exceeded") {
+			return true
+		}
+		if err != nil {
+			t.Fatalf("count: %v", err)
+		}
+		return got[0].(float64)*size > limit
+	}
+	for i := 0; !over(); i++ {
+		if i == most {
+			t.Fatalf("%d more calls did not put the state over its limit", i)
+		}
+		_, _ = hog.Call(ctxT(t), "hoard")
+	}
+	// The manage tick finds it. A skip of the clock fires the tick only once the
+	// application re-armed it after the last one: skip until the check has run (the event).
+	eventually(t, "the manage tick's memory check", func() bool {
+		f.manage()
+		return f.logs.FilterMessageSnippet("application exceeded its memory limit").FilterField(zap.String("app", "/made")).Len() > 0
+	})
+	_, err := f.dial("made", client.Options{})
+	var ce *client.ConnectError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Status.Description, "memory limit") {
+		t.Errorf("a state over its memory limit: a new client got %v", err)
 	}
 }
 

@@ -40,8 +40,7 @@ type walker struct {
 // only Go holds (roots: the application's environment, the clients' tables…), or a number
 // beyond limit as soon as it is known to be (limit 0: no early stop).
 func estimate(L *lua.LState, limit int64, roots ...lua.LValue) int64 {
-	w := &walker{limit: limit, tables: map[*lua.LTable]struct{}{}, funcs: map[*lua.LFunction]struct{}{},
-		strings: map[*byte]struct{}{}, threads: map[*lua.LState]struct{}{}}
+	w := newWalker(limit)
 	for _, r := range roots {
 		w.push(r)
 	}
@@ -54,6 +53,25 @@ func estimate(L *lua.LState, limit int64, roots ...lua.LValue) int64 {
 	}
 	w.run()
 	return w.total
+}
+
+// sizeOf is the estimate of a value Go made for a state (an argument it converted), alone.
+func sizeOf(v lua.LValue) int64 {
+	switch x := v.(type) {
+	case lua.LString:
+		return sizeString + int64(len(x))
+	case *lua.LTable:
+		w := newWalker(0)
+		w.push(x)
+		w.run()
+		return w.total
+	}
+	return 0 // numbers, booleans, nil: no allocation of the state's
+}
+
+func newWalker(limit int64) *walker {
+	return &walker{limit: limit, tables: map[*lua.LTable]struct{}{}, funcs: map[*lua.LFunction]struct{}{},
+		strings: map[*byte]struct{}{}, threads: map[*lua.LState]struct{}{}}
 }
 
 func (w *walker) over() bool { return w.limit > 0 && w.total > w.limit }

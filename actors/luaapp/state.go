@@ -101,6 +101,17 @@ func (st *state) roots() []lua.LValue {
 	return out
 }
 
+// made counts a value Go made for the state (a converted argument, a media packet) in
+// what the state made since it was last walked, and returns it: a script may keep it, and
+// a call too short for the heap's look would otherwise keep it unseen (a method that
+// stores what its client sends, 4 MB a call).
+func (st *state) made(v lua.LValue) lua.LValue {
+	if st.g.limit > 0 {
+		st.g.charge(int(sizeOf(v)))
+	}
+	return v
+}
+
 // close frees the state.
 func (st *state) close() {
 	st.g.stop()

@@ -401,8 +401,19 @@ func TestSubscriberSessionCrash(t *testing.T) {
 	var fanoutBefore, mediaBefore uint64
 	feed.run(ticks, tickPeriod, func(i int) {
 		if i == crashTick {
+			// The publication counts a media message as it receives it and its fan-out
+			// when it sends on the batch the message is in, after the rest of its mailbox:
+			// read at any instant, the two disagree while a message is between them. Read
+			// them once what was written so far was received and sent on (no tick is
+			// written meanwhile), or when that does not come.
 			st := f.srv.PublicationStats()
-			fanoutBefore, mediaBefore = st.Fanout.Load(), st.Media.Load()
+			_, _, written := feed.counts()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				fanoutBefore, mediaBefore = st.Fanout.Load(), st.Media.Load()
+				if mediaBefore == uint64(written) && fanoutBefore == 3*mediaBefore || time.Now().After(deadline) {
+					break
+				}
+			}
 			f.sys.Root.Send(lr.Peer.Session, &crash{})
 		}
 	})
@@ -415,6 +426,9 @@ func TestSubscriberSessionCrash(t *testing.T) {
 	waitCaughtUp(t, feed, survivors, 10*time.Second)
 	if fanoutBefore != 3*mediaBefore {
 		t.Fatalf("before the crash: %d channel messages for %d media messages, want 3 each", fanoutBefore, mediaBefore)
+	}
+	if mediaBefore == 0 {
+		t.Fatal("before the crash: the publication had processed no media")
 	}
 	// The publication now sends each message to the two survivors only.
 	feed.streamWhile(func() { waitFanout(t, f.srv, 2, 5*time.Second) })
