@@ -10,12 +10,12 @@ import (
 
 // testParallel is how many of the package's parallel tests run at once when the user did
 // not say (-parallel). go test's default is GOMAXPROCS, but these tests mostly wait: on
-// loopback round trips, on streams paced on the wall clock, on ffmpeg; each uses a fraction
-// of a core. The tests that saturate the cores (floods, a memory attack, goroutine
-// counting) are not parallel: Go runs them first, each alone. Under the race detector
-// (testpar) go test's default stays. More than eight at once (all of them, or the floods
-// among them) starved one another on a busy machine: dials past their deadlines, a burst
-// of lookups spread thin enough to pass a rate limit, fast players behind a slow one.
+// loopback round trips, on streams paced on the wall clock, on ffmpeg, on paced floods;
+// each uses a fraction of a core. The tests that saturate the cores (the memory attack,
+// 500 clients' handshakes) or count goroutines are not parallel: Go runs them first, each
+// alone. Under the race detector (testpar) go test's default stays. All at once starved
+// one another on a busy machine (dials past their deadlines, fast players behind a slow
+// one): eight is what held.
 const testParallel = 8
 
 func TestMain(m *testing.M) {
