@@ -406,7 +406,7 @@ func TestSubscriberSessionCrash(t *testing.T) {
 	feed := newFeed(f, pub, &avSource{keyEvery: rateKeyEvery, videoBytes: rateVideoBytes})
 	feed.writeHeaders()
 	var fanoutBefore, mediaBefore uint64
-	feed.run(ticks, tickPeriod, func(i int) {
+	feed.run(ticks, fastTickPeriod, func(i int) {
 		if i == crashTick {
 			// The publication counts a media message as it receives it and its fan-out
 			// when it sends on the batch the message is in, after the rest of its mailbox:
