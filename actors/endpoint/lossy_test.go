@@ -36,6 +36,7 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/internal/netsim"
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/testpar"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/rtmfp"
 	"github.com/actorrtmfp/actorrtmfp/cryptoutil"
@@ -44,7 +45,7 @@ import (
 
 // slack scales time bounds under the race detector.
 func slack(d time.Duration) time.Duration {
-	if raceEnabled {
+	if testpar.Race {
 		return 3 * d
 	}
 	return d
@@ -438,7 +439,7 @@ func TestLossyBulkReliable(t *testing.T) {
 			// transport gives 180–200 KB/s in virtual time, which
 			// session.TestSimBulkTransferUnderLoss checks).
 			t.Logf("BULK loss=%.0f%% bytes=%d messages=%d elapsed=%v goodput=%.0f KB/s refused=%d relay up fwd/drop/dup/reorder=%v down=%v race=%v",
-				loss*100, r.bytes, r.messages, r.elapsed.Round(time.Millisecond), r.goodput/1000, r.refused, r.up, r.down, raceEnabled)
+				loss*100, r.bytes, r.messages, r.elapsed.Round(time.Millisecond), r.goodput/1000, r.refused, r.up, r.down, testpar.Race)
 		})
 	}
 }
@@ -680,7 +681,7 @@ func TestLossyLiveMedia(t *testing.T) {
 				loss*100, r.got[mediaAudio], r.sent[mediaAudio], 100*ratio(mediaAudio), r.abandoned[mediaAudio],
 				r.p50[mediaAudio].Round(time.Millisecond), r.p99[mediaAudio].Round(time.Millisecond), r.maxGap[mediaAudio].Round(time.Millisecond),
 				r.got[mediaVideo], r.sent[mediaVideo], 100*ratio(mediaVideo), r.abandoned[mediaVideo], r.keyGot, r.keySent,
-				r.p50[mediaVideo].Round(time.Millisecond), r.p99[mediaVideo].Round(time.Millisecond), r.maxGap[mediaVideo].Round(time.Millisecond), raceEnabled)
+				r.p50[mediaVideo].Round(time.Millisecond), r.p99[mediaVideo].Round(time.Millisecond), r.maxGap[mediaVideo].Round(time.Millisecond), testpar.Race)
 			t.Logf("settled %v after the stream ended; %d audio messages later than lifetime + RTT", r.settle.Round(time.Millisecond), r.lateAudio)
 			// Something got through, so the checks above checked something. Audio, not video:
 			// a short stream on a starved machine may have all of its video abandoned (under

@@ -77,6 +77,13 @@ type members struct {
 	metadata    []byte // onMetaData data message
 	audioConfig []byte
 	videoConfig []byte
+	// recentAudio is the audio not older than the newest video, for the next group of
+	// pictures (startGOP). It is kept across a restart too: audio runs ahead of video (its
+	// own flow, its priority), and what arrived before a crash may be the start of the
+	// group the next key frame opens — without it, a subscriber joining after the restart
+	// had a hole at the start of its audio (issue 26: its audio began 400 ms after its first
+	// video frame). It holds bytes the publication only forwards.
+	recentAudio audioRing
 
 	info *PublicationInfo // its entry in Config.Index
 }
@@ -125,13 +132,12 @@ type publication struct {
 	self    *actor.PID
 
 	// Caches, rebuilt after a restart.
-	gop         [][]byte // messages since the last key frame, in order
-	gopBytes    int
-	gopValid    bool
-	recentAudio audioRing // audio not older than the newest video, for startGOP
-	dec         amf.Decoder
-	pending     []*Media // media to fan out (see fanOutNow)
-	fanPending  bool
+	gop        [][]byte // messages since the last key frame, in order
+	gopBytes   int
+	gopValid   bool
+	dec        amf.Decoder
+	pending    []*Media // media to fan out (see fanOutNow)
+	fanPending bool
 
 	idleSince time.Time
 	idleTimer clock.Timer // armed while idle
@@ -263,7 +269,7 @@ func (p *publication) clearCache() {
 	p.members.metadata, p.members.audioConfig, p.members.videoConfig = nil, nil, nil
 	clear(p.gop)
 	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, false
-	p.recentAudio.reset()
+	p.members.recentAudio.reset()
 }
 
 // broadcastStatus sends the same onStatus to every subscriber.
@@ -405,7 +411,7 @@ func (p *publication) onMedia(ctx actor.Context, m *Ingest) {
 			p.members.audioConfig, out.Config = m.Data, true
 			break
 		}
-		p.recentAudio.push(m.Data, m.Msg.Timestamp)
+		p.members.recentAudio.push(m.Data, m.Msg.Timestamp)
 		if p.gopValid {
 			p.cache(m.Data)
 		}
@@ -413,7 +419,7 @@ func (p *publication) onMedia(ctx actor.Context, m *Ingest) {
 		out.Kind = KindVideo
 		if !flash.IsVideoSequenceHeader(body) {
 			// A later key frame is not older than this frame: older audio cannot start it.
-			p.recentAudio.dropBefore(m.Msg.Timestamp)
+			p.members.recentAudio.dropBefore(m.Msg.Timestamp)
 		}
 		switch {
 		case flash.IsVideoSequenceHeader(body):
@@ -457,7 +463,7 @@ func (p *publication) startGOP(key []byte, ts uint32) {
 	clear(p.gop)
 	p.gop, p.gopBytes, p.gopValid = p.gop[:0], 0, true
 	p.cache(key)
-	p.recentAudio.each(func(a []byte, ats uint32) {
+	p.members.recentAudio.each(func(a []byte, ats uint32) {
 		if int32(ats-ts) >= 0 {
 			p.cache(a)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/actorrtmfp/actorrtmfp/actors"
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/testpar"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/actors/session"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
@@ -264,7 +265,7 @@ func hostileSessions(t *testing.T, addrs []string, bound int64) {
 	if after.BudgetSession+after.BudgetAddress == 0 {
 		t.Fatal("no receive budget bit: the attack did not reach the limits it tests")
 	}
-	if raceEnabled {
+	if testpar.Race {
 		if heapGrowth >= bound {
 			t.Fatalf("the server's heap grew by %.1f MB under the attack, bound %.0f MB", mb(heapGrowth), mb(bound))
 		}

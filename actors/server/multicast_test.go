@@ -100,7 +100,7 @@ func streamBytes(t testing.TB, clip string) int64 {
 // server's member and the viewers are lossless (LosslessMedia, MemberOptions.Lossless),
 // so that a busy machine, whose members fall seconds behind the stream, cannot make them
 // give fragments up for their age.
-func testMulticastIngest(t testing.TB, n, seconds int) (perViewer int64) {
+func testMulticastIngest(t testing.TB, n, seconds int, readrate string) (perViewer int64) {
 	const neighbors = 2
 	clip := makeClip(t, seconds)
 	total := streamBytes(t, clip)
@@ -127,7 +127,7 @@ func testMulticastIngest(t testing.TB, n, seconds int) (perViewer int64) {
 		return err == nil && k > 0
 	})
 	before := serverBytesOut(f)
-	runFFmpeg(t, ctx, "-re", "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/mc")
+	runFFmpeg(t, ctx, "-readrate", readrate, "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/mc")
 	for i, v := range viewers {
 		waitForf(t, func() string {
 			st := v.mb.Stats
@@ -218,15 +218,17 @@ func testLiveFanout(t testing.TB, n int) (perViewer int64) {
 }
 
 // The tests stream a 6 s clip, as the benchmark does: viewers must receive 90 % of its
-// bytes, which a 3 s clip did not reach on a loaded machine (80–87 %; issue 26).
+// bytes, which a 3 s clip did not reach on a loaded machine (80–87 %; issue 26). They
+// publish it at four times real time (readRate): the members are lossless, the pace is
+// not what they test; the benchmark publishes in real time.
 func TestFFmpegMulticastIngestTwoViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 2, 6)
+	testMulticastIngest(t, 2, 6, readRate)
 }
 
 func TestFFmpegMulticastIngestTenViewers(t *testing.T) {
 	t.Parallel()
-	testMulticastIngest(t, 10, 6)
+	testMulticastIngest(t, 10, 6, readRate)
 }
 
 // BenchmarkServerBytesPerViewer measures what the server sends per viewer of one stream
@@ -238,7 +240,7 @@ func BenchmarkServerBytesPerViewer(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		run  func(testing.TB, int) int64
-	}{{"multicast", func(tb testing.TB, n int) int64 { return testMulticastIngest(tb, n, 6) }}, {"live", testLiveFanout}} {
+	}{{"multicast", func(tb testing.TB, n int) int64 { return testMulticastIngest(tb, n, 6, "1") }}, {"live", testLiveFanout}} {
 		b.Run(c.name, func(b *testing.B) {
 			var sum int64
 			for range b.N {

@@ -74,8 +74,10 @@ func checkCounts(t *testing.T, what, path string, want map[string]int) {
 }
 
 // TestFFmpegPublishesOverRTMPAndAnRTMFPClientReceivesEveryFrame: ffmpeg publishes a file
-// over RTMP as an encoder does (-re, @setDataFrame, sequence headers); an RTMFP player that
-// was waiting receives every audio and video frame of the file, byte for byte.
+// over RTMP as an encoder does (paced, @setDataFrame, sequence headers); an RTMFP player
+// that was waiting receives every audio and video frame of the file, byte for byte. The
+// pace is four times real time (readRate): the server does not pace a live stream, and
+// the players of these tests are lossless.
 func TestFFmpegPublishesOverRTMPAndAnRTMFPClientReceivesEveryFrame(t *testing.T) {
 	t.Parallel()
 	clip := makeClip(t, 3)
@@ -96,7 +98,7 @@ func TestFFmpegPublishesOverRTMPAndAnRTMFPClientReceivesEveryFrame(t *testing.T)
 	if _, err := rtmpDial(t, f, rtmpclient.Options{}).Play(ctx, "ff", -1000, rtmpCollect(viaRTMP)); err != nil {
 		t.Fatal(err)
 	}
-	runFFmpeg(t, ctx, "-re", "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/ff")
+	runFFmpeg(t, ctx, "-readrate", readRate, "-i", clip, "-c", "copy", "-f", "flv", rtmpURL(f)+"/ff")
 	viaRTMP.waitSame(t, want, 20*time.Second)
 	a.waitEvent(t, "publish rtmp ff", 5*time.Second)
 	got.waitSame(t, want, 20*time.Second)
@@ -123,7 +125,7 @@ func TestRTMFPPublisherRecordedByFFmpegOverRTMP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := publishTags(ctx, clipTags(t, clip), 1, rtmfpWriter(pub)); err != nil {
+	if err := publishTags(ctx, clipTags(t, clip), 4, rtmfpWriter(pub)); err != nil {
 		t.Fatal(err)
 	}
 	pub.Close() // ffmpeg ends on NetStream.Play.UnpublishNotify
@@ -202,7 +204,7 @@ func TestFFmpegPublishesOverRTMPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("rtmps://%s/live/tls", f.srv.RTMPSAddrs()[0])
-	runFFmpeg(t, ctx, "-re", "-i", clip, "-c", "copy", "-tls_verify", "1", "-ca_file", certFile, "-f", "flv", url)
+	runFFmpeg(t, ctx, "-readrate", readRate, "-i", clip, "-c", "copy", "-tls_verify", "1", "-ca_file", certFile, "-f", "flv", url)
 	got.waitSame(t, want, 20*time.Second)
 	if n := f.srv.RTMPStats().HandshakeErrors.Load(); n != 0 {
 		t.Fatalf("%d handshake errors", n)

@@ -38,6 +38,10 @@ func needFFmpeg(t testing.TB) (ffmpeg, ffprobe string) {
 	return ffmpeg, ffprobe
 }
 
+// readRate is ffmpeg's -readrate for the clips these tests publish where the pace is not
+// what they test: four times real time.
+const readRate = "4"
+
 // makeClip makes a test clip with ffmpeg itself: seconds of 320x240 test pattern at 25
 // fps (H.264, a key frame every second) and a 440 Hz tone (AAC), as FLV.
 func makeClip(t testing.TB, seconds int) string {

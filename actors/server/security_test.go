@@ -112,11 +112,9 @@ func halfOpenFlood(t *testing.T, p *rawPeer, to netip.AddrPort, url string, n, r
 // per address (sessions not heard from, IHello rate) hold back from the first second on, and
 // the 50 clients arrive over the whole flood, as before. Only the length went.
 func TestHalfOpenFloodLeavesRoomForClients(t *testing.T) {
-	// Not parallel: a flood saturates the machine's cores, and the package's other tests
-	// (streams with deadlines on their outcome) must not share them with it; Go runs the
-	// serial tests of a package before its parallel ones, each alone. Its two cases run
-	// at once, each against a server of its own: at this scale a case takes a fifth of a
-	// core.
+	// Its two cases run at once, each against a server of its own: at this scale a case
+	// takes a tenth of a core, and the test runs with the package's other parallel ones.
+	t.Parallel()
 	for _, c := range []struct {
 		name      string
 		helloRate int
@@ -203,9 +201,8 @@ func minimalIHello(t *testing.T, p *rawPeer, i int) []byte {
 // 3× bound alone) and at the defaults; an ordinary IHello from a fresh address is still
 // answered at once.
 func TestMinimalIHelloFloodIsNotAmplified(t *testing.T) {
-	// Not parallel: a flood saturates the machine's cores, and the package's other tests
-	// (streams with deadlines on their outcome) must not share them with it; Go runs the
-	// serial tests of a package before its parallel ones, each alone.
+	// Parallel: the flood of minimal IHellos is short (a twentieth of a core-second).
+	t.Parallel()
 	for i, c := range []struct {
 		name      string
 		helloRate int
@@ -281,9 +278,8 @@ func callMessageSize(t *testing.T, method string, n int) int {
 // flow with a clear exception — here the NetConnection's, which ends the connection — and
 // never stalls it.
 func TestFourMebibyteMessageDeliveredWhole(t *testing.T) {
-	// Not parallel: a flood saturates the machine's cores, and the package's other tests
-	// (streams with deadlines on their outcome) must not share them with it; Go runs the
-	// serial tests of a package before its parallel ones, each alone.
+	// Parallel: a few megabytes over loopback, a fifth of a core-second.
+	t.Parallel()
 	f := startServer(t, server.Options{}, nil)
 	max := server.Defaults().MaxMessageSize
 	n := max - (callMessageSize(t, "digest", 70000) - 70000)

@@ -183,7 +183,7 @@ func TestPublishPlaySmoke(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(40 * time.Millisecond)
+		tick := time.NewTicker(fastTickPeriod) // lossless: the pace is not the subject
 		defer tick.Stop()
 		for {
 			select {

@@ -131,7 +131,7 @@ func TestPublishRefusals(t *testing.T) {
 	rec := playOn(t, "cam", b)[0]
 	feed := newFeed(f, pub, &avSource{keyEvery: rateKeyEvery, videoBytes: 300})
 	feed.writeHeaders()
-	feed.run(15, tickPeriod, nil)
+	feed.run(15, fastTickPeriod, nil)
 	waitCaughtUp(t, feed, []*playRecord{rec}, 10*time.Second)
 	if err := feed.check(t, rec, feedCheck{fromStart: true}); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestStreamHooksCloseStreamAndRetire(t *testing.T) {
 	}
 	feed := newFeed(f, pub, &avSource{keyEvery: rateKeyEvery, videoBytes: rateVideoBytes})
 	feed.writeHeaders()
-	feed.run(20, tickPeriod, nil)
+	feed.run(20, fastTickPeriod, nil)
 	feed.streamWhile(func() { waitFanout(t, f.srv, 2, 5*time.Second) })
 	waitCaughtUp(t, feed, recs, 10*time.Second)
 
@@ -322,7 +322,7 @@ func TestReceiveAudioVideoAndPause(t *testing.T) {
 			return a == wantA && v == wantV
 		})
 	}
-	feed.run(ticks, tickPeriod, func(i int) {
+	feed.run(ticks, fastTickPeriod, func(i int) {
 		for _, s := range steps {
 			if s.tick != i {
 				continue

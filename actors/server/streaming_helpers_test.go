@@ -371,8 +371,12 @@ func waitCaughtUp(t *testing.T, feed *avFeed, recs []*playRecord, d time.Duratio
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d players did not receive the end of the stream within %s: %s",
-				len(behind), len(recs), d, strings.Join(firstN(behind, 10), "; "))
+			// What the server's sessions gave up says whether the media policy (lifetimes,
+			// a group given up) or delivery stopped them.
+			st := &feed.fx.srv.Endpoints()[0].SessionStats
+			t.Fatalf("%d of %d players did not receive the end of the stream within %s: %s (server sessions: media dropped by the policy %d, fragments declared lost %d, writes refused %d)",
+				len(behind), len(recs), d, strings.Join(firstN(behind, 10), "; "),
+				st.MediaDropped.Load(), st.Retransmissions.Load(), st.WritesRefused.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -21,6 +21,11 @@ const (
 	rateVideoBytes = 860
 	rateKeyEvery   = 25
 	tickPeriod     = 40 * time.Millisecond
+	// fastTickPeriod paces the streams of tests whose players are lossless
+	// (server.Options.LosslessMedia) and that the stream waits for (keepUp) or reads at
+	// the end: the pace is not what they test, and the media's timestamps stay those of
+	// 25 frames a second.
+	fastTickPeriod = 10 * time.Millisecond
 )
 
 // TestHundredSubscribersByteIdentical publishes a 250 kbit/s A/V stream to 100 Go
@@ -123,7 +128,7 @@ func TestHundredSubscribersByteIdentical(t *testing.T) {
 		waitCaughtUp(t, feed, playing, 20*time.Second)
 	}
 	streamStart := time.Now()
-	feed.run(ticks, tickPeriod, func(i int) {
+	feed.run(ticks, fastTickPeriod, func(i int) {
 		for _, s := range joinAt[i] {
 			joining.Add(1)
 			go func() {
@@ -222,7 +227,7 @@ func TestLateSubscriberStartsOnAKeyFrame(t *testing.T) {
 				}
 				waitCaughtUp(t, feed, playing, 20*time.Second)
 			}
-			feed.run(ticks, tickPeriod, func(i int) {
+			feed.run(ticks, fastTickPeriod, func(i int) {
 				switch i {
 				case joinTick - 5:
 					if tc.burst {

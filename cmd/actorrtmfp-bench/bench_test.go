@@ -46,7 +46,11 @@ func startServers(t *testing.T) (string, string) {
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.RTMP, cfg.Media = "127.0.0.1:0", server.Off
 	cfg.Shards = 2
-	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
+	// Lossless media: the smoke runs check that the tool counts delivery right (every frame
+	// of the window, within -drain), not the live policy, which gives media up for its age
+	// on a starved machine (issue 26: a delivery ratio of 0.73 at load 25).
+	srv, err := server.Start(sys.Root, cfg, server.Options{LosslessMedia: true,
+		Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +161,13 @@ func TestEveryScenarioSmoke(t *testing.T) {
 		if sock := r.Latencies["at the socket"]; sock == nil || sock.N != r.Latency.N || sock.P50 > r.Latency.P50 || sock.Max > r.Latency.Max {
 			t.Errorf("fanout: at the socket %+v, delivered %+v", sock, r.Latency)
 		}
-		if br := r.Rates["stream_bits_per_s"]; math.Abs(br-250000)/250000 > 0.1 {
-			t.Errorf("fanout: stream at %v bit/s, want about 250k", br)
+		// The stream's rate over its media time: what the publisher achieved on the wall
+		// clock (stream_bits_per_s) measures the machine (issue 26: 276k-341k at load 25).
+		if br := r.Rates["encoded_bits_per_s"]; math.Abs(br-250000)/250000 > 0.1 {
+			t.Errorf("fanout: stream encoded at %v bit/s, want about 250k", br)
+		}
+		if r.Rates["stream_bits_per_s"] <= 0 {
+			t.Errorf("fanout: stream at %v bit/s on the wall clock", r.Rates["stream_bits_per_s"])
 		}
 	})
 	t.Run("fanout-rtmp", func(t *testing.T) {
@@ -363,7 +372,11 @@ func TestHelperServerProcess(t *testing.T) {
 	cfg := server.Defaults()
 	cfg.Listen = []string{listen}
 	cfg.RTMP, cfg.Media = server.Off, server.Off
-	srv, err := server.Start(sys.Root, cfg, server.Options{Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
+	// Lossless media: the smoke runs check that the tool counts delivery right (every frame
+	// of the window, within -drain), not the live policy, which gives media up for its age
+	// on a starved machine (issue 26: a delivery ratio of 0.73 at load 25).
+	srv, err := server.Start(sys.Root, cfg, server.Options{LosslessMedia: true,
+		Apps: app.Static{Apps: map[string]app.Application{"live": echoApp{}}, Fallback: app.Default{}}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

@@ -172,8 +172,13 @@ func runFanout(ctx context.Context, b *bench) (*Result, error) {
 	res.Rates["publisher_frames_per_s"] = perSecond(winA+winV, window)
 	res.Rates["subscriber_frames_per_s_total"] = perSecond(recvA+recvV, window)
 	keys := (winV + gopFrames - 1) / gopFrames // the window opens on a key frame
-	res.Rates["stream_bits_per_s"] = round3(float64(winA*uint64(len(pl.av.audio))+
-		(winV-keys)*uint64(len(pl.av.inter))+keys*uint64(len(pl.av.key))) * 8 / window.Seconds())
+	bits := float64(winA*uint64(len(pl.av.audio))+(winV-keys)*uint64(len(pl.av.inter))+keys*uint64(len(pl.av.key))) * 8
+	res.Rates["stream_bits_per_s"] = round3(bits / window.Seconds())
+	// The same bits over the media time they encode: the stream's own rate (-bitrate),
+	// whatever the machine's pace; stream_bits_per_s is what the publisher achieved.
+	if winV > 0 {
+		res.Rates["encoded_bits_per_s"] = round3(bits / (time.Duration(winV) * videoPeriod).Seconds())
+	}
 	res.Ratios = map[string]float64{}
 	if expected > 0 {
 		res.Ratios["delivery"] = round6(float64(recvA+recvV) / float64(expected))

@@ -1,0 +1,17 @@
+package endpoint
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/testpar"
+)
+
+// The lossy-link tests wait on a simulated link (delays, losses, a relay that holds
+// datagrams) far more than they compute: eight at once, unless -parallel is given.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	testpar.Default(8)
+	os.Exit(m.Run())
+}

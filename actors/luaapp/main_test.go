@@ -1,0 +1,17 @@
+package luaapp_test
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/actorrtmfp/actorrtmfp/actors/internal/testpar"
+)
+
+// The tests mostly wait on loopback round trips and on calls stopped by their time
+// budget: eight at once, unless -parallel is given.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	testpar.Default(8)
+	os.Exit(m.Run())
+}
