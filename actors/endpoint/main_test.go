@@ -1,7 +1,6 @@
 package endpoint
 
 import (
-	"flag"
 	"os"
 	"testing"
 
@@ -10,8 +9,4 @@ import (
 
 // The lossy-link tests wait on a simulated link (delays, losses, a relay that holds
 // datagrams) far more than they compute: eight at once, unless -parallel is given.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	testpar.Default(8)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testpar.Run(m, 8)) }

@@ -1,7 +1,6 @@
 package luaapp_test
 
 import (
-	"flag"
 	"os"
 	"testing"
 
@@ -10,8 +9,4 @@ import (
 
 // The tests mostly wait on loopback round trips and on calls stopped by their time
 // budget: eight at once, unless -parallel is given.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	testpar.Default(8)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testpar.Run(m, 8)) }

@@ -11,6 +11,7 @@ package testpar
 import (
 	"flag"
 	"strconv"
+	"testing"
 )
 
 // Default makes n the value of -test.parallel unless it was given or the race detector
@@ -27,4 +28,12 @@ func Default(n int) {
 	if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
 		panic("testpar: " + err.Error())
 	}
+}
+
+// Run is a TestMain's body for a package that needs nothing else: it parses the flags,
+// applies Default(n) and runs the tests, returning their exit code.
+func Run(m *testing.M, n int) int {
+	flag.Parse()
+	Default(n)
+	return m.Run()
 }
