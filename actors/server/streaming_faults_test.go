@@ -46,9 +46,13 @@ func playOn(t *testing.T, name string, conns ...*client.Conn) []*playRecord {
 func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	t.Parallel()
 	const (
-		keyEvery                = 50 // key frames at video 0, 50, 100, 150
-		cutAt, restoreAt        = 25, 100
-		ticks                   = 175
+		keyEvery         = 50 // key frames at video 0, 50, 100, 150
+		cutAt, restoreAt = 25, 100
+		// The stream ends on a key frame: the slow player's path may stall again after it
+		// returns (under -race beside a hog, at load 25, it lost a frame of the group of
+		// 150 and waited for a key frame the stream, ending at 174, never sent: issue 26).
+		// Whatever it loses, it must be at the end when the stream ends.
+		ticks                   = 3*keyEvery + 1 // the last frame, 150, is a key frame
 		slowVideoRunsMax        = 4
 		slowAudioGapsMax        = 4
 		seed             uint64 = 11
