@@ -293,16 +293,7 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 	frag(3)
 	frag(4)
 	frag(5) // beyond the end: not taken
-	for want := byte(1); want <= 4; want++ {
-		select {
-		case got := <-h.media:
-			if got[0] != want {
-				t.Fatalf("got message %d, want %d", got[0], want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("message %d never came", want)
-		}
-	}
+	h.expectMedia(1, 4, "")
 	w.Skip(DefaultWindow) // the player serves the stream's end a window more
 	h.expect(p, "the stream's flows closed", func(m any) bool { _, ok := m.(*session.CloseFlow); return ok })
 	h.count() // the member handled fragment 5 (OnMedia runs on its actor)
@@ -377,16 +368,7 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 			if trigger == "fragment" {
 				last = 11
 			}
-			for want := byte(1); want <= last; want++ {
-				select {
-				case got := <-h.media:
-					if got[0] != want {
-						t.Fatalf("got message %d, want %d (the stream's first messages were skipped)", got[0], want)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatalf("message %d never came", want)
-				}
-			}
+			h.expectMedia(1, last, "(the stream's first messages were skipped?)")
 		})
 	}
 }
@@ -438,24 +420,32 @@ func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
 	// The neighbour holds 1000 to 1200 (a window of the stream).
 	h.send(p, 2, group.FragmentsMap{Last: 1200, Bits: bytes.Repeat([]byte{0xFF}, 25)})
-	for id := uint64(1201); id <= 1203; id++ {
+	first, last := uint64(1201), uint64(1203)
+	for id := first; id <= last; id++ {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 	}
 	h.count()
 	h.tick(w, period)
 	h.tick(w, period)
-	for id := uint64(1201); id <= 1203; id++ {
-		select {
-		case got := <-h.media:
-			if got[0] != byte(id) {
-				t.Fatalf("got message %d, want %d", got[0], byte(id))
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("the late joiner never started (message %d)", id)
-		}
-	}
+	h.expectMedia(byte(first), byte(last), "(the late joiner from the live edge)")
 	if n := h.stats.Pulls.Load(); n != 0 {
 		t.Fatalf("the late joiner pulled %d fragments of the past", n)
+	}
+}
+
+// expectMedia waits for the played messages from to to (their first byte), in order;
+// why, if set, is what a wrong or missing one means.
+func (h *harness) expectMedia(from, to byte, why string) {
+	h.t.Helper()
+	for want := from; want <= to; want++ {
+		select {
+		case got := <-h.media:
+			if got[0] != want {
+				h.t.Fatalf("got message %d, want %d %s", got[0], want, why)
+			}
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("message %d never came %s", want, why)
+		}
 	}
 }
 
@@ -573,16 +563,7 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 	}
 	h.count()
 	h.tick(w, 2*period) // a fetch period after the first fragment: the player starts
-	for want := byte(1); want <= 5; want++ {
-		select {
-		case got := <-h.media:
-			if got[0] != want {
-				t.Fatalf("got message %d, want %d", got[0], want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("message %d never came", want)
-		}
-	}
+	h.expectMedia(1, 5, "")
 }
 
 // TestLosslessMemberGivesNothingUpForItsAge: with Config.Lossless a player whose missing
@@ -634,16 +615,7 @@ func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
 				}
 				return
 			}
-			for want := byte(2); want <= 3; want++ {
-				select {
-				case got := <-h.media:
-					if got[0] != want {
-						t.Fatalf("got message %d, want %d", got[0], want)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatalf("message %d never came (%d given up)", want, h.stats.Lost.Load())
-				}
-			}
+			h.expectMedia(2, 3, "(given up by the window?)")
 			if n := h.stats.Lost.Load(); n != 0 {
 				t.Fatalf("%d fragments given up", n)
 			}
