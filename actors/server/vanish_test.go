@@ -34,8 +34,7 @@ func TestVanishedClientIsTimedOutAndFreed(t *testing.T) {
 	defer relay.Close()
 	ep, err := client.NewEndpoint(f.sys, client.EndpointConfig{
 		Listen: "127.0.0.1:0", Log: logger(t),
-		// Its close at the end goes unanswered (the relay is cut): it gives up soon.
-		Session: session.Config{NearCloseTimeout: 50 * time.Millisecond, CloseLinger: 50 * time.Millisecond},
+		Session: session.Config{NearCloseTimeout: 500 * time.Millisecond, CloseLinger: 500 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
