@@ -109,6 +109,9 @@ type Endpoint struct {
 	// uppers are the props options of the connection actors (dispatcher, mailbox).
 	uppers []actor.PropsOption
 	clock  clock.Clock
+
+	mu    sync.Mutex
+	conns map[*Conn]struct{} // connections whose actor has not ended (Close waits for them)
 }
 
 // EndpointConfig configures a client endpoint.
@@ -173,8 +176,51 @@ func (e *Endpoint) Addr() netip.AddrPort { return e.ep.Addr() }
 // Endpoint returns the underlying RTMFP endpoint.
 func (e *Endpoint) Endpoint() *endpoint.Endpoint { return e.ep }
 
-// Close closes every connection of the endpoint and its socket.
-func (e *Endpoint) Close(ctx context.Context) error { return e.ep.Stop(ctx) }
+// Close closes every connection of the endpoint and its socket. When it returns without
+// an error, every connection of the endpoint is done (Conn.Done).
+func (e *Endpoint) Close(ctx context.Context) error {
+	err := e.ep.Stop(ctx)
+	// A session the endpoint stopped ends its connection's actor after itself, without
+	// waiting for it: wait here, so that a connection is done once Close returns.
+	e.mu.Lock()
+	conns := make([]*Conn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
+	}
+	return err
+}
+
+// track notes a connection whose session (and actor) exists, until it ends (forget).
+func (e *Endpoint) track(c *Conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-c.done: // ended already
+	default:
+		if e.conns == nil {
+			e.conns = map[*Conn]struct{}{}
+		}
+		e.conns[c] = struct{}{}
+	}
+}
+
+// forget drops a connection that ended.
+func (e *Endpoint) forget(c *Conn) {
+	e.mu.Lock()
+	delete(e.conns, c)
+	e.mu.Unlock()
+}
 
 // Dial connects to rawURL on a private endpoint that closes with the connection. With
 // Options.AcceptPeers the endpoint also accepts direct (P2P) sessions from peers that
@@ -278,6 +324,7 @@ func (e *Endpoint) connect(ctx context.Context, c *Conn) error {
 	c.session = r.PID
 	select {
 	case err := <-c.connected:
+		e.track(c) // its actor answered: it exists, and ends with its session
 		if err != nil {
 			c.Close()
 			return err

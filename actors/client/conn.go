@@ -482,4 +482,5 @@ func (a *connActor) end(reason session.CloseReason) {
 	}
 	a.c.mu.Unlock()
 	close(a.c.done)
+	a.c.ep.forget(a.c)
 }

@@ -40,7 +40,7 @@ func TestLosslessMediaGivesNothingUpForItsAge(t *testing.T) {
 	}
 	feed := newFeed(f, pub, &avSource{keyEvery: keyEvery, videoBytes: rateVideoBytes})
 	feed.writeHeaders()
-	feed.run(ticks, tickPeriod, func(i int) {
+	feed.run(ticks, fastTickPeriod, func(i int) {
 		switch i {
 		case cutAt:
 			waitCaughtUp(t, feed, []*playRecord{rec}, 10*time.Second)

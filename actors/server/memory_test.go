@@ -150,7 +150,10 @@ func TestHostileSessionsStayWithinTheirBudgets(t *testing.T) {
 		{"one-address", []string{"127.0.0.2"}, 64 << 20},
 		{"four-addresses", []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}, 96 << 20},
 	} {
-		t.Run(c.name, func(t *testing.T) { hostileSessions(t, c.addrs, c.bound) })
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			hostileSessions(t, c.addrs, c.bound)
+		})
 	}
 }
 
