@@ -47,10 +47,13 @@ func playOn(t *testing.T, name string, conns ...*client.Conn) []*playRecord {
 // The ticks go every 5 ms, and the server's clock moves on to 40 ms a tick once the three
 // have them (avFeed.clockPace, issue 18): the server sees the stream of 25 frames a
 // second it saw when the ticks went at that pace in real time, the cut lasts three
-// seconds on its clock, and the policy judges the slow lane's age on that clock. It
-// still fails if the policy does not drop (its key-frame catch-up and its lane judged
-// behind disabled: the slow player then receives the stale group, and nothing is counted
-// dropped while it was cut off).
+// seconds on its clock, and the policy judges the slow lane's age on that clock. The
+// fast players are not aged by it: they hold nothing but what they received and did not
+// acknowledge yet (a tick's skip, 35 ms, until their next acknowledgement; the policy
+// acts after a second). It still fails if the policy does not drop (its key-frame
+// catch-up and its lane judged behind disabled: nothing is counted dropped while the
+// slow player was cut off), and without the clock's pace (the cut is then too short
+// for the policy).
 func TestSlowSubscriberDoesNotHurtOthers(t *testing.T) {
 	t.Parallel()
 	const (
