@@ -55,8 +55,10 @@ type avFeed struct {
 	// on that clock, so a stream written at a fast period ages in the server's eyes as
 	// one at clockPace. A tick that took clockPace of real time or more is not skipped: on
 	// a busy machine the stream runs as on the real clock. Whatever the server holds when
-	// the clock moves ages too: only the players the stream waits for (keepUp) hold
-	// nothing but what they received and did not acknowledge yet.
+	// the clock moves ages too: keepUp should wait until the server's sessions took what
+	// was written (sessionsTook), or a session running late would take a group of ticks
+	// at once, born together, and the players it waits for hold nothing then but what
+	// they received and did not acknowledge yet.
 	clockPace time.Duration
 }
 
