@@ -136,11 +136,13 @@ func TestRTMFPPublisherRecordedByFFmpegOverRTMP(t *testing.T) {
 }
 
 // TestRecordingReplayedOverRTMFPAndRTMP: an RTMFP client publishes a file with "record";
-// the recording has the source's frames (ffprobe), and plays back as VOD, at its own pace,
-// to an RTMFP player (every frame, byte for byte) and to ffmpeg over RTMP (ffprobe's counts).
+// the recording has the source's frames (ffprobe), and plays back as VOD, at its own pace
+// on the server's clock, to an RTMFP player (every frame, byte for byte) and to ffmpeg over
+// RTMP (ffprobe's counts).
 func TestRecordingReplayedOverRTMFPAndRTMP(t *testing.T) {
 	t.Parallel()
-	clip := makeClip(t, 3)
+	const clipLength = 3 * time.Second
+	clip := makeClip(t, int(clipLength/time.Second))
 	tags := clipTags(t, clip)
 	want := tagFrames(tags)
 	var media string
@@ -156,7 +158,7 @@ func TestRecordingReplayedOverRTMFPAndRTMP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := publishTags(ctx, tags, 4, rtmfpWriter(pub)); err != nil {
+	if err := publishTags(ctx, tags, 16, rtmfpWriter(pub)); err != nil {
 		t.Fatal(err)
 	}
 	pub.Close()
@@ -168,12 +170,21 @@ func TestRecordingReplayedOverRTMFPAndRTMP(t *testing.T) {
 		t.Fatalf("the recording: %s", diff)
 	}
 
+	// Both plays start (the RTMFP player has the first frames, sent ahead of their time;
+	// ffmpeg's play is counted), then the server's clock, which paces the plays, skips
+	// the clip's length: what is left of it is due at once, on the same timers.
 	got := newCollector()
 	if _, err := pc.PlayFrom(ctx, "rec", 0, rtmfpCollect(got)); err != nil {
 		t.Fatal(err)
 	}
+	got.waitFor(t, 1, 1, 10*time.Second)
 	out := filepath.Join(t.TempDir(), "vod.flv")
-	runFFmpeg(t, ctx, "-i", rtmpURL(f)+"/rec", "-c", "copy", "-f", "flv", out)
+	ffmpegDone := startFFmpeg(t, ctx, "-i", rtmpURL(f)+"/rec", "-c", "copy", "-f", "flv", out)
+	waitCounter(t, "recordings played", &f.srv.MediaStats().Plays, 2, 20*time.Second)
+	f.clock.Skip(clipLength)
+	if err, output := ffmpegDone(); err != nil {
+		t.Fatalf("ffmpeg playing the recording over RTMP: %v\n%s", err, output)
+	}
 	checkCounts(t, "played over RTMP by ffmpeg", out, source)
 	got.waitFor(t, len(want.audio), len(want.video), 20*time.Second)
 	if diff := want.same(got.frames()); diff != "" {

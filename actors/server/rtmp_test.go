@@ -574,11 +574,23 @@ func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The stream goes at twice its pace (40 ms of media every 20 ms), 2.4 Mbit/s of it.
+	// The stream goes at twice its pace on the server's clock (40 ms of media every
+	// 20 ms), 2.4 Mbit/s of it, and faster in real time (issue 18): before each tick, once
+	// the fast player has everything written so far (the server's queue to it holds
+	// nothing then), the server's clock moves on to pace a tick since the first, so the
+	// stalled player's queue ages on it as in a stream paced at 20 ms of real time (a tick
+	// that took that long is not skipped). The media policy judges ages on that clock.
+	const pace, realPace = 20 * time.Millisecond, 2 * time.Millisecond
 	var want frames
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(realPace)
 	defer tick.Stop()
+	clockStart, ticks := f.clock.Now(), 0
 	step := func() {
+		fast.waitFor(t, len(want.audio), len(want.video), 20*time.Second)
+		ticks++
+		if d := clockStart.Add(time.Duration(ticks) * pace).Sub(f.clock.Now()); d > 0 {
+			f.clock.Skip(d)
+		}
 		<-tick.C
 		writeRTMP(t, pub, want.sent(src.next()))
 	}

@@ -47,6 +47,19 @@ type avFeed struct {
 	// every frame must not provoke. keptUp is the time run spent waiting for them.
 	keepUp func()
 	keptUp time.Duration
+
+	// clockPace, if set, is the stream's pace on the server's clock (fx.clock, a
+	// clock.Warp): before each tick (after keepUp), run skips that clock on to at least
+	// clockPace a tick since the first, however fast the ticks go in real time. The
+	// server's media ages (a send flow's lifetimes and backlog, an RTMP queue's) are read
+	// on that clock, so a stream written at a fast period ages in the server's eyes as
+	// one at clockPace. A tick that took clockPace of real time or more is not skipped: on
+	// a busy machine the stream runs as on the real clock. Whatever the server holds when
+	// the clock moves ages too: keepUp should wait until the server's sessions took what
+	// was written (sessionsTook), or a session running late would take a group of ticks
+	// at once, born together, and the players it waits for hold nothing then but what
+	// they received and did not acknowledge yet.
+	clockPace time.Duration
 }
 
 func newFeed(fx *fixture, pub *client.Publisher, src *avSource) *avFeed {
@@ -140,6 +153,7 @@ func (f *avFeed) audioBurst(n int) {
 // takes, and by the time keepUp waits). It returns when the last tick is written.
 func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 	start := time.Now()
+	var clockStart time.Time
 	for i := range ticks {
 		due := start.Add(time.Duration(i) * period)
 		if d := time.Until(due); d > 0 {
@@ -154,6 +168,13 @@ func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 			f.mu.Lock()
 			f.keptUp += waited
 			f.mu.Unlock()
+		}
+		if f.clockPace > 0 {
+			if i == 0 {
+				clockStart = f.fx.clock.Now()
+			} else if d := clockStart.Add(time.Duration(i) * f.clockPace).Sub(f.fx.clock.Now()); d > 0 {
+				f.fx.clock.Skip(d)
+			}
 		}
 		if before != nil {
 			t0 := time.Now()
@@ -378,7 +399,7 @@ func waitCaughtUp(t *testing.T, feed *avFeed, recs []*playRecord, d time.Duratio
 				len(behind), len(recs), d, strings.Join(firstN(behind, 10), "; "),
 				st.MediaDropped.Load(), st.Retransmissions.Load(), st.WritesRefused.Load())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
