@@ -8,7 +8,7 @@ package endpoint
 // measure the machine; the session simulation checks them in virtual time
 // (session.TestSimBulkTransferUnderLoss, TestSimLiveMedia). What these tests check holds
 // whatever the timing (integrity, order, receipts), so by default they move little: 48 KiB
-// of bulk data and 2 s of live media per loss rate. The measurement runs are
+// of bulk data and 1.6 s of live media per loss rate. The measurement runs are
 //
 //	LOSSY_BULK_MB=10 LOSSY_MEDIA_SECONDS=30 go test -run 'TestLossy(Bulk|LiveMedia)' -v -count=1 ./actors/endpoint/
 //
@@ -643,20 +643,21 @@ func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, gop int, seed 
 }
 
 // mediaDuration is how long TestLossyLiveMedia streams and how many frames a group of
-// pictures has: 2 s with a key frame every second, or LOSSY_MEDIA_SECONDS seconds with a
+// pictures has: 1.6 s with a key frame every 0.8 s, or LOSSY_MEDIA_SECONDS seconds with a
 // key frame every 2 s (the measurements of docs/benchmarks.md).
 //
 // The short run streams two groups of pictures, as the 4 s run with key frames every 2 s
-// that it replaces did, so the second key frame still gives up the older video still
-// waiting, and at 5 % and 20 % loss media is still given up by lifetime, audio and video:
-// with abandoned messages reported delivered (sendFlow.settle passing true) the 5 % and
-// 20 % runs fail ("missing but its receipt says 'D'"). The stream is paced on the wall
-// clock (media is), so the run lasts as long as the stream, plus its settling.
+// that it replaces did (the video's bit rate about the same), so a second key frame gives
+// up the older video still waiting, and at 5 % and 20 % loss media is given up by its
+// lifetime: with abandoned messages reported delivered (sendMsg.settle passing true) the
+// 5 % and 20 % runs fail ("missing but its receipt says 'D'"). The stream is paced on the
+// wall clock, as media is, so the run lasts as long as the stream, and then until every
+// message is settled.
 func mediaDuration() (dur time.Duration, gop int) {
 	if s, err := strconv.Atoi(os.Getenv("LOSSY_MEDIA_SECONDS")); err == nil && s > 0 {
 		return time.Duration(s) * time.Second, 50
 	}
-	return 2 * time.Second, 25
+	return 1600 * time.Millisecond, 20
 }
 
 // TestLossyLiveMedia: a live audio/video stream over 0 %, 5 % and 20 % loss (20 ms each
