@@ -395,12 +395,13 @@ func counters(c *netsim.Counters) [4]uint64 {
 //
 // 48 KiB (34 messages, four of them of several fragments, up to 8.8 KB) is enough for what
 // the test checks: at 20 % loss each way the relay drops a quarter of the datagrams, data
-// and acknowledgements, so fragments are lost and must be sent again; with the send queue a quarter
-// of the data (12 KiB, a few messages) writes are still refused and retried. With lost
-// fragments given up instead of resent (sendFrag.onLoss as for a message without
-// retransmission) every run fails, messages missing (at 0 % too: the 2 % reordered
-// datagrams are declared lost). The run at 20 % loss, the longest, is a chain of
-// retransmission timeouts (each at least 250 ms): its duration grows with the data.
+// and acknowledgements, so fragments are lost and must be sent again; with the send queue
+// a quarter of the data (12 KiB, a few messages) writes are still refused and retried.
+// With lost fragments given up instead of resent (sendFrag.onLoss as for a message without
+// retransmission) every run fails, messages missing (at 0 % too, where a datagram held
+// back by the 2 % reordering can be declared lost). The run at 20 % loss, the longest, is a
+// chain of retransmission timeouts (each at least 250 ms): its duration grows with the
+// data.
 func bulkTotal() int {
 	if mb, err := strconv.Atoi(os.Getenv("LOSSY_BULK_MB")); err == nil && mb > 0 {
 		return mb << 20
@@ -847,12 +848,12 @@ func probeCounter(n *atomic.Int64, first chan struct{}) actor.ReceiverMiddleware
 // test is about; if none comes the test fails at its deadline (as it does with the probe
 // taken out of Session.writeControl). It used to hold them 2 s of the wall clock whatever
 // happened, which assumed the sender filled the window within 2 s: a starved machine did
-// not (issue 26: "the sender never probed the closed window" with the test binary, built
-// with -race, held to 1.5 % of a CPU by a cgroup quota, 2 runs of 2; under -race beside a
-// CPU hog at load 16, once in the first iterations). The 2 s also left time for a second
-// probe a second after the first (session.TestSimZeroWindowProbe checks the repeated
-// probes in virtual time). 100 KB is three windows, far more than the window as 400 KB
-// was: most of it still waits for the accept behind the closed window.
+// not (issue 26: "the sender never probed the closed window", 2 runs of 2 with the test
+// binary, built with -race, held to 1.5 % of a CPU by a cgroup quota; and once under -race
+// beside a CPU hog at load 16 with the 2 s kept as a fallback). The 2 s also left time for
+// a second probe a second after the first (session.TestSimZeroWindowProbe checks the
+// repeated probes in virtual time). 100 KB is three windows, far more than the window as
+// 400 KB was: most of it still waits for the accept behind the closed window.
 func TestLossyZeroWindow(t *testing.T) {
 	t.Parallel()
 	var probes atomic.Int64
