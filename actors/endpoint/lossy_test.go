@@ -394,7 +394,7 @@ func counters(c *netsim.Counters) [4]uint64 {
 // LOSSY_BULK_MB megabytes.
 //
 // 48 KiB (34 messages, four of them of several fragments, up to 8.8 KB) is enough for what
-// the test checks: at 20 % loss each way the relay drops a quarter of the datagrams, data
+// the test checks: at 20 % loss each way the relay drops a fifth of the datagrams, data
 // and acknowledgements, so fragments are lost and must be sent again; with the send queue
 // a quarter of the data (12 KiB, a few messages) writes are still refused and retried.
 // With lost fragments given up instead of resent (sendFrag.onLoss as for a message without
