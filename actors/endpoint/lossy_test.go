@@ -7,8 +7,8 @@ package endpoint
 // The goodput and media figures are logged (go test -v), not checked: in real time they
 // measure the machine; the session simulation checks them in virtual time
 // (session.TestSimBulkTransferUnderLoss, TestSimLiveMedia). What these tests check holds
-// whatever the timing (integrity, order, receipts), so by default they move little: 128 KiB
-// of bulk data and 4 s of live media per loss rate. The measurement runs are
+// whatever the timing (integrity, order, receipts), so by default they move little: 48 KiB
+// of bulk data and 1.6 s of live media per loss rate. The measurement runs are
 //
 //	LOSSY_BULK_MB=10 LOSSY_MEDIA_SECONDS=30 go test -run 'TestLossy(Bulk|LiveMedia)' -v -count=1 ./actors/endpoint/
 //
@@ -390,13 +390,23 @@ func counters(c *netsim.Counters) [4]uint64 {
 	return [4]uint64{c.Forwarded.Load(), c.Dropped.Load(), c.Duplicated.Load(), c.Reordered.Load()}
 }
 
-// bulkTotal is how many bytes TestLossyBulkReliable moves per loss rate: 128 KiB, or
+// bulkTotal is how many bytes TestLossyBulkReliable moves per loss rate: 48 KiB, or
 // LOSSY_BULK_MB megabytes.
+//
+// 48 KiB (34 messages, four of them of several fragments, up to 8.8 KB) is enough for what
+// the test checks: at 20 % loss each way the relay drops a fifth of the datagrams, data
+// and acknowledgements, so fragments are lost and must be sent again; with the send queue
+// a quarter of the data (12 KiB, a few messages) writes are still refused and retried.
+// With lost fragments given up instead of resent (sendFrag.onLoss as for a message without
+// retransmission) every run fails, messages missing (at 0 % too, where a datagram held
+// back by the 2 % reordering can be declared lost). The run at 20 % loss, the longest, is a
+// chain of retransmission timeouts (each at least 250 ms): its duration grows with the
+// data.
 func bulkTotal() int {
 	if mb, err := strconv.Atoi(os.Getenv("LOSSY_BULK_MB")); err == nil && mb > 0 {
 		return mb << 20
 	}
-	return 128 << 10
+	return 48 << 10
 }
 
 // TestLossyBulkReliable: reliable messages cross 0 %, 5 % and 20 % loss (with 1 %
@@ -482,13 +492,12 @@ type mediaResult struct {
 }
 
 // runLiveMedia streams audio (50/s, 200 B, 400 ms lifetime) and video (25 fps, a 20 KB
-// key frame every 2 s that abandons the older frames, 2–4 KB otherwise, lifetime up to
-// the next key frame) for dur through env, and checks what arrived: nothing twice or out
+// key frame every gop frames that abandons the older frames, 2–4 KB otherwise, lifetime up
+// to the next key frame) for dur through env, and checks what arrived: nothing twice or out
 // of order, nothing missing that the sender did not abandon. It runs on a goroutine of its
 // own beside other runs, so it reports failure as an error.
-func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, seed uint64) (mediaResult, error) {
+func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, gop int, seed uint64) (mediaResult, error) {
 	const audioLifetime = 400 * time.Millisecond
-	const gop = 50 // frames per key-frame period (2 s at 25 fps)
 	audioKey := session.FlowKey{Metadata: "av", Lane: 1}
 	videoKey := session.FlowKey{Metadata: "av", Lane: 2}
 	tag := func(kind byte, seq uint64) uint64 { return uint64(kind)<<32 | seq }
@@ -519,7 +528,7 @@ func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, seed uint64) (
 			aseq++
 			sentAudio.Add(1)
 			if n%2 == 0 {
-				inGOP := int(vseq % gop)
+				inGOP := int(vseq % uint64(gop))
 				key := inGOP == 0
 				size := 2000 + rng.IntN(2000)
 				if key {
@@ -634,13 +643,22 @@ func runLiveMedia(env *lossyEnv, loss float64, dur time.Duration, seed uint64) (
 	return res, nil
 }
 
-// mediaDuration is how long TestLossyLiveMedia streams: 4 s (two groups of pictures), or
-// LOSSY_MEDIA_SECONDS seconds.
-func mediaDuration() time.Duration {
+// mediaDuration is how long TestLossyLiveMedia streams and how many frames a group of
+// pictures has: 1.6 s with a key frame every 0.8 s, or LOSSY_MEDIA_SECONDS seconds with a
+// key frame every 2 s (the measurements of docs/benchmarks.md).
+//
+// The short run streams two groups of pictures, as the 4 s run with key frames every 2 s
+// that it replaces did (the video's bit rate about the same), so a second key frame gives
+// up the older video still waiting, and at 5 % and 20 % loss media is given up by its
+// lifetime: with abandoned messages reported delivered (sendMsg.settle passing true) the
+// 5 % and 20 % runs fail ("missing but its receipt says 'D'"). The stream is paced on the
+// wall clock, as media is, so the run lasts as long as the stream, and then until every
+// message is settled.
+func mediaDuration() (dur time.Duration, gop int) {
 	if s, err := strconv.Atoi(os.Getenv("LOSSY_MEDIA_SECONDS")); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+		return time.Duration(s) * time.Second, 50
 	}
-	return 4 * time.Second
+	return 1600 * time.Millisecond, 20
 }
 
 // TestLossyLiveMedia: a live audio/video stream over 0 %, 5 % and 20 % loss (20 ms each
@@ -654,7 +672,7 @@ func mediaDuration() time.Duration {
 // in virtual time for some loss patterns).
 func TestLossyLiveMedia(t *testing.T) {
 	t.Parallel()
-	dur := mediaDuration()
+	dur, gop := mediaDuration()
 	losses := []float64{0, 0.05, 0.20}
 	envs := make([]*lossyEnv, len(losses))
 	for k, loss := range losses {
@@ -667,7 +685,7 @@ func TestLossyLiveMedia(t *testing.T) {
 	errs := make([]error, len(losses))
 	var wg sync.WaitGroup
 	for k, loss := range losses {
-		wg.Go(func() { results[k], errs[k] = runLiveMedia(envs[k], loss, dur, 200+uint64(loss*100)) })
+		wg.Go(func() { results[k], errs[k] = runLiveMedia(envs[k], loss, dur, gop, 200+uint64(loss*100)) })
 	}
 	wg.Wait()
 	for k, loss := range losses {
@@ -696,43 +714,70 @@ func TestLossyLiveMedia(t *testing.T) {
 }
 
 // TestLossyPriorities: while a bulk flow keeps the window full, control messages on a
-// PriorityControl flow still get through, all of them, and the bulk flow keeps going.
-// How soon is logged (session.TestSimControlGetsThroughASaturatedWindow checks it).
+// PriorityControl flow still get through, all of them, ahead of the bulk data queued
+// before them, and the bulk flow keeps going. How soon is logged
+// (session.TestSimControlGetsThroughASaturatedWindow checks it).
+//
+// The test writes 1,500 bulk messages (~1.5 MB, far more than the 256 KiB window), then at
+// once a control message, which must overtake at least half of that queue: the bulk data
+// that can reach the server first is what the session sent while it took the writes in,
+// within its window. With the flows' priorities disregarded in Session.queueOn (the control
+// flow placed after the bulk one) it overtakes none, and bulk written after it arrives
+// first. Then, while every delivered bulk message is replaced by a new one, a control
+// message goes every 25 ms until 20 have gone and bulk data arrived meanwhile.
+//
+// The test used to send one every 50 ms from 0.5 s to 2.5 s of the wall clock and require
+// 20: a test loop starved of CPU misses ticks and sent fewer (issue 26, "19 control and 44
+// bulk messages measured" at load 26 under -race; "13 control and 13 bulk" with the test
+// binary held to 1.5 % of a CPU by a cgroup quota). It now stops when those events have
+// happened, however many ticks that takes.
 func TestLossyPriorities(t *testing.T) {
 	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{link: netsim.Link{Delay: 20 * time.Millisecond}, seed: 300})
 	bulkKey := session.FlowKey{Metadata: "bulk"}
 	ctlKey := session.FlowKey{Metadata: "control"}
 	start := time.Now()
-	stamp := func(size int) []byte {
+	// A payload is the time it was written (since start) and a count: a bulk message's
+	// index, or how many bulk messages were written before a control message.
+	payload := func(size, n int) []byte {
 		b := make([]byte, size)
 		binary.BigEndian.PutUint64(b, uint64(time.Since(start)))
+		binary.BigEndian.PutUint64(b[8:], uint64(n))
 		return b
 	}
 	const bulkWindow = 1500 // ~1.5 MB queued at all times
-	unsettled := 0
-	for ; unsettled < bulkWindow; unsettled++ {
-		env.write(bulkKey, session.PriorityData, stamp(1000), 0)
+	const ctlCount = 20
+	bulkWritten := 0
+	writeBulk := func() {
+		env.write(bulkKey, session.PriorityData, payload(1000, bulkWritten), 0)
+		bulkWritten++
 	}
-	var ctl, bulk []time.Duration
 	sentCtl := 0
-	ctlTick := time.NewTicker(50 * time.Millisecond)
+	writeCtl := func() {
+		env.write(ctlKey, session.PriorityControl, payload(100, bulkWritten), 0)
+		sentCtl++
+	}
+	for range bulkWindow {
+		writeBulk()
+	}
+	writeCtl()
+	var ctl, bulk []time.Duration
+	var overtaken []int // per control message, the bulk messages written before it that it overtook
+	bulkReceived := 0
+	ctlTick := time.NewTicker(25 * time.Millisecond)
 	defer ctlTick.Stop()
-	end := time.After(2500 * time.Millisecond)
 	measuring := true
 	deadline := time.After(slack(60 * time.Second))
 	for measuring || len(ctl) < sentCtl {
 		select {
 		case <-ctlTick.C:
-			if measuring && time.Since(start) > 500*time.Millisecond {
-				env.write(ctlKey, session.PriorityControl, stamp(100), 0)
-				sentCtl++
+			if measuring {
+				writeCtl()
+				measuring = sentCtl < ctlCount || len(bulk) == 0
 			}
-		case <-end:
-			measuring = false
 		case r := <-env.receipts:
 			if _, ok := r.(*session.Delivered); ok && measuring {
-				env.write(bulkKey, session.PriorityData, stamp(1000), 0)
+				writeBulk()
 			}
 		case ev := <-env.events:
 			m, ok := ev.(*rxMsg)
@@ -740,14 +785,26 @@ func TestLossyPriorities(t *testing.T) {
 				continue
 			}
 			lat := m.at.Sub(start) - time.Duration(binary.BigEndian.Uint64(m.data))
+			n := int(binary.BigEndian.Uint64(m.data[8:]))
 			if m.meta == "control" {
 				ctl = append(ctl, lat)
-			} else if measuring && time.Since(start) > 500*time.Millisecond {
+				overtaken = append(overtaken, n-bulkReceived)
+				continue
+			}
+			if n != bulkReceived {
+				t.Fatalf("bulk message %d arrived as number %d", n, bulkReceived)
+			}
+			bulkReceived++
+			if measuring {
 				bulk = append(bulk, lat)
 			}
 		case <-deadline:
-			t.Fatalf("%d of %d control messages arrived", len(ctl), sentCtl)
+			t.Fatalf("%d of %d control messages arrived, %d bulk messages while they were sent", len(ctl), sentCtl, len(bulk))
 		}
+	}
+	t.Logf("PRIORITY the control messages overtook %v bulk messages", overtaken)
+	if overtaken[0] < bulkWindow/2 {
+		t.Fatalf("the first control message overtook %d of the %d bulk messages queued before it", overtaken[0], bulkWindow)
 	}
 	slices.Sort(ctl)
 	slices.Sort(bulk)
@@ -764,14 +821,15 @@ func TestLossyPriorities(t *testing.T) {
 	// them in virtual time (control p95 within 200 ms, bulk p50 at least twice that).
 }
 
-// probeCounter counts the Buffer Probe chunks a session receives.
-func probeCounter(n *atomic.Int64) actor.ReceiverMiddleware {
+// probeCounter counts the Buffer Probe chunks a session receives, and closes first at the
+// first one.
+func probeCounter(n *atomic.Int64, first chan struct{}) actor.ReceiverMiddleware {
 	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
 		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
 			if in, ok := env.Message.(*session.Inbound); ok {
 				for _, c := range in.Chunks {
-					if c.Type == rtmfp.ChunkBufferProbe {
-						n.Add(1)
+					if c.Type == rtmfp.ChunkBufferProbe && n.Add(1) == 1 {
+						close(first)
 					}
 				}
 			}
@@ -780,35 +838,52 @@ func probeCounter(n *atomic.Int64) actor.ReceiverMiddleware {
 	}
 }
 
-// TestLossyZeroWindow: the server's upper actor accepts the flows only after 2 s. The
-// held messages close the window (32 KiB), the client probes, and once the flows are
+// TestLossyZeroWindow: the server's upper actor holds the flows it is offered, unaccepted.
+// The held messages close the window (32 KiB), the client probes, and once the flows are
 // accepted everything arrives, in order (how soon: session.TestSimZeroWindowProbe); a
 // short flow that the client closed meanwhile (complete before it was accepted) keeps its
 // messages.
+//
+// The flows are accepted when the server's session receives the first probe, the event the
+// test is about; if none comes the test fails at its deadline (as it does with the probe
+// taken out of Session.writeControl). It used to hold them 2 s of the wall clock whatever
+// happened, which assumed the sender filled the window within 2 s: a starved machine did
+// not (issue 26: "the sender never probed the closed window", 2 runs of 2 with the test
+// binary, built with -race, held to 1.5 % of a CPU by a cgroup quota; and once under -race
+// beside a CPU hog at load 16 with the 2 s kept as a fallback). The 2 s also left time for
+// a second probe a second after the first (session.TestSimZeroWindowProbe checks the
+// repeated probes in virtual time). 100 KB is three windows, far more than the window as
+// 400 KB was: most of it still waits for the accept behind the closed window.
 func TestLossyZeroWindow(t *testing.T) {
 	t.Parallel()
 	var probes atomic.Int64
-	const hold = 2 * time.Second
+	firstProbe, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(done) })
 	var acceptedAt atomic.Int64
 	env := newLossyEnv(t, lossyOpts{
 		link: netsim.Link{Delay: 20 * time.Millisecond, Loss: 0.02},
 		seed: 400,
 		serverCfg: func(c *Config) {
 			c.Session.FlowBuffer = 32 << 10
-			c.SessionMiddleware = append(c.SessionMiddleware, probeCounter(&probes))
+			c.SessionMiddleware = append(c.SessionMiddleware, probeCounter(&probes, firstProbe))
 		},
 		server: func(events chan<- any) actor.Actor {
 			return &recorder{events: events, onOpen: func(ctx actor.Context, m *session.FlowOpened) {
 				sess, self, root, id := ctx.Parent(), ctx.Self(), ctx.ActorSystem().Root, m.FlowID
-				time.AfterFunc(hold, func() {
+				go func() {
+					select {
+					case <-firstProbe:
+					case <-done:
+						return
+					}
 					acceptedAt.CompareAndSwap(0, time.Now().UnixNano())
 					root.Send(sess, &session.AcceptFlow{FlowID: id, PID: self})
-				})
+				}()
 			}}
 		},
 	})
 	bulkKey, shortKey := session.FlowKey{Metadata: "bulk"}, session.FlowKey{Metadata: "short"}
-	const count = 400 // 400 KB: far more than the window
+	const count = 100 // 100 KB: three windows
 	for i := range count {
 		env.write(bulkKey, session.PriorityData, testPayload(i, 1000), uint64(i))
 	}
@@ -850,7 +925,7 @@ func TestLossyZeroWindow(t *testing.T) {
 				}
 			}
 		case <-deadline:
-			t.Fatalf("bulk %d/%d, short %d/3 finished %v; %d probes", len(bulk), count, len(short), finished["short"], probes.Load())
+			t.Fatalf("bulk %d/%d, short %d/3 finished %v; %d probes (the flows are accepted at the first)", len(bulk), count, len(short), finished["short"], probes.Load())
 		}
 	}
 	probesBefore := probes.Load()
@@ -866,6 +941,13 @@ func TestLossyZeroWindow(t *testing.T) {
 
 // TestLossyFlowException: the server rejects a flow mid-stream; the client's upper actor
 // is told, the queued messages are abandoned, and another flow carries on.
+//
+// 100 messages a flow: the rejection comes at the 20th, so most of the doomed flow is still
+// queued and is abandoned, and the other flow, kept to 8 messages in flight, carries on
+// through the 5 % loss — where a lost datagram among so few costs a retransmission
+// timeout, so the run's length grows with the messages (it sent 300). With the flow
+// exception ignored by the sending session (Session.onFlowException returning at once)
+// the doomed messages are never settled and the test fails.
 func TestLossyFlowException(t *testing.T) {
 	t.Parallel()
 	env := newLossyEnv(t, lossyOpts{
@@ -883,7 +965,7 @@ func TestLossyFlowException(t *testing.T) {
 		},
 	})
 	doomed, other := session.FlowKey{Metadata: "doomed"}, session.FlowKey{Metadata: "other"}
-	const n = 300
+	const n = 100
 	for i := range n {
 		env.write(doomed, session.PriorityData, testPayload(i, 1000), uint64(i))
 	}

@@ -98,6 +98,7 @@ func TestBatchReaderReadsWhatIsQueuedInFewCalls(t *testing.T) {
 // receive stamping on a little after the first socket asks (until then it stamps at the
 // read), so the test tries a few rounds and needs one to pass.
 func TestKernelStampsAreArrivalTimes(t *testing.T) {
+	t.Parallel() // waits on loopback round trips and sleeps; its endpoints and sockets are its own
 	if runtime.GOOS != "linux" {
 		t.Skip("kernel receive timestamps are read on Linux only")
 	}
@@ -193,6 +194,7 @@ func TestArrivedAt(t *testing.T) {
 // made an arrival precede its send by the delay between the readings (a played frame 1.2
 // ms before its write, once, at load 15).
 func TestArrivalIsNeverBeforeTheSend(t *testing.T) {
+	t.Parallel() // waits on loopback round trips and sleeps; its endpoints and sockets are its own
 	if runtime.GOOS != "linux" {
 		t.Skip("kernel receive timestamps are read on Linux only")
 	}

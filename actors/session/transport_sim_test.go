@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,6 +195,7 @@ func TestSimBulkTransferUnderLoss(t *testing.T) {
 	for _, loss := range []float64{0, 0.05, 0.2} {
 		for seed := uint64(1); seed <= 3; seed++ {
 			t.Run(fmt.Sprintf("loss%.0f%%/seed%d", loss*100, seed), func(t *testing.T) {
+				t.Parallel() // independent, CPU-bound runs: spread over the cores
 				link := simLink{Loss: loss, Duplicate: 0.01, Reorder: 0.02, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
 				r := runSimBulk(t, seed, link, count, variedSize, Config{})
 				t.Logf("%d bytes in %v (virtual): %.0f KB/s, longest gap %v, %d fragments resent",
@@ -494,6 +496,9 @@ func simMedia(t *testing.T, seed uint64, link simLink, dur time.Duration) (r sim
 // still get through keep pushing back); at 20 % loss the audio of the first packets waits
 // for the initial 3 s retransmission timeout when they are lost before any round trip
 // was measured, and audio p99 lateness reaches 0.8 s.
+//
+// Each seed's run is a parallel subtest: the runs are independent and CPU-bound, and one
+// after the other they made this test the package's longest (60 runs on one core).
 func TestSimLiveMedia(t *testing.T) {
 	t.Parallel() // CPU-bound, self-contained (its own simulated clock and network)
 	seeds := uint64(20)
@@ -504,42 +509,54 @@ func TestSimLiveMedia(t *testing.T) {
 		audioLifetime = 400 * time.Millisecond // simMedia's
 		rtt           = 40 * time.Millisecond
 	)
-	for _, loss := range []float64{0, 0.05, 0.2} {
-		var worst simMediaResult
-		for seed := uint64(1); seed <= seeds; seed++ {
-			link := simLink{Loss: loss, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
-			r := simMedia(t, seed, link, 30*time.Second)
-			if seed == 1 {
-				t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, r.got[1], r.sent[1], r.abandoned[1], r.got[2], r.sent[2], r.abandoned[2])
-			}
-			for k := range r.p99 {
-				worst.p99[k], worst.maxGap[k] = max(worst.p99[k], r.p99[k]), max(worst.maxGap[k], r.maxGap[k])
-			}
-			fail := func(format string, args ...any) {
-				t.Helper()
-				t.Fatalf("loss %.0f%% seed %d: %s", loss*100, seed, fmt.Sprintf(format, args...))
-			}
-			if minRatio := 1 - 2*loss - 0.05; float64(r.got[1]) < minRatio*float64(r.sent[1]) {
-				fail("audio delivered %d/%d, below %.2f", r.got[1], r.sent[1], minRatio)
-			}
-			if r.keyGot*2 < r.keySent {
-				fail("only %d of %d key frames arrived", r.keyGot, r.keySent)
-			}
-			if loss == 0 && (r.got[1] != r.sent[1] || r.keyGot != r.keySent) {
-				fail("lossless path lost media: audio %d/%d, key frames %d/%d", r.got[1], r.sent[1], r.keyGot, r.keySent)
-			}
-			if loss > 0.1 {
-				continue
-			}
-			if bound := audioLifetime + 2*rtt + 250*time.Millisecond; r.p99[1] > bound {
-				fail("audio p99 lateness %v above %v", r.p99[1], bound)
-			}
-			if r.maxGap[1] > time.Second {
-				fail("audio stalled: longest gap %v", r.maxGap[1])
+	losses := []float64{0, 0.05, 0.2}
+	var mu sync.Mutex
+	worst := make([]simMediaResult, len(losses))
+	t.Run("runs", func(t *testing.T) { // returns once every run has
+		for i, loss := range losses {
+			for seed := uint64(1); seed <= seeds; seed++ {
+				t.Run(fmt.Sprintf("loss%.0f%%/seed%d", loss*100, seed), func(t *testing.T) {
+					t.Parallel()
+					link := simLink{Loss: loss, Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond}
+					r := simMedia(t, seed, link, 30*time.Second)
+					if seed == 1 {
+						t.Logf("loss %.0f%%: audio %d/%d (%d abandoned), video %d/%d (%d abandoned)", loss*100, r.got[1], r.sent[1], r.abandoned[1], r.got[2], r.sent[2], r.abandoned[2])
+					}
+					mu.Lock()
+					for k := range r.p99 {
+						worst[i].p99[k], worst[i].maxGap[k] = max(worst[i].p99[k], r.p99[k]), max(worst[i].maxGap[k], r.maxGap[k])
+					}
+					mu.Unlock()
+					fail := func(format string, args ...any) {
+						t.Helper()
+						t.Fatalf("loss %.0f%% seed %d: %s", loss*100, seed, fmt.Sprintf(format, args...))
+					}
+					if minRatio := 1 - 2*loss - 0.05; float64(r.got[1]) < minRatio*float64(r.sent[1]) {
+						fail("audio delivered %d/%d, below %.2f", r.got[1], r.sent[1], minRatio)
+					}
+					if r.keyGot*2 < r.keySent {
+						fail("only %d of %d key frames arrived", r.keyGot, r.keySent)
+					}
+					if loss == 0 && (r.got[1] != r.sent[1] || r.keyGot != r.keySent) {
+						fail("lossless path lost media: audio %d/%d, key frames %d/%d", r.got[1], r.sent[1], r.keyGot, r.keySent)
+					}
+					if loss > 0.1 {
+						return
+					}
+					if bound := audioLifetime + 2*rtt + 250*time.Millisecond; r.p99[1] > bound {
+						fail("audio p99 lateness %v above %v", r.p99[1], bound)
+					}
+					if r.maxGap[1] > time.Second {
+						fail("audio stalled: longest gap %v", r.maxGap[1])
+					}
+				})
 			}
 		}
+	})
+	for i, loss := range losses {
+		w := worst[i]
 		t.Logf("loss %.0f%%, seeds 1–%d: worst audio p99 lateness %v, longest gap %v; video %v, %v", loss*100, seeds,
-			worst.p99[1], worst.maxGap[1], worst.p99[2], worst.maxGap[2])
+			w.p99[1], w.maxGap[1], w.p99[2], w.maxGap[2])
 	}
 }
 
