@@ -858,13 +858,15 @@ func (s *Session) onAck(a rtmfp.AckRanges, now time.Duration) (int, uint64) {
 		maxTSN = max(maxTSN, t)
 		cursor = sr.To
 	}
-	s.afterFlowAck(f, ackedBytes, now)
+	s.afterFlowAck(f, ackedBytes, cursor)
 	return ackedBytes, maxTSN
 }
 
-func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, now time.Duration) {
+// afterFlowAck follows an acknowledgement chunk of f that covered sequence numbers up to
+// through.
+func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, through uint64) {
 	s.outstanding -= ackedBytes
-	f.compact()
+	f.compactThrough(through)
 	if f.rxWindow > 0 {
 		s.persistAt = 0
 	}
