@@ -25,17 +25,15 @@ type queueBench struct {
 	acked uint64 // highest sequence number acknowledged
 }
 
-// benchWindow is the fragments in flight: a congestion window of 64 packets of one
-// 1,000-byte message each.
-const benchWindow = 64
-
-func newQueueBench(tb testing.TB, n int, selective bool) *queueBench {
+// newQueueBench queues n messages of 1,000 bytes (a fragment each) and sends window of
+// them (the congestion window is kept at that many packets).
+func newQueueBench(tb testing.TB, n, window int, selective bool) *queueBench {
 	clock := &simClock{now: time.Second}
 	sh := NewShared(Shared{Writer: nopWriter{}, Clock: clock, Scheduler: nopScheduler{}, Log: zap.NewNop(),
 		Config: Config{SendQueue: 64 << 20, SessionSendBuffer: 64 << 20}})
 	s := newSession(Params{Shared: sh, Role: cryptoutil.Responder, Encrypt: cryptoutil.NewStartupEncrypter()})
 	s.rtt.sample(500 * time.Microsecond) // below a millisecond the pacer lets a burst go at once
-	q := &queueBench{s: s, clock: clock, buf: make([]byte, 0, 2048), msg: make([]byte, 1000), cwnd: benchWindow * 1010}
+	q := &queueBench{s: s, clock: clock, buf: make([]byte, 0, 2048), msg: make([]byte, 1000), cwnd: 1 << 30}
 	key := FlowKey{Metadata: "bench"}
 	for range n {
 		if !s.queue(nil, &Write{Key: key, Data: q.msg}) {
@@ -43,10 +41,13 @@ func newQueueBench(tb testing.TB, n int, selective bool) *queueBench {
 		}
 	}
 	q.f = s.sendByKey.get(key)
+	q.f.rxWindow = 1 << 30 // as the acknowledgements below advertise
+	q.send()
+	q.cwnd = window * q.f.queue[0].wireSize
 	for q.send() {
 	}
-	if inFlight := len(s.flight); inFlight < benchWindow || inFlight > benchWindow+1 {
-		tb.Fatalf("%d fragments in flight, want %d", inFlight, benchWindow)
+	if inFlight := len(s.flight); inFlight != window {
+		tb.Fatalf("%d fragments in flight, want %d", inFlight, window)
 	}
 	if selective {
 		q.hole = q.f.queue[0].seq
@@ -88,14 +89,17 @@ func (q *queueBench) ack() {
 }
 
 // BenchmarkSendQueue: one operation is what a sender does for one acknowledged packet of
-// a flow with n fragments queued and a window of 64 in flight — apply the acknowledgement,
-// send the next fragment, queue one more message — acknowledged cumulatively, or
-// selectively behind one fragment that never arrives (loss recovery).
+// a flow with n fragments queued and a window of 64 in flight (or 512, with the longest
+// queue) — apply the acknowledgement, send the next fragment, queue one more message —
+// acknowledged cumulatively, or selectively behind one fragment that never arrives (loss
+// recovery). ack-ns/op and send-ns/op split the time between the first two.
 func BenchmarkSendQueue(b *testing.B) {
+	type size struct{ n, window int }
 	for _, mode := range []string{"cumulative", "selective"} {
-		for _, n := range []int{100, 1000, 4000} {
-			b.Run(fmt.Sprintf("%s/queue=%d", mode, n), func(b *testing.B) {
-				q := newQueueBench(b, n, mode == "selective")
+		for _, sz := range []size{{100, 64}, {1000, 64}, {4000, 64}, {4000, 512}} {
+			n, window := sz.n, sz.window
+			b.Run(fmt.Sprintf("%s/queue=%d/window=%d", mode, n, window), func(b *testing.B) {
+				q := newQueueBench(b, n, window, mode == "selective")
 				var ackTime, sendTime time.Duration
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -114,7 +118,7 @@ func BenchmarkSendQueue(b *testing.B) {
 				b.StopTimer()
 				b.ReportMetric(float64(ackTime.Nanoseconds())/float64(b.N), "ack-ns/op")
 				b.ReportMetric(float64(sendTime.Nanoseconds())/float64(b.N), "send-ns/op")
-				if got := len(q.f.queue); got < n-benchWindow || got > n+benchWindow {
+				if got := len(q.f.queue); got < n-window || got > n+window {
 					b.Fatalf("queue drifted to %d fragments", got)
 				}
 				if q.hole != 0 && (q.f.queue[0].seq != q.hole || b.N > 3 && q.s.p.Stats.Retransmissions.Load() == 0) {
