@@ -317,7 +317,10 @@ func (m *sendQueueModel) check(at string) {
 	if total != s.outstanding {
 		t.Fatalf("%s: session outstanding %d, flows' %d", at, s.outstanding, total)
 	}
-	for _, fr := range s.flight {
+	for i, fr := range s.flight {
+		if i > 0 && fr.tsn < s.flight[i-1].tsn {
+			t.Fatalf("%s: the flight list is out of transmission order at %d", at, i)
+		}
 		delete(inFlight, fr)
 	}
 	if len(inFlight) != 0 {

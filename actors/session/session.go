@@ -906,8 +906,19 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 	ep := s.cc.lossEpisode()
 	srtt := s.rtt.smoothed()
 	old := int64(now) - int64(srtt+srtt/4)
-	j := 0
-	for _, fr := range s.flight {
+	// flight is in transmission order, so only its fragments sent up to the newest one
+	// acknowledged (maxTSN) were acknowledged now or take a negative acknowledgement: the
+	// walk ends there, and is the fragments acknowledged and the holes among them, not the
+	// window. Those that stay move up against the rest and the head moves past the room
+	// freed. (A fragment out of flight for another reason, its flow's exception, goes when
+	// a later walk passes it or when nothing is in flight.)
+	k := 0
+	for k < len(s.flight) && s.flight[k].tsn <= maxTSN {
+		k++
+	}
+	j := k
+	for i := k - 1; i >= 0; i-- {
+		fr := s.flight[i]
 		if !fr.inFlight {
 			continue // acknowledged or already lost
 		}
@@ -929,11 +940,21 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 				continue
 			}
 		}
+		j--
 		s.flight[j] = fr
-		j++
 	}
-	clear(s.flight[j:])
-	s.flight = s.flight[:j]
+	if rest := len(s.flight) - j; rest <= j || s.outstanding == 0 {
+		// As much went as stays (or all of it): what stays moves to the array's start.
+		if s.outstanding == 0 {
+			rest = 0
+		}
+		copy(s.flight, s.flight[j:j+rest])
+		clear(s.flight[rest:])
+		s.flight = s.flight[:rest]
+	} else {
+		clear(s.flight[:j])
+		s.flight = s.flight[j:]
+	}
 	if lost > 0 || ackedBytes > 0 {
 		s.cc.onAck(ackedBytes, lost, lostFrags, anyLoss, anyNAK, preOutstanding, s.outstanding)
 	}
