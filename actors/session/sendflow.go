@@ -220,24 +220,33 @@ func (f *sendFlow) writeFrame(data []byte, now, deadline int64, retransmit bool,
 	return true
 }
 
-// dropHead removes the first n fragments of the queue. A removal the size of what stays
-// or larger moves what stays to the start of the array, so a queue that drains keeps its
-// array; otherwise the queue's head moves past them, and the next append that finds the
-// array's end full moves the queue to a new one.
+// dropHead removes the first n fragments of the queue (dropFront).
 func (f *sendFlow) dropHead(n int) {
 	if n == 0 {
 		return
 	}
-	if rest := len(f.queue) - n; rest <= n {
-		copy(f.queue, f.queue[n:])
-		clear(f.queue[rest:])
-		f.queue = f.queue[:rest]
-	} else {
-		clear(f.queue[:n])
-		f.queue = f.queue[n:]
-	}
+	f.queue = dropFront(f.queue, n)
 	f.sendAt -= min(f.sendAt, place(n))
 	f.liveAt -= min(f.liveAt, place(n))
+}
+
+// keepInPlace is the most elements dropFront moves to the array's start rather than
+// slide the slice (a few cache lines of pointers).
+const keepInPlace = 64
+
+// dropFront removes the first n elements of q, a queue that elements leave at the head.
+// When what stays is short (or no longer than what goes) it moves to the array's start,
+// so a queue that drains keeps its array; otherwise the head moves past the room freed,
+// and the append that next finds the array's end moves the queue to a new array. Either
+// way the work is proportional to what goes, not to what stays.
+func dropFront[T any](q []*T, n int) []*T {
+	if rest := len(q) - n; rest <= max(n, keepInPlace) {
+		copy(q, q[n:])
+		clear(q[rest:])
+		return q[:rest]
+	}
+	clear(q[:n])
+	return q[n:]
 }
 
 // place converts a place in queue to a hint (sendAt, liveAt), which may only err low.

@@ -943,18 +943,10 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 		j--
 		s.flight[j] = fr
 	}
-	if rest := len(s.flight) - j; rest <= j || s.outstanding == 0 {
-		// As much went as stays (or all of it): what stays moves to the array's start.
-		if s.outstanding == 0 {
-			rest = 0
-		}
-		copy(s.flight, s.flight[j:j+rest])
-		clear(s.flight[rest:])
-		s.flight = s.flight[:rest]
-	} else {
-		clear(s.flight[:j])
-		s.flight = s.flight[j:]
+	if s.outstanding == 0 {
+		j = len(s.flight) // nothing in flight: what is left is out of flight
 	}
+	s.flight = dropFront(s.flight, j)
 	if lost > 0 || ackedBytes > 0 {
 		s.cc.onAck(ackedBytes, lost, lostFrags, anyLoss, anyNAK, preOutstanding, s.outstanding)
 	}
