@@ -187,7 +187,7 @@ func (s *Session) waitedOn(k FlowKey) time.Duration {
 		return 0
 	}
 	now := int64(s.now())
-	for _, fr := range f.queue {
+	for _, fr := range f.queue[f.firstLive():] { // the ones before are acknowledged or given up
 		if !fr.acked && !fr.msg.expired(now) {
 			return time.Duration(now - fr.msg.born)
 		}

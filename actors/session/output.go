@@ -246,7 +246,7 @@ func (s *Session) writeFlow(pw *rtmfp.PacketWriter, f *sendFlow, now time.Durati
 	f.trim(int64(now))
 	fsn := f.forwardSN(int64(now))
 	first := true
-	for _, fr := range f.queue {
+	for _, fr := range f.queue[f.firstWaiting():] {
 		if fr.inFlight || fr.acked {
 			continue
 		}

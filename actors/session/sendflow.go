@@ -1,6 +1,10 @@
 package session
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"sort"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // Priority orders send flows when the congestion window is short: control messages
 // first, then audio, then video, then bulk data (RFC 7016 §3.6.2.2 leaves the scheduling
@@ -118,12 +122,30 @@ type sendFlow struct {
 	key     FlowKey
 	options []byte // startup options incl. the end marker; nil once acknowledged
 
-	queue     []*sendFrag // unacknowledged fragments, in sequence order
+	// queue holds the fragments neither acknowledged nor dropped, in increasing sequence
+	// order; the numbers need not be consecutive (a selective acknowledgement takes
+	// fragments out of the middle). With a full 4 MiB queue it holds thousands, so the
+	// work per acknowledgement and per packet is kept to what changes: fragments leave
+	// from the head by reslicing (dropHead), indexOf finds a sequence number's place
+	// without a walk, and the two hints below say where the walks for a send and for the
+	// oldest live message start.
+	queue     []*sendFrag
 	nextSN    uint64
 	finalSN   uint64
 	priority  Priority
 	state     sendFlowState
 	exception bool
+
+	// sendAt is a place in queue before which every fragment is in flight or acknowledged:
+	// the first fragment waiting to be sent is at sendAt or after. firstWaiting moves it up
+	// past the fragments in flight; onLoss, the only way a fragment leaves flight without
+	// being acknowledged, moves it down to that fragment; dropHead moves it down by the
+	// fragments removed (a lower bound stays one whichever fragments leave).
+	sendAt uint32
+	// liveAt is a place in queue before which every fragment is acknowledged or of an
+	// abandoned message; both are for good, so only firstLive moves it up (and dropHead
+	// down, as sendAt).
+	liveAt uint32
 
 	rxWindow    int // receiver's free buffer, bytes
 	outstanding int // bytes in flight
@@ -136,8 +158,6 @@ type sendFlow struct {
 
 	// grp is the group of pictures of the flow's last key frame (nil before one).
 	grp *group
-
-	written uint64 // messages written (a statistic)
 }
 
 // maxFragment is the largest data fragment, chosen so that a fragment with its chunk
@@ -167,7 +187,6 @@ func (f *sendFlow) writeFrame(data []byte, now, deadline int64, retransmit bool,
 	if f.queued+len(data) > f.maxQueued && f.queued > 0 {
 		return false
 	}
-	f.written++
 	m := &sendMsg{deadline: deadline, retransmit: retransmit, receipt: receipt, born: now}
 	switch frame {
 	case FrameKey:
@@ -201,6 +220,80 @@ func (f *sendFlow) writeFrame(data []byte, now, deadline int64, retransmit bool,
 	return true
 }
 
+// dropHead removes the first n fragments of the queue (dropFront).
+func (f *sendFlow) dropHead(n int) {
+	if n == 0 {
+		return
+	}
+	f.queue = dropFront(f.queue, n)
+	f.sendAt -= min(f.sendAt, place(n))
+	f.liveAt -= min(f.liveAt, place(n))
+}
+
+// keepInPlace is the most elements dropFront moves to the array's start rather than
+// slide the slice (a few cache lines of pointers).
+const keepInPlace = 64
+
+// dropFront removes the first n elements of q, a queue that elements leave at the head.
+// When what stays is short (or no longer than what goes) it moves to the array's start,
+// so a queue that drains keeps its array; otherwise the head moves past the room freed,
+// and the append that next finds the array's end moves the queue to a new array. Either
+// way the work is proportional to what goes, not to what stays.
+func dropFront[T any](q []*T, n int) []*T {
+	if rest := len(q) - n; rest <= max(n, keepInPlace) {
+		copy(q, q[n:])
+		clear(q[rest:])
+		return q[:rest]
+	}
+	clear(q[:n])
+	return q[n:]
+}
+
+// place converts a place in queue to a hint (sendAt, liveAt), which may only err low.
+func place(i int) uint32 { return uint32(min(i, 1<<32-1)) }
+
+// indexOf returns the place in queue of the first fragment numbered seq or more.
+func (f *sendFlow) indexOf(seq uint64) int {
+	q := f.queue
+	if len(q) == 0 || seq <= q[0].seq {
+		return 0
+	}
+	// Sequence numbers grow by one or more a place, so seq is at place d at the latest,
+	// and exactly there while no fragment before it left the middle (the usual case).
+	d := seq - q[0].seq
+	n := len(q)
+	if d < uint64(n) {
+		if q[d].seq == seq {
+			return int(d)
+		}
+		n = int(d)
+	}
+	return sort.Search(n, func(i int) bool { return q[i].seq >= seq })
+}
+
+// firstWaiting returns the place in queue of the first fragment waiting to be sent
+// (neither in flight nor acknowledged), len(queue) if none, and moves sendAt to it.
+func (f *sendFlow) firstWaiting() int {
+	i := min(int(f.sendAt), len(f.queue))
+	for i < len(f.queue) && (f.queue[i].inFlight || f.queue[i].acked) {
+		i++
+	}
+	f.sendAt = place(i)
+	return i
+}
+
+// firstLive returns the place in queue of the first fragment neither acknowledged nor of
+// an abandoned message, len(queue) if none, and moves liveAt to it. (A message whose
+// lifetime passed that nothing gave up yet is live here: expired decides.)
+func (f *sendFlow) firstLive() int {
+	i := min(int(f.liveAt), len(f.queue))
+	for i < len(f.queue) && (f.queue[i].acked || f.queue[i].msg.abandoned) {
+		i++
+	}
+	f.liveAt = place(i)
+	return i
+}
+
 // close ends the flow: its last fragment carries the final flag. A flow that never wrote
 // anything completes at once.
 func (f *sendFlow) close() {
@@ -223,7 +316,11 @@ func (f *sendFlow) close() {
 // abandonQueued gives up every queued message that has not started to leave (and, with
 // inFlightToo, every unacknowledged one), e.g. stale video when a new key frame arrives.
 func (f *sendFlow) abandonQueued(inFlightToo bool) {
-	for _, fr := range f.queue {
+	from := f.firstLive() // the ones before are given up already
+	if !inFlightToo {
+		from = max(from, f.firstWaiting()) // the ones before left already
+	}
+	for _, fr := range f.queue[from:] {
 		if !fr.msg.abandoned && (inFlightToo || !fr.everSent) {
 			fr.msg.giveUp()
 		}
@@ -238,7 +335,8 @@ func (f *sendFlow) abandonQueued(inFlightToo bool) {
 // lifetime (codec configuration, commands, data) are never given up this way.
 func (f *sendFlow) abandonWaiting(now, age int64) (n int) {
 	stale := false
-	for _, fr := range f.queue {
+	live := f.queue[f.firstLive():] // the ones before are given up or acknowledged
+	for _, fr := range live {
 		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
 			stale = now-m.born >= age
 			break
@@ -247,7 +345,7 @@ func (f *sendFlow) abandonWaiting(now, age int64) (n int) {
 	if !stale {
 		return 0
 	}
-	for _, fr := range f.queue {
+	for _, fr := range live {
 		if m := fr.msg; !m.abandoned && !fr.acked && m.deadline != 0 {
 			m.giveUp()
 			n++
@@ -314,12 +412,9 @@ func (f *sendFlow) trim(now int64) {
 		f.queued -= len(fr.data)
 		fr.acked = true // no longer tracked
 		fr.msg.settle(f)
-		f.queue[n] = nil
 		n++
 	}
-	if n > 0 {
-		f.queue = f.queue[n:]
-	}
+	f.dropHead(n)
 }
 
 // ready reports whether the flow has something it may send now.
@@ -327,12 +422,11 @@ func (f *sendFlow) ready() bool {
 	if f.exception || f.state == sfComplete {
 		return false
 	}
-	for _, fr := range f.queue {
-		if !fr.inFlight {
-			return f.outstanding < f.rxWindow || fr.msg.abandoned
-		}
+	i := f.firstWaiting()
+	if i == len(f.queue) {
+		return false
 	}
-	return false
+	return f.outstanding < f.rxWindow || f.queue[i].msg.abandoned
 }
 
 // lossCheck tells onAckRange how to recognise spurious losses: an acknowledgement of a
@@ -343,16 +437,17 @@ type lossCheck struct {
 	now, window int64
 }
 
-// onAckRange removes the fragments in [from, to] from the queue and returns the bytes that
-// were in flight and the highest transmission sequence number among them. With lc, a
-// fragment declared lost that is found to have arrived is reported as a spurious loss.
+// onAckRange marks the fragments in [from, to] acknowledged (compact then takes them out
+// of the queue) and returns the bytes that were in flight and the highest transmission
+// sequence number among them. With lc, a fragment declared lost that is found to have
+// arrived is reported as a spurious loss.
 func (f *sendFlow) onAckRange(from, to uint64, lc *lossCheck) (ackedBytes int, maxTSN uint64) {
-	for _, fr := range f.queue {
-		if fr.seq < from || fr.acked {
-			continue
-		}
+	for _, fr := range f.queue[f.indexOf(from):] {
 		if fr.seq > to {
 			break
+		}
+		if fr.acked {
+			continue
 		}
 		fr.acked = true
 		if fr.lostEp != 0 {
@@ -375,18 +470,27 @@ func (f *sendFlow) onAckRange(from, to uint64, lc *lossCheck) (ackedBytes int, m
 
 // compact removes acknowledged fragments from the queue and completes a closing flow
 // whose queue has drained.
-func (f *sendFlow) compact() {
-	j := 0
-	for _, fr := range f.queue {
-		if !fr.acked {
+func (f *sendFlow) compact() { f.compactThrough(^uint64(0)) }
+
+// compactThrough is compact when no fragment numbered above seq is acknowledged (the
+// session passes the last number its acknowledgement chunk covered: none in the queue
+// was acknowledged before it, since compact runs after every chunk). The fragments up to
+// seq that stay — the holes a selective acknowledgement left — move up against the rest,
+// and the head moves past the room freed: the work is the fragments acknowledged and the
+// holes below them, never the fragments behind, still to be sent.
+func (f *sendFlow) compactThrough(seq uint64) {
+	e := len(f.queue)
+	if seq < ^uint64(0) {
+		e = f.indexOf(seq + 1)
+	}
+	j := e
+	for i := e - 1; i >= 0; i-- {
+		if fr := f.queue[i]; !fr.acked {
+			j--
 			f.queue[j] = fr
-			j++
 		}
 	}
-	for k := j; k < len(f.queue); k++ {
-		f.queue[k] = nil
-	}
-	f.queue = f.queue[:j]
+	f.dropHead(j)
 	if f.state == sfClosing && len(f.queue) == 0 {
 		f.state = sfComplete
 	}
@@ -395,7 +499,9 @@ func (f *sendFlow) compact() {
 // onLoss returns a fragment declared lost to the queue of things to (re)send.
 func (fr *sendFrag) onLoss() {
 	fr.inFlight = false
-	fr.flow.outstanding -= fr.wireSize
+	f := fr.flow
+	f.outstanding -= fr.wireSize
+	f.sendAt = min(f.sendAt, place(f.indexOf(fr.seq)))
 	if !fr.msg.retransmit {
 		fr.msg.giveUp()
 	}

@@ -858,13 +858,15 @@ func (s *Session) onAck(a rtmfp.AckRanges, now time.Duration) (int, uint64) {
 		maxTSN = max(maxTSN, t)
 		cursor = sr.To
 	}
-	s.afterFlowAck(f, ackedBytes, now)
+	s.afterFlowAck(f, ackedBytes, cursor)
 	return ackedBytes, maxTSN
 }
 
-func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, now time.Duration) {
+// afterFlowAck follows an acknowledgement chunk of f that covered sequence numbers up to
+// through.
+func (s *Session) afterFlowAck(f *sendFlow, ackedBytes int, through uint64) {
 	s.outstanding -= ackedBytes
-	f.compact()
+	f.compactThrough(through)
 	if f.rxWindow > 0 {
 		s.persistAt = 0
 	}
@@ -904,8 +906,19 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 	ep := s.cc.lossEpisode()
 	srtt := s.rtt.smoothed()
 	old := int64(now) - int64(srtt+srtt/4)
-	j := 0
-	for _, fr := range s.flight {
+	// flight is in transmission order, so only its fragments sent up to the newest one
+	// acknowledged (maxTSN) were acknowledged now or take a negative acknowledgement: the
+	// walk ends there, and is the fragments acknowledged and the holes among them, not the
+	// window. Those that stay move up against the rest and the head moves past the room
+	// freed. (A fragment out of flight for another reason, its flow's exception, goes when
+	// a later walk passes it or when nothing is in flight.)
+	k := 0
+	for k < len(s.flight) && s.flight[k].tsn <= maxTSN {
+		k++
+	}
+	j := k
+	for i := k - 1; i >= 0; i-- {
+		fr := s.flight[i]
 		if !fr.inFlight {
 			continue // acknowledged or already lost
 		}
@@ -927,11 +940,13 @@ func (s *Session) afterAcks(ackedBytes int, maxTSN uint64, preOutstanding int, n
 				continue
 			}
 		}
+		j--
 		s.flight[j] = fr
-		j++
 	}
-	clear(s.flight[j:])
-	s.flight = s.flight[:j]
+	if s.outstanding == 0 {
+		j = len(s.flight) // nothing in flight: what is left is out of flight
+	}
+	s.flight = dropFront(s.flight, j)
 	if lost > 0 || ackedBytes > 0 {
 		s.cc.onAck(ackedBytes, lost, lostFrags, anyLoss, anyNAK, preOutstanding, s.outstanding)
 	}
