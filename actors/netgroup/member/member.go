@@ -331,6 +331,10 @@ type neighbor struct {
 	reportFlow    uint64 // the far side's report flow (our media report flows answer it)
 	flows         map[uint64]flowRef
 	streams       map[int]*peerStream // by our stream lane
+	// early holds the messages that came before the group handshake on other flows
+	// (holdEarly); earlyBytes is their size.
+	early      []*linkMsg
+	earlyBytes int
 }
 
 // flowRef is what a receive flow of a neighbour carries.
@@ -387,11 +391,11 @@ func (m *member) onMessage(ctx actor.Context, n *neighbor, lm *linkMsg) {
 	if !ok || len(lm.data) == 0 {
 		return // an empty message ends a flow that closes
 	}
+	if !n.verified && ref.meta != group.MetaReport {
+		m.holdEarly(ctx, n, lm)
+		return
+	}
 	if ref.meta == group.MetaPost {
-		if !n.verified {
-			m.cut(ctx, n, &m.cfg.Stats.BadMessages, "post before the group handshake")
-			return
-		}
 		m.onPost(ctx, n, lm.data)
 		return
 	}
@@ -452,6 +456,8 @@ func (m *member) onMessage(ctx actor.Context, n *neighbor, lm *linkMsg) {
 // onInit checks a neighbour's group handshake: our group, the key only a member that
 // knows the specifier computes for this session, and our own peer ID (whom it meant).
 func (m *member) onInit(ctx actor.Context, n *neighbor, init group.Init) {
+	early := n.early
+	n.early, n.earlyBytes = nil, 0
 	want := group.GroupKey(m.txt, n.info.NearNonce)
 	if init.Group != m.id || !bytes.Equal(init.Key[:], want[:]) || cryptoutil.PeerID(init.Peer) != m.cfg.Self {
 		m.cut(ctx, n, &m.cfg.Stats.BadKey, "wrong group key")
@@ -489,6 +495,38 @@ func (m *member) onInit(ctx actor.Context, n *neighbor, init group.Init) {
 			m.announce(ctx, n, s)
 		}
 	}
+	// What overtook the handshake is taken now, as if it came after it (and judged).
+	for _, lm := range early {
+		if n.gone {
+			return
+		}
+		m.onMessage(ctx, n, lm)
+	}
+}
+
+// maxEarlyBytes bounds what a neighbour's messages on its other flows may hold before its
+// group handshake came (holdEarly).
+const maxEarlyBytes = 64 << 10
+
+// holdEarly keeps a message that came before the neighbour's group handshake on a flow
+// other than the handshake's. RTMFP orders the messages of a flow, not the flows of a
+// session: the neighbour we dialled answers our handshake with its own on its report flow,
+// then announces its streams and posts on other flows, and when the datagram of its
+// handshake is lost (a loaded machine drops datagrams) and sent again, those come first.
+// That is no lie, and they are taken once the handshake came (onInit); a message on the
+// report flow before the handshake still is one (onMessage). A neighbour whose handshake
+// does not come while it sends more than maxEarlyBytes is let go (its session closed, not
+// barred nor counted: it was not caught lying).
+func (m *member) holdEarly(ctx actor.Context, n *neighbor, lm *linkMsg) {
+	n.earlyBytes += len(lm.data)
+	if n.earlyBytes > maxEarlyBytes {
+		m.cfg.Log.Debug("group neighbour let go: too much before its handshake", zap.Stringer("peer", n.peer))
+		ctx.Send(n.session, &session.Close{Reason: session.ReasonLocal})
+		m.forget(n)
+		n.gone, n.early = true, nil
+		return
+	}
+	n.early = append(n.early, lm)
 }
 
 func lessPeer(a, b cryptoutil.PeerID) bool { return bytes.Compare(a[:], b[:]) < 0 }

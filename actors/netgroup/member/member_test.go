@@ -768,3 +768,69 @@ func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
 	h.tick(w, period)
 	mapTo("a map offering 2", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(2) })
 }
+
+// TestHandshakeOvertakenOnAnotherFlowIsNoLie: RTMFP orders the messages of a flow, not the
+// flows of a session. The member that dialled sends its handshake; the neighbour answers
+// with its own on the report flow, then announces its stream and posts on other flows. When
+// the packet of its handshake is lost and resent (a loaded machine drops datagrams), those
+// come first. They are held until the handshake and then taken, not judged a lie: under
+// load an honest neighbour was cut off for "group message before the handshake". On the
+// report flow itself, what comes before the handshake is still a lie (the existing test).
+func TestHandshakeOvertakenOnAnotherFlowIsNoLie(t *testing.T) {
+	posts := make(chan []byte, 4)
+	w := clock.NewWarp()
+	const period = time.Hour
+	h := newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+		c.OnPost = func(b []byte) { posts <- append([]byte(nil), b...) }
+	})
+	h.sys.Root.Send(h.member, &Play{Name: "s"})
+	p := &fakePeer{out: make(chan any, 1024),
+		info: endpoint.SessionInfo{PeerID: cryptoutil.PeerID{7}, NearNonce: [32]byte{7, 1}, FarNonce: [32]byte{7, 2}}}
+	p.pid = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
+	h.sys.Root.Send(h.member, &linkUp{link: p.pid, session: p.pid, info: p.info, initiator: true})
+	h.expect(p, "the member's handshake", isType(group.TypeInit))
+	key := [group.StreamKeyLen]byte{0x21, 0x01, 7}
+	info := group.MediaInfo{Name: "s", Key: key, WindowMs: 8000, UpdatePeriodMs: 100, FetchPeriodMs: 500}
+	// The report flow opens (its first message, the handshake, is lost), then the stream's
+	// announcement, its map and a post overtake it.
+	h.flow(p, 1, group.MetaReport, nil)
+	h.flow(p, 2, group.MetaMediaReport, nil)
+	h.send(p, 2, info)
+	h.send(p, 2, group.FragmentsMap{Last: 1})
+	h.flow(p, 4, group.MetaPost, nil)
+	post := []byte{0x02, 0x00, 0x02, 'h', 'i'} // AMF0 "hi"
+	h.sys.Root.Send(h.member, &linkMsg{link: p.pid, flowID: 4, data: post})
+	h.handshake(p, nil)
+	if n := h.count(); n != 1 || h.stats.CutOff.Load() != 0 {
+		t.Fatalf("%d neighbours, %d cut off (bad messages %d): an honest neighbour whose handshake was overtaken",
+			n, h.stats.CutOff.Load(), h.stats.BadMessages.Load())
+	}
+	// What was held counts: the announcement (we answer it with ours), the map (we pull
+	// what it offers) and the post.
+	h.expect(p, "our announcement of its stream", isType(group.TypeMediaInfo))
+	for range 3 { // the hole is seen at a tick, pulled a fetch period on
+		h.tick(w, period)
+	}
+	h.expect(p, "a pull of the fragment its map offered", isType(group.TypePull))
+	select {
+	case got := <-posts:
+		if !bytes.Equal(got, post) {
+			t.Fatalf("post % x, want % x", got, post)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the post that overtook the handshake never reached the player")
+	}
+	// What is held is bounded: a neighbour that sends more than maxEarlyBytes before its
+	// handshake is let go, not counted as a liar (it was not caught lying).
+	q := h.peer(8)
+	h.flow(q, 4, group.MetaPost, nil)
+	big := append([]byte{0x02, 0x10, 0x00}, bytes.Repeat([]byte{'x'}, 0x1000)...)
+	for range maxEarlyBytes/len(big) + 1 {
+		h.sys.Root.Send(h.member, &linkMsg{link: q.pid, flowID: 4, data: big})
+	}
+	h.expect(q, "its session closed for what it sent before its handshake", isClose)
+	if h.count() != 1 || h.stats.CutOff.Load() != 0 {
+		t.Fatalf("%d neighbours, %d cut off", h.count(), h.stats.CutOff.Load())
+	}
+}
