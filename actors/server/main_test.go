@@ -15,8 +15,11 @@ import (
 // 500 clients' handshakes) or count goroutines are not parallel: Go runs them first, each
 // alone. Under the race detector (testpar) go test's default stays. All at once starved
 // one another on a busy machine (dials past their deadlines, fast players behind a slow
-// one): eight is what held.
-const testParallel = 8
+// one) while the slow-subscriber tests still streamed on the wall clock; since they pace
+// the server's clock and the send queue's per-acknowledgement work stopped growing with
+// its length, sixteen held beside four CPU hogs (docs/benchmarks.md, "Test suite wall
+// time").
+const testParallel = 16
 
 func TestMain(m *testing.M) {
 	flag.Parse()
