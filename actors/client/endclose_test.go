@@ -1,4 +1,4 @@
-package client
+package client_test
 
 import (
 	"context"
@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/actorrtmfp/actorrtmfp/actors"
-	"github.com/actorrtmfp/actorrtmfp/actors/server"
+	"github.com/actorrtmfp/actorrtmfp/actors/client"
 )
 
 // heldDispatcher runs mailboxes on goroutines of their own, except while held: then it
@@ -57,28 +54,16 @@ func (d *heldDispatcher) release() {
 // context's error. Before the fix it returned nil with the connection not done — what
 // TestVanishedClientIsTimedOutAndFreed caught once in 50 runs under load.
 func TestEndpointCloseReturnsWithItsConnectionsDone(t *testing.T) {
-	sys := actors.NewActorSystem(zap.NewNop())
-	t.Cleanup(sys.Shutdown)
-	cfg := server.Defaults()
-	cfg.Listen, cfg.RTMP = []string{"127.0.0.1:0"}, server.Off
-	srv, err := server.Start(sys.Root, cfg, server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
-	ep, err := NewEndpoint(sys, EndpointConfig{Listen: "127.0.0.1:0"})
+	sys, srv, _ := startRecordingServer(t)
+	ep, err := client.NewEndpoint(sys, client.EndpointConfig{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &heldDispatcher{}
-	ep.uppers = upperOptions(d)
+	client.SetConnDispatcher(ep, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := ep.Connect(ctx, "rtmfp://"+srv.Addrs()[0].String()+"/live", Options{})
+	c, err := ep.Connect(ctx, "rtmfp://"+srv.Addrs()[0].String()+"/live", client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
