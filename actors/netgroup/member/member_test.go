@@ -69,6 +69,23 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 	return h
 }
 
+// stepPeriod is the update period of a stepped harness (newSteppedHarness).
+const stepPeriod = time.Hour
+
+// newSteppedHarness is a harness on a clock.Warp whose ticks come only when the test skips
+// to them: an update every stepPeriod, a fetch every one and a half, a window of ten; mut
+// may change more.
+func newSteppedHarness(t *testing.T, mut func(*Config)) (*harness, *clock.Warp) {
+	t.Helper()
+	w := clock.NewWarp()
+	return newHarness(t, func(c *Config) {
+		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, stepPeriod, 3*stepPeriod/2, 10*stepPeriod
+		if mut != nil {
+			mut(c)
+		}
+	}), w
+}
+
 // peer connects a fake neighbour (as if it dialled the member).
 func (h *harness) peer(id byte) *fakePeer {
 	p := &fakePeer{out: make(chan any, 1024),
@@ -319,12 +336,9 @@ func TestStreamEndWaitsForItsLastFragments(t *testing.T) {
 func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 	for _, trigger := range []string{"tick", "fragment", "late map", "pushed late"} {
 		t.Run(trigger, func(t *testing.T) {
-			w := clock.NewWarp()
-			const period = time.Hour // ticks come only when the test skips to them
-			h := newHarness(t, func(c *Config) {
-				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+			h, w := newSteppedHarness(t, func(c *Config) {
 				if trigger == "fragment" {
-					c.UpdatePeriod = 100 * period // no tick at all
+					c.UpdatePeriod = 100 * stepPeriod // no tick at all
 				}
 			})
 			h.sys.Root.Send(h.member, &Play{Name: "s"})
@@ -345,16 +359,16 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 			h.count()
 			fresh := group.FragmentsMap{Last: 10, Bits: []byte{0xFF, 0x01}}
 			if trigger != "fragment" {
-				h.tick(w, period) // a tick before the fresh map
+				h.tick(w, stepPeriod) // a tick before the fresh map
 			}
 			if trigger != "late map" {
 				h.send(p, 2, fresh)
 			}
 			if trigger != "fragment" {
-				h.tick(w, period) // a fetch period after the tenth: the player may start
+				h.tick(w, stepPeriod) // a fetch stepPeriod after the tenth: the player may start
 				h.send(p, 2, fresh)
 			} else {
-				w.Skip(3 * period / 2) // the timer is late; a fragment comes first
+				w.Skip(3 * stepPeriod / 2) // the timer is late; a fragment comes first
 				h.count()
 				frag(11)
 			}
@@ -378,11 +392,7 @@ func TestPlayerPresentAtTheStartGetsItFromItsFirstFragment(t *testing.T) {
 // it, and must know of and pull the fragments in between, not wait for them unknown until
 // the window takes its start away.
 func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
-	w := clock.NewWarp()
-	const period = time.Hour
-	h := newHarness(t, func(c *Config) {
-		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
-	})
+	h, w := newSteppedHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 9}})
@@ -392,14 +402,14 @@ func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
 	h.send(p, 2, group.FragmentsMap{Last: 10, Bits: []byte{0xFF}}) // 2 to 10
 	frag(10)
 	h.count()
-	h.tick(w, period) // scans from 10
-	frag(1)           // pushed late
+	h.tick(w, stepPeriod) // scans from 10
+	frag(1)               // pushed late
 	h.count()
-	h.tick(w, period) // starts from 1
+	h.tick(w, stepPeriod) // starts from 1
 	if got := <-h.media; got[0] != 1 {
 		t.Fatalf("got message %d first, want 1", got[0])
 	}
-	h.tick(w, 2*period) // a fetch period later: 2 to 9 are pulled
+	h.tick(w, 2*stepPeriod) // a fetch stepPeriod later: 2 to 9 are pulled
 	h.expect(p, "a pull of fragment 2", func(m any) bool {
 		wr, ok := m.(*session.Write)
 		return ok && bytes.Equal(wr.Data, group.Pull{ID: 2}.Append(nil))
@@ -410,11 +420,7 @@ func TestFirstFragmentPushedLateLeavesNoUnknownHole(t *testing.T) {
 // is gone from every neighbour starts from the first message it gets, without waiting for
 // (or pulling) the window its neighbours still offer.
 func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
-	w := clock.NewWarp()
-	const period = time.Hour
-	h := newHarness(t, func(c *Config) {
-		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
-	})
+	h, w := newSteppedHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 8}})
@@ -425,8 +431,8 @@ func TestLateJoinerStartsNearTheLiveEdge(t *testing.T) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 	}
 	h.count()
-	h.tick(w, period)
-	h.tick(w, period)
+	h.tick(w, stepPeriod)
+	h.tick(w, stepPeriod)
 	h.expectMedia(byte(first), byte(last), "(the late joiner from the live edge)")
 	if n := h.stats.Pulls.Load(); n != 0 {
 		t.Fatalf("the late joiner pulled %d fragments of the past", n)
@@ -528,11 +534,7 @@ func TestNeighbourWithoutTheStreamIsToldOfIt(t *testing.T) {
 // that went quiet), pulls them and plays the stream; it does not wait for a push that
 // never comes because it holds nothing yet.
 func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
-	w := clock.NewWarp()
-	const period = time.Hour
-	h := newHarness(t, func(c *Config) {
-		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
-	})
+	h, w := newSteppedHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	p := h.peer(1)
 	h.offer(p, group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 10}})
@@ -540,7 +542,7 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 	h.count()
 	pulled := map[uint64]bool{}
 	for i := 0; i < 3 && len(pulled) < 5; i++ {
-		h.tick(w, period)
+		h.tick(w, stepPeriod)
 		for len(p.out) > 0 {
 			wr, ok := (<-p.out).(*session.Write)
 			if !ok {
@@ -562,7 +564,7 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 		h.send(p, 3, group.Fragment{Marker: group.TypeMediaData, ID: id, MediaType: 8, Data: []byte{byte(id)}})
 	}
 	h.count()
-	h.tick(w, 2*period) // a fetch period after the first fragment: the player starts
+	h.tick(w, 2*stepPeriod) // a fetch stepPeriod after the first fragment: the player starts
 	h.expectMedia(1, 5, "")
 }
 
@@ -573,10 +575,8 @@ func TestPlayerOfferedTheStartPullsItWithNothingPushed(t *testing.T) {
 func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
 	for _, lossless := range []bool{false, true} {
 		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
-			w := clock.NewWarp()
-			const period = time.Hour
-			h := newHarness(t, func(c *Config) {
-				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
+			h, w := newSteppedHarness(t, func(c *Config) {
+				c.Lossless = lossless
 			})
 			h.sys.Root.Send(h.member, &Play{Name: "s"})
 			info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 11}}
@@ -595,20 +595,20 @@ func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
 				if !ok || wr.Key.Metadata != group.MetaMedia {
 					return false
 				}
-				if want := map[bool]time.Duration{false: 10 * period, true: 0}[lossless]; wr.Lifetime != want {
+				if want := map[bool]time.Duration{false: 10 * stepPeriod, true: 0}[lossless]; wr.Lifetime != want {
 					t.Fatalf("a fragment relayed with lifetime %v, want %v", wr.Lifetime, want)
 				}
 				return true
 			})
-			h.tick(w, period)
-			h.tick(w, period) // a fetch period after the first fragment: the player starts
+			h.tick(w, stepPeriod)
+			h.tick(w, stepPeriod) // a fetch stepPeriod after the first fragment: the player starts
 			if got := <-h.media; got[0] != 1 {
 				t.Fatalf("got message %d first, want 1", got[0])
 			}
-			h.tick(w, 10*period) // fragment 2 missing for more than the window
+			h.tick(w, 10*stepPeriod) // fragment 2 missing for more than the window
 			frag(2)
 			h.count()
-			h.tick(w, period)
+			h.tick(w, stepPeriod)
 			if !lossless {
 				if h.stats.Lost.Load() == 0 {
 					t.Fatal("the window gave nothing up")
@@ -631,10 +631,8 @@ func TestLosslessMemberGivesNothingUpForItsAge(t *testing.T) {
 func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 	for _, lossless := range []bool{false, true} {
 		t.Run(fmt.Sprint("lossless=", lossless), func(t *testing.T) {
-			w := clock.NewWarp()
-			const period = time.Hour
-			h := newHarness(t, func(c *Config) {
-				c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window, c.Lossless = w, period, 3*period/2, 10*period, lossless
+			h, w := newSteppedHarness(t, func(c *Config) {
+				c.Lossless = lossless
 			})
 			for i := range 3 {
 				h.sys.Root.Send(h.member, &Inject{Name: "s", Type: 8, Time: uint32(i), Body: []byte{0xAF, 1, byte(i + 1)}})
@@ -682,16 +680,16 @@ func TestEndedStreamIsServedAWindowMore(t *testing.T) {
 					}
 				}
 			}
-			h.tick(w, period)
+			h.tick(w, stepPeriod)
 			pull(2)
-			h.tick(w, 5*period)
+			h.tick(w, 5*stepPeriod)
 			notClosed("while the pulled fragments were in the window")
 			if lossless {
 				pull(3)
-				h.tick(w, 6*period)
+				h.tick(w, 6*stepPeriod)
 				notClosed("within a window of the last pull")
 			}
-			h.tick(w, 6*period)
+			h.tick(w, 6*stepPeriod)
 			h.expect(p, "the stream's flows closed", closed)
 		})
 	}
@@ -732,11 +730,7 @@ func TestRepublishedStreamIsANewStream(t *testing.T) {
 // head did not move: its neighbours missing it too learn that they can pull it here,
 // instead of waiting for it from no one (and, with the live window, giving it up).
 func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
-	w := clock.NewWarp()
-	const period = time.Hour
-	h := newHarness(t, func(c *Config) {
-		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
-	})
+	h, w := newSteppedHarness(t, nil)
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
 	info := group.MediaInfo{Name: "s", Key: [group.StreamKeyLen]byte{0x21, 0x01, 12}}
 	p, q := h.peer(1), h.peer(2)
@@ -761,11 +755,11 @@ func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
 			return err == nil && ok && want(fm)
 		})
 	}
-	h.tick(w, period)
+	h.tick(w, stepPeriod)
 	mapTo("a map of 1 and 3", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(1) && !fm.Has(2) })
 	frag(2) // the hole filled
 	h.count()
-	h.tick(w, period)
+	h.tick(w, stepPeriod)
 	mapTo("a map offering 2", func(fm group.FragmentsMap) bool { return fm.Last == 3 && fm.Has(2) })
 }
 
@@ -778,10 +772,7 @@ func TestFilledHoleIsOfferedInTheNextMap(t *testing.T) {
 // report flow itself, what comes before the handshake is still a lie (the existing test).
 func TestHandshakeOvertakenOnAnotherFlowIsNoLie(t *testing.T) {
 	posts := make(chan []byte, 4)
-	w := clock.NewWarp()
-	const period = time.Hour
-	h := newHarness(t, func(c *Config) {
-		c.Clock, c.UpdatePeriod, c.FetchPeriod, c.Window = w, period, 3*period/2, 10*period
+	h, w := newSteppedHarness(t, func(c *Config) {
 		c.OnPost = func(b []byte) { posts <- append([]byte(nil), b...) }
 	})
 	h.sys.Root.Send(h.member, &Play{Name: "s"})
@@ -809,8 +800,8 @@ func TestHandshakeOvertakenOnAnotherFlowIsNoLie(t *testing.T) {
 	// What was held counts: the announcement (we answer it with ours), the map (we pull
 	// what it offers) and the post.
 	h.expect(p, "our announcement of its stream", isType(group.TypeMediaInfo))
-	for range 3 { // the hole is seen at a tick, pulled a fetch period on
-		h.tick(w, period)
+	for range 3 { // the hole is seen at a tick, pulled a fetch stepPeriod on
+		h.tick(w, stepPeriod)
 	}
 	h.expect(p, "a pull of the fragment its map offered", isType(group.TypePull))
 	select {
