@@ -19,7 +19,9 @@ import (
 	"github.com/actorrtmfp/actorrtmfp/supervision"
 )
 
-// Stats counts what the NetGroup service of a server did.
+// Stats counts what the NetGroup service of a server did. A join is counted in Joins last,
+// once it was answered and its other counts (Introduced, Refused) were made: whoever sees
+// Joins reach k sees what the first k joins handed out.
 type Stats struct {
 	Joins      atomic.Uint64 // join messages answered
 	Refused    atomic.Uint64 // joins refused (application, member or group limits)
@@ -165,13 +167,11 @@ func (g *group) Receive(ctx actor.Context) {
 
 func (g *group) onJoin(ctx actor.Context, m *Join) {
 	mb := g.members.byPeer[m.Peer]
-	if g.cfg.Home == nil {
-		g.cfg.Stats.Joins.Add(1)
-	}
 	if mb == nil {
 		if g.cfg.Home == nil && len(g.members.byPeer) >= g.cfg.MaxMembers {
-			g.cfg.Stats.Refused.Add(1)
 			ctx.Send(m.Flow, &Refused{})
+			g.cfg.Stats.Refused.Add(1)
+			g.cfg.Stats.Joins.Add(1) // answered: counted last (Stats)
 			g.checkIdle(ctx)
 			return
 		}
@@ -193,8 +193,9 @@ func (g *group) onJoin(ctx actor.Context, m *Join) {
 	// Asking again (a repeated join) gets a fresh choice.
 	peers := g.members.set.pick(m.Peer)
 	g.members.set.add(m.Peer)
-	g.cfg.Stats.Introduced.Add(uint64(len(peers)))
 	ctx.Send(m.Flow, &Neighbors{Group: g.self, Peers: peers})
+	g.cfg.Stats.Introduced.Add(uint64(len(peers)))
+	g.cfg.Stats.Joins.Add(1) // answered: counted last (Stats)
 }
 
 // onIntroduce hands a member of this node what the group's home chose for it.
@@ -211,9 +212,9 @@ func (g *group) onIntroduce(ctx actor.Context, m *Introduce) {
 		g.checkIdle(ctx)
 		return
 	}
-	g.cfg.Stats.Joins.Add(1)
-	g.cfg.Stats.Introduced.Add(uint64(len(m.Peers)))
 	ctx.Send(mb.flow, &Neighbors{Group: g.self, Peers: m.Peers})
+	g.cfg.Stats.Introduced.Add(uint64(len(m.Peers)))
+	g.cfg.Stats.Joins.Add(1) // answered: counted last (Stats)
 }
 
 // remove forgets a member and closes the ring over it: its two ring neighbours are told
