@@ -588,9 +588,7 @@ func TestSlowRTMPPlayerLosesVideoToTheNextKeyFrame(t *testing.T) {
 	step := func() {
 		fast.waitFor(t, len(want.audio), len(want.video), 20*time.Second)
 		ticks++
-		if d := clockStart.Add(time.Duration(ticks) * pace).Sub(f.clock.Now()); d > 0 {
-			f.clock.Skip(d)
-		}
+		paceClock(f.clock, clockStart, ticks, pace)
 		<-tick.C
 		writeRTMP(t, pub, want.sent(src.next()))
 	}

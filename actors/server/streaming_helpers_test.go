@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorrtmfp/actorrtmfp/actors/client"
+	"github.com/actorrtmfp/actorrtmfp/actors/clock"
 	"github.com/actorrtmfp/actorrtmfp/actors/server"
 	"github.com/actorrtmfp/actorrtmfp/codec/amf"
 	"github.com/actorrtmfp/actorrtmfp/codec/flash"
@@ -172,9 +173,8 @@ func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 		if f.clockPace > 0 {
 			if i == 0 {
 				clockStart = f.fx.clock.Now()
-			} else if d := clockStart.Add(time.Duration(i) * f.clockPace).Sub(f.fx.clock.Now()); d > 0 {
-				f.fx.clock.Skip(d)
 			}
+			paceClock(f.fx.clock, clockStart, i, f.clockPace)
 		}
 		if before != nil {
 			t0 := time.Now()
@@ -185,6 +185,15 @@ func (f *avFeed) run(ticks int, period time.Duration, before func(i int)) {
 		f.maxLate = max(f.maxLate, late)
 		f.mu.Unlock()
 		f.tick()
+	}
+}
+
+// paceClock skips the server's clock w on to at least tick i × pace after start (the
+// first tick's reading), however fast the ticks go in real time; a tick that took longer
+// than that is not skipped.
+func paceClock(w *clock.Warp, start time.Time, i int, pace time.Duration) {
+	if d := start.Add(time.Duration(i) * pace).Sub(w.Now()); d > 0 {
+		w.Skip(d)
 	}
 }
 
